@@ -1,0 +1,137 @@
+"""The ``svarinn-daemon`` command line.
+
+Each subcommand lives in its own module with ``register(subparsers)``; the module sets
+``func`` (and, when its standard output carries data, ``logs_to_stderr``).
+
+Exit codes: 0 ok, 1 runtime failure, 2 configuration or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from svarinn_daemon import __version__
+from svarinn_daemon.config import DEFAULT_CONFIG_PATH, Config, load_config
+from svarinn_daemon.errors import ConfigError, SvarinnError
+from svarinn_daemon.logs import configure_logging
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+EPILOG = """\
+exit codes: 0 ok, 1 runtime failure, 2 configuration or usage error.
+The configuration file defaults to $CONFIGURATION_DIRECTORY/config.toml when systemd sets
+CONFIGURATION_DIRECTORY, otherwise /etc/svarinn-daemon/config.toml."""
+
+
+@dataclass
+class Context:
+    """What every command gets: parsed arguments, the environment and the config on demand."""
+
+    args: argparse.Namespace
+    environ: Mapping[str, str]
+    stdout: TextIO
+    stderr: TextIO
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config_path(self) -> Path:
+        if self.args.config is not None:
+            return Path(self.args.config)
+        conf_dir = self.environ.get("CONFIGURATION_DIRECTORY", "").split(":")[0]
+        return Path(conf_dir) / "config.toml" if conf_dir else DEFAULT_CONFIG_PATH
+
+    def config(self) -> Config:
+        """Load the config once, then log with its level and with its secrets redacted."""
+        if self._config is None:
+            self._config = load_config(self.config_path, environ=self.environ)
+            self.setup_logging(self._config)
+        return self._config
+
+    def setup_logging(self, config: Config | None = None) -> None:
+        level = self.args.log_level or (config.logging.level if config else "info")
+        fmt = self.args.log_format or (config.logging.format if config else "auto")
+        stream = self.stderr if getattr(self.args, "logs_to_stderr", False) else self.stdout
+        configure_logging(
+            level=level, fmt=fmt, stream=stream, secrets=config.secret_values() if config else ()
+        )
+
+
+Command = Callable[[Context], int]
+
+
+def _command_modules() -> list[
+    Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+]:
+    from svarinn_daemon.cli import check_config
+
+    return [check_config.register]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="svarinn-daemon",
+        description="Fetch letters from KS SvarInn, decrypt and verify them, hand them to the "
+        "archive and acknowledge them before SvarUt sends them on paper.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-c", "--config", metavar="PATH", help="configuration file (TOML)", default=None
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="overrides [logging] level",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        help="overrides [logging] format (auto: readable on a terminal, JSON lines otherwise)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in _command_modules():
+        register(sub)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
+        return int(exc.code or 0)
+    ctx = Context(
+        args=args, environ=dict(os.environ) if environ is None else environ, stdout=out, stderr=err
+    )
+    ctx.setup_logging()
+    func: Command = args.func
+    try:
+        return func(ctx)
+    except ConfigError as exc:
+        print(f"svarinn-daemon: configuration error: {exc}", file=err)
+        return EXIT_CONFIG
+    except SvarinnError as exc:
+        print(f"svarinn-daemon: {exc.kind}: {exc}", file=err)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("svarinn-daemon: interrupted", file=err)
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        return EXIT_FAILURE

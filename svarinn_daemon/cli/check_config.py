@@ -1,0 +1,72 @@
+"""``svarinn-daemon check-config``: validate the file, load every key, print the result."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from svarinn_daemon.config import Config, render_config
+from svarinn_daemon.keys import certificate_warnings
+
+if TYPE_CHECKING:
+    from svarinn_daemon.cli import Context
+
+EXPIRY_WARNING = timedelta(days=30)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "check-config",
+        help="validate the configuration and print it with secrets masked",
+        description="Validate the configuration file, load every private key and certificate, "
+        "and print the effective configuration with secrets masked. Warns when a private key "
+        "file is readable by group or others, and when a certificate expires within 30 days.",
+    )
+    parser.add_argument(
+        "--strict-permissions",
+        action="store_true",
+        help="fail (exit 2) instead of warning when a private key file is group/other readable",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only problems")
+    parser.set_defaults(func=run, logs_to_stderr=True)
+
+
+def audit(config: Config, now: datetime) -> tuple[list[str], list[str]]:
+    """Return (warnings, permission problems) for the loaded configuration."""
+    warnings = list(config.warnings)
+    permissions: list[str] = []
+    for account in config.accounts:
+        for key in account.keys:
+            if key.key_mode is not None and key.key_mode & 0o077:
+                permissions.append(
+                    f"accounts.{account.name}: private key {key.key_path} has mode "
+                    f"{key.key_mode:04o}; it should be readable by the daemon's user only "
+                    f"(chmod 600)"
+                )
+            warnings += [
+                f"accounts.{account.name}: {w}"
+                for w in certificate_warnings(key.pair, now, within=EXPIRY_WARNING)
+            ]
+    return warnings, permissions
+
+
+def run(ctx: Context) -> int:
+    config = ctx.config()
+    warnings, permissions = audit(config, datetime.now(UTC))
+    for line in warnings + permissions:
+        print(f"warning: {line}", file=ctx.stderr)
+    if permissions and ctx.args.strict_permissions:
+        print(
+            "svarinn-daemon: refusing: --strict-permissions and a private key is readable "
+            "by others",
+            file=ctx.stderr,
+        )
+        return 2
+    if not ctx.args.quiet:
+        ctx.stdout.write(render_config(config))
+    print(
+        f"configuration {config.source} is valid ({len(config.accounts)} account(s))",
+        file=ctx.stderr,
+    )
+    return 0

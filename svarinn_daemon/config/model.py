@@ -1,0 +1,102 @@
+"""The validated configuration: frozen objects, read once and passed down."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from svarinn_daemon.config.secrets import Secret
+from svarinn_daemon.keys import KeyPair
+
+DEFAULT_BASE_URL = "https://svarut.ks.no"
+DEFAULT_CONFIG_PATH = Path("/etc/svarinn-daemon/config.toml")
+DEFAULT_STATE_DIRECTORY = Path("/var/lib/svarinn-daemon")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "info"
+    format: str = "auto"  # auto | json | console
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    """Where the ledger lives. ``url`` never contains the password."""
+
+    url: str
+    password: Secret | None = None
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    connect_timeout: timedelta = timedelta(seconds=10)
+    read_timeout: timedelta = timedelta(minutes=5)
+    write_timeout: timedelta = timedelta(minutes=1)
+    pool_timeout: timedelta = timedelta(seconds=30)
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    max_download_size: int = 20 * 2**30
+    allowed_download_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KeyConfig:
+    """One receiver key; ``key_path`` is None when it came from the environment."""
+
+    pair: KeyPair
+    key_path: Path | None
+    key_mode: int | None
+    certificate_path: Path | None
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One SvarInn mottakersystem."""
+
+    name: str
+    username: str
+    password: Secret
+    keys: tuple[KeyConfig, ...]
+    archive: str
+    base_url: str = DEFAULT_BASE_URL
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    """An archive target: the adapter's entry-point name and its own options."""
+
+    name: str
+    adapter: str
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    state_directory: Path
+    logging: LoggingConfig
+    ledger: LedgerConfig
+    accounts: tuple[AccountConfig, ...]
+    archives: Mapping[str, ArchiveConfig]
+    warnings: tuple[str, ...] = ()
+
+    def account(self, name: str) -> AccountConfig:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
+
+    def secret_values(self) -> list[str]:
+        """Every secret string, for the log redactor."""
+        from svarinn_daemon.config.secrets import secret_masks
+
+        out: list[str] = []
+        out += secret_masks(self.ledger.password)
+        for account in self.accounts:
+            out += secret_masks(account.password)
+        return out

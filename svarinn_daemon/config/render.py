@@ -1,0 +1,73 @@
+"""Print the effective configuration as TOML, with every secret masked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from svarinn_daemon.config.model import Config
+from svarinn_daemon.config.secrets import Secret
+from svarinn_daemon.config.units import format_duration, format_size
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, Secret):
+        return json.dumps(f"*** from {value.source}")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def render_config(config: Config) -> str:
+    """The configuration as the daemon will use it, defaults filled in, secrets masked."""
+    out = [f"# effective configuration from {config.source}"]
+    out.append(f"state_directory = {_value(str(config.state_directory))}")
+    out += ["", "[logging]", f"level = {_value(config.logging.level)}"]
+    out.append(f"format = {_value(config.logging.format)}")
+    out += ["", "[ledger]", f"url = {_value(config.ledger.url)}"]
+    if config.ledger.password:
+        out.append(f"password = {_value(config.ledger.password)}")
+    for archive in config.archives.values():
+        out += ["", f"[archives.{archive.name}]", f"adapter = {_value(archive.adapter)}"]
+        out += [f"{k} = {_value(v)}" for k, v in archive.options.items()]
+    for account in config.accounts:
+        http = account.http
+        out += [
+            "",
+            "[[accounts]]",
+            f"name = {_value(account.name)}",
+            f"base_url = {_value(account.base_url)}",
+            f"username = {_value(account.username)}",
+            f"password = {_value(account.password)}",
+            f"archive = {_value(account.archive)}",
+        ]
+        for key in account.keys:
+            out += [
+                "",
+                "[[accounts.keys]]",
+                f"private_key = {_value('*** from ' + key.pair.label)}",
+            ]
+            if key.certificate_path:
+                out.append(f"certificate_file = {_value(str(key.certificate_path))}")
+            cert = key.pair.describe_certificate()
+            if cert:
+                out.append(f"# certificate: {cert}")
+        out += [
+            "",
+            "[accounts.http]",
+            f"connect_timeout = {_value(format_duration(http.connect_timeout))}",
+            f"read_timeout = {_value(format_duration(http.read_timeout))}",
+            f"write_timeout = {_value(format_duration(http.write_timeout))}",
+            f"pool_timeout = {_value(format_duration(http.pool_timeout))}",
+            f"verify_tls = {_value(http.verify_tls)}",
+            f"max_download_size = {_value(format_size(http.max_download_size))}",
+            f"allowed_download_origins = {_value(list(http.allowed_download_origins))}",
+        ]
+        if http.ca_bundle:
+            out.append(f"ca_bundle = {_value(str(Path(http.ca_bundle)))}")
+    return "\n".join(out) + "\n"

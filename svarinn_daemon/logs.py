@@ -1,0 +1,107 @@
+"""Structured logging: JSON lines for machines, readable lines on a terminal, no secrets.
+
+Event names are stable (``poll.finished``, ``forsendelse.archived``, ...): alert rules and
+log searches depend on them, so rename one only with a note in the changelog.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "***"
+
+# Keys whose values are secrets however they are spelled (password, Passphrase, api_token ...).
+_SENSITIVE_KEY = re.compile(
+    r"(pass(word|phrase|ord)?|secret|token|authori[sz]ation|private_?key|credential|api_?key|"
+    r"assertion|cookie)",
+    re.IGNORECASE,
+)
+# Secrets that travel inside free text: user:password@ in URLs, HTTP auth headers, PEM blocks.
+_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]+)@")
+_AUTH_HEADER = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL
+)
+
+
+class Redactor:
+    """A structlog processor that removes secrets from every value, however nested."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        # Longest first, so a secret that contains another is masked whole.
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        return {key: self._clean(key, value) for key, value in event_dict.items()}
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+        text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        return _PEM_BLOCK.sub(f"[private key {REDACTED}]", text)
+
+    def _clean(self, key: str | None, value: Any) -> Any:
+        if key is not None and key != "event" and _SENSITIVE_KEY.search(key) and value:
+            return REDACTED
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, bytes):
+            return self.scrub(value.decode("utf-8", "replace"))
+        if isinstance(value, dict):
+            return {k: self._clean(str(k), v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._clean(None, v) for v in value]
+        if isinstance(value, int | float | bool) or value is None:
+            return value
+        return self.scrub(repr(value) if isinstance(value, BaseException) else str(value))
+
+
+def configure_logging(
+    *,
+    level: str = "info",
+    fmt: str = "auto",
+    stream: TextIO | None = None,
+    secrets: Iterable[str] = (),
+) -> Redactor:
+    """Set up structlog once per process (again after the config is read, with its secrets)."""
+    out = stream if stream is not None else sys.stdout
+    if fmt == "auto":
+        fmt = "console" if out.isatty() else "json"
+    redactor = Redactor(secrets)
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redactor,
+        renderer,
+    ]
+    if fmt != "json":
+        processors.remove(structlog.processors.format_exc_info)
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    return redactor
+
+
+def get_logger(name: str) -> Any:
+    """A bound logger carrying the module name; configure_logging decides the output."""
+    return structlog.get_logger(name).bind(logger=name)

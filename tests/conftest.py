@@ -1,0 +1,57 @@
+"""Shared fixtures: paths to the conformance data and a throwaway PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pg_server import HOW_TO_ENABLE, PostgresServer, find_bindir
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CONFORMANCE = SHARED / "conformance" / "ks-svarut-sak-mottak"
+
+_server_stats: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def conformance_dir() -> Path:
+    if not CONFORMANCE.is_dir():
+        pytest.fail(f"conformance data not found at {CONFORMANCE} (../shared beside the repo)")
+    return CONFORMANCE
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(HOW_TO_ENABLE + " -- and CI=true forbids skipping them")
+        pytest.skip(HOW_TO_ENABLE)
+    server = PostgresServer(bindir)
+    server.start()
+    _server_stats["bindir"] = str(bindir)
+    _server_stats["port"] = server.port
+    try:
+        yield server
+    finally:
+        _server_stats["databases"] = server.databases_created
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return postgres_server.create_database()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _server_stats:
+        terminalreporter.write_line(
+            f"PostgreSQL: throwaway server from {_server_stats['bindir']} on 127.0.0.1:"
+            f"{_server_stats['port']}, {_server_stats.get('databases', 0)} test database(s) used"
+        )
+    else:
+        terminalreporter.write_line("PostgreSQL: no test used the throwaway server")
