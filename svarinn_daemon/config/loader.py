@@ -60,7 +60,7 @@ class _Table:
         self.known.add(name)
         if name not in self.data:
             if default is _MISSING:
-                self.fail(name, "is required")
+                self.fail(name, "is required" + self._misspelt(name))
             return default  # type: ignore[no-any-return]
         value = self.data[name]
         if kind is int and isinstance(value, bool):
@@ -153,13 +153,26 @@ class _Table:
         except SecretSourceError as exc:
             self.fail(exc.key, str(exc))
         if secret is None and required:
-            self.fail(name, f"is required: set one of {', '.join(secret_keys(name)[1:])}")
+            self.fail(
+                name,
+                f"is required: set one of {', '.join(secret_keys(name)[1:])}"
+                + self._misspelt(*secret_keys(name)),
+            )
         if secret is not None and secret.source == "inline":
             self.ctx.warnings.append(
                 f"{self.key(name)} is written inline in the config file; prefer "
                 f"{name}_file, {name}_env or {name}_credential"
             )
         return secret
+
+    def _misspelt(self, *names: str) -> str:
+        """When a required key is missing, point at a key in the file that looks like it."""
+        candidates = [k for k in self.data if k not in self.known]
+        for name in names:
+            close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+            if close:
+                return f" (the file has {close[0]!r}: misspelt?)"
+        return ""
 
     def finish(self) -> None:
         """Refuse keys nobody asked for, with a did-you-mean suggestion."""

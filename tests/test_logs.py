@@ -1,0 +1,98 @@
+"""The log redactor: secrets never reach the output, however they are passed."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import structlog
+
+from svarinn_daemon.logs import Redactor, configure_logging, get_logger
+
+SECRET = "hunter2-Pa55word"
+
+
+@pytest.fixture
+def json_log() -> io.StringIO:
+    stream = io.StringIO()
+    configure_logging(level="debug", fmt="json", stream=stream, secrets=[SECRET])
+    yield stream
+    structlog.reset_defaults()
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_lines_with_stable_event_names(json_log: io.StringIO) -> None:
+    get_logger("svarinn_daemon.test").info("poll.finished", account="kommune", letters=3)
+    (line,) = _lines(json_log)
+    assert line["event"] == "poll.finished"
+    assert line["account"] == "kommune"
+    assert line["letters"] == 3
+    assert line["level"] == "info"
+    assert "timestamp" in line
+
+
+def test_level_filters(json_log: io.StringIO) -> None:
+    stream = io.StringIO()
+    configure_logging(level="warning", fmt="json", stream=stream)
+    log = get_logger("x")
+    log.info("quiet")
+    log.warning("loud")
+    assert [line["event"] for line in _lines(stream)] == ["loud"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"password": "anything-at-all"},
+        {"IntegrasjonPassord": "anything-at-all"},
+        {"nested": {"api_token": "anything-at-all"}},
+        {"headers": {"Authorization": "Basic dXNlcjpodW50ZXIy"}},
+        {"message": f"login failed with {SECRET}"},
+        {"items": ["x", f"y{SECRET}z"]},
+        {"url": "postgresql://svarinn:anything-at-all@db/ledger"},
+        {"text": "sent Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.abc.def"},
+        {
+            "pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIEanything-at-all\n"
+            "-----END RSA PRIVATE KEY-----"
+        },
+        {"raw": SECRET.encode()},
+    ],
+)
+def test_secrets_are_redacted(json_log: io.StringIO, fields: dict[str, object]) -> None:
+    get_logger("x").info("something.happened", **fields)
+    output = json_log.getvalue()
+    assert SECRET not in output
+    assert "anything-at-all" not in output
+    assert "dXNlcjpodW50ZXIy" not in output
+    assert "eyJhbGciOiJSUzI1NiJ9" not in output
+    assert "***" in output
+
+
+def test_exception_text_is_redacted(json_log: io.StringIO) -> None:
+    try:
+        raise RuntimeError(f"connect failed for user:{SECRET}@host")
+    except RuntimeError:
+        get_logger("x").exception("ledger.failed")
+    output = json_log.getvalue()
+    assert SECRET not in output
+    assert "ledger.failed" in output
+    assert "RuntimeError" in output
+
+
+def test_exception_object_as_value_is_redacted(json_log: io.StringIO) -> None:
+    get_logger("x").error("x.failed", error=ValueError(f"bad {SECRET}"))
+    assert SECRET not in json_log.getvalue()
+
+
+def test_redactor_keeps_harmless_values() -> None:
+    out = Redactor(["abcd1234"])(None, "info", {"event": "e", "count": 3, "ok": True, "n": None})
+    assert out == {"event": "e", "count": 3, "ok": True, "n": None}
+
+
+def test_longest_secret_masked_whole() -> None:
+    redactor = Redactor(["abcd", "abcdefgh"])
+    assert redactor.scrub("x abcdefgh y") == "x *** y"
