@@ -1,0 +1,145 @@
+"""Prometheus metrics on an explicit registry: what an operator needs to trust the daemon.
+
+Labels are bounded (account, stage, outcome, kind); a forsendelse id is never a label.
+The ledger-derived gauges (letters per state, age of the oldest unacknowledged letter) are
+read from the ledger at scrape time through a callback, so they are right after a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from svarinn_daemon import __version__
+
+STAGES = ("poll", "download", "decrypt", "verify", "archive", "receipt")
+_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    """What the ledger says at scrape time."""
+
+    counts: Mapping[tuple[str, str], int]  # (account, state) -> letters
+    oldest_unacknowledged_age: Mapping[str, float]  # account -> seconds
+
+
+class _LedgerCollector(Collector):
+    def __init__(self, snapshot: Callable[[], LedgerSnapshot | None]):
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = GaugeMetricFamily(
+            "svarinn_ledger_letters",
+            "Letters in the ledger by account and state.",
+            labels=["account", "state"],
+        )
+        oldest = GaugeMetricFamily(
+            "svarinn_oldest_unacknowledged_letter_age_seconds",
+            "Age of the oldest letter not yet acknowledged to SvarUt (SvarUt warns at 2h).",
+            labels=["account"],
+        )
+        up = GaugeMetricFamily("svarinn_ledger_up", "1 when the ledger answered this scrape.")
+        snap = None
+        try:
+            snap = self.snapshot()
+        except Exception:  # a scrape must not fail because the ledger did
+            snap = None
+        if snap is not None:
+            for (account, state), n in sorted(snap.counts.items()):
+                counts.add_metric([account, state], n)
+            for account, age in sorted(snap.oldest_unacknowledged_age.items()):
+                oldest.add_metric([account], age)
+        up.add_metric([], 1 if snap is not None else 0)
+        yield counts
+        yield oldest
+        yield up
+
+
+class Metrics:
+    """All the daemon's metrics; one instance per process, passed down to whoever counts."""
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.build_info = Info("svarinn_build", "Version of svarinn-daemon.", registry=r)
+        self.build_info.info({"version": __version__})
+        self.polls = Counter(
+            "svarinn_polls_total",
+            "hentNyeForsendelser cycles by outcome (ok, auth_failed, failed).",
+            ["account", "outcome"],
+            registry=r,
+        )
+        self.last_successful_poll = Gauge(
+            "svarinn_last_successful_poll_timestamp_seconds",
+            "Unix time of the last successful poll per account.",
+            ["account"],
+            registry=r,
+        )
+        self.letters = Counter(
+            "svarinn_letters_total",
+            "Letters by final or intermediate outcome (acknowledged, retry_scheduled, "
+            "failed_permanently, reported, reacknowledged).",
+            ["account", "outcome"],
+            registry=r,
+        )
+        self.unverified = Counter(
+            "svarinn_letters_unverified_total",
+            "Letters imported without a sha256 to check them against (older letters).",
+            ["account"],
+            registry=r,
+        )
+        self.bytes_downloaded = Counter(
+            "svarinn_downloaded_bytes_total",
+            "Bytes downloaded from SvarInn (encrypted size).",
+            ["account"],
+            registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "svarinn_stage_duration_seconds",
+            "Time spent per pipeline stage.",
+            ["account", "stage"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.receipts = Counter(
+            "svarinn_receipts_total",
+            "Receipts sent to SvarUt by kind (kvitterMottak, mottakFeilet) and outcome.",
+            ["account", "kind", "outcome"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "svarinn_retries_scheduled_total",
+            "Retries scheduled, by the kind of error that caused them.",
+            ["account", "kind"],
+            registry=r,
+        )
+
+    def watch_ledger(self, snapshot: Callable[[], LedgerSnapshot | None]) -> None:
+        self.registry.register(_LedgerCollector(snapshot))
+
+    @contextmanager
+    def stage(self, account: str, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds.labels(account, stage).observe(time.perf_counter() - start)
+
+    def init_account(self, account: str) -> None:
+        """Create every labelled series at zero so rates and alerts work from the start."""
+        for outcome in ("ok", "auth_failed", "failed"):
+            self.polls.labels(account, outcome)
+        for outcome in ("acknowledged", "retry_scheduled", "failed_permanently", "reported"):
+            self.letters.labels(account, outcome)
+        for kind in ("kvitterMottak", "mottakFeilet"):
+            for outcome in ("ok", "failed"):
+                self.receipts.labels(account, kind, outcome)
+        self.unverified.labels(account)
+        self.bytes_downloaded.labels(account)
