@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from svarinn_daemon.errors import ConfigError
 from svarinn_daemon.metrics import Metrics
 
 
@@ -22,15 +21,6 @@ from svarinn_daemon.metrics import Metrics
 class Check:
     ok: bool
     details: dict[str, str] = field(default_factory=dict)
-
-
-def parse_listen(text: str, *, key: str = "metrics.listen") -> tuple[str, int]:
-    """``"127.0.0.1:9464"`` or ``"[::1]:9464"`` -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f'{text!r} must be HOST:PORT, e.g. "127.0.0.1:9464"', key=key)
-    return host, int(port)
 
 
 class HealthServer:

@@ -30,6 +30,10 @@ def test_valid_config_loads_with_defaults(tmp_path: Path) -> None:
     assert account.keys[0].pair.certificate is not None
     assert config.ledger.url == f"sqlite:///{tmp_path / 'state' / 'ledger.sqlite3'}"
     assert PASSWORD not in repr(config)
+    assert config.daemon.worker_id  # the host name by default
+    assert config.daemon.concurrency == 4
+    assert config.metrics.listen is None
+    assert config.ledger.migrate_on_start is True
 
 
 def test_state_directory_defaults_to_systemd_state_directory(tmp_path: Path) -> None:

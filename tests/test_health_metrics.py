@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.health import Check, HealthServer, parse_listen
+from svarinn_daemon.health import Check, HealthServer
 from svarinn_daemon.metrics import LedgerSnapshot, Metrics
 
 
@@ -61,21 +60,3 @@ def test_health_and_readiness(served: tuple[HealthServer, Metrics, dict[str, boo
     assert response.status_code == 503
     assert response.json()["reason"] == "poll"
     assert httpx.get(server.url + "/nope").status_code == 404
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("127.0.0.1:9464", ("127.0.0.1", 9464)),
-        ("[::1]:80", ("::1", 80)),
-        ("localhost:1", ("localhost", 1)),
-    ],
-)
-def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
-    assert parse_listen(text) == expected
-
-
-@pytest.mark.parametrize("text", ["9464", "host:", ":9464", "h:99999", "h:x"])
-def test_parse_listen_rejects(text: str) -> None:
-    with pytest.raises(ConfigError, match=r"metrics.listen: .* must be HOST:PORT"):
-        parse_listen(text)

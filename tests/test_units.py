@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 
 from svarinn_daemon.config import format_duration, format_size, parse_duration, parse_size
+from svarinn_daemon.config.units import parse_host_port
 
 
 @pytest.mark.parametrize(
@@ -51,3 +52,17 @@ def test_parse_size_rejects(text: str) -> None:
 def test_format_size() -> None:
     assert format_size(20 * 2**30) == "20GiB"
     assert format_size(1000) == "1000B"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("127.0.0.1:9464", ("127.0.0.1", 9464)), ("[::1]:80", ("::1", 80)), ("h:1", ("h", 1))],
+)
+def test_parse_host_port(text: str, expected: tuple[str, int]) -> None:
+    assert parse_host_port(text) == expected
+
+
+@pytest.mark.parametrize("text", ["9464", "host:", ":9464", "h:99999", "h:x"])
+def test_parse_host_port_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="must be HOST:PORT"):
+        parse_host_port(text)

@@ -7,10 +7,12 @@ from svarinn_daemon.config.model import (
     AccountConfig,
     ArchiveConfig,
     Config,
+    DaemonConfig,
     HttpConfig,
     KeyConfig,
     LedgerConfig,
     LoggingConfig,
+    MetricsConfig,
 )
 from svarinn_daemon.config.render import render_config
 from svarinn_daemon.config.secrets import Secret
@@ -22,10 +24,12 @@ __all__ = [
     "AccountConfig",
     "ArchiveConfig",
     "Config",
+    "DaemonConfig",
     "HttpConfig",
     "KeyConfig",
     "LedgerConfig",
     "LoggingConfig",
+    "MetricsConfig",
     "Secret",
     "format_duration",
     "format_size",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import socket
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -25,13 +26,15 @@ from svarinn_daemon.config.model import (
     AccountConfig,
     ArchiveConfig,
     Config,
+    DaemonConfig,
     HttpConfig,
     KeyConfig,
     LedgerConfig,
     LoggingConfig,
+    MetricsConfig,
 )
 from svarinn_daemon.config.secrets import Secret, SecretSourceError, resolve_secret, secret_keys
-from svarinn_daemon.config.units import parse_duration, parse_size
+from svarinn_daemon.config.units import parse_duration, parse_host_port, parse_size
 from svarinn_daemon.errors import ConfigError
 from svarinn_daemon.keys import load_key_pair
 
@@ -189,6 +192,7 @@ class _Context:
         self.source = source
         self.base_dir = source.parent
         self.environ = environ
+        self.hostname = socket.gethostname()
         self.warnings: list[str] = []
 
 
@@ -237,6 +241,8 @@ def _build(root: _Table, ctx: _Context) -> Config:
     log.finish()
 
     ledger = _ledger(root.table("ledger"), state_directory)
+    daemon = _daemon(root.table("daemon"), ctx)
+    metrics = _metrics(root.table("metrics"))
 
     archives: dict[str, ArchiveConfig] = {}
     archives_table = root.table("archives")
@@ -268,6 +274,8 @@ def _build(root: _Table, ctx: _Context) -> Config:
         state_directory=state_directory,
         logging=logging_config,
         ledger=ledger,
+        daemon=daemon,
+        metrics=metrics,
         accounts=accounts,
         archives=MappingProxyType(archives),
         warnings=tuple(ctx.warnings),
@@ -302,8 +310,51 @@ def _ledger(table: _Table, state_directory: Path) -> LedgerConfig:
         )
         password = Secret(source="inline", _value=str(url.password).encode("utf-8"))
         url = url.set(password=None)
+    migrate = table.boolean("migrate_on_start", True)
     table.finish()
-    return LedgerConfig(url=url.render_as_string(hide_password=False), password=password)
+    return LedgerConfig(
+        url=url.render_as_string(hide_password=False), password=password, migrate_on_start=migrate
+    )
+
+
+def _daemon(table: _Table, ctx: _Context) -> DaemonConfig:
+    d = DaemonConfig(worker_id="")
+    second = timedelta(seconds=1)
+    worker_id = table.string("worker_id", "") or ctx.hostname
+    if len(worker_id) > 100:
+        table.fail("worker_id", "must be at most 100 characters")
+    daemon = DaemonConfig(
+        worker_id=worker_id,
+        poll_interval=table.duration("poll_interval", d.poll_interval, second),
+        poll_jitter=table.duration("poll_jitter", d.poll_jitter),
+        concurrency=table.integer("concurrency", d.concurrency, minimum=1),
+        lease=table.duration("lease", d.lease, timedelta(seconds=30)),
+        shutdown_grace=table.duration("shutdown_grace", d.shutdown_grace),
+    )
+    if daemon.concurrency > 64:
+        table.fail("concurrency", f"must be at most 64, not {daemon.concurrency}")
+    if daemon.poll_jitter >= daemon.poll_interval:
+        table.fail("poll_jitter", "must be shorter than poll_interval")
+    table.finish()
+    return daemon
+
+
+def _metrics(table: _Table) -> MetricsConfig:
+    listen_text = table.string("listen", "")
+    listen = None
+    if listen_text:
+        try:
+            listen = parse_host_port(listen_text)
+        except ValueError as exc:
+            table.fail("listen", str(exc))
+    metrics = MetricsConfig(
+        listen=listen,
+        ready_poll_age=table.duration(
+            "ready_poll_age", MetricsConfig().ready_poll_age, timedelta(seconds=1)
+        ),
+    )
+    table.finish()
+    return metrics
 
 
 def _account(table: _Table, archives: Mapping[str, ArchiveConfig]) -> AccountConfig:

@@ -29,6 +29,27 @@ class LedgerConfig:
 
     url: str
     password: Secret | None = None
+    migrate_on_start: bool = True
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """How ``run`` schedules work. ``worker_id`` must differ between daemons on one ledger."""
+
+    worker_id: str
+    poll_interval: timedelta = timedelta(seconds=60)
+    poll_jitter: timedelta = timedelta(seconds=10)
+    concurrency: int = 4
+    lease: timedelta = timedelta(minutes=10)
+    shutdown_grace: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """The /metrics, /healthz and /readyz endpoint; off when ``listen`` is None."""
+
+    listen: tuple[str, int] | None = None
+    ready_poll_age: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,8 @@ class Config:
     state_directory: Path
     logging: LoggingConfig
     ledger: LedgerConfig
+    daemon: DaemonConfig
+    metrics: MetricsConfig
     accounts: tuple[AccountConfig, ...]
     archives: Mapping[str, ArchiveConfig]
     warnings: tuple[str, ...] = ()

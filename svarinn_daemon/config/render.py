@@ -32,6 +32,23 @@ def render_config(config: Config) -> str:
     out += ["", "[ledger]", f"url = {_value(config.ledger.url)}"]
     if config.ledger.password:
         out.append(f"password = {_value(config.ledger.password)}")
+    out.append(f"migrate_on_start = {_value(config.ledger.migrate_on_start)}")
+    d = config.daemon
+    out += [
+        "",
+        "[daemon]",
+        f"worker_id = {_value(d.worker_id)}",
+        f"poll_interval = {_value(format_duration(d.poll_interval))}",
+        f"poll_jitter = {_value(format_duration(d.poll_jitter))}",
+        f"concurrency = {d.concurrency}",
+        f"lease = {_value(format_duration(d.lease))}",
+        f"shutdown_grace = {_value(format_duration(d.shutdown_grace))}",
+        "",
+        "[metrics]",
+    ]
+    listen = config.metrics.listen
+    out.append(f"listen = {_value(f'{listen[0]}:{listen[1]}' if listen else '')}")
+    out.append(f"ready_poll_age = {_value(format_duration(config.metrics.ready_poll_age))}")
     for archive in config.archives.values():
         out += ["", f"[archives.{archive.name}]", f"adapter = {_value(archive.adapter)}"]
         out += [f"{k} = {_value(v)}" for k, v in archive.options.items()]

@@ -75,3 +75,12 @@ def format_size(value: int) -> str:
         if value >= size and value % size == 0:
             return f"{value // size}{unit}"
     return f"{value}B"
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"`` or ``"[::1]:9464"`` -> (host, port); raise ValueError."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f'{text!r} must be HOST:PORT, e.g. "127.0.0.1:9464"')
+    return host, int(port)
