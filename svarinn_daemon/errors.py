@@ -24,6 +24,7 @@ to ask an error one question: ``error.temporary`` -- will retrying ever help?
     │   ├── DownloadTooLargeError         no   the body passed the configured size limit
     │   └── OriginNotAllowedError         no   a downloadUrl outside the account's origin
     ├── VerificationError                 no   sha256/size/zip contents do not match filmetadata
+    │   ├── ChecksumMismatchError         yes  sha256 or size differs (download again, bounded)
     │   └── UnsafeArchiveError            no   zip entry names or sizes that are not allowed
     ├── LedgerError                            the ledger database
     │   ├── LedgerUnavailableError        yes  cannot connect, or a database error mid-run
@@ -42,6 +43,7 @@ from __future__ import annotations
 __all__ = [
     "ArchiveError",
     "AuthenticationError",
+    "ChecksumMismatchError",
     "CmsError",
     "CmsLimitExceededError",
     "ConfigError",
@@ -213,6 +215,16 @@ class OriginNotAllowedError(SvarInnError):
 
 class VerificationError(SvarinnError):
     """The plaintext does not match what filmetadata promised."""
+
+
+class ChecksumMismatchError(VerificationError):
+    """A sha256 or size differs from filmetadata.
+
+    Temporary because a fresh download may fix it; the retry policy bounds how many
+    downloads are tried before the letter is reported as permanently failed.
+    """
+
+    temporary = True
 
 
 class UnsafeArchiveError(VerificationError):
