@@ -32,6 +32,7 @@ to ask an error one question: ``error.temporary`` -- will retrying ever help?
     │   ├── IllegalTransitionError        no   a state change the state machine forbids
     │   └── LeaseLostError                yes  another worker owns the letter now
     ├── ArchiveError                      per instance: the adapter decides
+    ├── StorageError                      yes  our own temporary files: disk full, permissions
     └── PluginError                       no   an entry point that is missing or wrong
 
 ``temporary`` is set per class; :class:`ArchiveError` lets each instance choose,
@@ -63,6 +64,7 @@ __all__ = [
     "ProtocolError",
     "SchemaMismatchError",
     "ServiceUnavailableError",
+    "StorageError",
     "SvarInnError",
     "SvarinnError",
     "TrailingDataError",
@@ -267,6 +269,16 @@ class ArchiveError(SvarinnError):
     def __init__(self, message: str, *, temporary: bool):
         self.temporary = temporary
         super().__init__(message)
+
+
+class StorageError(SvarinnError):
+    """The daemon's own temporary files in the state directory cannot be written or read.
+
+    Temporary: a full disk or wrong permissions are fixed by the operator, never by sending
+    the letter to paper.
+    """
+
+    temporary = True
 
 
 class PluginError(SvarinnError):

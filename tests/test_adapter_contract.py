@@ -105,7 +105,7 @@ def test_a_size_that_differs_from_the_metadata_is_refused_by_filesystem(tmp_path
         ArchiveConfig("default", "filesystem"), state_directory=tmp_path
     )
     tx = adapter.begin("x1", {})
-    with pytest.raises(ArchiveError, match="stored 3 bytes, but its metadata says 4") as info:
+    with pytest.raises(ArchiveError, match=r"stored 3 bytes, but its metadata says 4") as info:
         tx.add_document("a.pdf", io.BytesIO(b"one"), meta(b"four"))
     assert info.value.temporary
     tx.abort()

@@ -192,7 +192,7 @@ def test_cleanup_removes_only_stale_leftovers(tmp_path: Path) -> None:
 def test_unsafe_forsendelse_id_is_permanent(tmp_path: Path) -> None:
     arch = FilesystemArchive(tmp_path / "archive")
     for bad in ("../x", ".hidden", "", "a/b", "x" * 200):
-        with pytest.raises(ArchiveError, match="not usable as a directory name") as info:
+        with pytest.raises(ArchiveError, match=r"not usable as a directory name") as info:
             arch.has(bad)
         assert info.value.permanent
 
@@ -200,7 +200,7 @@ def test_unsafe_forsendelse_id_is_permanent(tmp_path: Path) -> None:
 def test_missing_mount_is_temporary(tmp_path: Path) -> None:
     (tmp_path / "not-a-dir").write_text("")
     arch = FilesystemArchive(tmp_path / "not-a-dir" / "archive")
-    with pytest.raises(ArchiveError, match="is the archive share mounted") as info:
+    with pytest.raises(ArchiveError, match=r"is the archive share mounted") as info:
         arch.begin(FID, {})
     assert info.value.temporary
 
@@ -208,7 +208,7 @@ def test_missing_mount_is_temporary(tmp_path: Path) -> None:
 def test_metadata_that_is_not_json_is_permanent_and_cleaned_up(tmp_path: Path) -> None:
     arch = FilesystemArchive(tmp_path / "archive")
     tx = arch.begin(FID, {"when": datetime.now(UTC)})
-    with pytest.raises(ArchiveError, match="cannot be written as JSON") as info:
+    with pytest.raises(ArchiveError, match=r"cannot be written as JSON") as info:
         tx.commit(VERIFICATION)
     assert info.value.permanent
     assert list(arch.root.iterdir()) == []

@@ -92,7 +92,7 @@ def test_bad_entry_points_are_refused_on_load(value: str, message: str) -> None:
 
 def test_factory_result_is_checked_against_the_protocol(tmp_path: Path) -> None:
     reg = registry(point("wrong", "test_adapter_registry:returns_wrong_object"))
-    with pytest.raises(PluginError, match="lacks begin, cleanup, close"):
+    with pytest.raises(PluginError, match=r"lacks begin, cleanup, close"):
         reg.create(ArchiveConfig("a", "wrong"), state_directory=tmp_path)
 
 
@@ -116,7 +116,7 @@ def test_same_name_from_two_places_is_refused() -> None:
         point("dup", "svarinn_daemon.adapters.memory:create_adapter"),
         point("dup", "svarinn_daemon.adapters.filesystem:create_adapter"),
     )
-    with pytest.raises(PluginError, match="installed twice"):
+    with pytest.raises(PluginError, match=r"installed twice"):
         reg.factory("dup")
 
 
