@@ -122,9 +122,10 @@ def decide(
     included); it defaults to ``attempts``."""
     reason = error.kind
     if isinstance(error, e.AuthenticationError):
-        return Decision(Action.STOP_ACCOUNT, reason, failure_message(error), alert=True)
+        message = failure_message(error, permanent=False)
+        return Decision(Action.STOP_ACCOUNT, reason, message, alert=True)
     if isinstance(error, e.LeaseLostError):
-        return Decision(Action.ABANDON, reason, failure_message(error))
+        return Decision(Action.ABANDON, reason, failure_message(error, permanent=False))
 
     action = Action.RETRY
     count = attempts
