@@ -16,11 +16,13 @@ import threading
 from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from svarinn_daemon.adapters.base import AdapterContext, AdapterFactory, ArchiveAdapter
-from svarinn_daemon.config.model import ArchiveConfig
 from svarinn_daemon.errors import PluginError, SvarinnError
+
+if TYPE_CHECKING:
+    from svarinn_daemon.config.model import ArchiveConfig
 
 __all__ = ["ENTRY_POINT_GROUP", "AdapterRegistry"]
 

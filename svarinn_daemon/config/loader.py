@@ -30,6 +30,7 @@ from svarinn_daemon.config.model import (
     LedgerConfig,
     LoggingConfig,
 )
+from svarinn_daemon.config.policies import read_retry, read_verify
 from svarinn_daemon.config.secrets import Secret, SecretSourceError, resolve_secret, secret_keys
 from svarinn_daemon.config.units import parse_duration, parse_size
 from svarinn_daemon.errors import ConfigError
@@ -224,6 +225,8 @@ def _build(root: _Table, ctx: _Context) -> Config:
     log.finish()
 
     ledger = _ledger(root.table("ledger"), state_directory)
+    retry = read_retry(root.table("retry"))
+    verify = read_verify(root.table("verify"))
 
     archives: dict[str, ArchiveConfig] = {}
     archives_table = root.table("archives")
@@ -258,6 +261,8 @@ def _build(root: _Table, ctx: _Context) -> Config:
         accounts=accounts,
         archives=MappingProxyType(archives),
         warnings=tuple(ctx.warnings),
+        retry=retry,
+        verify=verify,
     )
 
 
