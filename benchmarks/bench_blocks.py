@@ -122,7 +122,8 @@ def zip_letter(work: Path, size: int) -> None:
     with letter:
         count = sum(1 for _ in letter.documents())
     elapsed = time.perf_counter() - start
-    assert count == parts and letter.result.verified
+    if count != parts or not letter.result.verified:
+        raise SystemExit("zip verification did not verify every document")
     print(
         f"verify, zip of {parts} x {size // parts // MiB} MiB (deflate): {elapsed:.2f} s, "
         f"{size / MiB / elapsed:,.0f} MB/s unpacked+hashed+written; baseline sha256 of the "
