@@ -13,6 +13,7 @@ import lzma
 import os
 import re
 import stat
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -29,7 +30,16 @@ CHUNK = 1024 * 1024
 _SUPPORTED_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # What a broken zip makes zipfile and the decompressors raise.
-_CORRUPT = (zipfile.BadZipFile, EOFError, ValueError, KeyError, zlib.error, lzma.LZMAError)
+_CORRUPT = (
+    zipfile.BadZipFile,
+    EOFError,
+    ValueError,
+    KeyError,
+    NotImplementedError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,8 @@ def _decoded_name(info: zipfile.ZipInfo) -> str:
 
 
 def _check_name(name: str) -> None:
+    if not name:
+        raise UnsafeArchiveError("a zip entry has an empty name")
     if name.startswith("/") or _DRIVE.match(name):
         raise UnsafeArchiveError(f"zip entry {name!r} has an absolute path")
     if ".." in name.split("/"):
@@ -206,7 +218,7 @@ class ZipReader:
             with self._zip.open(entry.info) as stream:
                 while chunk := stream.read(CHUNK):
                     yield chunk
-        except (*_CORRUPT, NotImplementedError, RuntimeError) as exc:
+        except (*_CORRUPT, RuntimeError) as exc:
             raise VerificationError(f"zip entry {entry.name!r} is corrupt: {exc}") from exc
         except OSError as exc:
             if exc.errno is None:  # bz2 reports bad data as an OSError without errno

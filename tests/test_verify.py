@@ -407,3 +407,14 @@ def test_single_entry_zip_pairs_with_single_filmetadata_whatever_the_names(
         b"%PDF-x",
     )
     assert doc.metadata.filmetadata_name == "Vedtak.pdf"
+
+
+def test_found_by_fuzzing_empty_name_and_future_zip_version(tmp_path: Path, work: Path) -> None:
+    zpath = make_zip(tmp_path / "l.zip", [("a", b"x")])
+    patch_central(zpath, 28, "<H", 0)  # file name length 0 (the name bytes become "extra")
+    with pytest.raises(VerificationError):
+        documents(zpath, [], work)
+    zpath = make_zip(tmp_path / "l.zip", [("a", b"x")])
+    patch_central(zpath, 6, "<H", 110)  # "version needed to extract" 11.0
+    with pytest.raises(VerificationError, match=r"corrupt: zip file version 11\.0"):
+        documents(zpath, [], work)
