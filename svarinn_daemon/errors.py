@@ -24,6 +24,7 @@ to ask an error one question: ``error.temporary`` -- will retrying ever help?
     │   ├── DownloadTooLargeError         no   the body passed the configured size limit
     │   └── OriginNotAllowedError         no   a downloadUrl outside the account's origin
     ├── VerificationError                 no   sha256/size/zip contents do not match filmetadata
+    │   ├── ChecksumMismatchError         yes  sha256 or size differs (download again, bounded)
     │   └── UnsafeArchiveError            no   zip entry names or sizes that are not allowed
     ├── LedgerError                            the ledger database
     │   ├── LedgerUnavailableError        yes  cannot connect, or a database error mid-run
@@ -31,6 +32,7 @@ to ask an error one question: ``error.temporary`` -- will retrying ever help?
     │   ├── IllegalTransitionError        no   a state change the state machine forbids
     │   └── LeaseLostError                yes  another worker owns the letter now
     ├── ArchiveError                      per instance: the adapter decides
+    ├── StorageError                      yes  our own temporary files: disk full, permissions
     └── PluginError                       no   an entry point that is missing or wrong
 
 ``temporary`` is set per class; :class:`ArchiveError` lets each instance choose,
@@ -42,6 +44,7 @@ from __future__ import annotations
 __all__ = [
     "ArchiveError",
     "AuthenticationError",
+    "ChecksumMismatchError",
     "CmsError",
     "CmsLimitExceededError",
     "ConfigError",
@@ -61,6 +64,7 @@ __all__ = [
     "ProtocolError",
     "SchemaMismatchError",
     "ServiceUnavailableError",
+    "StorageError",
     "SvarInnError",
     "SvarinnError",
     "TrailingDataError",
@@ -215,6 +219,16 @@ class VerificationError(SvarinnError):
     """The plaintext does not match what filmetadata promised."""
 
 
+class ChecksumMismatchError(VerificationError):
+    """A sha256 or size differs from filmetadata.
+
+    Temporary because a fresh download may fix it; the retry policy bounds how many
+    downloads are tried before the letter is reported as permanently failed.
+    """
+
+    temporary = True
+
+
 class UnsafeArchiveError(VerificationError):
     """A zip with entry names, links or sizes we refuse to unpack."""
 
@@ -255,6 +269,16 @@ class ArchiveError(SvarinnError):
     def __init__(self, message: str, *, temporary: bool):
         self.temporary = temporary
         super().__init__(message)
+
+
+class StorageError(SvarinnError):
+    """The daemon's own temporary files in the state directory cannot be written or read.
+
+    Temporary: a full disk or wrong permissions are fixed by the operator, never by sending
+    the letter to paper.
+    """
+
+    temporary = True
 
 
 class PluginError(SvarinnError):

@@ -33,6 +33,7 @@ from svarinn_daemon.config.model import (
     LoggingConfig,
     MetricsConfig,
 )
+from svarinn_daemon.config.policies import read_retry, read_verify
 from svarinn_daemon.config.secrets import Secret, SecretSourceError, resolve_secret, secret_keys
 from svarinn_daemon.config.units import parse_duration, parse_host_port, parse_size
 from svarinn_daemon.errors import ConfigError
@@ -243,6 +244,8 @@ def _build(root: _Table, ctx: _Context) -> Config:
     ledger = _ledger(root.table("ledger"), state_directory)
     daemon = _daemon(root.table("daemon"), ctx)
     metrics = _metrics(root.table("metrics"))
+    retry = read_retry(root.table("retry"))
+    verify = read_verify(root.table("verify"))
 
     archives: dict[str, ArchiveConfig] = {}
     archives_table = root.table("archives")
@@ -279,6 +282,8 @@ def _build(root: _Table, ctx: _Context) -> Config:
         accounts=accounts,
         archives=MappingProxyType(archives),
         warnings=tuple(ctx.warnings),
+        retry=retry,
+        verify=verify,
     )
 
 

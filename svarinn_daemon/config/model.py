@@ -11,6 +11,8 @@ from typing import Any
 
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.keys import KeyPair
+from svarinn_daemon.retry import RetryPolicy
+from svarinn_daemon.verify import VerifyPolicy
 
 DEFAULT_BASE_URL = "https://svarut.ks.no"
 DEFAULT_CONFIG_PATH = Path("/etc/svarinn-daemon/config.toml")
@@ -107,6 +109,8 @@ class Config:
     accounts: tuple[AccountConfig, ...]
     archives: Mapping[str, ArchiveConfig]
     warnings: tuple[str, ...] = ()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    verify: VerifyPolicy = field(default_factory=VerifyPolicy)
 
     def account(self, name: str) -> AccountConfig:
         for account in self.accounts:

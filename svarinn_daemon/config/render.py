@@ -49,6 +49,27 @@ def render_config(config: Config) -> str:
     listen = config.metrics.listen
     out.append(f"listen = {_value(f'{listen[0]}:{listen[1]}' if listen else '')}")
     out.append(f"ready_poll_age = {_value(format_duration(config.metrics.ready_poll_age))}")
+    retry = config.retry
+    out += [
+        "",
+        "[retry]",
+        f"base_delay = {_value(format_duration(retry.base_delay))}",
+        f"max_delay = {_value(format_duration(retry.max_delay))}",
+        f"jitter = {_value(retry.jitter)}",
+        f"max_download_attempts = {_value(retry.max_download_attempts)}",
+        f"temporary_report_interval = {_value(format_duration(retry.temporary_report_interval))}",
+        f"treat_key_errors_as_permanent = {_value(retry.treat_key_errors_as_permanent)}",
+    ]
+    limits = config.verify.limits
+    missing = "import" if config.verify.allow_missing_documents else "fail"
+    out += [
+        "",
+        "[verify]",
+        f"max_zip_entries = {_value(limits.max_entries)}",
+        f"max_unpacked_size = {_value(format_size(limits.max_total_size))}",
+        f"max_compression_ratio = {_value(int(limits.max_ratio))}",
+        f"missing_documents = {_value(missing)}",
+    ]
     for archive in config.archives.values():
         out += ["", f"[archives.{archive.name}]", f"adapter = {_value(archive.adapter)}"]
         out += [f"{k} = {_value(v)}" for k, v in archive.options.items()]

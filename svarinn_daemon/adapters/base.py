@@ -1,0 +1,173 @@
+"""The contract between the pipeline and an archive: what an adapter must do, nothing more.
+
+The pipeline drives one letter through an adapter like this::
+
+    ref = adapter.has(forsendelse_id)          # already archived (a crash after commit)?
+    if ref is None:
+        tx = adapter.begin(forsendelse_id, forsendelse_json)
+        try:
+            for document in verified_documents:  # one at a time, streamed from the zip
+                tx.add_document(document.name, document.path, document.metadata)
+            ref = tx.commit(verification_record)
+        except BaseException:
+            tx.abort()
+            raise
+
+The forsendelse id is the idempotency key: ``has`` and ``commit`` must both return the
+existing reference instead of storing a letter a second time, because the daemon can crash
+after the archive has a letter but before the ledger says so.
+
+Adapters raise only :class:`~svarinn_daemon.errors.ArchiveError` and say per error whether
+retrying can help (``temporary``). A permanent error sends the letter on to paper, so use it
+only when this letter can never be stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+from svarinn_daemon.errors import ConfigError
+
+__all__ = [
+    "AdapterContext",
+    "AdapterFactory",
+    "ArchiveAdapter",
+    "ArchiveTransaction",
+    "DocumentMetadata",
+    "VerificationRecord",
+]
+
+
+@dataclass(frozen=True)
+class DocumentMetadata:
+    """What the daemon knows about one document of a letter, beside its bytes.
+
+    ``filmetadata_name`` is the filmetadata entry it was checked against (None when no entry
+    matched); ``verified`` is true only when a declared sha256 matched.
+    """
+
+    mimetype: str | None
+    sha256: str
+    size: int
+    verified: bool
+    filmetadata_name: str | None = None
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mimetype": self.mimetype,
+            "sha256": self.sha256,
+            "size": self.size,
+            "verified": self.verified,
+            "filmetadata_name": self.filmetadata_name,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class VerificationRecord:
+    """The daemon's account of a letter's download and checks, stored with the letter."""
+
+    sha256: str
+    size: int
+    verified: bool
+    file_type: str
+    encrypted: bool
+    downloaded_at: datetime
+    verified_at: datetime
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "size": self.size,
+            "verified": self.verified,
+            "file_type": self.file_type,
+            "encrypted": self.encrypted,
+            "downloaded_at": self.downloaded_at.isoformat(),
+            "verified_at": self.verified_at.isoformat(),
+            "notes": list(self.notes),
+        }
+
+
+@runtime_checkable
+class ArchiveTransaction(Protocol):
+    """One letter on its way into the archive; invisible to archive users until commit."""
+
+    def add_document(self, name: str, content: Path | BinaryIO, metadata: DocumentMetadata) -> str:
+        """Store one document and return the name it is stored under.
+
+        ``name`` is the name inside the letter (a zip entry path or a filnavn), unsanitised.
+        ``content`` is a file path or a readable binary stream; read it in chunks, never
+        whole. A path is only valid during the call: copy or hard-link it, never move or
+        change it.
+        """
+        ...
+
+    def commit(self, verification: VerificationRecord) -> str:
+        """Make the letter visible in the archive and return its reference.
+
+        If the letter is already there (another attempt got there first), return the
+        existing reference and store nothing.
+        """
+        ...
+
+    def abort(self) -> None:
+        """Throw away everything this transaction stored. Safe to call twice or after commit
+        (then it does nothing); it never raises for cleanup problems."""
+        ...
+
+
+@runtime_checkable
+class ArchiveAdapter(Protocol):
+    """An archive the daemon hands verified letters to. Must be safe to use from threads."""
+
+    def has(self, forsendelse_id: str) -> str | None:
+        """The reference of the already archived letter, or None."""
+        ...
+
+    def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> ArchiveTransaction:
+        """Start storing a letter. ``metadata`` is the forsendelse as SvarInn sent it (JSON)."""
+        ...
+
+    def cleanup(self, older_than: timedelta) -> int:
+        """Remove leftovers of interrupted transactions older than ``older_than`` that are
+        not in progress in this process; return how many were removed."""
+        ...
+
+    def close(self) -> None:
+        """Release connections or handles; the adapter is not used afterwards."""
+        ...
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What an adapter factory gets beside its options.
+
+    ``base_dir`` is where relative paths in options are resolved (the config file's
+    directory), ``state_directory`` the daemon's own directory.
+    """
+
+    archive_name: str
+    state_directory: Path
+    base_dir: Path
+    source: Path | None = None
+
+    def option_key(self, key: str) -> str:
+        return f"archives.{self.archive_name}.{key}"
+
+    def option_error(self, key: str, message: str) -> ConfigError:
+        """A ConfigError naming the file and ``archives.NAME.KEY``."""
+        return ConfigError(
+            message, source=str(self.source) if self.source else None, key=self.option_key(key)
+        )
+
+
+class AdapterFactory(Protocol):
+    """What an entry point in ``svarinn_daemon.archive_adapters`` must load to."""
+
+    def __call__(self, options: Mapping[str, Any], context: AdapterContext) -> ArchiveAdapter: ...

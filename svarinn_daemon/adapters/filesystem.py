@@ -1,0 +1,316 @@
+"""The built-in ``filesystem`` archive: one directory per letter, appearing atomically.
+
+Layout::
+
+    <root>/<forsendelse-id>/forsendelse.json    the forsendelse as received + verification
+    <root>/<forsendelse-id>/<document>          each document, sanitised unique file name
+    <root>/.tmp-<forsendelse-id>-<random>/      a letter being written (never read these)
+
+A letter is built in a ``.tmp-`` directory under root and renamed into place, after every
+file and the directory are fsynced: readers see a whole letter or none. The rename is the
+commit; an existing ``<root>/<forsendelse-id>`` means "already archived" and is never
+written again.
+
+Errors: permanent only when this letter can never be stored here (a forsendelse id that is
+not a safe directory name, a document name the filesystem refuses, metadata that is not
+JSON). Everything about the disk or the directory -- full, quota, permissions, read-only,
+unmounted, I/O errors -- is temporary: fixing it makes the letter importable, whereas a
+permanent report would send it to paper.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from svarinn_daemon import __version__
+from svarinn_daemon.adapters.base import AdapterContext, DocumentMetadata, VerificationRecord
+from svarinn_daemon.adapters.names import NameAllocator
+from svarinn_daemon.adapters.options import AdapterOptions
+from svarinn_daemon.errors import ArchiveError
+
+__all__ = ["METADATA_FILE", "FilesystemArchive", "FilesystemTransaction", "create_adapter"]
+
+METADATA_FILE = "forsendelse.json"
+METADATA_FORMAT = "svarinn-daemon/forsendelse/1"
+TEMP_PREFIX = ".tmp-"
+CHUNK = 1024 * 1024
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+# Errors tied to one letter's names: retrying the same letter cannot help.
+_NAME_ERRNOS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL}
+
+
+def _error(exc: OSError, what: str, *, name_related: bool = False) -> ArchiveError:
+    code = errno.errorcode.get(exc.errno or 0, "unknown")
+    permanent = name_related and exc.errno in _NAME_ERRNOS
+    return ArchiveError(f"{what}: {exc.strerror or exc} ({code})", temporary=not permanent)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FilesystemArchive:
+    """Archive letters as directories under ``root``."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        file_mode: int = 0o640,
+        dir_mode: int = 0o750,
+        hardlink: bool = True,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.root = root.absolute()
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
+        self.hardlink = hardlink
+        self._now = now
+        self._active: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FilesystemArchive(root={str(self.root)!r})"
+
+    def _target(self, forsendelse_id: str) -> Path:
+        if not _SAFE_ID.fullmatch(forsendelse_id):
+            raise ArchiveError(
+                f"forsendelse id {forsendelse_id[:80]!r} is not usable as a directory name",
+                temporary=False,
+            )
+        return self.root / forsendelse_id
+
+    def has(self, forsendelse_id: str) -> str | None:
+        target = self._target(forsendelse_id)
+        try:
+            os.lstat(target)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _error(exc, f"cannot look for {target}") from exc
+        return str(target)
+
+    def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> FilesystemTransaction:
+        target = self._target(forsendelse_id)
+        self._ensure_root()
+        temp = self.root / f"{TEMP_PREFIX}{forsendelse_id}-{secrets.token_hex(6)}"
+        try:
+            os.mkdir(temp, 0o700)
+        except OSError as exc:
+            raise _error(exc, f"cannot create {temp}") from exc
+        with self._lock:
+            self._active.add(temp)
+        return FilesystemTransaction(self, forsendelse_id, dict(metadata), temp, target)
+
+    def _ensure_root(self) -> None:
+        if self.root.is_dir():
+            return
+        if not self.root.parent.is_dir():
+            raise ArchiveError(
+                f"archive root {self.root} cannot be created: {self.root.parent} does not "
+                "exist (is the archive share mounted?)",
+                temporary=True,
+            )
+        try:
+            os.mkdir(self.root, self.dir_mode)
+            os.chmod(self.root, self.dir_mode)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise _error(exc, f"cannot create archive root {self.root}") from exc
+
+    def _forget(self, temp: Path) -> None:
+        with self._lock:
+            self._active.discard(temp)
+
+    def cleanup(self, older_than: timedelta) -> int:
+        """Remove ``.tmp-`` directories of interrupted transactions; return how many."""
+        limit = time.time() - older_than.total_seconds()
+        removed = 0
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise _error(exc, f"cannot list {self.root}") from exc
+        with self._lock:
+            active = set(self._active)
+        for entry in entries:
+            path = Path(entry.path)
+            if not entry.name.startswith(TEMP_PREFIX) or path in active:
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime > limit:
+                    continue
+                shutil.rmtree(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise _error(exc, f"cannot remove leftover {path}") from exc
+            removed += 1
+        return removed
+
+    def close(self) -> None:
+        """Nothing to release: every transaction holds its own state."""
+
+
+class FilesystemTransaction:
+    """One letter being written into a temporary directory."""
+
+    def __init__(
+        self,
+        archive: FilesystemArchive,
+        forsendelse_id: str,
+        metadata: dict[str, Any],
+        temp: Path,
+        target: Path,
+    ):
+        self.archive = archive
+        self.forsendelse_id = forsendelse_id
+        self.metadata = metadata
+        self.temp = temp
+        self.target = target
+        self.documents: list[dict[str, Any]] = []
+        self._names = NameAllocator(reserved=(METADATA_FILE,))
+        self._done = False
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise ArchiveError(
+                f"transaction for {self.forsendelse_id} is already finished", temporary=True
+            )
+
+    def add_document(self, name: str, content: Path | BinaryIO, metadata: DocumentMetadata) -> str:
+        self._check_open()
+        stored = self._names.allocate(name)
+        destination = self.temp / stored
+        if isinstance(content, Path):
+            size = self._store_path(content, destination)
+        else:
+            size = self._store_stream(content, destination)
+        if size != metadata.size:
+            raise ArchiveError(
+                f"document {name!r} of {self.forsendelse_id}: stored {size} bytes, but its "
+                f"metadata says {metadata.size}",
+                temporary=True,
+            )
+        self.documents.append({"file": stored, "name": name, **metadata.to_json()})
+        return stored
+
+    def _store_path(self, source: Path, destination: Path) -> int:
+        if self.archive.hardlink:
+            try:
+                os.link(source, destination)
+            except FileNotFoundError as exc:
+                raise _error(exc, f"document source {source} is gone") from exc
+            except OSError:
+                pass  # another filesystem, or links not allowed: copy instead
+            else:
+                try:
+                    os.chmod(destination, self.archive.file_mode)
+                    _fsync_path(destination)
+                    return destination.stat().st_size
+                except OSError as exc:
+                    raise _error(exc, f"cannot finish {destination}") from exc
+        try:
+            with open(source, "rb") as stream:
+                return self._store_stream(stream, destination)
+        except OSError as exc:
+            raise _error(exc, f"cannot read document source {source}") from exc
+
+    def _store_stream(self, stream: BinaryIO, destination: Path) -> int:
+        try:
+            fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise _error(exc, f"cannot create {destination}", name_related=True) from exc
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fchmod(out.fileno(), self.archive.file_mode)
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise _error(exc, f"cannot write {destination}") from exc
+        return size
+
+    def commit(self, verification: VerificationRecord) -> str:
+        self._check_open()
+        document = {
+            "format": METADATA_FORMAT,
+            "forsendelse_id": self.forsendelse_id,
+            "archived_at": self.archive._now().isoformat(),
+            "daemon_version": __version__,
+            "verification": verification.to_json(),
+            "documents": self.documents,
+            "forsendelse": self.metadata,
+        }
+        try:
+            text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            self.abort()
+            raise ArchiveError(
+                f"metadata of {self.forsendelse_id} cannot be written as JSON: {exc}",
+                temporary=False,
+            ) from exc
+        data = text.encode("utf-8") + b"\n"
+        try:
+            self._store_stream(io.BytesIO(data), self.temp / METADATA_FILE)
+            os.chmod(self.temp, self.archive.dir_mode)
+            _fsync_path(self.temp)
+            existing = self.archive.has(self.forsendelse_id)
+            if existing is None:
+                try:
+                    os.rename(self.temp, self.target)
+                except OSError as exc:
+                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise
+                else:
+                    _fsync_path(self.archive.root)
+        except OSError as exc:
+            self.abort()
+            raise _error(exc, f"cannot commit {self.target}") from exc
+        except ArchiveError:
+            self.abort()
+            raise
+        self._finish()  # removes the temporary directory when the letter was already there
+        return str(self.target)
+
+    def abort(self) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        shutil.rmtree(self.temp, ignore_errors=True)
+        self.archive._forget(self.temp)
+
+
+def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> FilesystemArchive:
+    """Entry point ``filesystem``: options ``root``, ``file_mode``, ``dir_mode``, ``hardlink``."""
+    reader = AdapterOptions(options, context)
+    root = reader.path("root", context.state_directory / "archive")
+    file_mode = reader.mode("file_mode", 0o640, required_bits=0o600)
+    dir_mode = reader.mode("dir_mode", 0o750, required_bits=0o700)
+    hardlink = reader.boolean("hardlink", True)
+    reader.finish()
+    return FilesystemArchive(root, file_mode=file_mode, dir_mode=dir_mode, hardlink=hardlink)

@@ -1,0 +1,84 @@
+"""Reading an adapter's options table, with errors that name ``archives.NAME.KEY``."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from svarinn_daemon.adapters.base import AdapterContext
+
+
+class AdapterOptions:
+    """One ``[archives.NAME]`` table being read; remembers which keys were asked for."""
+
+    def __init__(self, options: Mapping[str, Any], context: AdapterContext):
+        self.options = options
+        self.context = context
+        self.known: set[str] = set()
+
+    def _raw(self, key: str) -> Any:
+        self.known.add(key)
+        return self.options.get(key)
+
+    def string(self, key: str, default: str) -> str:
+        value = self._raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self.context.option_error(key, f"must be a string, not {value!r}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.context.option_error(key, f"must be true or false, not {value!r}")
+        return value
+
+    def path(self, key: str, default: Path) -> Path:
+        value = self._raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self.context.option_error(key, f"must be a path (a string), not {value!r}")
+        path = Path(value)
+        return path if path.is_absolute() else self.context.base_dir / path
+
+    def mode(self, key: str, default: int, *, required_bits: int) -> int:
+        """A permission mode written as an octal string ("0640") or a TOML octal (0o640)."""
+        value = self._raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise self.context.option_error(
+                key, f'must be an octal mode like "0640", not {value!r}'
+            )
+        if isinstance(value, str):
+            text = value.strip().removeprefix("0o")
+            if not text or any(c not in "01234567" for c in text):
+                raise self.context.option_error(
+                    key, f'must be an octal mode like "0640", not {value!r}'
+                )
+            value = int(text, 8)
+        if not 0 <= value <= 0o777:
+            raise self.context.option_error(
+                key, f"must be permission bits between 0000 and 0777, not {value:o}"
+            )
+        if value & required_bits != required_bits:
+            raise self.context.option_error(
+                key, f"{value:04o} must grant the owner at least {required_bits:04o}"
+            )
+        return value
+
+    def finish(self) -> None:
+        """Refuse keys the adapter does not know, with a did-you-mean hint."""
+        for key in self.options:
+            if key in self.known:
+                continue
+            close = difflib.get_close_matches(key, sorted(self.known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(sorted(self.known)) or "none"
+            raise self.context.option_error(key, f"unknown option (known: {known}){hint}")

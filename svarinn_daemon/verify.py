@@ -1,0 +1,413 @@
+"""Check a decrypted letter against its filmetadata and turn it into archive documents.
+
+No network, no ledger: a plaintext file in, verified documents out, one at a time.
+
+The rules (SvarUt sends one file per letter; several documents come as a zip or as one
+combined PDF, and filmetadata then describes the documents, not the download):
+
+* **File type** is decided by magic bytes: ``PK\\x03\\x04`` zip, ``%PDF-`` pdf, else other.
+* **Unknown values**: a missing ``sha256hash`` leaves a document *unverified* (imported and
+  recorded as such); a size of None or 0 means unknown (SvarInn sends 0 for unknown).
+* **A single file** (pdf/other) with one filmetadata entry is checked against it, whatever
+  the names (the download's name often differs from filnavn). With several entries it is a
+  combined PDF: verified if one entry's sha256 matches the whole file, else unverified
+  (the checksums describe the parts). Mismatching sha256/size -> ChecksumMismatchError.
+* **A zip is unpacked** into its files, each checked against filmetadata by name (full
+  path, else unique base name), sha256 and size -- unless it is a document in its own
+  right: one filmetadata entry whose sha256 is the whole file's, an OOXML/ODF/ASiC
+  container (``[Content_Types].xml`` or a ``mimetype`` first entry), or one filmetadata
+  entry that no zip entry is named after (a .zip or .docx sent as one document; when the
+  zip then holds exactly one file, that file is checked against the entry instead).
+* **A zip entry with no filmetadata** is imported and recorded as unverified.
+* **A filmetadata entry missing from the zip** fails the letter permanently
+  (VerificationError): an archive copy without it would be silently incomplete, whereas a
+  permanent failure sends the whole letter by post. ``VerifyPolicy.allow_missing_documents``
+  imports such letters instead, recorded as unverified.
+* Unsafe zips (names with ``..``, absolute paths, drive letters, links, encryption, limits
+  exceeded) fail permanently with UnsafeArchiveError, corrupt ones with VerificationError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from svarinn_daemon.adapters.base import DocumentMetadata, VerificationRecord
+from svarinn_daemon.errors import (
+    ChecksumMismatchError,
+    StorageError,
+    UnsafeArchiveError,
+    VerificationError,
+)
+from svarinn_daemon.ziputil import ZIP_MAGIC, ZipEntry, ZipLimits, ZipReader
+
+__all__ = [
+    "Document",
+    "ExpectedFile",
+    "FileType",
+    "LetterContents",
+    "PlannedDocument",
+    "VerificationResult",
+    "VerifyPolicy",
+    "ZipLimits",
+    "detect_file_type",
+    "open_letter",
+    "sha256_file",
+]
+
+_ZIP_MIMETYPES = {"application/zip", "application/x-zip-compressed", "application/x-zip"}
+
+
+class FileType(StrEnum):
+    ZIP = "zip"
+    PDF = "pdf"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class ExpectedFile:
+    """One filmetadata entry, as far as verification cares."""
+
+    filnavn: str
+    mimetype: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+
+    @property
+    def known_size(self) -> int | None:
+        return self.size if self.size else None
+
+    @property
+    def known_sha256(self) -> str | None:
+        return self.sha256.strip().lower() if self.sha256 and self.sha256.strip() else None
+
+
+@dataclass(frozen=True)
+class VerifyPolicy:
+    limits: ZipLimits = field(default_factory=ZipLimits)
+    allow_missing_documents: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedDocument:
+    """A document the letter will yield; ``verified`` holds once it has been yielded."""
+
+    name: str
+    expected: ExpectedFile | None
+    verified: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    file_type: FileType
+    sha256: str
+    size: int
+    unpacked: bool
+    documents: tuple[PlannedDocument, ...]
+    missing: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def verified(self) -> bool:
+        """Every document checked against a declared sha256 and nothing missing."""
+        return not self.missing and all(d.verified for d in self.documents)
+
+    def record(
+        self, *, encrypted: bool, downloaded_at: datetime, verified_at: datetime
+    ) -> VerificationRecord:
+        return VerificationRecord(
+            sha256=self.sha256,
+            size=self.size,
+            verified=self.verified,
+            file_type=self.file_type.value,
+            encrypted=encrypted,
+            downloaded_at=downloaded_at,
+            verified_at=verified_at,
+            notes=self.notes,
+        )
+
+
+@dataclass(frozen=True)
+class Document:
+    """A verified document: ``path`` is valid until the next document is asked for."""
+
+    name: str
+    path: Path
+    metadata: DocumentMetadata
+
+
+def detect_file_type(head: bytes) -> FileType:
+    """Zip, PDF or other, from the first bytes (at least 1024 for PDFs with a preamble)."""
+    if head.startswith(ZIP_MAGIC):
+        return FileType.ZIP
+    if b"%PDF-" in head[:1024]:
+        return FileType.PDF
+    return FileType.OTHER
+
+
+def _guess_mimetype(file_type: FileType) -> str | None:
+    return "application/pdf" if file_type is FileType.PDF else None
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name.replace("\\", "/"))
+
+
+def _check(name: str, expected: ExpectedFile, sha256: str, size: int) -> bool:
+    """Raise on a mismatch; True when a declared sha256 matched."""
+    if expected.known_size is not None and expected.known_size != size:
+        raise ChecksumMismatchError(
+            f"{name!r} is {size} bytes, but filmetadata says {expected.known_size}"
+        )
+    declared = expected.known_sha256
+    if declared is not None and declared != sha256:
+        raise ChecksumMismatchError(
+            f"{name!r} has sha256 {sha256}, but filmetadata says {declared}"
+        )
+    return declared is not None
+
+
+class LetterContents:
+    """A checked plaintext; iterate :meth:`documents` inside ``with``. Build with open_letter."""
+
+    def __init__(
+        self,
+        plaintext: Path,
+        *,
+        sha256: str,
+        size: int,
+        expected: Sequence[ExpectedFile],
+        work_dir: Path,
+        policy: VerifyPolicy,
+        fallback_name: str,
+    ):
+        self.plaintext = plaintext
+        self.work_dir = work_dir
+        self.policy = policy
+        self._zip: ZipReader | None = None
+        self._pairs: list[tuple[ZipEntry, ExpectedFile | None]] = []
+        self._current: Path | None = None
+        self._single: tuple[PlannedDocument, FileType] | None = None
+        sha256 = sha256.lower()
+        try:
+            with open(plaintext, "rb") as stream:
+                head = stream.read(1024)
+        except OSError as exc:
+            raise StorageError(f"cannot read {plaintext}: {exc.strerror}") from exc
+        file_type = detect_file_type(head)
+        expected = tuple(expected)
+        if file_type is FileType.ZIP:
+            self.result = self._plan_zip(sha256, size, expected, fallback_name)
+        else:
+            self.result = self._plan_single(file_type, sha256, size, expected, fallback_name)
+
+    # --- planning: everything that can be decided before extracting ---------------------
+
+    def _plan_single(
+        self,
+        file_type: FileType,
+        sha256: str,
+        size: int,
+        expected: tuple[ExpectedFile, ...],
+        fallback_name: str,
+        notes: tuple[str, ...] = (),
+    ) -> VerificationResult:
+        if not expected:
+            doc = PlannedDocument(fallback_name, None, False, "no filmetadata")
+        elif len(expected) == 1:
+            entry = expected[0]
+            verified = _check(entry.filnavn, entry, sha256, size)
+            doc = PlannedDocument(entry.filnavn, entry, verified, "" if verified else "no sha256")
+        else:
+            match = next((e for e in expected if e.known_sha256 == sha256), None)
+            if match is not None:
+                doc = PlannedDocument(match.filnavn, match, True)
+            else:
+                note = f"one combined file for {len(expected)} filmetadata entries"
+                doc = PlannedDocument(fallback_name, None, False, note)
+        notes += (f"{doc.name}: {doc.note}",) if doc.note else ()
+        self._single = (doc, file_type)
+        return VerificationResult(file_type, sha256, size, False, (doc,), notes=notes)
+
+    def _plan_zip(
+        self, sha256: str, size: int, expected: tuple[ExpectedFile, ...], fallback_name: str
+    ) -> VerificationResult:
+        if len(expected) == 1 and expected[0].known_sha256 == sha256:
+            return self._plan_single(FileType.ZIP, sha256, size, expected, fallback_name)
+        reader = ZipReader(self.plaintext, self.policy.limits)
+        try:
+            result = self._plan_entries(reader, sha256, size, expected, fallback_name)
+        except BaseException:
+            reader.close()
+            raise
+        if result.unpacked:
+            self._zip = reader
+        else:
+            reader.close()
+        return result
+
+    def _plan_entries(
+        self,
+        reader: ZipReader,
+        sha256: str,
+        size: int,
+        expected: tuple[ExpectedFile, ...],
+        fallback_name: str,
+    ) -> VerificationResult:
+        names = reader.all_names
+        if "[Content_Types].xml" in names or names[:1] == ("mimetype",):
+            kept = ("the zip is an office or signed document, kept whole",)
+            return self._plan_single(FileType.ZIP, sha256, size, expected, fallback_name, kept)
+        pairs = _match(reader.entries, expected)
+        if len(expected) == 1 and all(e is None for _, e in pairs):
+            if len(reader.entries) == 1 and (
+                expected[0].mimetype not in _ZIP_MIMETYPES
+                and not expected[0].filnavn.lower().endswith(".zip")
+            ):
+                pairs = [(reader.entries[0], expected[0])]
+            else:
+                kept = ("one filmetadata entry names no zip entry: the zip is the document",)
+                return self._plan_single(FileType.ZIP, sha256, size, expected, fallback_name, kept)
+        matched = {id(e) for _, e in pairs if e is not None}
+        missing = tuple(e.filnavn for e in expected if id(e) not in matched)
+        notes: list[str] = []
+        if missing and not self.policy.allow_missing_documents:
+            raise VerificationError(
+                f"the zip lacks {len(missing)} document(s) listed in filmetadata: "
+                + ", ".join(repr(m) for m in missing)
+            )
+        notes += [f"{m}: listed in filmetadata but not in the zip" for m in missing]
+        planned = []
+        for entry, exp in pairs:
+            if exp is not None and exp.known_size is not None and entry.size > exp.known_size:
+                raise UnsafeArchiveError(
+                    f"zip entry {entry.name!r} is {entry.size} bytes, larger than the "
+                    f"{exp.known_size} filmetadata declares"
+                )
+            note = (
+                "not in filmetadata" if exp is None else ("" if exp.known_sha256 else "no sha256")
+            )
+            planned.append(PlannedDocument(entry.name, exp, bool(exp and exp.known_sha256), note))
+            if note:
+                notes.append(f"{entry.name}: {note}")
+        self._pairs = pairs
+        return VerificationResult(
+            FileType.ZIP, sha256, size, True, tuple(planned), missing, tuple(notes)
+        )
+
+    # --- producing documents -----------------------------------------------------------
+
+    def __enter__(self) -> LetterContents:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the current extracted file and close the zip (idempotent)."""
+        self._drop_current()
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+
+    def _drop_current(self) -> None:
+        if self._current is not None:
+            self._current.unlink(missing_ok=True)
+            self._current = None
+
+    def documents(self) -> Iterator[Document]:
+        """Yield each document, checked; an unpacked entry's file is deleted when the next
+        one is asked for. Raises the verification errors of the rules above."""
+        if self._single is not None:
+            doc, file_type = self._single
+            mimetype = doc.expected.mimetype if doc.expected else None
+            meta = DocumentMetadata(
+                mimetype=mimetype or _guess_mimetype(file_type),
+                sha256=self.result.sha256,
+                size=self.result.size,
+                verified=doc.verified,
+                filmetadata_name=doc.expected.filnavn if doc.expected else None,
+                note=doc.note,
+            )
+            yield Document(doc.name, self.plaintext, meta)
+            return
+        if self._zip is None:
+            raise VerificationError("the letter's zip was closed before its documents were read")
+        for (entry, exp), planned in zip(self._pairs, self.result.documents, strict=True):
+            self._drop_current()
+            limit = exp.known_size if exp and exp.known_size is not None else entry.size
+            out = self._zip.extract(entry, self.work_dir, limit)
+            self._current = out.path
+            verified = _check(entry.name, exp, out.sha256, out.size) if exp else False
+            mimetype = exp.mimetype if exp else None
+            meta = DocumentMetadata(
+                mimetype=mimetype or _guess_mimetype(detect_file_type(out.head)),
+                sha256=out.sha256,
+                size=out.size,
+                verified=verified,
+                filmetadata_name=exp.filnavn if exp else None,
+                note=planned.note,
+            )
+            yield Document(entry.name, out.path, meta)
+        self._drop_current()
+
+
+def _match(
+    entries: Sequence[ZipEntry], expected: Sequence[ExpectedFile]
+) -> list[tuple[ZipEntry, ExpectedFile | None]]:
+    """Pair zip entries with filmetadata: same path first, then the same base name; a pair
+    is made only when the name is unique on both sides."""
+    free = list(expected)
+    paired: dict[int, ExpectedFile] = {}
+    for key in (_nfc, lambda name: _nfc(name).rsplit("/", 1)[-1]):
+        open_entries = [(i, key(e.name)) for i, e in enumerate(entries) if i not in paired]
+        for i, name in open_entries:
+            candidates = [e for e in free if key(e.filnavn) == name]
+            rivals = sum(1 for _, other in open_entries if other == name)
+            if len(candidates) == 1 and rivals == 1:
+                paired[i] = candidates[0]
+                free.remove(candidates[0])
+    return [(entry, paired.get(i)) for i, entry in enumerate(entries)]
+
+
+def open_letter(
+    plaintext: Path,
+    *,
+    sha256: str,
+    size: int,
+    expected: Sequence[ExpectedFile],
+    work_dir: Path,
+    policy: VerifyPolicy | None = None,
+    fallback_name: str = "dokument",
+) -> LetterContents:
+    """Check ``plaintext`` (its ``sha256`` and ``size`` computed while spooling) against
+    filmetadata; raises VerificationError (and subclasses) or StorageError."""
+    return LetterContents(
+        plaintext,
+        sha256=sha256,
+        size=size,
+        expected=expected,
+        work_dir=work_dir,
+        policy=policy or VerifyPolicy(),
+        fallback_name=fallback_name,
+    )
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """sha256 and size of a file, streamed (for callers that did not hash while spooling)."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as stream:
+            while chunk := stream.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
+    return digest.hexdigest(), size

@@ -1,0 +1,242 @@
+"""The filesystem adapter: layout, forsendelse.json, modes, atomicity, leftovers, errors."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
+from svarinn_daemon.adapters.filesystem import FilesystemArchive, _error, create_adapter
+from svarinn_daemon.errors import ArchiveError, ConfigError
+
+FID = "43ee26b7-838b-4f99-b81c-d21551b621d8"
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def meta(data: bytes, **changes: object) -> DocumentMetadata:
+    values: dict[str, object] = {
+        "mimetype": "application/pdf",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "verified": True,
+        "filmetadata_name": "small.pdf",
+    }
+    values.update(changes)
+    return DocumentMetadata(**values)  # type: ignore[arg-type]
+
+
+VERIFICATION = VerificationRecord(
+    sha256="9a" * 32,
+    size=1536,
+    verified=False,
+    file_type="zip",
+    encrypted=True,
+    downloaded_at=T0,
+    verified_at=T0 + timedelta(seconds=2),
+    notes=("zip entry 'extra.txt' is not in filmetadata",),
+)
+
+
+def context(tmp_path: Path) -> AdapterContext:
+    return AdapterContext("default", tmp_path / "state", tmp_path / "etc", tmp_path / "c.toml")
+
+
+def archive(tmp_path: Path, **options: object) -> FilesystemArchive:
+    return create_adapter(options, context(tmp_path))
+
+
+def test_letter_layout_and_metadata(tmp_path: Path) -> None:
+    arch = FilesystemArchive(tmp_path / "archive", now=lambda: T0 + timedelta(seconds=3))
+    metadata = {"id": FID, "tittel": "Søknad", "filmetadata": [{"filnavn": "small.pdf"}]}
+    tx = arch.begin(FID, metadata)
+    assert tx.add_document("docs/small.pdf", io.BytesIO(b"%PDF-1"), meta(b"%PDF-1")) == "small.pdf"
+    assert tx.add_document("../x/extra.txt", io.BytesIO(b"hi"), meta(b"hi")) == "extra.txt"
+    ref = tx.commit(VERIFICATION)
+
+    letter = tmp_path / "archive" / FID
+    assert ref == str(letter)
+    assert sorted(p.name for p in letter.iterdir()) == [
+        "extra.txt",
+        "forsendelse.json",
+        "small.pdf",
+    ]
+    assert (letter / "small.pdf").read_bytes() == b"%PDF-1"
+    record = json.loads((letter / "forsendelse.json").read_text("utf-8"))
+    assert record["format"] == "svarinn-daemon/forsendelse/1"
+    assert record["forsendelse_id"] == FID
+    assert record["forsendelse"] == metadata
+    assert record["archived_at"] == "2026-01-02T03:04:08+00:00"
+    assert record["verification"] == {
+        "sha256": "9a" * 32,
+        "size": 1536,
+        "verified": False,
+        "file_type": "zip",
+        "encrypted": True,
+        "downloaded_at": "2026-01-02T03:04:05+00:00",
+        "verified_at": "2026-01-02T03:04:07+00:00",
+        "notes": ["zip entry 'extra.txt' is not in filmetadata"],
+    }
+    assert record["documents"][0] == {
+        "file": "small.pdf",
+        "name": "docs/small.pdf",
+        **meta(b"%PDF-1").to_json(),
+    }
+    assert [p.name for p in (tmp_path / "archive").iterdir()] == [FID]  # no leftovers
+
+
+def test_nothing_is_visible_before_commit(tmp_path: Path) -> None:
+    arch = FilesystemArchive(tmp_path / "archive")
+    tx = arch.begin(FID, {})
+    tx.add_document("a.pdf", io.BytesIO(b"x"), meta(b"x"))
+    assert arch.has(FID) is None
+    assert not (tmp_path / "archive" / FID).exists()
+    [temp] = (tmp_path / "archive").iterdir()
+    assert temp.name.startswith(f".tmp-{FID}-")
+    assert stat.S_IMODE(temp.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("hardlink", [True, False])
+def test_modes_and_hardlinks(tmp_path: Path, hardlink: bool) -> None:
+    arch = archive(
+        tmp_path, root=str(tmp_path / "a"), file_mode="0600", dir_mode=0o700, hardlink=hardlink
+    )
+    source = tmp_path / "spool"
+    source.write_bytes(b"%PDF-")
+    source.chmod(0o600)
+    tx = arch.begin(FID, {})
+    tx.add_document("a.pdf", source, meta(b"%PDF-"))
+    tx.commit(VERIFICATION)
+    letter = tmp_path / "a" / FID
+    assert stat.S_IMODE(letter.stat().st_mode) == 0o700
+    for file in letter.iterdir():
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert (letter / "a.pdf").stat().st_nlink == (2 if hardlink else 1)
+    assert source.read_bytes() == b"%PDF-"
+
+
+def test_default_modes_and_root(tmp_path: Path) -> None:
+    arch = archive(tmp_path)
+    assert arch.root == tmp_path / "state" / "archive"
+    (tmp_path / "state").mkdir()
+    tx = arch.begin(FID, {})
+    tx.add_document("a.pdf", io.BytesIO(b"x"), meta(b"x"))
+    tx.commit(VERIFICATION)
+    letter = arch.root / FID
+    assert stat.S_IMODE(arch.root.stat().st_mode) == 0o750
+    assert stat.S_IMODE(letter.stat().st_mode) == 0o750
+    assert stat.S_IMODE((letter / "a.pdf").stat().st_mode) == 0o640
+    assert stat.S_IMODE((letter / "forsendelse.json").stat().st_mode) == 0o640
+
+
+def test_relative_root_is_relative_to_the_config_directory(tmp_path: Path) -> None:
+    assert archive(tmp_path, root="arkiv").root == tmp_path / "etc" / "arkiv"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"file_mode": "rw-r-----"}, "archives.default.file_mode: must be an octal mode"),
+        ({"file_mode": "1777"}, "between 0000 and 0777"),
+        ({"file_mode": "0440"}, "0440 must grant the owner at least 0600"),
+        ({"dir_mode": "0600"}, "0600 must grant the owner at least 0700"),
+        ({"dir_mode": True}, "archives.default.dir_mode: must be an octal mode"),
+        ({"root": 5}, "archives.default.root: must be a path"),
+        ({"hardlink": "yes"}, "archives.default.hardlink: must be true or false"),
+        ({"rot": "/x"}, "archives.default.rot: unknown option .*did you mean 'root'"),
+    ],
+)
+def test_bad_options(tmp_path: Path, options: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        archive(tmp_path, **options)
+    assert info.value.source == str(tmp_path / "c.toml")
+
+
+def test_existing_letter_is_never_written_again(tmp_path: Path) -> None:
+    arch = FilesystemArchive(tmp_path / "archive")
+    first = arch.begin(FID, {"n": 1})
+    first.add_document("a.pdf", io.BytesIO(b"one"), meta(b"one"))
+    first.commit(VERIFICATION)
+    before = (arch.root / FID / "forsendelse.json").read_bytes()
+    second = arch.begin(FID, {"n": 2})
+    second.add_document("b.pdf", io.BytesIO(b"two"), meta(b"two"))
+    assert second.commit(VERIFICATION) == str(arch.root / FID)
+    assert (arch.root / FID / "forsendelse.json").read_bytes() == before
+    assert sorted(p.name for p in arch.root.iterdir()) == [FID]
+
+
+def test_cleanup_removes_only_stale_leftovers(tmp_path: Path) -> None:
+    crashed = FilesystemArchive(tmp_path / "archive")
+    crashed.begin(FID, {}).add_document("a.pdf", io.BytesIO(b"x"), meta(b"x"))  # never ended
+    arch = FilesystemArchive(tmp_path / "archive")
+    in_progress = arch.begin("other", {})
+    assert arch.cleanup(timedelta(hours=1)) == 0  # too young
+    assert arch.cleanup(timedelta(0)) == 1
+    remaining = list(arch.root.iterdir())
+    assert [p.name.startswith(".tmp-other-") for p in remaining] == [True]
+    in_progress.abort()
+    assert list(arch.root.iterdir()) == []
+    old = arch.begin("third", {})
+    old_dir = old.temp
+    os.utime(old_dir, (0, 0))
+    assert FilesystemArchive(arch.root).cleanup(timedelta(hours=1)) == 1
+
+
+def test_unsafe_forsendelse_id_is_permanent(tmp_path: Path) -> None:
+    arch = FilesystemArchive(tmp_path / "archive")
+    for bad in ("../x", ".hidden", "", "a/b", "x" * 200):
+        with pytest.raises(ArchiveError, match=r"not usable as a directory name") as info:
+            arch.has(bad)
+        assert info.value.permanent
+
+
+def test_missing_mount_is_temporary(tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    arch = FilesystemArchive(tmp_path / "not-a-dir" / "archive")
+    with pytest.raises(ArchiveError, match=r"is the archive share mounted") as info:
+        arch.begin(FID, {})
+    assert info.value.temporary
+
+
+def test_metadata_that_is_not_json_is_permanent_and_cleaned_up(tmp_path: Path) -> None:
+    arch = FilesystemArchive(tmp_path / "archive")
+    tx = arch.begin(FID, {"when": datetime.now(UTC)})
+    with pytest.raises(ArchiveError, match=r"cannot be written as JSON") as info:
+        tx.commit(VERIFICATION)
+    assert info.value.permanent
+    assert list(arch.root.iterdir()) == []
+
+
+def test_missing_source_file_is_temporary(tmp_path: Path) -> None:
+    arch = FilesystemArchive(tmp_path / "archive")
+    tx = arch.begin(FID, {})
+    with pytest.raises(ArchiveError) as info:
+        tx.add_document("a.pdf", tmp_path / "gone", meta(b""))
+    assert info.value.temporary
+    tx.abort()
+
+
+@pytest.mark.parametrize(
+    ("code", "name_related", "temporary"),
+    [
+        (errno.ENOSPC, False, True),
+        (errno.EDQUOT, False, True),
+        (errno.EACCES, False, True),
+        (errno.EROFS, False, True),
+        (errno.EIO, False, True),
+        (errno.ENAMETOOLONG, True, False),
+        (errno.EILSEQ, True, False),
+        (errno.ENAMETOOLONG, False, True),
+    ],
+)
+def test_os_error_classification(code: int, name_related: bool, temporary: bool) -> None:
+    error = _error(OSError(code, os.strerror(code)), "cannot write x", name_related=name_related)
+    assert error.temporary is temporary
+    assert errno.errorcode[code] in str(error)
