@@ -10,12 +10,12 @@ from svarinn_daemon.retry import RetryPolicy
 from svarinn_daemon.verify import VerifyPolicy, ZipLimits
 
 if TYPE_CHECKING:
-    from svarinn_daemon.config.loader import _Table
+    from svarinn_daemon.config.table import Table
 
 MISSING_DOCUMENTS = ("fail", "import")
 
 
-def _fraction(table: _Table, name: str, default: float) -> float:
+def _fraction(table: Table, name: str, default: float) -> float:
     table.known.add(name)
     value = table.data.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
@@ -23,7 +23,7 @@ def _fraction(table: _Table, name: str, default: float) -> float:
     return float(value)
 
 
-def read_retry(table: _Table) -> RetryPolicy:
+def read_retry(table: Table) -> RetryPolicy:
     d = RetryPolicy()
     positive = timedelta(milliseconds=1)
     policy = RetryPolicy(
@@ -44,7 +44,7 @@ def read_retry(table: _Table) -> RetryPolicy:
     return policy
 
 
-def read_verify(table: _Table) -> VerifyPolicy:
+def read_verify(table: Table) -> VerifyPolicy:
     d = ZipLimits()
     ratio = table.integer("max_compression_ratio", int(d.max_ratio), 1)
     limits = ZipLimits(

@@ -1,0 +1,142 @@
+"""The ``[[accounts]]`` tables: one SvarInn mottakersystem each, with keys and HTTP settings."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import stat
+from collections.abc import Mapping
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from svarinn_daemon.config.model import (
+    DEFAULT_BASE_URL,
+    AccountConfig,
+    ArchiveConfig,
+    HttpConfig,
+    KeyConfig,
+)
+from svarinn_daemon.config.secrets import secret_keys
+from svarinn_daemon.config.table import Table
+from svarinn_daemon.errors import ConfigError
+from svarinn_daemon.keys import load_key_pair
+
+
+def read_account(table: Table, archives: Mapping[str, ArchiveConfig]) -> AccountConfig:
+    name = table.string("name")
+    if not name or not all(c.isalnum() or c in "-_" for c in name) or not name.isascii():
+        table.fail("name", f"{name!r} must be letters, digits, '-' or '_'")
+    base_url = table.string("base_url", DEFAULT_BASE_URL).rstrip("/")
+    _check_origin(table, "base_url", base_url, allow_path=True)
+    username = table.string("username")
+    password = table.secret("password", required=True)
+    assert password is not None
+    archive = table.string("archive", "default")
+    if archive not in archives:
+        close = difflib.get_close_matches(archive, list(archives), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        table.fail(
+            "archive",
+            f"no [archives.{archive}] is defined (defined: {', '.join(archives)}){hint}",
+        )
+    keys = tuple(_key(t) for t in table.tables("keys"))
+    if not keys:
+        table.fail("keys", "at least one [[accounts.keys]] (the private key SvarUt encrypts for)")
+    http = _http(table.table("http"))
+    table.finish()
+    return AccountConfig(
+        name=name,
+        username=username,
+        password=password,
+        keys=keys,
+        archive=archive,
+        base_url=base_url,
+        http=http,
+    )
+
+
+def _check_origin(table: Table, key: str, url: str, *, allow_path: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        table.fail(key, f"{url!r} must be an https:// URL")
+    if parts.query or parts.fragment or parts.username or (parts.path and not allow_path):
+        table.fail(key, f"{url!r} must be scheme://host[:port] only")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        table.fail(
+            key,
+            f"{url!r} uses plain http to a remote host; credentials would travel "
+            "unencrypted: use https://",
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _http(table: Table) -> HttpConfig:
+    d = HttpConfig()
+    positive = timedelta(milliseconds=1)
+    origins = table.string_list("allowed_download_origins")
+    for i, origin in enumerate(origins):
+        _check_origin(table, f"allowed_download_origins[{i}]", origin.rstrip("/"), allow_path=False)
+    ca_bundle = table.path_value("ca_bundle", None)
+    if ca_bundle is not None and not ca_bundle.is_file():
+        table.fail("ca_bundle", f"file {ca_bundle} does not exist")
+    http = HttpConfig(
+        connect_timeout=table.duration("connect_timeout", d.connect_timeout, positive),
+        read_timeout=table.duration("read_timeout", d.read_timeout, positive),
+        write_timeout=table.duration("write_timeout", d.write_timeout, positive),
+        pool_timeout=table.duration("pool_timeout", d.pool_timeout, positive),
+        verify_tls=table.boolean("verify_tls", True),
+        ca_bundle=ca_bundle,
+        max_download_size=table.size("max_download_size", d.max_download_size),
+        allowed_download_origins=tuple(o.rstrip("/") for o in origins),
+    )
+    if not http.verify_tls:
+        table.ctx.warnings.append(f"{table.key('verify_tls')} is false: TLS is not verified")
+    table.finish()
+    return http
+
+
+def _key(table: Table) -> KeyConfig:
+    key_secret = table.secret("private_key", required=True, strip=False)
+    assert key_secret is not None
+    cert_secret = table.secret("certificate", required=False, strip=False)
+    passphrase = table.secret("passphrase", required=False)
+    table.finish()
+    label = key_secret.source
+    try:
+        pair = load_key_pair(
+            label,
+            key_secret.reveal_bytes(),
+            passphrase=passphrase.reveal_bytes() if passphrase else None,
+            certificate_pem=cert_secret.reveal_bytes() if cert_secret else None,
+            key_name=table.key(_set_variant(table, "private_key")),
+            certificate_name=table.key(_set_variant(table, "certificate")),
+        )
+    except ConfigError as exc:
+        raise ConfigError(str(exc), source=str(table.ctx.source)) from None
+    mode = None
+    if key_secret.path is not None:
+        try:
+            mode = stat.S_IMODE(key_secret.path.stat().st_mode)
+        except OSError:
+            mode = None
+    return KeyConfig(
+        pair=pair,
+        key_path=key_secret.path,
+        key_mode=mode,
+        certificate_path=cert_secret.path if cert_secret else None,
+    )
+
+
+def _set_variant(table: Table, name: str) -> str:
+    for key in secret_keys(name):
+        if key in table.data:
+            return key
+    return name
