@@ -41,6 +41,12 @@ class Handler(BaseHTTPRequestHandler):
     def sim(self) -> Simulator:
         return self.server.simulator  # type: ignore[attr-defined, no-any-return]
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without this, Nagle's algorithm and
+        # delayed ACKs add 40 ms to many responses.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log is in Simulator.request_log()
 
@@ -55,30 +61,54 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         body = self._read_body()
         path = self.path.split("?", 1)[0]
+        self._request: dict[str, Any] | None = {
+            "method": method,
+            "endpoint": "unknown",
+            "letter_id": None,
+            "authenticated": self._authenticated(),
+            "fault": None,
+        }
         if method == "GET" and path == _STATE_PATH:
+            self._request["endpoint"] = "state"
             self._json(200, self.sim.state().to_json())
-            self._record(method, "state", None, True, 200, None)
             return
         for route_method, pattern, endpoint in _ROUTES:
             match = pattern.fullmatch(path)
             if match and route_method == method:
                 letter_id = match.group(1) if match.groups() else None
-                self._serve(method, endpoint, letter_id, body)
+                self._request.update(endpoint=endpoint, letter_id=letter_id)
+                self._serve(endpoint, letter_id, body)
                 return
         self._error(404, "Ukjent URL")
-        self._record(method, "unknown", None, self._authenticated(), 404, None)
 
-    def _serve(self, method: str, endpoint: Endpoint, letter_id: str | None, body: bytes) -> None:
-        authenticated = self._authenticated()
-        if not authenticated:
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Record the request as its status is decided, before the client can see it."""
+        request, self._request = getattr(self, "_request", None), None
+        if request is not None:
+            self.sim.record(
+                RequestRecord(
+                    method=request["method"],
+                    path=self.path,
+                    endpoint=request["endpoint"],
+                    forsendelse_id=request["letter_id"],
+                    authorization="Authorization" in self.headers,
+                    authenticated=request["authenticated"],
+                    user_agent=self.headers.get("User-Agent"),
+                    status=code,
+                    fault=request["fault"],
+                )
+            )
+        super().send_response(code, message)
+
+    def _serve(self, endpoint: Endpoint, letter_id: str | None, body: bytes) -> None:
+        if self._request is None or not self._request["authenticated"]:
             self._unauthorized()
-            self._record(method, endpoint, letter_id, False, 401, None)
             return
         fault = self.sim.faults.pick(endpoint, letter_id)
+        self._request["fault"] = fault.kind if fault else None
         if fault is not None and fault.kind == "slow" and self.sim.stopping.wait(fault.delay):
             return  # stopping: drop the connection
-        status = self._answer(endpoint, letter_id, body, fault)
-        self._record(method, endpoint, letter_id, True, status, fault.kind if fault else None)
+        self._answer(endpoint, letter_id, body, fault)
 
     def _answer(
         self, endpoint: Endpoint, letter_id: str | None, body: bytes, fault: Fault | None
@@ -193,29 +223,6 @@ class Handler(BaseHTTPRequestHandler):
         if length is None or not length.isdigit():
             return b""
         return self.rfile.read(min(int(length), _MAX_BODY))
-
-    def _record(
-        self,
-        method: str,
-        endpoint: str,
-        letter_id: str | None,
-        authenticated: bool,
-        status: int,
-        fault: str | None,
-    ) -> None:
-        self.sim.record(
-            RequestRecord(
-                method=method,
-                path=self.path,
-                endpoint=endpoint,
-                forsendelse_id=letter_id,
-                authorization="Authorization" in self.headers,
-                authenticated=authenticated,
-                user_agent=self.headers.get("User-Agent"),
-                status=status,
-                fault=fault,
-            )
-        )
 
     def _unauthorized(self) -> None:
         self._error(401, "Autentisering feilet", {"WWW-Authenticate": 'Basic realm="SvarInn"'})

@@ -36,7 +36,10 @@ class Origin:
         scheme = parsed.scheme.lower()
         if scheme not in _DEFAULT_PORTS or not host:
             raise OriginNotAllowedError(f"{display_url(str(url))!r} is not an absolute http(s) URL")
-        return cls(scheme, host, parsed.port or _DEFAULT_PORTS[scheme])
+        port = parsed.port or _DEFAULT_PORTS[scheme]
+        if not 0 < port < 65536 or "%" in host:
+            raise ProtocolError(f"{display_url(str(url))!r} is not a valid URL")
+        return cls(scheme, host, port)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
