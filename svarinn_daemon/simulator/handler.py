@@ -43,9 +43,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.sim.track(self.connection, open=True)
         # Headers and body go out in separate writes; without this, Nagle's algorithm and
         # delayed ACKs add 40 ms to many responses.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def finish(self) -> None:
+        self.sim.track(self.connection, open=False)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log is in Simulator.request_log()
@@ -60,6 +65,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         body = self._read_body()
+        if self.sim.stopping.is_set():
+            self.close_connection = True
+            return
         path = self.path.split("?", 1)[0]
         self._request: dict[str, Any] | None = {
             "method": method,
@@ -107,7 +115,8 @@ class Handler(BaseHTTPRequestHandler):
         fault = self.sim.faults.pick(endpoint, letter_id)
         self._request["fault"] = fault.kind if fault else None
         if fault is not None and fault.kind == "slow" and self.sim.stopping.wait(fault.delay):
-            return  # stopping: drop the connection
+            self.close_connection = True  # stopping: hang up without an answer
+            return
         self._answer(endpoint, letter_id, body, fault)
 
     def _answer(

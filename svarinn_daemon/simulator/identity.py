@@ -8,6 +8,7 @@ and ``--write-config DIR`` writes it with a password file and a config.toml that
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,6 +66,11 @@ def generate_identity(common_name: str = "svarinn-simulator") -> ReceiverIdentit
     return ReceiverIdentity(certificate=certificate, private_key_pem=pem)
 
 
+def _toml(text: str) -> str:
+    """A TOML basic string (JSON's escapes are a subset TOML accepts)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -105,16 +111,16 @@ def write_operator_files(
 state_directory = "state"
 
 [ledger]
-url = "sqlite:///{(directory / "state" / "ledger.sqlite3").resolve()}"
+url = {_toml("sqlite:///" + str((directory / "state" / "ledger.sqlite3").resolve()))}
 
 [archives.default]
 adapter = "filesystem"
-directory = "{(directory / "archive").resolve()}"
+directory = {_toml(str((directory / "archive").resolve()))}
 
 [[accounts]]
-name = "{account}"
-base_url = "{base_url}"
-username = "{username}"
+name = {_toml(account)}
+base_url = {_toml(base_url)}
+username = {_toml(username)}
 password_file = "svarinn-password"
 archive = "default"
 

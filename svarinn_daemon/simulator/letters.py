@@ -248,8 +248,13 @@ def pdf_chunks(title: str, size: int) -> Iterator[bytes]:
     for n, obj in enumerate(objects, start=1):
         offsets.append(len(body))
         body += b"%d 0 obj\n" % n + obj + b"\nendobj\n"
-    tail_len = 200 + len(objects) * 20
-    padding = max(0, size - len(head) - len(body) - tail_len)
+    tail_fixed = len(b"xref\n0 6\n") + 20 * (len(objects) + 1)
+    tail_fixed += len(b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n\n%%EOF\n")
+    padding = 0
+    for digits in range(1, 20):  # the startxref number's width depends on the padding
+        padding = max(0, size - len(head) - len(body) - tail_fixed - digits)
+        if len(str(len(head) + padding + len(body))) == digits:
+            break
     yield head
     line = b"%" + b"simulert innhold " * 4 + b"\n"
     written = 0

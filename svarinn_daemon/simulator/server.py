@@ -9,7 +9,9 @@ pages of ids it has already seen. ``paging="repeat"`` always returns the first 2
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import socket
 import tempfile
 import threading
 from collections import Counter
@@ -100,6 +102,7 @@ class Simulator:
         self._reports: list[FailureReport] = []
         self._log: list[RequestRecord] = []
         self._rejected = 0
+        self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -122,6 +125,11 @@ class Simulator:
         self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
+            with self._lock:
+                connections = list(self._connections)
+            for connection in connections:  # wake handler threads waiting on keep-alive reads
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
             self._server.server_close()
             self._server = None
         if self._thread is not None:
@@ -305,6 +313,13 @@ class Simulator:
             if permanent and forsendelse_id in self._pending:
                 self._pending.remove(forsendelse_id)
             return True
+
+    def track(self, connection: socket.socket, *, open: bool) -> None:
+        with self._lock:
+            if open:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
 
     def record(self, entry: RequestRecord) -> None:
         with self._lock:
