@@ -21,6 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import CipherContext
 
 from svarinn_daemon.cms.ber import CmsLimits
+from svarinn_daemon.cms.sink import PlaintextSink
 from svarinn_daemon.errors import (
     CmsLimitExceededError,
     MalformedCmsError,
@@ -30,8 +31,8 @@ from svarinn_daemon.errors import (
 BLOCK = 16
 _MIN_RUN_PAYLOAD = 64  # shorter segments are not worth the batch machinery
 _MIN_BATCH = 8
-_MAX_BATCH = 1024
-_FLUSH_BYTES = 1 << 15  # ciphertext gathered before AES runs (and plaintext comes out)
+_MAX_BATCH = 64  # records per batch: 64 KB joins stay in cache and below malloc's mmap size
+_GROUP_BYTES = 1 << 16  # ciphertext gathered before AES runs
 _INDEFINITE = -1
 
 Buffer = bytes | bytearray | memoryview
@@ -48,6 +49,7 @@ class ContentReader:
     def __init__(
         self,
         cipher: CipherContext,
+        sink: PlaintextSink,
         *,
         constructed: bool,
         length: int | None,
@@ -55,6 +57,7 @@ class ContentReader:
         limits: CmsLimits,
     ) -> None:
         self._cipher = cipher
+        self._sink = sink
         self._limits = limits
         self._offset = offset  # absolute stream offset of the next byte fed
         self._frames: list[int] = []  # end offsets of open constructed strings, or _INDEFINITE
@@ -82,8 +85,11 @@ class ContentReader:
 
     # -- feeding -------------------------------------------------------------------------
 
-    def feed(self, data: memoryview) -> tuple[int, list[bytes]]:
-        """Consume content bytes from ``data``; returns (bytes consumed, plaintext pieces)."""
+    def feed(self, data: memoryview) -> int:
+        """Consume content bytes from ``data``; returns how many belonged to the content.
+
+        Plaintext goes to the sink; nothing here keeps a view of ``data`` after returning.
+        """
         end = len(data)
         pos = 0
         while pos < end and not self.done:
@@ -96,17 +102,25 @@ class ContentReader:
                 self._offset += take
                 if not self._remaining:
                     self._pop_finished_frames()
-                continue
-            if self._run_record and not self._header_buf:
-                taken = self._batch_run(data, pos, end)
-                if taken:
-                    pos += taken
-                    self._offset += taken
-                    self._pop_finished_frames()
-                    continue
-            pos = self._next_header(data, pos, end)
-        out = self._flush(final=False)
-        return pos, out
+            elif (
+                self._run_record
+                and not self._header_buf
+                and (taken := self._batch_run(data, pos, end))
+            ):
+                pos += taken
+                self._offset += taken
+                self._pop_finished_frames()
+            else:
+                pos = self._next_header(data, pos, end)
+            if self._pieces_len >= _GROUP_BYTES:
+                self._decrypt_group()
+        for piece in self._pieces:  # keep the small rest; views into data must not outlive it
+            self._carry += piece
+        self._pieces.clear()
+        self._pieces_len = 0
+        if len(self._carry) >= _GROUP_BYTES:
+            self._decrypt_group()
+        return pos
 
     def _batch_run(self, data: memoryview, pos: int, end: int) -> int:
         """Take as many whole records equal in shape to the last one as the chunk holds."""
@@ -219,52 +233,44 @@ class ContentReader:
 
     # -- decrypting ------------------------------------------------------------------------
 
-    def _flush(self, *, final: bool) -> list[bytes]:
-        """Decrypt gathered ciphertext, keeping the last block back; copy out views."""
+    def _decrypt_group(self) -> None:
+        """Decrypt what was gathered, except the last block; the plaintext goes to the sink."""
         pieces = self._pieces
-        if not pieces:
-            return []
-        if self._pieces_len + len(self._carry) < _FLUSH_BYTES and not final:
-            for piece in pieces:  # views into the caller's chunk must not outlive feed()
-                self._carry += piece
-            pieces.clear()
-            self._pieces_len = 0
-            return []
         if self._carry:
             pieces.insert(0, self._carry)
         joined = b"".join(pieces)
         pieces.clear()
         self._pieces_len = 0
         cut = len(joined) - BLOCK
-        self._carry = bytearray(joined[cut:])
         if cut <= 0:
-            return []
-        with memoryview(joined) as view:
-            return [self._cipher.update(view[:cut])]
+            self._carry = bytearray(joined)
+            return
+        self._carry = bytearray(joined[cut:])
+        with memoryview(joined) as source, self._sink.reserve(cut + BLOCK) as target:
+            count = self._cipher.update_into(source[:cut], target)
+        self._sink.commit(count)
 
-    def drain(self) -> list[bytes]:
-        """Decrypt everything gathered so far except the final block (end of the content)."""
-        return self._flush(final=True)
-
-    def finish(self) -> bytes:
-        """Decrypt the final block, check and strip the PKCS#7 padding."""
-        last = self._cipher.update(bytes(self._carry))
-        self._carry.clear()
+    def finish(self) -> None:
+        """Decrypt the final block, check and strip the PKCS#7 padding (into the sink)."""
         if self.ciphertext_size == 0:
             raise MalformedCmsError("the encrypted content is empty (at least one block needed)")
-        try:
-            last += self._cipher.finalize()
-        except ValueError:
-            raise MalformedCmsError(
-                f"the encrypted content is {self.ciphertext_size} bytes, not a multiple of the "
-                f"{BLOCK}-byte block size"
-            ) from None
-        pad = last[-1] if last else 0
-        if not 1 <= pad <= BLOCK or last[-pad:] != bytes([pad]) * pad:
-            raise PaddingError(
-                "the last block's PKCS#7 padding is invalid: wrong key, or the file is corrupt"
-            )
-        return last[:-pad]
+        data = bytes(self._carry)
+        self._carry.clear()
+        with self._sink.reserve(len(data) + BLOCK) as target:
+            count = self._cipher.update_into(data, target)
+            try:
+                self._cipher.finalize()
+            except ValueError:
+                raise MalformedCmsError(
+                    f"the encrypted content is {self.ciphertext_size} bytes, not a multiple of "
+                    f"the {BLOCK}-byte block size"
+                ) from None
+            pad = target[count - 1] if count else 0
+            if not 1 <= pad <= BLOCK or target[count - pad : count] != bytes([pad]) * pad:
+                raise PaddingError(
+                    "the last block's PKCS#7 padding is invalid: wrong key, or the file is corrupt"
+                )
+        self._sink.commit(count - pad)
 
 
 def _parse_header(

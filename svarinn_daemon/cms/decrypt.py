@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from svarinn_daemon.cms import der, oids
 from svarinn_daemon.cms.ber import CmsLimits, Header, read_header
 from svarinn_daemon.cms.content import ContentReader
-from svarinn_daemon.cms.hashing import PlaintextDigest
 from svarinn_daemon.cms.recipients import RecipientUsed, parse_recipient_infos, unwrap
+from svarinn_daemon.cms.sink import PlaintextSink
 from svarinn_daemon.errors import (
     CmsError,
     CmsLimitExceededError,
@@ -77,7 +77,7 @@ class Decryptor:
         self._steps = self._structure()
         self._content: ContentReader | None = None
         self._content_key = b""
-        self._digest = PlaintextDigest(threaded=hash_in_thread)
+        self._sink = PlaintextSink(threaded=hash_in_thread)
         self._failed: CmsError | None = None
         self._closed = False
         self._sha256: str | None = None
@@ -91,7 +91,7 @@ class Decryptor:
     @property
     def size(self) -> int:
         """Plaintext bytes returned so far (the whole plaintext after ``close()``)."""
-        return self._digest.size
+        return self._sink.size
 
     @property
     def sha256(self) -> str:
@@ -106,7 +106,8 @@ class Decryptor:
         try:
             with memoryview(chunk) as view:
                 self.input_size += len(view)
-                return self._digest.emit(self._advance(view.cast("B")))
+                self._advance(view.cast("B"))
+            return self._sink.take()
         except CmsError as exc:
             self._fail(exc)
             raise
@@ -118,13 +119,14 @@ class Decryptor:
         self._check_usable()
         self._eof = True
         try:
-            self._digest.emit(self._advance(memoryview(b"")))
+            self._advance(memoryview(b""))
             if self._phase is not _Phase.DONE or self._content is None:
                 raise TruncatedCmsError(
                     f"the input ends at offset {self.input_size} inside {self._where}"
                 )
-            last = self._digest.emit([self._content.finish()])
-            self._sha256 = self._digest.hexdigest()
+            self._content.finish()
+            last = self._sink.take()
+            self._sha256 = self._sink.hexdigest()
         except CmsError as exc:
             self._fail(exc)
             raise
@@ -143,21 +145,17 @@ class Decryptor:
 
     def _fail(self, exc: CmsError) -> CmsError:
         self._failed = exc
-        self._digest.abandon()
+        self._sink.abandon()
         return exc
 
-    def _advance(self, data: memoryview) -> list[bytes]:
-        out: list[bytes] = []
+    def _advance(self, data: memoryview) -> None:
         first = True
         while len(data) or (first and self._phase is _Phase.STRUCTURE):
             first = False
             if self._phase is _Phase.CONTENT:
                 assert self._content is not None
-                used, plain = self._content.feed(data)
-                out += plain
-                data = data[used:]
+                data = data[self._content.feed(data) :]
                 if self._content.done:
-                    out += self._content.drain()
                     self._phase = _Phase.STRUCTURE
                     self._base = self._content.offset
                     self._where = "EncryptedContentInfo"
@@ -175,7 +173,6 @@ class Decryptor:
                 _check_zeros(data, self._base)
                 self._base += len(data)
                 data = memoryview(b"")
-        return out
 
     def _resume(self) -> bool:
         """Run the structure parser; True when it handed over (to content, or finished)."""
@@ -229,6 +226,7 @@ class Decryptor:
             )
         self._content = ContentReader(
             cipher.decryptor(),
+            self._sink,
             constructed=header.constructed,
             length=header.length,
             offset=self._base + self._pos,
