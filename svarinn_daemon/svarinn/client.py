@@ -315,8 +315,15 @@ class Download:
             raise ProtocolError(f"{self._action}: the download was already read")
         self._started = True
         account = self._client.account.name
+        encoding = self._response.headers.get("Content-Encoding", "identity").strip().lower()
+        # We ask for identity; the raw stream skips httpx's decoder pass when we get it.
+        chunks = (
+            self._response.iter_raw(chunk_size)
+            if encoding in ("", "identity")
+            else self._response.iter_bytes(chunk_size)
+        )
         try:
-            for chunk in self._response.iter_bytes(chunk_size):
+            for chunk in chunks:
                 self.bytes_received += len(chunk)
                 if self.bytes_received > self.max_size:
                     raise self._too_large(None)
