@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 
 import pytest
@@ -9,9 +10,12 @@ from conftest import Recorder, make_account
 
 from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.errors import (
+    AuthenticationError,
     DownloadTooLargeError,
     OriginNotAllowedError,
+    ProtocolError,
     ServiceUnavailableError,
+    SvarInnError,
 )
 from svarinn_daemon.simulator import Fault, Simulator
 from svarinn_daemon.svarinn import SvarInnClient
@@ -123,3 +127,45 @@ def test_error_bodies_are_scrubbed(recorder: Recorder) -> None:
         assert password not in text
         assert "a29tbXVuZTpIZW1tZWxpZy1QYXNzb3JkLTQy" not in text
     assert recorder.seen[0].authorization == "Basic a29tbXVuZTpIZW1tZWxpZy1QYXNzb3JkLTQy"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, ProtocolError),  # on the listing: the URL is wrong, not a letter gone
+        (408, ServiceUnavailableError),
+        (418, ProtocolError),
+        (504, ServiceUnavailableError),
+    ],
+)
+def test_status_mapping_on_the_listing(
+    recorder: Recorder, status: int, error: type[Exception]
+) -> None:
+    recorder.status = status
+    recorder.body = b'{"message": "nei"}'
+    account = make_account(recorder.base_url, username="u", password="p4ssword")
+    with SvarInnClient(account) as client, pytest.raises(error) as info:
+        client.list_new()
+    assert isinstance(info.value, SvarInnError)
+    assert info.value.status_code == status
+    assert "nei" in info.value.body_start
+
+
+def test_gzip_encoded_download_is_decoded_and_limited(
+    simulator: Simulator, account: Account, recorder: Recorder
+) -> None:
+    simulator.add_bytes(b"x", download_url=f"{recorder.base_url}/gz")
+    plain = bytes(range(256)) * 400
+    recorder.body = gzip.compress(plain)
+    recorder.headers = {"Content-Encoding": "gzip"}
+    http = {"allowed_download_origins": (recorder.base_url,)}
+    with SvarInnClient(account(**http)) as client:
+        (listed,) = client.list_new()
+        with client.download(listed) as download:
+            assert b"".join(download) == plain
+    with SvarInnClient(account(max_download_size=50_000, **http)) as client:
+        (listed,) = client.list_new()
+        with pytest.raises(DownloadTooLargeError), client.download(listed) as download:
+            b"".join(download)

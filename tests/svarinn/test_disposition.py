@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from svarinn_daemon.svarinn.disposition import (
     filename_from_header,
@@ -75,3 +79,22 @@ def test_sanitize_bounds_length(name: str, max_bytes: int, expected: str) -> Non
     assert result == expected
     assert result is not None
     assert len(result.encode()) <= max_bytes
+
+
+@given(st.text(max_size=400))
+def test_sanitized_names_are_always_safe(name: str) -> None:
+    result = sanitize_filename(name)
+    if result is None:
+        return
+    assert result
+    assert "/" not in result
+    assert "\\" not in result
+    assert not result.startswith(".")
+    assert len(result.encode("utf-8")) <= 200
+    assert all(unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") for ch in result)
+
+
+@given(st.text(max_size=200))
+def test_any_header_parses_without_crashing(header: str) -> None:
+    name = filename_from_header(header)
+    assert name is None or "/" not in name

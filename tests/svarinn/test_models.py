@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from svarinn_daemon.errors import ProtocolError
 from svarinn_daemon.svarinn.models import (
@@ -237,3 +240,42 @@ def test_raw_is_a_read_only_copy() -> None:
     assert letter.raw["nested"] == {"a": 1}
     with pytest.raises(TypeError):
         letter.raw["id"] = "other"  # type: ignore[index]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_fields = st.sampled_from(
+    [
+        "id",
+        "downloadUrl",
+        "filmetadata",
+        "date",
+        "avsender",
+        "mottaker",
+        "tittel",
+        "metadataFraAvleverendeSystem",
+        "metadataForImport",
+        "svarSendesTil",
+    ]
+)
+
+
+@given(st.lists(st.dictionaries(_fields, _json, max_size=8), max_size=3) | _json)
+def test_any_json_parses_or_raises_protocol_error(data: Any) -> None:
+    with contextlib.suppress(ProtocolError):
+        parse_forsendelser(data)
+
+
+@given(_fields, _json)
+def test_any_value_in_a_valid_letter(field: str, value: Any) -> None:
+    try:
+        letter = parse_forsendelse(minimal(**{field: value}))
+    except ProtocolError:
+        assert field in ("id", "downloadUrl", "filmetadata")
+    else:
+        assert letter.raw[field] == value
