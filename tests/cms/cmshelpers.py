@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from svarinn_daemon.cms import Decryptor
+from svarinn_daemon.cms import Decryptor, der
 from svarinn_daemon.keys import KeyPair
 
 CHUNKINGS = [1, 7, 1000, 65536, 1 << 20]
@@ -55,3 +56,58 @@ def openssl_encrypt(plaintext: Path, out: Path, cert: Path, *options: str) -> by
         capture_output=True,
     )
     return out.read_bytes()
+
+
+def rebuild(data: bytes, *, definite: bool, content: Callable[[bytes], bytes]) -> bytes:
+    """Re-encode an EnvelopedData with other length forms and another content layout.
+
+    ``content`` gets the ciphertext and returns the whole encryptedContent ``[0]`` element.
+    """
+    info = der.parse(data, what="test input")
+    oid, explicit = info.children
+    version, recipients, encrypted = explicit.children[0].children
+    content_type, algorithm, content_element = encrypted.children
+    ciphertext = der.octets(content_element, "test input")
+
+    def wrap(tag: int, body: bytes) -> bytes:
+        return der.tlv(tag, body) if definite else bytes([tag, 0x80]) + body + b"\x00\x00"
+
+    eci = wrap(0x30, content_type.raw + algorithm.raw + content(ciphertext))
+    enveloped = wrap(0x30, version.raw + recipients.raw + eci)
+    return wrap(0x30, oid.raw + wrap(0xA0, enveloped))
+
+
+def primitive(ciphertext: bytes) -> bytes:
+    return der.tlv(0x80, ciphertext)
+
+
+def segmented(
+    sizes: list[int], *, definite: bool = False, tag: int = 0xA0
+) -> Callable[[bytes], bytes]:
+    """A constructed string of primitive OCTET STRINGs cut at ``sizes`` (cycled)."""
+
+    def encode(ciphertext: bytes) -> bytes:
+        parts = []
+        pos = 0
+        index = 0
+        while pos < len(ciphertext):
+            size = max(1, sizes[index % len(sizes)])
+            parts.append(der.tlv(der.OCTET_STRING, ciphertext[pos : pos + size]))
+            pos += size
+            index += 1
+        body = b"".join(parts)
+        return der.tlv(tag, body) if definite else bytes([tag, 0x80]) + body + b"\x00\x00"
+
+    return encode
+
+
+def nested(depth: int, *, definite: bool) -> Callable[[bytes], bytes]:
+    """The ciphertext inside ``depth`` levels of constructed OCTET STRINGs."""
+
+    def encode(ciphertext: bytes) -> bytes:
+        inner = der.tlv(der.OCTET_STRING, ciphertext)
+        for _ in range(depth):
+            inner = der.tlv(0x24, inner) if definite else b"\x24\x80" + inner + b"\x00\x00"
+        return der.tlv(0xA0, inner) if definite else b"\xa0\x80" + inner + b"\x00\x00"
+
+    return encode
