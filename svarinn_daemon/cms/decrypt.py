@@ -149,30 +149,33 @@ class Decryptor:
         return exc
 
     def _advance(self, data: memoryview) -> None:
-        first = True
-        while len(data) or (first and self._phase is _Phase.STRUCTURE):
-            first = False
+        resume = True  # the structure parser runs at least once per call, even on no data
+        while True:
             if self._phase is _Phase.CONTENT:
                 assert self._content is not None
-                data = data[self._content.feed(data) :]
-                if self._content.done:
-                    self._phase = _Phase.STRUCTURE
-                    self._base = self._content.offset
-                    self._where = "EncryptedContentInfo"
-                    first = True
+                if len(data) and not self._content.done:
+                    data = data[self._content.feed(data) :]
+                if not self._content.done:
+                    return
+                self._phase = _Phase.STRUCTURE
+                self._base = self._content.offset
+                self._where = "EncryptedContentInfo"
+                resume = True
             elif self._phase is _Phase.STRUCTURE:
+                if not (len(data) or resume):
+                    return
+                resume = False
                 self._buf += data
+                data = memoryview(b"")
                 if self._resume():
                     data = memoryview(bytes(self._buf[self._pos :]))
                     self._base += self._pos
                     self._buf.clear()
                     self._pos = 0
-                else:
-                    data = memoryview(b"")
             else:
                 _check_zeros(data, self._base)
                 self._base += len(data)
-                data = memoryview(b"")
+                return
 
     def _resume(self) -> bool:
         """Run the structure parser; True when it handed over (to content, or finished)."""

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import make_account
+from simhelpers import Recorder, make_account, openssl_decrypt
 
 from svarinn_daemon import __version__
 from svarinn_daemon.config.model import AccountConfig
@@ -33,30 +32,6 @@ def fetch(client: SvarInnClient, letter: Forsendelse, sink: list[bytes] | None =
         for chunk in download.iter_chunks(chunk_size=4096):
             chunks.append(chunk)
     return b"".join(chunks)
-
-
-def openssl_decrypt(ciphertext: bytes, key: Path, tmp_path: Path) -> bytes:
-    source = tmp_path / "in.crypt"
-    source.write_bytes(ciphertext)
-    result = subprocess.run(
-        [
-            "openssl",
-            "cms",
-            "-decrypt",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            str(source),
-            "-inkey",
-            str(key),
-        ],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr.decode(errors="replace"))
-    return result.stdout
 
 
 def test_list_download_acknowledge(
@@ -345,10 +320,7 @@ def test_multi_file_letters_come_as_a_zip(
         assert meta.mimetype == file.mimetype
 
 
-def test_non_json_listing_is_a_protocol_error(recorder: object, simulator: Simulator) -> None:
-    from conftest import Recorder
-
-    assert isinstance(recorder, Recorder)
+def test_non_json_listing_is_a_protocol_error(recorder: Recorder) -> None:
     recorder.body = b"<html>Vedlikehold</html>"
     account = make_account(recorder.base_url, username="u", password="p4ssword")
     with SvarInnClient(account) as client, pytest.raises(ProtocolError, match="not JSON") as info:

@@ -6,7 +6,7 @@ import gzip
 from collections.abc import Callable
 
 import pytest
-from conftest import Recorder, make_account
+from simhelpers import Recorder, make_account
 
 from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.errors import (

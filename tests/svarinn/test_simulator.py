@@ -14,9 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import make_account
 from cryptography import x509
-from test_client import openssl_decrypt
+from simhelpers import make_account, openssl_decrypt
 
 from svarinn_daemon.cli import main
 from svarinn_daemon.cms import Decryptor
