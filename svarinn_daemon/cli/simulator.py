@@ -1,0 +1,204 @@
+"""``svarinn-daemon simulator``: a local SvarInn to try the daemon and a configuration on."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+
+from svarinn_daemon.config.units import parse_size
+from svarinn_daemon.errors import ConfigError
+from svarinn_daemon.simulator import (
+    FAULT_KINDS,
+    Fault,
+    ReceiverIdentity,
+    Simulator,
+    generate_identity,
+    parse_fault,
+    write_operator_files,
+)
+
+if TYPE_CHECKING:
+    from svarinn_daemon.cli import Context
+
+FAULT_HELP = (
+    "inject a fault: KIND[:key=value,...] with KIND one of "
+    + ", ".join(FAULT_KINDS)
+    + "; keys rate (0..1), times, ids (a+b), endpoints (list+download+acknowledge+report), "
+    "delay (seconds, for slow), retry_after, location (for redirect). Repeatable. "
+    "Example: --fault http_503:rate=0.2,retry_after=5"
+)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "simulator",
+        help="run a local SvarInn (MottakService v1) with test letters and fault injection",
+        description="Run a SvarInn simulator on this machine: it lists, serves (encrypted for "
+        "a certificate, exactly as SvarUt does), and takes acknowledgements and failure "
+        "reports for letters read from a directory or generated. It prints its URL, "
+        "credentials and certificate; --write-config writes a daemon configuration that "
+        "points at it. Needs no configuration file. Stop it with Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--username", default="simulator", help="Basic auth user (simulator)")
+    parser.add_argument(
+        "--password-file", type=Path, help="Basic auth password from this file (default: random)"
+    )
+    parser.add_argument(
+        "--certificate",
+        type=Path,
+        help="encrypt for this PEM certificate (default: a fresh key pair is generated)",
+    )
+    parser.add_argument(
+        "--letters",
+        type=Path,
+        metavar="DIR",
+        help="serve a letter per file in DIR, and a zipped letter per subdirectory",
+    )
+    parser.add_argument("--generate", type=int, default=0, metavar="N", help="generate N letters")
+    parser.add_argument(
+        "--size", default="50KB", help='size of each generated file, e.g. "200KB", "2GiB" (50KB)'
+    )
+    parser.add_argument(
+        "--files-per-letter",
+        type=int,
+        default=1,
+        metavar="K",
+        help="files per generated letter; more than 1 serves each letter as a zip",
+    )
+    parser.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
+    parser.add_argument("--seed", type=int, default=0, help="seed for rate-based faults (0)")
+    parser.add_argument(
+        "--paging",
+        choices=("rotate", "repeat"),
+        default="rotate",
+        help="rotate: each call lists the next 200 letters; repeat: always the first 200",
+    )
+    parser.add_argument(
+        "--write-config",
+        type=Path,
+        metavar="DIR",
+        help="write config.toml, password, key and certificate for the daemon into DIR",
+    )
+    parser.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="stop after this long (default: never)"
+    )
+    parser.set_defaults(func=run, logs_to_stderr=True)
+
+
+def _identity(args: argparse.Namespace) -> ReceiverIdentity:
+    if args.certificate is None:
+        return generate_identity()
+    try:
+        certificate = x509.load_pem_x509_certificate(args.certificate.read_bytes())
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {args.certificate}: {exc.strerror}", key="--certificate"
+        ) from None
+    except ValueError:
+        raise ConfigError(
+            f"{args.certificate} is not a PEM certificate", key="--certificate"
+        ) from None
+    return ReceiverIdentity(certificate=certificate, private_key_pem=None)
+
+
+def _options(args: argparse.Namespace) -> tuple[list[Fault], int, str | None]:
+    try:
+        faults = [parse_fault(spec) for spec in args.fault]
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="--fault") from None
+    try:
+        size = parse_size(args.size)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="--size") from None
+    password = None
+    if args.password_file is not None:
+        try:
+            password = args.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", key="--password-file") from None
+    if args.letters is not None and not args.letters.is_dir():
+        raise ConfigError(f"{args.letters} is not a directory", key="--letters")
+    return faults, size, password
+
+
+def run(ctx: Context) -> int:
+    args = ctx.args
+    faults, size, password = _options(args)
+    identity = _identity(args)
+    out = ctx.stdout
+    with (
+        tempfile.TemporaryDirectory(prefix="svarinn-sim-keys-") as scratch,
+        Simulator(
+            identity.certificate,
+            username=args.username,
+            password=password,
+            host=args.host,
+            port=args.port,
+            paging=args.paging,
+            seed=args.seed,
+            faults=faults,
+        ) as sim,
+    ):
+        if args.letters is not None:
+            sim.load_directory(args.letters)
+        if args.generate:
+            sim.generate(args.generate, size, files_per_letter=max(1, args.files_per_letter))
+        files = write_operator_files(
+            args.write_config or Path(scratch),
+            base_url=sim.base_url,
+            username=sim.username,
+            password=sim.password,
+            identity=identity,
+        )
+        print(f"SvarInn simulator listening on {sim.base_url}", file=out)
+        print(f"  username:    {sim.username}", file=out)
+        print(f"  password:    {sim.password}", file=out)
+        certificate = args.certificate or files.certificate
+        serial = f"{identity.certificate.serial_number:X}"
+        print(f"  certificate: {certificate} (serial {serial})", file=out)
+        if files.private_key is not None:
+            print(f"  private key: {files.private_key}", file=out)
+        print(f"  letters:     {len(sim.state().pending)} waiting", file=out)
+        print(f"  faults:      {', '.join(args.fault) or 'none'}", file=out)
+        print(f"  state:       {sim.base_url}/_simulator/state", file=out)
+        if args.write_config:
+            print(f"  config:      {files.config}", file=out)
+            print(f"try:  svarinn-daemon --config {files.config} check-config", file=out)
+        elif args.certificate is None:
+            print(
+                "  (the generated key is deleted on exit; use --write-config DIR to keep it)",
+                file=out,
+            )
+        print("Press Ctrl-C to stop.", file=out, flush=True)
+        _wait(args.duration)
+    state = sim.state()
+    print(
+        f"stopped: {sum(state.acknowledged.values())} acknowledgement(s), "
+        f"{len(state.reports)} failure report(s), {len(state.pending)} letter(s) still waiting",
+        file=out,
+        flush=True,
+    )
+    return 0
+
+
+def _wait(duration: float | None) -> None:
+    """Block until Ctrl-C, SIGTERM or ``duration`` seconds."""
+    done = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait(duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

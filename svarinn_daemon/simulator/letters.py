@@ -1,0 +1,276 @@
+"""The simulator's letters: plaintext in, SvarUt-encrypted file on disk, metadata out.
+
+Each letter is encrypted once when it is added, as SvarUt stores it, and streamed from disk
+on download, so letters of several GB cost disk, not memory. Letters of several files are
+zipped first; their filmetadata then describes the files inside the zip, as SvarUt's does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from cryptography import x509
+
+from svarinn_daemon.cms import Encryptor
+
+__all__ = ["LetterFile", "SimLetter", "build_letter", "content_disposition", "pdf_chunks"]
+
+_CHUNK = 2**20
+
+
+@dataclass(frozen=True)
+class LetterFile:
+    """One plaintext file of a letter: in memory (``data``) or on disk (``path``)."""
+
+    filnavn: str
+    mimetype: str = "application/pdf"
+    data: bytes | None = None
+    path: Path | None = None
+    chunks: Iterable[bytes] | None = None  # generated content, read once
+
+    def read(self) -> Iterator[bytes]:
+        if self.data is not None:
+            yield self.data
+        elif self.path is not None:
+            with self.path.open("rb") as handle:
+                while block := handle.read(_CHUNK):
+                    yield block
+        elif self.chunks is not None:
+            yield from self.chunks
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    filnavn: str
+    mimetype: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class SimLetter:
+    """A letter as the simulator serves it. ``blob`` is the encrypted file on disk."""
+
+    id: str
+    tittel: str
+    files: tuple[FileInfo, ...]
+    blob: Path
+    blob_size: int
+    content_offset: int  # where the first ciphertext byte is, for the "corrupt" fault
+    content_type: str
+    filename: str
+    avsender: dict[str, Any]
+    created: datetime
+    download_url: str | None = None  # None: the simulator's own URL for it
+
+    def to_json(self, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
+        """The hentNyeForsendelser entry, shaped like the MottakService v1 example."""
+        files = []
+        for n, info in enumerate(self.files):
+            digest = info.sha256
+            if wrong_sha256 and n == 0:
+                digest = hashlib.sha256(b"not " + digest.encode()).hexdigest()
+            files.append(
+                {
+                    "filnavn": info.filnavn,
+                    "mimetype": info.mimetype,
+                    "sha256hash": digest,
+                    "dokumentType": None,
+                    "size": info.size,
+                }
+            )
+        millis = int(self.created.timestamp() * 1000)
+        return {
+            "avsender": self.avsender,
+            "mottaker": {
+                "adresse1": "Rådhusgata 1",
+                "adresse2": None,
+                "adresse3": None,
+                "postnr": "0037",
+                "poststed": "Oslo",
+                "navn": "Simulert kommune",
+                "land": "Norge",
+                "orgnr": "999888777",
+                "fnr": None,
+            },
+            "id": self.id,
+            "tittel": self.tittel,
+            "date": millis,
+            "metadataFraAvleverendeSystem": {
+                "sakssekvensnummer": 0,
+                "saksaar": 0,
+                "journalaar": 0,
+                "journalsekvensnummer": 0,
+                "journalpostnummer": 0,
+                "journalposttype": "U",
+                "journalstatus": None,
+                "journaldato": millis,
+                "dokumentetsDato": None,
+                "tittel": self.tittel,
+                "saksBehandler": None,
+                "ekstraMetadata": [],
+            },
+            "metadataForImport": {
+                "sakssekvensnummer": 0,
+                "saksaar": 0,
+                "journalposttype": "I",
+                "journalstatus": "M",
+                "dokumentetsDato": self.created.isoformat(timespec="milliseconds"),
+                "tittel": self.tittel,
+            },
+            "status": "Akseptert",
+            "niva": "3",
+            "filmetadata": files,
+            "svarSendesTil": None,
+            "svarPaForsendelse": None,
+            "forsendelseType": None,
+            "eksternRef": None,
+            "downloadUrl": self.download_url or download_url,
+        }
+
+
+def build_letter(
+    files: Iterable[LetterFile],
+    *,
+    certificate: x509.Certificate,
+    directory: Path,
+    tittel: str,
+    avsender: dict[str, Any],
+    forsendelse_id: str | None = None,
+    download_url: str | None = None,
+) -> SimLetter:
+    """Hash, (zip,) encrypt and store a letter's files; return what the server needs."""
+    files = list(files)
+    if not files:
+        raise ValueError("a letter needs at least one file")
+    letter_id = forsendelse_id or str(uuid.uuid4())
+    blob = directory / f"{letter_id}.crypt"
+    if len(files) == 1:
+        content_type, filename = files[0].mimetype, files[0].filnavn
+        info, offset = _encrypt_stream(files[0].read(), certificate, blob)
+        infos: tuple[FileInfo, ...] = (FileInfo(files[0].filnavn, files[0].mimetype, *info),)
+    else:
+        content_type, filename = "application/zip", f"forsendelse-{letter_id[:8]}.zip"
+        with tempfile.TemporaryFile(dir=directory) as zipped:
+            infos = _write_zip(files, zipped)
+            zipped.seek(0)
+            _info, offset = _encrypt_stream(
+                iter(lambda: zipped.read(_CHUNK), b""), certificate, blob
+            )
+    return SimLetter(
+        id=letter_id,
+        tittel=tittel,
+        files=infos,
+        blob=blob,
+        blob_size=blob.stat().st_size,
+        content_offset=offset,
+        content_type=content_type,
+        filename=filename,
+        avsender=avsender,
+        created=datetime.now(UTC),
+        download_url=download_url,
+    )
+
+
+def _encrypt_stream(
+    chunks: Iterable[bytes], certificate: x509.Certificate, target: Path
+) -> tuple[tuple[str, int], int]:
+    """Encrypt to ``target``; return ((plaintext sha256, size), offset of the ciphertext)."""
+    encryptor = Encryptor(certificate)
+    digest = hashlib.sha256()
+    size = 0
+    with target.open("wb") as out:
+        header = encryptor.feed(b"")
+        out.write(header)
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(encryptor.feed(chunk))
+        out.write(encryptor.close())
+    with target.open("rb") as blob:
+        blob.seek(len(header))
+        first = blob.read(2)
+    # The first OCTET STRING segment's header: 04 LL, 04 81 LL or 04 82 LL LL.
+    segment_header = 2 if first[1] < 0x80 else 2 + (first[1] & 0x7F)
+    return (digest.hexdigest(), size), len(header) + segment_header
+
+
+def _write_zip(files: list[LetterFile], target: Any) -> tuple[FileInfo, ...]:
+    infos = []
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            digest = hashlib.sha256()
+            size = 0
+            with archive.open(file.filnavn, "w", force_zip64=True) as entry:
+                for chunk in file.read():
+                    digest.update(chunk)
+                    size += len(chunk)
+                    entry.write(chunk)
+            infos.append(FileInfo(file.filnavn, file.mimetype, digest.hexdigest(), size))
+    return tuple(infos)
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback and the exact name as RFC 8187 ``filename*``."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def pdf_chunks(title: str, size: int) -> Iterator[bytes]:
+    """A valid one-page PDF of about ``size`` bytes, padded with comment lines; streamed."""
+    text = title.encode("latin-1", "replace").replace(b"(", b"[").replace(b")", b"]")
+    content = b"BT /F1 18 Tf 72 720 Td (" + text + b") Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    head = b"%PDF-1.4\n%\xe6\xf8\xe5\n"
+    body = bytearray()
+    offsets = []
+    for n, obj in enumerate(objects, start=1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n" % n + obj + b"\nendobj\n"
+    tail_fixed = len(b"xref\n0 6\n") + 20 * (len(objects) + 1)
+    tail_fixed += len(b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n\n%%EOF\n")
+    padding = 0
+    for digits in range(1, 20):  # the startxref number's width depends on the padding
+        padding = max(0, size - len(head) - len(body) - tail_fixed - digits)
+        if len(str(len(head) + padding + len(body))) == digits:
+            break
+    yield head
+    line = b"%" + b"simulert innhold " * 4 + b"\n"
+    written = 0
+    rand = os.urandom(16).hex().encode()
+    while written < padding:
+        piece = (line.replace(b"innhold", rand[:7]) * (_CHUNK // len(line)))[: padding - written]
+        if len(piece) == padding - written and not piece.endswith(b"\n"):
+            piece = piece[:-1] + b"\n"
+        written += len(piece)
+        yield piece
+    start = len(head) + written
+    yield bytes(body)
+    xref = [b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)]
+    xref += [b"%010d 00000 n \n" % (start + off) for off in offsets]
+    trailer = b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        start + len(body),
+    )
+    yield b"".join(xref) + trailer

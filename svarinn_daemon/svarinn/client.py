@@ -1,0 +1,369 @@
+"""The SvarInn MottakService v1 client: list, stream-download, acknowledge, report failure.
+
+Synchronous ``httpx.Client``: the daemon runs letters on a thread pool, an httpx.Client is
+safe to share between threads, and blocking streams keep a multi-GB download a plain loop
+with back-pressure (the next chunk is read when the consumer asks for it) -- no event loop
+to bridge into the decryptor, the archive adapter or the database driver.
+
+Credentials stay home: the Authorization header is added per request, only when the
+request's origin is the account's ``base_url`` origin. Redirects are followed here, not by
+httpx, so every hop gets the same origin check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from svarinn_daemon import __version__
+from svarinn_daemon.config.model import AccountConfig
+from svarinn_daemon.errors import (
+    ConfigError,
+    DownloadTooLargeError,
+    OriginNotAllowedError,
+    ProtocolError,
+    ServiceUnavailableError,
+)
+from svarinn_daemon.logs import Redactor, get_logger
+from svarinn_daemon.svarinn.disposition import filename_from_header
+from svarinn_daemon.svarinn.failures import body_start, error_for_status, error_for_transport
+from svarinn_daemon.svarinn.models import Forsendelse, check_forsendelse_id, parse_forsendelser
+from svarinn_daemon.svarinn.origins import Origin, display_url
+
+__all__ = [
+    "ACKNOWLEDGE_PATH",
+    "LIST_PATH",
+    "PAGE_SIZE",
+    "REPORT_FAILURE_PATH",
+    "Download",
+    "SvarInnClient",
+    "user_agent",
+]
+
+LIST_PATH = "/tjenester/svarinn/mottaker/hentNyeForsendelser"
+ACKNOWLEDGE_PATH = "/tjenester/svarinn/kvitterMottak/forsendelse/{id}"
+REPORT_FAILURE_PATH = "/tjenester/svarinn/mottakFeilet/forsendelse/{id}"
+PAGE_SIZE = 200  # SvarInn returns at most this many letters per call
+MAX_PAGES = 500  # a safety stop for a server that keeps inventing ids
+MAX_REDIRECTS = 5
+MAX_LIST_BYTES = 64 * 2**20
+MAX_FEILMELDING_CHARS = 2000
+CHUNK_SIZE = 2**20
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+log = get_logger(__name__)
+
+
+def user_agent() -> str:
+    return f"svarinn-daemon/{__version__}"
+
+
+class SvarInnClient:
+    """One account's connection to SvarInn. Thread-safe; close it (or use ``with``)."""
+
+    def __init__(self, account: AccountConfig, *, max_connections: int = 16):
+        self.account = account
+        self.origin = Origin.of(account.base_url)
+        self.allowed_download_origins = frozenset(
+            Origin.of(o) for o in account.http.allowed_download_origins
+        )
+        self._base = account.base_url.rstrip("/")
+        token = f"{account.username}:{account.password.reveal()}".encode()
+        self._authorization = "Basic " + base64.b64encode(token).decode("ascii")
+        self._redactor = Redactor([account.password.reveal(), self._authorization])
+        http = account.http
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(
+                connect=http.connect_timeout.total_seconds(),
+                read=http.read_timeout.total_seconds(),
+                write=http.write_timeout.total_seconds(),
+                pool=http.pool_timeout.total_seconds(),
+            ),
+            verify=_tls_verification(account),
+            follow_redirects=False,
+            trust_env=False,  # no proxy or CA settings from the environment behind our back
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"User-Agent": user_agent()},
+        )
+
+    def __repr__(self) -> str:
+        return f"SvarInnClient(account={self.account.name!r}, origin={str(self.origin)!r})"
+
+    def __enter__(self) -> SvarInnClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the four MottakService calls ---------------------------------------------------
+
+    def list_new(self) -> list[Forsendelse]:
+        """Every new letter, each id once, in the order first seen.
+
+        SvarInn returns at most 200 letters per call, so call again while a full page
+        brings ids not seen in this cycle, and stop as soon as one does not.
+        """
+        seen: dict[str, Forsendelse] = {}
+        for call in range(1, MAX_PAGES + 1):
+            page = self._list_page()
+            new = 0
+            for forsendelse in page:
+                if forsendelse.id not in seen:
+                    seen[forsendelse.id] = forsendelse
+                    new += 1
+            log.debug(
+                "svarinn.list.page", account=self.account.name, call=call, size=len(page), new=new
+            )
+            if len(page) < PAGE_SIZE or new == 0:
+                break
+        return list(seen.values())
+
+    @contextmanager
+    def download(self, forsendelse: Forsendelse) -> Iterator[Download]:
+        """Open the letter's file as a stream: ``with client.download(f) as d: for c in d``."""
+        check_forsendelse_id(forsendelse.id)
+        action = f"GET {display_url(forsendelse.download_url)}"
+        response = self._send("GET", forsendelse.download_url, action=action, download=True)
+        try:
+            yield Download(self, response, forsendelse.id, action)
+        finally:
+            response.close()
+
+    def acknowledge(self, forsendelse_id: str) -> None:
+        """kvitterMottak: the letter is safely archived; SvarUt will not send it on."""
+        url = self._base + ACKNOWLEDGE_PATH.format(id=_path_id(forsendelse_id))
+        self._post(url, content=b"")
+
+    def report_failure(self, forsendelse_id: str, message: str, *, permanent: bool) -> None:
+        """mottakFeilet: tell SvarUt (and the sender) that the import failed.
+
+        ``permanent=True`` makes SvarUt deliver the letter through another channel.
+        """
+        url = self._base + REPORT_FAILURE_PATH.format(id=_path_id(forsendelse_id))
+        text = self._redactor.scrub(message).strip() or "mottak feilet"
+        body = {"feilmelding": text[:MAX_FEILMELDING_CHARS], "permanent": bool(permanent)}
+        self._post(url, json_body=body)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _list_page(self) -> list[Forsendelse]:
+        url = self._base + LIST_PATH
+        action = f"GET {display_url(url)}"
+        response = self._send("GET", url, action=action)
+        try:
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > MAX_LIST_BYTES:
+                    raise ProtocolError(
+                        f"account {self.account.name}: {action}: response larger than "
+                        f"{MAX_LIST_BYTES} bytes"
+                    )
+        except httpx.HTTPError as exc:
+            raise error_for_transport(exc, account=self.account.name, action=action) from None
+        finally:
+            response.close()
+        try:
+            decoded = json.loads(bytes(data))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProtocolError(
+                f"account {self.account.name}: {action}: the response is not JSON ({exc})",
+                body_start=body_start(bytes(data), self._redactor.secrets),
+            ) from None
+        return list(parse_forsendelser(decoded))
+
+    def _post(self, url: str, *, content: bytes | None = None, json_body: Any = None) -> None:
+        action = f"POST {display_url(url)}"
+        response = self._send("POST", url, action=action, content=content, json_body=json_body)
+        try:
+            for _ in response.iter_raw():
+                if response.num_bytes_downloaded > MAX_LIST_BYTES:
+                    break
+        except httpx.HTTPError as exc:
+            raise error_for_transport(exc, account=self.account.name, action=action) from None
+        finally:
+            response.close()
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        download: bool = False,
+        content: bytes | None = None,
+        json_body: Any = None,
+    ) -> httpx.Response:
+        """Send with our redirect handling; return an open 2xx response or raise."""
+        target = httpx.URL(url)
+        for _hop in range(MAX_REDIRECTS + 1):
+            home = self._check_origin(target, download=download)
+            headers = {"Authorization": self._authorization} if home else {}
+            if download:
+                headers["Accept-Encoding"] = "identity"
+            try:
+                request = self._http.build_request(
+                    method, target, headers=headers, content=content, json=json_body
+                )
+                response = self._http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise error_for_transport(exc, account=self.account.name, action=action) from None
+            if response.status_code in _REDIRECTS and "Location" in response.headers:
+                location = response.headers["Location"]
+                response.close()
+                if method != "GET" and response.status_code not in (307, 308):
+                    raise ProtocolError(
+                        f"account {self.account.name}: {action}: answered with redirect "
+                        f"{response.status_code}, which would turn the POST into a GET"
+                    )
+                try:
+                    target = target.join(location)
+                except httpx.InvalidURL as exc:
+                    raise ProtocolError(f"{action}: bad redirect Location ({exc})") from None
+                continue
+            if response.is_success:
+                return response
+            raise self._status_error(response, action=action, download=download)
+        raise ProtocolError(f"account {self.account.name}: {action}: more than 5 redirects")
+
+    def _check_origin(self, target: httpx.URL, *, download: bool) -> bool:
+        """True when ``target`` is home (send credentials); raise when it is not allowed."""
+        origin = Origin.of(target)
+        if origin == self.origin:
+            return True
+        if download and origin in self.allowed_download_origins:
+            return False
+        raise OriginNotAllowedError(
+            f"account {self.account.name}: {display_url(str(target))} is on origin {origin}, "
+            f"not on the account's {self.origin}; refusing to connect. If SvarUt really serves "
+            f'files from there, add "{origin}" to http.allowed_download_origins (credentials '
+            "are never sent there)"
+        )
+
+    def _status_error(self, response: httpx.Response, *, action: str, download: bool) -> Exception:
+        data = b""
+        try:
+            for chunk in response.iter_raw():
+                data += chunk
+                if len(data) >= 4 * 500:
+                    break
+        except httpx.HTTPError:
+            pass  # the status is what matters; a body that breaks off is no extra news
+        finally:
+            response.close()
+        return error_for_status(
+            response,
+            account=self.account.name,
+            action=action,
+            body=body_start(data, self._redactor.secrets),
+            download=download,
+        )
+
+
+class Download:
+    """An open download: iterate it for bytes chunks. Only valid inside ``download()``."""
+
+    def __init__(
+        self, client: SvarInnClient, response: httpx.Response, forsendelse_id: str, action: str
+    ):
+        self._client = client
+        self._response = response
+        self._action = action
+        self.forsendelse_id = forsendelse_id
+        self.url = display_url(str(response.url))
+        self.max_size = client.account.http.max_download_size
+        content_type = response.headers.get("Content-Type")
+        self.content_type = content_type.split(";")[0].strip().lower() if content_type else None
+        self.filename = filename_from_header(response.headers.get("Content-Disposition"))
+        self.content_length = _content_length(response.headers.get("Content-Length"))
+        self.bytes_received = 0
+        self._started = False
+        if self.content_length is not None and self.content_length > self.max_size:
+            raise self._too_large(self.content_length)
+
+    def __repr__(self) -> str:
+        return (
+            f"Download(forsendelse_id={self.forsendelse_id!r}, content_type="
+            f"{self.content_type!r}, filename={self.filename!r}, "
+            f"content_length={self.content_length!r}, bytes_received={self.bytes_received})"
+        )
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.iter_chunks()
+
+    def iter_chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The body in chunks; raises the daemon's errors, never httpx's. Once only."""
+        if self._started:
+            raise ProtocolError(f"{self._action}: the download was already read")
+        self._started = True
+        account = self._client.account.name
+        encoding = self._response.headers.get("Content-Encoding", "identity").strip().lower()
+        # We ask for identity; the raw stream skips httpx's decoder pass when we get it.
+        chunks = (
+            self._response.iter_raw(chunk_size)
+            if encoding in ("", "identity")
+            else self._response.iter_bytes(chunk_size)
+        )
+        try:
+            for chunk in chunks:
+                self.bytes_received += len(chunk)
+                if self.bytes_received > self.max_size:
+                    raise self._too_large(None)
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise error_for_transport(exc, account=account, action=self._action) from None
+        received = self._response.num_bytes_downloaded
+        if self.content_length is not None and received < self.content_length:
+            raise ServiceUnavailableError(
+                f"account {account}: {self._action}: the body ended after {received} of "
+                f"{self.content_length} bytes"
+            )
+
+    def _too_large(self, announced: int | None) -> DownloadTooLargeError:
+        size = f"announces {announced} bytes" if announced else f"passed {self.max_size} bytes"
+        return DownloadTooLargeError(
+            f"account {self._client.account.name}: {self._action}: the file {size}, more "
+            f"than http.max_download_size ({self.max_size} bytes)"
+        )
+
+
+def _content_length(value: str | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+def _path_id(forsendelse_id: str) -> str:
+    return quote(check_forsendelse_id(forsendelse_id), safe="")
+
+
+def _tls_verification(account: AccountConfig) -> ssl.SSLContext | bool:
+    if not account.http.verify_tls:
+        return False
+    try:
+        if account.http.ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(account.http.ca_bundle))
+        return ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load the CA bundle {account.http.ca_bundle}: {exc}",
+            key=f"accounts.{account.name}.http.ca_bundle",
+        ) from None

@@ -1,0 +1,345 @@
+"""hentNyeForsendelser JSON -> frozen records, tolerant the way real responses need.
+
+Real responses vary between SvarUt versions and senders: new fields appear, optional ones
+are missing or ``null``, dates come as epoch milliseconds or ISO 8601 strings (or as
+sentinels before year 1), ``0`` means "absent" for sizes and case numbers, older letters
+have no ``sha256hash`` and senders can be persons (``fnr``, no ``orgnr``). Only what the
+daemon relies on is strict: the list itself, ``id``, ``downloadUrl`` and the shape of
+``filmetadata``; anything wrong there is a :class:`ProtocolError` naming item and field.
+Everything else is read leniently (a wrong type becomes ``None``); ``raw`` keeps the letter
+exactly as received for the ledger.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from types import MappingProxyType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from svarinn_daemon.errors import ProtocolError
+
+__all__ = [
+    "Adressat",
+    "Avsender",
+    "Filmetadata",
+    "Forsendelse",
+    "Metadata",
+    "Mottaker",
+    "check_forsendelse_id",
+    "parse_date",
+    "parse_forsendelse",
+    "parse_forsendelser",
+]
+
+# SvarUt ids are UUIDs; this is looser, but an id travels into URL paths and file names, so
+# nothing that could be a separator, a dot-segment or a control character gets through.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Adressat:
+    """A party on a letter; an organisation has ``orgnr``, a person ``fnr``."""
+
+    navn: str | None = None
+    adresselinjer: tuple[str, ...] = ()
+    postnr: str | None = None
+    poststed: str | None = None
+    land: str | None = None
+    orgnr: str | None = None
+    fnr: str | None = field(default=None, repr=False)  # a national id number: keep it out of logs
+
+    @property
+    def is_person(self) -> bool:
+        return self.orgnr is None and self.fnr is not None
+
+
+@dataclass(frozen=True)
+class Avsender(Adressat):
+    """The sender (``avsender``)."""
+
+
+@dataclass(frozen=True)
+class Mottaker(Adressat):
+    """The receiver (``mottaker``) or the reply address (``svarSendesTil``)."""
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """``metadataFraAvleverendeSystem`` or ``metadataForImport``; ``0`` numbers are None.
+
+    ``metadataForImport`` has only some of these fields; the others stay None.
+    """
+
+    sakssekvensnummer: int | None = None
+    saksaar: int | None = None
+    journalaar: int | None = None
+    journalsekvensnummer: int | None = None
+    journalpostnummer: int | None = None
+    journalposttype: str | None = None
+    journalstatus: str | None = None
+    journaldato: datetime | None = None
+    dokumentets_dato: datetime | None = None
+    tittel: str | None = None
+    saksbehandler: str | None = None
+    ekstra_metadata: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class Filmetadata:
+    """One file of a letter (for a zip: one file inside it). ``size`` None means unknown."""
+
+    filnavn: str | None
+    mimetype: str | None = None
+    sha256hash: str | None = None  # lower-case hex; None for older letters
+    size: int | None = None
+    dokument_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Forsendelse:
+    """One letter from hentNyeForsendelser. ``raw`` is the JSON object as received."""
+
+    id: str
+    download_url: str
+    tittel: str | None = None
+    date: datetime | None = None
+    status: str | None = None
+    niva: str | None = None
+    avsender: Avsender | None = None
+    mottaker: Mottaker | None = None
+    svar_sendes_til: Mottaker | None = None
+    svar_pa_forsendelse: str | None = None
+    forsendelse_type: str | None = None
+    ekstern_ref: str | None = None
+    metadata_fra_avleverende_system: Metadata | None = None
+    metadata_for_import: Metadata | None = None
+    filmetadata: tuple[Filmetadata, ...] = ()
+    raw: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
+
+    def raw_json(self) -> str:
+        """``raw`` serialised, for the ledger."""
+        return json.dumps(dict(self.raw), ensure_ascii=False, separators=(",", ":"))
+
+
+_A = TypeVar("_A", bound=Adressat)
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def parse_forsendelser(data: Any) -> tuple[Forsendelse, ...]:
+    """Parse a decoded hentNyeForsendelser response (a JSON list of letters)."""
+    if not isinstance(data, list):
+        raise ProtocolError(f"hentNyeForsendelser: expected a JSON list, got {_json_type(data)}")
+    return tuple(parse_forsendelse(item, index=i) for i, item in enumerate(data))
+
+
+def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
+    """Parse one letter; ``index`` is its position in the response, for error messages."""
+    where = f"hentNyeForsendelser[{index}]"
+    if not isinstance(item, dict):
+        raise ProtocolError(f"{where}: expected a JSON object, got {_json_type(item)}")
+    raw_id = item.get("id")
+    if not isinstance(raw_id, str):
+        raise ProtocolError(f"{where}.id: missing or not a string ({_json_type(raw_id)})")
+    where = f"{where} (id {raw_id[:80]!r})"
+    forsendelse_id = check_forsendelse_id(raw_id, where=f"{where}.id")
+    download_url = item.get("downloadUrl")
+    if not isinstance(download_url, str) or not download_url:
+        raise ProtocolError(f"{where}.downloadUrl: missing or not a string")
+    parts = urlsplit(download_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ProtocolError(f"{where}.downloadUrl: {download_url[:200]!r} is not an http(s) URL")
+    return Forsendelse(
+        id=forsendelse_id,
+        download_url=download_url,
+        tittel=_text(item.get("tittel")),
+        date=parse_date(item.get("date")),
+        status=_text(item.get("status")),
+        niva=_text(item.get("niva")),
+        avsender=_adressat(Avsender, item.get("avsender")),
+        mottaker=_adressat(Mottaker, item.get("mottaker")),
+        svar_sendes_til=_adressat(Mottaker, item.get("svarSendesTil")),
+        svar_pa_forsendelse=_text(item.get("svarPaForsendelse")),
+        forsendelse_type=_text(item.get("forsendelseType")),
+        ekstern_ref=_text(item.get("eksternRef")),
+        metadata_fra_avleverende_system=_metadata(item.get("metadataFraAvleverendeSystem")),
+        metadata_for_import=_metadata(item.get("metadataForImport")),
+        filmetadata=_filmetadata_list(item.get("filmetadata"), where=f"{where}.filmetadata"),
+        raw=MappingProxyType(copy.deepcopy(item)),
+    )
+
+
+def check_forsendelse_id(value: str, *, where: str = "forsendelse id") -> str:
+    """Return ``value`` if it is safe to put in a URL path and a file name."""
+    if not _ID.fullmatch(value):
+        raise ProtocolError(
+            f"{where}: {value[:80]!r} is not a forsendelse id (letters, digits, '-', '_')"
+        )
+    return value
+
+
+def parse_date(value: Any) -> datetime | None:
+    """Epoch milliseconds or ISO 8601 -> an aware datetime; None for absent or sentinels.
+
+    Sentinels (year 1 or earlier, which Java and .NET use for "no date") and values that
+    are not a date at all become None: these dates are informative, never worth a failure.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return _from_epoch_ms(float(value))
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if re.fullmatch(r"-?\d{9,16}", text):
+        return _from_epoch_ms(float(text))
+    if text.startswith("-") or text[:4] in ("0000", "0001"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_local_zone())
+    return parsed
+
+
+@functools.cache
+def _local_zone() -> tzinfo:
+    """A naive ISO timestamp from a Norwegian service means Norwegian local time."""
+    try:
+        return ZoneInfo("Europe/Oslo")
+    except (ZoneInfoNotFoundError, ValueError):  # a system without tz data
+        return UTC
+
+
+def _from_epoch_ms(ms: float) -> datetime | None:
+    try:
+        parsed = _EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        return None
+    return None if parsed.year <= 1 else parsed
+
+
+def _filmetadata_list(value: Any, *, where: str) -> tuple[Filmetadata, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, dict):  # one file, sent as an object instead of a list of one
+        value = [value]
+    if not isinstance(value, list):
+        raise ProtocolError(f"{where}: expected a list of objects, got {_json_type(value)}")
+    return tuple(_filmetadata(entry, where=f"{where}[{i}]") for i, entry in enumerate(value))
+
+
+def _filmetadata(value: Any, *, where: str) -> Filmetadata:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{where}: expected an object, got {_json_type(value)}")
+    filnavn = value.get("filnavn")
+    if filnavn is not None and not isinstance(filnavn, str):
+        raise ProtocolError(f"{where}.filnavn: expected a string, got {_json_type(filnavn)}")
+    digest = value.get("sha256hash")
+    if digest in (None, ""):
+        digest = None
+    elif not isinstance(digest, str) or not _SHA256.fullmatch(digest.strip()):
+        raise ProtocolError(f"{where}.sha256hash: {str(digest)[:80]!r} is not a hex sha256")
+    else:
+        digest = digest.strip().lower()
+    size = value.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise ProtocolError(f"{where}.size: {size!r} is not a byte count")
+    return Filmetadata(
+        filnavn=filnavn or None,
+        mimetype=_text(value.get("mimetype")),
+        sha256hash=digest,
+        size=size or None,
+        dokument_type=_text(value.get("dokumentType")),
+    )
+
+
+def _adressat(cls: type[_A], value: Any) -> _A | None:
+    if not isinstance(value, dict):
+        return None
+    lines = [value.get(f"{prefix}{n}") for prefix in ("adresselinje", "adresse") for n in (1, 2, 3)]
+    return cls(
+        navn=_text(value.get("navn")),
+        adresselinjer=tuple(line for line in (_text(v) for v in lines) if line),
+        postnr=_text(value.get("postnr")),
+        poststed=_text(value.get("poststed")),
+        land=_text(value.get("land")),
+        orgnr=_text(value.get("orgnr")),
+        fnr=_text(value.get("fnr")),
+    )
+
+
+def _metadata(value: Any) -> Metadata | None:
+    if not isinstance(value, dict):
+        return None
+    extra = value.get("ekstraMetadata")
+    pairs: list[tuple[str, str | None]] = []
+    if isinstance(extra, list):
+        for entry in extra:
+            if isinstance(entry, dict) and (key := _text(entry.get("key"))):
+                pairs.append((key, _text(entry.get("value"))))
+    return Metadata(
+        sakssekvensnummer=_number(value.get("sakssekvensnummer")),
+        saksaar=_number(value.get("saksaar")),
+        journalaar=_number(value.get("journalaar")),
+        journalsekvensnummer=_number(value.get("journalsekvensnummer")),
+        journalpostnummer=_number(value.get("journalpostnummer")),
+        journalposttype=_text(value.get("journalposttype")),
+        journalstatus=_text(value.get("journalstatus")),
+        journaldato=parse_date(value.get("journaldato")),
+        dokumentets_dato=parse_date(value.get("dokumentetsDato")),
+        tittel=_text(value.get("tittel")),
+        saksbehandler=_text(value.get("saksBehandler", value.get("saksbehandler"))),
+        ekstra_metadata=tuple(pairs),
+    )
+
+
+def _text(value: Any) -> str | None:
+    """A string field: empty, missing, null or not a string -> None; numbers -> their text."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _number(value: Any) -> int | None:
+    """A case number: 0 (SvarUt's "absent"), null or not a whole number -> None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value != 0 else None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

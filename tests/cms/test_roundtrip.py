@@ -1,0 +1,113 @@
+"""Round trips: openssl-made files of every supported kind, and our own Encryptor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cmshelpers import Identity, decrypt_chunked, openssl_encrypt
+
+from svarinn_daemon.cms import Decryptor, Encryptor, encrypt_bytes
+
+CIPHERS = ["-aes128", "-aes192", "-aes256"]
+TRANSPORTS = {
+    "oaep-sha256": ["-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"],
+    "oaep-sha1": ["-keyopt", "rsa_padding_mode:oaep"],
+    "pkcs1v15": [],
+}
+EXPECTED_TRANSPORT = {
+    "oaep-sha256": "RSAES-OAEP SHA-256, MGF1 SHA-256",
+    "oaep-sha1": "RSAES-OAEP SHA-1, MGF1 SHA-1",
+    "pkcs1v15": "RSA PKCS#1 v1.5",
+}
+
+
+@pytest.fixture(scope="module")
+def plaintext_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("plain") / "letter.bin"
+    path.write_bytes(os.urandom(20_011))
+    return path
+
+
+@pytest.mark.parametrize("keyid", [False, True], ids=["issuer-serial", "keyid"])
+@pytest.mark.parametrize("stream", [True, False], ids=["indefinite", "definite"])
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+@pytest.mark.parametrize("cipher", CIPHERS)
+def test_openssl_combinations(
+    alice: Identity,
+    plaintext_file: Path,
+    tmp_path: Path,
+    cipher: str,
+    transport: str,
+    stream: bool,
+    keyid: bool,
+) -> None:
+    options = [cipher, *TRANSPORTS[transport]]
+    options += ["-stream"] if stream else []
+    options += ["-keyid"] if keyid else []
+    data = openssl_encrypt(plaintext_file, tmp_path / "x.der", alice.cert_path, *options)
+    assert data[1] == 0x80 if stream else data[1] != 0x80
+    for chunk in (7, 4096):
+        out, decryptor = decrypt_chunked(data, [alice.pair], chunk)
+        assert out == plaintext_file.read_bytes()
+        assert decryptor.recipient is not None
+        assert decryptor.recipient.key_transport == EXPECTED_TRANSPORT[transport]
+        assert decryptor.recipient.matched_by == (
+            "subjectKeyIdentifier" if keyid else "issuerAndSerialNumber"
+        )
+        assert decryptor.content_algorithm == f"AES-{cipher[4:]}-CBC"
+
+
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+def test_key_without_certificate_is_tried(
+    alice: Identity, plaintext_file: Path, tmp_path: Path, transport: str
+) -> None:
+    data = openssl_encrypt(
+        plaintext_file, tmp_path / "x.der", alice.cert_path, "-aes256", *TRANSPORTS[transport]
+    )
+    out, decryptor = decrypt_chunked(data, [alice.bare], 1000)
+    assert out == plaintext_file.read_bytes()
+    assert decryptor.recipient is not None
+    assert decryptor.recipient.matched_by == "trial"
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 999, 1000, 1001, 16_000, 100_003])
+@pytest.mark.parametrize("segment_size", [1, 16, 1000, 4096])
+def test_our_encryptor(alice: Identity, size: int, segment_size: int) -> None:
+    plaintext = os.urandom(size)
+    data = encrypt_bytes(plaintext, alice.cert, segment_size=segment_size)
+    for chunk in (1, 7, 1000, 65536) if size <= 1001 else (7, 1000, 65536):
+        out, _ = decrypt_chunked(data, [alice.pair], chunk)
+        assert out == plaintext
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 1000, 1004, 65536, 64 * 1004 + 5, 1 << 20, 5 << 20])
+def test_large_file_in_svarut_shape(alice: Identity, chunk: int) -> None:
+    """Several MiB through the batched path, with runs split across every kind of chunk."""
+    encryptor = Encryptor(alice.cert)
+    block = os.urandom(1 << 20)
+    plaintext = b"".join(bytes([i]) + block[1:] for i in range(3)) + block[:12345]
+    data = encryptor.feed(plaintext[:1_500_000]) + encryptor.feed(plaintext[1_500_000:])
+    data += encryptor.close()
+    out, _ = decrypt_chunked(data, [alice.pair], chunk)
+    assert out == plaintext
+
+
+@pytest.mark.parametrize("size", [50_001, 50_000])
+def test_last_block_held_back_until_close(alice: Identity, size: int) -> None:
+    """The final block carries the padding: its plaintext only comes out of close()."""
+    plaintext = os.urandom(size)
+    decryptor = Decryptor([alice.pair])
+    early = decryptor.feed(encrypt_bytes(plaintext, alice.cert))
+    assert plaintext.startswith(early)
+    assert len(early) <= size // 16 * 16
+    assert early + decryptor.close() == plaintext
+
+
+def test_expired_certificate_of_our_own(identities: Callable[[str], Identity]) -> None:
+    expired = identities("expired-receiver")
+    plaintext = os.urandom(3000)
+    out, _ = decrypt_chunked(encrypt_bytes(plaintext, expired.cert), [expired.pair], 1000)
+    assert out == plaintext
