@@ -103,7 +103,7 @@ class Ledger(LedgerQueries):
         due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)
         priority = sa.case(*((c.state == s.value, p) for s, p in CLAIM_PRIORITY.items()), else_=9)
         query = (
-            sa.select(c.id, c.state)
+            sa.select(c.id, c.state, c.claimed_by)
             .where(c.state.in_([s.value for s in CLAIMABLE]), free, due)
             .order_by(priority, c.seen_at, c.id)
             .limit(limit)
@@ -114,8 +114,11 @@ class Ledger(LedgerQueries):
             query = query.with_for_update(skip_locked=True)
         with self._write("claiming letters") as conn:
             by_state: dict[State, list[int]] = {}
-            for letter_id, state in conn.execute(query).all():
+            expired: dict[int, str] = {}
+            for letter_id, state, holder in conn.execute(query).all():
                 by_state.setdefault(State(state), []).append(letter_id)
+                if holder is not None:
+                    expired[letter_id] = f"took over the expired lease of {holder}"
             won: list[Letter] = []
             events: list[NewEvent] = []
             for state, ids in by_state.items():
@@ -136,11 +139,9 @@ class Ledger(LedgerQueries):
                 ).all()
                 for row in rows:
                     won.append(row_to_letter(row))
-                    events.append(
-                        NewEvent(letter_id=row.id, from_state=state, to_state=to, reason=None)
-                    )
+                    events.append(NewEvent(row.id, state, to, expired.get(row.id)))
             insert_events(conn, events, Trigger.CLAIM, worker_id, now)
-        won.sort(key=lambda letter: (CLAIM_PRIORITY[_origin(letter)], letter.seen_at, letter.id))
+        won.sort(key=lambda letter: (CLAIM_PRIORITY[letter.state], letter.seen_at, letter.id))
         return tuple(Claim(w, work_for(w.state), worker_id, expires) for w in won)
 
     def extend_lease(
@@ -399,8 +400,3 @@ class Ledger(LedgerQueries):
                     )
             insert_events(conn, events, trigger, None, now)
         return tuple(freed)
-
-
-def _origin(letter: Letter) -> State:
-    """The claimable state a freshly claimed letter came from, for ordering."""
-    return State.SEEN if letter.state is State.CLAIMED else letter.state

@@ -21,6 +21,7 @@ The transition table (``TRANSITIONS``), ``*`` = the lease after the transition:
     (none)               SEE              seen                 -
     seen                 CLAIM            claimed              held *
     retry_scheduled      CLAIM            claimed              held *
+    claimed              CLAIM            claimed              held * (only once the lease expired)
     archived             CLAIM            archived             held * (receipt work)
     failed_permanently   CLAIM            failed_permanently   held * (report work)
     claimed              ARCHIVE          archived             kept *
@@ -111,6 +112,7 @@ TRANSITIONS: Mapping[tuple[State | None, Trigger], tuple[State, Lease]] = Mappin
         (None, _T.SEE): (_S.SEEN, Lease.NONE),
         (_S.SEEN, _T.CLAIM): (_S.CLAIMED, Lease.HELD),
         (_S.RETRY_SCHEDULED, _T.CLAIM): (_S.CLAIMED, Lease.HELD),
+        (_S.CLAIMED, _T.CLAIM): (_S.CLAIMED, Lease.HELD),
         (_S.ARCHIVED, _T.CLAIM): (_S.ARCHIVED, Lease.HELD),
         (_S.FAILED_PERMANENTLY, _T.CLAIM): (_S.FAILED_PERMANENTLY, Lease.HELD),
         (_S.CLAIMED, _T.ARCHIVE): (_S.ARCHIVED, Lease.KEPT),
@@ -134,7 +136,8 @@ TRANSITIONS: Mapping[tuple[State | None, Trigger], tuple[State, Lease]] = Mappin
     }
 )
 
-# States a claim may pick up (when no live lease is held and the retry time has come).
+# States a claim may pick up when no live lease is held and the retry time has come. A
+# claimed letter whose lease expired is taken over directly, without waiting for the reaper.
 CLAIMABLE: tuple[State, ...] = tuple(s for (s, t) in TRANSITIONS if t is Trigger.CLAIM and s)
 # States in which a lease may be held.
 LEASABLE: frozenset[State] = frozenset(
@@ -149,6 +152,7 @@ CLAIM_PRIORITY: Mapping[State, int] = MappingProxyType(
         State.FAILED_PERMANENTLY: 1,
         State.SEEN: 2,
         State.RETRY_SCHEDULED: 2,
+        State.CLAIMED: 2,
     }
 )
 
