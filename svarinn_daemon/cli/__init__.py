@@ -70,9 +70,16 @@ Command = Callable[[Context], int]
 def _command_modules() -> list[
     Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
 ]:
-    from svarinn_daemon.cli import check_config
+    from svarinn_daemon.cli import check_config, list_letters, migrate, retry, show, status
 
-    return [check_config.register]
+    return [
+        check_config.register,
+        migrate.register,
+        status.register,
+        list_letters.register,
+        show.register,
+        retry.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
