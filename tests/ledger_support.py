@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -60,3 +61,31 @@ def outage(url: str) -> Iterator[None]:
         finally:
             conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
     admin.dispose()
+
+
+def race_worker(url: str, worker_id: str, limit: int, ready: Any, go: Any, out: Any) -> None:
+    """One OS process of the claim race: claim, archive and acknowledge until nothing is left;
+    report every letter id it claimed."""
+    from svarinn_daemon.config import LedgerConfig
+    from svarinn_daemon.ledger import open_ledger
+
+    ledger = open_ledger(LedgerConfig(url=url))
+    claimed: list[int] = []
+    ready.put(worker_id)
+    go.wait(30)
+    try:
+        while claims := ledger.claim(worker_id, timedelta(minutes=5), limit=limit):
+            for claim in claims:
+                claimed.append(claim.id)
+                ledger.mark_archived(
+                    claim.id,
+                    worker_id,
+                    archive_ref=f"{worker_id}/{claim.id}",
+                    actual_sha256=None,
+                    actual_size=None,
+                    verified=False,
+                )
+                ledger.mark_acknowledged(claim.id, worker_id)
+    finally:
+        ledger.close()
+        out.put((worker_id, claimed))

@@ -34,8 +34,10 @@ from svarinn_daemon.ledger.states import (
     transition,
     work_for,
 )
+from svarinn_daemon.logs import get_logger
 
 MAX_MESSAGE = 2000
+log = get_logger(__name__)
 
 
 def _check_worker(worker_id: str) -> str:
@@ -244,19 +246,25 @@ class Ledger(LedgerQueries):
         """Free every lease that has expired (a dead or stuck worker); returns the ids."""
         now = self._now(now)
         c = letters_t.c
-        return self._free_leases(
+        freed = self._free_leases(
             Trigger.EXPIRE,
             sa.and_(c.claimed_by.is_not(None), c.lease_expires_at <= now),
             now,
             "lease expired",
         )
+        if freed:
+            log.warning("ledger.leases_expired", count=len(freed), letter_ids=list(freed))
+        return freed
 
     def release_worker(self, worker_id: str, now: datetime | None = None) -> tuple[int, ...]:
         """At a worker's restart: free every lease it held before (alive or not)."""
         now = self._now(now)
-        return self._free_leases(
+        freed = self._free_leases(
             Trigger.RELEASE, letters_t.c.claimed_by == worker_id, now, "worker restarted"
         )
+        if freed:
+            log.info("ledger.worker_released", worker_id=worker_id, count=len(freed))
+        return freed
 
     def retry(
         self,

@@ -21,6 +21,9 @@ from sqlalchemy.engine import Engine
 
 from svarinn_daemon.errors import SchemaMismatchError
 from svarinn_daemon.ledger.database import database_errors, describe_url
+from svarinn_daemon.logs import get_logger
+
+log = get_logger(__name__)
 
 # Serialises two daemons migrating one PostgreSQL database at the same start.
 _PG_MIGRATION_LOCK = 0x53564152  # "SVAR"
@@ -110,6 +113,13 @@ def migrate(engine: Engine) -> SchemaState:
         before = _inspect(connection, engine)
         if before.current != before.head:
             command.upgrade(alembic_config(connection), "head")
+    if before.current != before.head:
+        log.info(
+            "ledger.migrated",
+            ledger=describe_url(engine.url),
+            **{"from": before.current},
+            to=before.head,
+        )
     return before
 
 
