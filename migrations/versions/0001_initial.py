@@ -84,9 +84,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint(_in("state", STATES), name="ck_forsendelser_state"),
     )
-    op.create_index(
-        "ix_forsendelser_state_next_attempt_at", "forsendelser", ["state", "next_attempt_at"]
-    )
+    op.create_index("ix_forsendelser_state_seen_at_id", "forsendelser", ["state", "seen_at", "id"])
     op.create_index("ix_forsendelser_lease_expires_at", "forsendelser", ["lease_expires_at"])
     op.create_table(
         "forsendelse_events",
@@ -115,7 +113,7 @@ def downgrade() -> None:
     op.drop_index("ix_forsendelse_events_letter_id_id", table_name="forsendelse_events")
     op.drop_table("forsendelse_events")
     op.drop_index("ix_forsendelser_lease_expires_at", table_name="forsendelser")
-    op.drop_index("ix_forsendelser_state_next_attempt_at", table_name="forsendelser")
+    op.drop_index("ix_forsendelser_state_seen_at_id", table_name="forsendelser")
     op.drop_table("forsendelser")
 
 

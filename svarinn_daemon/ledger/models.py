@@ -87,7 +87,7 @@ forsendelser = sa.Table(
     sa.Column("raw", sa.Text, nullable=False),
     sa.UniqueConstraint("account", "forsendelse_id"),
     sa.CheckConstraint(_in("state", STATE_VALUES), name="state"),
-    sa.Index(None, "state", "next_attempt_at"),
+    sa.Index(None, "state", "seen_at", "id"),
     sa.Index(None, "lease_expires_at"),
 )
 

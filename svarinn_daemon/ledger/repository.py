@@ -20,6 +20,7 @@ from svarinn_daemon.errors import (
     LedgerError,
     LetterNotFoundError,
 )
+from svarinn_daemon.ledger.claims import claim_letters
 from svarinn_daemon.ledger.events import NewEvent, insert_events
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.queries import LedgerQueries, row_to_letter
@@ -27,7 +28,6 @@ from svarinn_daemon.ledger.records import Claim, Letter, SeenResult, Sighting
 from svarinn_daemon.ledger.seen import record_sightings
 from svarinn_daemon.ledger.states import (
     CLAIM_PRIORITY,
-    CLAIMABLE,
     Lease,
     State,
     Trigger,
@@ -100,49 +100,8 @@ class Ledger(LedgerQueries):
         if lease <= timedelta(0) or limit < 1:
             raise LedgerError("claim needs a positive lease and limit")
         expires = now + lease
-        c = letters_t.c
-        free = sa.or_(c.claimed_by.is_(None), c.lease_expires_at <= now)
-        due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)
-        priority = sa.case(*((c.state == s.value, p) for s, p in CLAIM_PRIORITY.items()), else_=9)
-        query = (
-            sa.select(c.id, c.state, c.claimed_by)
-            .where(c.state.in_([s.value for s in CLAIMABLE]), free, due)
-            .order_by(priority, c.seen_at, c.id)
-            .limit(limit)
-        )
-        if account is not None:
-            query = query.where(c.account == account)
-        if self.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
         with self._write("claiming letters") as conn:
-            by_state: dict[State, list[int]] = {}
-            expired: dict[int, str] = {}
-            for letter_id, state, holder in conn.execute(query).all():
-                by_state.setdefault(State(state), []).append(letter_id)
-                if holder is not None:
-                    expired[letter_id] = f"took over the expired lease of {holder}"
-            won: list[Letter] = []
-            events: list[NewEvent] = []
-            for state, ids in by_state.items():
-                to, _ = transition(state, Trigger.CLAIM)
-                rows = conn.execute(
-                    sa.update(letters_t)
-                    .where(c.id.in_(ids), c.state == state.value, free)
-                    .values(
-                        state=to.value,
-                        claimed_by=worker_id,
-                        lease_expires_at=expires,
-                        claimed_at=now,
-                        attempts=c.attempts + 1,
-                        next_attempt_at=None,
-                        updated_at=now,
-                    )
-                    .returning(*letters_t.c)
-                ).all()
-                for row in rows:
-                    won.append(row_to_letter(row))
-                    events.append(NewEvent(row.id, state, to, expired.get(row.id)))
-            insert_events(conn, events, Trigger.CLAIM, worker_id, now)
+            won = claim_letters(conn, worker_id, now, expires, limit, account)
         won.sort(key=lambda letter: (CLAIM_PRIORITY[letter.state], letter.seen_at, letter.id))
         return tuple(Claim(w, work_for(w.state), worker_id, expires) for w in won)
 

@@ -145,15 +145,14 @@ LEASABLE: frozenset[State] = frozenset(
 )
 FINISHED: frozenset[State] = frozenset({State.ACKNOWLEDGED, State.REPORTED})
 # The order a claim prefers: receipts first (cheap, and SvarUt's clock is running), then
-# reports, then imports.
+# reports, then imports oldest first -- whether new, due for a retry or taken over.
+CLAIM_ORDER: tuple[tuple[State, ...], ...] = (
+    (State.ARCHIVED,),
+    (State.FAILED_PERMANENTLY,),
+    (State.SEEN, State.RETRY_SCHEDULED, State.CLAIMED),
+)
 CLAIM_PRIORITY: Mapping[State, int] = MappingProxyType(
-    {
-        State.ARCHIVED: 0,
-        State.FAILED_PERMANENTLY: 1,
-        State.SEEN: 2,
-        State.RETRY_SCHEDULED: 2,
-        State.CLAIMED: 2,
-    }
+    {state: rank for rank, group in enumerate(CLAIM_ORDER) for state in group}
 )
 
 _WORK = MappingProxyType(
