@@ -30,6 +30,7 @@ to ask an error one question: ``error.temporary`` -- will retrying ever help?
     │   ├── LedgerUnavailableError        yes  cannot connect, or a database error mid-run
     │   ├── SchemaMismatchError           no   unknown schema, or newer than this code
     │   ├── IllegalTransitionError        no   a state change the state machine forbids
+    │   ├── LetterNotFoundError           no   no letter with that id in the ledger
     │   └── LeaseLostError                yes  another worker owns the letter now
     ├── ArchiveError                      per instance: the adapter decides
     ├── StorageError                      yes  our own temporary files: disk full, permissions
@@ -55,6 +56,7 @@ __all__ = [
     "LeaseLostError",
     "LedgerError",
     "LedgerUnavailableError",
+    "LetterNotFoundError",
     "MalformedCmsError",
     "NoMatchingRecipientError",
     "NotEnvelopedDataError",
@@ -252,6 +254,10 @@ class SchemaMismatchError(LedgerError):
 
 class IllegalTransitionError(LedgerError):
     """A state change the state machine does not allow."""
+
+
+class LetterNotFoundError(LedgerError):
+    """The ledger has no letter with the id asked for."""
 
 
 class LeaseLostError(LedgerError):

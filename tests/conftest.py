@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from ledger_support import FakeClock
 from pg_server import HOW_TO_ENABLE, PostgresServer, find_bindir
+
+from svarinn_daemon.config import LedgerConfig
+from svarinn_daemon.ledger import Ledger, open_ledger
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -55,3 +60,35 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
     else:
         terminalreporter.write_line("PostgreSQL: no test used the throwaway server")
+
+
+# --- the ledger ---------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty ledger database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'ledger.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def ledger(ledger_url: str, clock: FakeClock) -> Iterator[Ledger]:
+    """A migrated ledger on each backend, with a clock the test moves by hand."""
+    opened = open_ledger(
+        LedgerConfig(url=ledger_url),
+        migrate_schema=True,
+        clock=clock,
+        busy_timeout=timedelta(milliseconds=300),
+        connect_timeout=timedelta(seconds=2),
+    )
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -71,9 +71,27 @@ Command = Callable[[Context], int]
 def _command_modules() -> list[
     Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
 ]:
-    from svarinn_daemon.cli import check_config, decrypt, simulator
+    from svarinn_daemon.cli import (
+        check_config,
+        decrypt,
+        list_letters,
+        migrate,
+        retry,
+        show,
+        simulator,
+        status,
+    )
 
-    return [check_config.register, decrypt.register, simulator.register]
+    return [
+        check_config.register,
+        decrypt.register,
+        migrate.register,
+        status.register,
+        list_letters.register,
+        show.register,
+        retry.register,
+        simulator.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,104 @@
+"""What the ledger commands share: opening the ledger (exit 2 when it cannot be used) and
+rendering letters and events as readable text or stable JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from svarinn_daemon.config.units import format_duration
+from svarinn_daemon.errors import LedgerUnavailableError, SchemaMismatchError
+from svarinn_daemon.ledger import Ledger, Letter, LetterEvent, open_ledger
+
+if TYPE_CHECKING:
+    from svarinn_daemon.cli import Context
+
+EXIT_CANNOT_START = 2
+
+
+def with_ledger(ctx: Context, body: Callable[[Ledger], int], *, migrate: bool = False) -> int:
+    """Open the configured ledger and run ``body``; a database that cannot be reached, or
+    whose schema is foreign, older or newer, is a clear message and exit code 2."""
+    config = ctx.config()
+    try:
+        ledger = open_ledger(config.ledger, migrate_schema=migrate)
+    except (LedgerUnavailableError, SchemaMismatchError) as exc:
+        print(f"svarinn-daemon: cannot use the ledger: {exc}", file=ctx.stderr)
+        return EXIT_CANNOT_START
+    with ledger:
+        return body(ledger)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def human_time(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def human_age(value: timedelta) -> str:
+    return format_duration(timedelta(seconds=int(value.total_seconds())))
+
+
+def letter_json(letter: Letter, *, raw: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": letter.id,
+        "account": letter.account,
+        "forsendelse_id": letter.forsendelse_id,
+        "state": letter.state.value,
+        "sender": letter.sender,
+        "title": letter.title,
+        "declared_size": letter.declared_size,
+        "file_count": letter.file_count,
+        "expected_sha256": list(letter.expected_sha256),
+        "actual_sha256": list(letter.actual_sha256),
+        "actual_size": letter.actual_size,
+        "verified": letter.verified,
+        "archive_ref": letter.archive_ref,
+        "attempts": letter.attempts,
+        "last_error_kind": letter.last_error_kind,
+        "last_error_message": letter.last_error_message,
+        "claimed_by": letter.claimed_by,
+        "lease_expires_at": iso(letter.lease_expires_at),
+        "next_attempt_at": iso(letter.next_attempt_at),
+        "seen_at": iso(letter.seen_at),
+        "claimed_at": iso(letter.claimed_at),
+        "archived_at": iso(letter.archived_at),
+        "acknowledged_at": iso(letter.acknowledged_at),
+        "failed_at": iso(letter.failed_at),
+        "reported_at": iso(letter.reported_at),
+        "updated_at": iso(letter.updated_at),
+    }
+    if raw:
+        out["raw"] = dict(letter.raw)
+    return out
+
+
+def event_json(event: LetterEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": iso(event.at),
+        "trigger": event.trigger.value,
+        "from_state": event.from_state.value if event.from_state else None,
+        "to_state": event.to_state.value,
+        "worker_id": event.worker_id,
+        "reason": event.reason,
+    }
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+
+
+def table(rows: list[list[str]]) -> str:
+    """Left-aligned columns, the first row a header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        for row in rows
+    )

@@ -1,0 +1,77 @@
+"""``svarinn-daemon status``: letters per account and state, and the oldest unfinished one."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from svarinn_daemon.cli.ledger_io import dump_json, human_age, human_time, iso, table, with_ledger
+from svarinn_daemon.ledger import Backlog, Ledger, State, describe_url
+
+if TYPE_CHECKING:
+    from svarinn_daemon.cli import Context
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "status",
+        help="count letters per account and state; age of the oldest unfinished letter",
+        description="Count the ledger's letters per account and state, and show the oldest "
+        "letter that is neither acknowledged nor reported, with its age.",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON (stable keys)")
+    parser.set_defaults(func=run, logs_to_stderr=True)
+
+
+def backlog_json(backlog: Backlog, where: str) -> dict[str, Any]:
+    accounts: dict[str, dict[str, int]] = {}
+    for count in backlog.counts:
+        accounts.setdefault(count.account, {s.value: 0 for s in State})[count.state.value] = (
+            count.count
+        )
+    oldest = backlog.oldest_unfinished
+    return {
+        "ledger": where,
+        "now": iso(backlog.now),
+        "accounts": accounts,
+        "totals": {s.value: backlog.total(s) for s in State},
+        "oldest_unfinished": None
+        if oldest is None or backlog.oldest_age is None
+        else {
+            "id": oldest.id,
+            "account": oldest.account,
+            "forsendelse_id": oldest.forsendelse_id,
+            "state": oldest.state.value,
+            "seen_at": iso(oldest.seen_at),
+            "age_seconds": int(backlog.oldest_age.total_seconds()),
+        },
+    }
+
+
+def run(ctx: Context) -> int:
+    def body(ledger: Ledger) -> int:
+        backlog = ledger.backlog()
+        where = describe_url(ledger.engine.url)
+        if ctx.args.json:
+            ctx.stdout.write(dump_json(backlog_json(backlog, where)))
+            return 0
+        print(f"ledger {where}", file=ctx.stdout)
+        accounts = sorted({c.account for c in backlog.counts})
+        rows = [["account", *(s.value for s in State)]]
+        for account in accounts:
+            rows.append([account, *(str(backlog.total(s, account)) for s in State)])
+        rows.append(["total", *(str(backlog.total(s)) for s in State)])
+        ctx.stdout.write(table(rows))
+        oldest = backlog.oldest_unfinished
+        if oldest is None or backlog.oldest_age is None:
+            print("no unfinished letters", file=ctx.stdout)
+        else:
+            print(
+                f"oldest unfinished: #{oldest.id} {oldest.forsendelse_id} ({oldest.account}, "
+                f"{oldest.state.value}) seen {human_time(oldest.seen_at)}, "
+                f"{human_age(backlog.oldest_age)} ago",
+                file=ctx.stdout,
+            )
+        return 0
+
+    return with_ledger(ctx, body)

@@ -1,0 +1,126 @@
+"""The ledger's engine: building it from the config, and turning database errors into ours.
+
+SQLite: WAL, a busy timeout, ``synchronous=FULL`` (a committed "archived" must survive a
+power cut, or the letter would be imported twice) and ``BEGIN IMMEDIATE`` for writes, so a
+claim takes the write lock before it reads. One daemon per SQLite file.
+PostgreSQL: the password comes from the config's Secret and is given to the driver
+directly, never put into a URL string that could be logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Engine, make_url
+
+from svarinn_daemon.config import LedgerConfig
+from svarinn_daemon.errors import LedgerError, LedgerUnavailableError
+
+READ_ONLY = "svarinn_read_only"
+DEFAULT_BUSY_TIMEOUT = timedelta(seconds=30)
+DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
+
+
+def describe_url(url: URL) -> str:
+    """The URL for messages: never a password."""
+    return url.render_as_string(hide_password=True)
+
+
+def build_engine(
+    config: LedgerConfig,
+    *,
+    busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT,
+    connect_timeout: timedelta = DEFAULT_CONNECT_TIMEOUT,
+) -> Engine:
+    url = make_url(config.url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, busy_timeout)
+    connect_args: dict[str, Any] = {"connect_timeout": max(1, int(connect_timeout.total_seconds()))}
+    if config.password is not None:
+        connect_args["password"] = config.password.reveal()
+    return sa.create_engine(
+        url.set(password=None),
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
+
+
+def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        parent = Path(database).parent
+        try:
+            if not parent.exists():
+                parent.mkdir(mode=0o700, parents=True)
+                os.chmod(parent, 0o700)  # mkdir's mode is masked by the umask
+        except OSError as err:
+            raise LedgerUnavailableError(
+                f"cannot create the ledger directory {parent}: {err.strerror}"
+            ) from None
+        _create_private(Path(database))
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": busy_timeout.total_seconds(), "check_same_thread": False},
+        hide_parameters=True,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control from the sqlite3 module (it would defer BEGIN).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout.total_seconds() * 1000)}")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by the daemon's user only (it names senders and titles);
+    SQLite gives its -wal and -shm files the same mode."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    except OSError as err:
+        raise LedgerUnavailableError(
+            f"cannot create the ledger file {path}: {err.strerror}"
+        ) from None
+    os.close(fd)
+
+
+@contextmanager
+def database_errors(engine: Engine, doing: str) -> Iterator[None]:
+    """Convert SQLAlchemy/DBAPI errors into LedgerErrors, naming the database but no secret."""
+    try:
+        yield
+    except exc.IntegrityError as err:
+        raise LedgerError(f"ledger {doing}: integrity error: {_first_line(err)}") from None
+    except (exc.OperationalError, exc.InterfaceError, exc.DBAPIError) as err:
+        raise LedgerUnavailableError(
+            f"ledger database {describe_url(engine.url)} failed while {doing}: {_first_line(err)}"
+        ) from None
+    except exc.SQLAlchemyError as err:
+        raise LedgerError(f"ledger {doing}: {_first_line(err)}") from None
+
+
+def _first_line(err: exc.SQLAlchemyError) -> str:
+    orig = getattr(err, "orig", None)
+    text = str(orig if orig is not None else err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]

@@ -1,0 +1,107 @@
+"""The ledger's tables (SQLAlchemy Core). The migrations in ``migrations/`` must build exactly
+this schema; a test compares the two on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from svarinn_daemon.ledger.states import State, Trigger
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every dialect.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text, which compares correctly
+    as text because every value has the same format.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the ledger stores aware datetimes only")  # a bug, not input
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+STATE_VALUES = [s.value for s in State]
+TRIGGER_VALUES = [t.value for t in Trigger]
+
+forsendelser = sa.Table(
+    "forsendelser",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("forsendelse_id", sa.String(100), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("sender", sa.Text, nullable=True),
+    sa.Column("title", sa.Text, nullable=True),
+    sa.Column("declared_size", sa.BigInteger, nullable=True),
+    sa.Column("file_count", sa.Integer, nullable=False),
+    sa.Column("expected_sha256", sa.Text, nullable=True),
+    sa.Column("actual_sha256", sa.Text, nullable=True),
+    sa.Column("actual_size", sa.BigInteger, nullable=True),
+    sa.Column("verified", sa.Boolean, nullable=True),
+    sa.Column("archive_ref", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error_kind", sa.String(100), nullable=True),
+    sa.Column("last_error_message", sa.Text, nullable=True),
+    sa.Column("claimed_by", sa.String(200), nullable=True),
+    sa.Column("lease_expires_at", UtcDateTime, nullable=True),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.Column("claimed_at", UtcDateTime, nullable=True),
+    sa.Column("archived_at", UtcDateTime, nullable=True),
+    sa.Column("acknowledged_at", UtcDateTime, nullable=True),
+    sa.Column("failed_at", UtcDateTime, nullable=True),
+    sa.Column("reported_at", UtcDateTime, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.UniqueConstraint("account", "forsendelse_id"),
+    sa.CheckConstraint(_in("state", STATE_VALUES), name="state"),
+    sa.Index(None, "state", "seen_at", "id"),
+    sa.Index(None, "lease_expires_at"),
+)
+
+forsendelse_events = sa.Table(
+    "forsendelse_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("letter_id", sa.Integer, sa.ForeignKey("forsendelser.id"), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("trigger", sa.String(24), nullable=False),
+    sa.Column("from_state", sa.String(24), nullable=True),
+    sa.Column("to_state", sa.String(24), nullable=False),
+    sa.Column("worker_id", sa.String(200), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.CheckConstraint(_in("trigger", TRIGGER_VALUES), name="trigger"),
+    sa.Index(None, "letter_id", "id"),
+)

@@ -1,0 +1,207 @@
+"""Reading the ledger: records, event trails, listings and the backlog behind ``status``.
+
+:class:`LedgerQueries` is the read half of :class:`~svarinn_daemon.ledger.repository.Ledger`;
+it also owns the engine, the clock and the row -> record conversion both halves use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from svarinn_daemon.errors import LedgerError, SchemaMismatchError
+from svarinn_daemon.ledger.database import READ_ONLY, database_errors
+from svarinn_daemon.ledger.models import forsendelse_events as events_t
+from svarinn_daemon.ledger.models import forsendelser as letters_t
+from svarinn_daemon.ledger.records import Backlog, Letter, LetterEvent, StateCount
+from svarinn_daemon.ledger.states import FINISHED, State, Trigger
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _state(text: str) -> State:
+    try:
+        return State(text)
+    except ValueError:
+        raise SchemaMismatchError(
+            f"the ledger holds state {text!r}, which this svarinn-daemon does not know"
+        ) from None
+
+
+def split_hashes(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split(",")) if text else ()
+
+
+def row_to_letter(row: sa.Row[Any]) -> Letter:
+    m = row._mapping
+    return Letter(
+        id=m["id"],
+        account=m["account"],
+        forsendelse_id=m["forsendelse_id"],
+        state=_state(m["state"]),
+        sender=m["sender"],
+        title=m["title"],
+        declared_size=m["declared_size"],
+        file_count=m["file_count"],
+        expected_sha256=split_hashes(m["expected_sha256"]),
+        actual_sha256=split_hashes(m["actual_sha256"]),
+        actual_size=m["actual_size"],
+        verified=m["verified"],
+        archive_ref=m["archive_ref"],
+        attempts=m["attempts"],
+        last_error_kind=m["last_error_kind"],
+        last_error_message=m["last_error_message"],
+        claimed_by=m["claimed_by"],
+        lease_expires_at=m["lease_expires_at"],
+        next_attempt_at=m["next_attempt_at"],
+        seen_at=m["seen_at"],
+        claimed_at=m["claimed_at"],
+        archived_at=m["archived_at"],
+        acknowledged_at=m["acknowledged_at"],
+        failed_at=m["failed_at"],
+        reported_at=m["reported_at"],
+        updated_at=m["updated_at"],
+        raw=MappingProxyType(json.loads(m["raw"])),
+    )
+
+
+def _event(row: sa.Row[Any]) -> LetterEvent:
+    m = row._mapping
+    return LetterEvent(
+        id=m["id"],
+        letter_id=m["letter_id"],
+        at=m["at"],
+        trigger=Trigger(m["trigger"]),
+        from_state=_state(m["from_state"]) if m["from_state"] is not None else None,
+        to_state=_state(m["to_state"]),
+        worker_id=m["worker_id"],
+        reason=m["reason"],
+    )
+
+
+class LedgerQueries:
+    """Read-only queries. Every method converts database errors into LedgerErrors."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now):
+        self.engine = engine
+        self.clock = clock
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _now(self, now: datetime | None) -> datetime:
+        value = self.clock() if now is None else now
+        if value.tzinfo is None:
+            raise LedgerError("the ledger needs timezone-aware times (got a naive datetime)")
+        return value.astimezone(UTC)
+
+    @contextmanager
+    def _read(self, doing: str) -> Iterator[sa.Connection]:
+        with (
+            database_errors(self.engine, doing),
+            self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    @contextmanager
+    def _write(self, doing: str) -> Iterator[sa.Connection]:
+        with database_errors(self.engine, doing), self.engine.begin() as conn:
+            yield conn
+
+    def get(self, letter_id: int) -> Letter | None:
+        with self._read("reading a letter") as conn:
+            row = conn.execute(sa.select(letters_t).where(letters_t.c.id == letter_id)).first()
+        return row_to_letter(row) if row is not None else None
+
+    def find(self, forsendelse_id: str, account: str | None = None) -> tuple[Letter, ...]:
+        """Letters by SvarInn's forsendelse id (one per account that received it)."""
+        query = sa.select(letters_t).where(letters_t.c.forsendelse_id == forsendelse_id)
+        if account is not None:
+            query = query.where(letters_t.c.account == account)
+        with self._read("finding a letter") as conn:
+            rows = conn.execute(query.order_by(letters_t.c.id)).all()
+        return tuple(row_to_letter(r) for r in rows)
+
+    def events(self, letter_id: int) -> tuple[LetterEvent, ...]:
+        """The letter's audit trail, oldest first."""
+        query = sa.select(events_t).where(events_t.c.letter_id == letter_id).order_by(events_t.c.id)
+        with self._read("reading events") as conn:
+            rows = conn.execute(query).all()
+        return tuple(_event(r) for r in rows)
+
+    def archived_unacknowledged(self) -> tuple[Letter, ...]:
+        """Letters the archive has and SvarUt has no receipt for (whatever their lease)."""
+        return self.list(state=State.ARCHIVED)
+
+    def backlog(self, now: datetime | None = None) -> Backlog:
+        """Counts per account and state, and the oldest letter not yet finished."""
+        now = self._now(now)
+        counts_q = (
+            sa.select(letters_t.c.account, letters_t.c.state, sa.func.count())
+            .group_by(letters_t.c.account, letters_t.c.state)
+            .order_by(letters_t.c.account, letters_t.c.state)
+        )
+        oldest_q = (
+            sa.select(letters_t)
+            .where(letters_t.c.state.not_in([s.value for s in FINISHED]))
+            .order_by(letters_t.c.seen_at, letters_t.c.id)
+            .limit(1)
+        )
+        with self._read("counting letters") as conn:
+            counts = tuple(
+                StateCount(account, _state(state), count)
+                for account, state, count in conn.execute(counts_q).all()
+            )
+            row = conn.execute(oldest_q).first()
+        oldest = row_to_letter(row) if row is not None else None
+        return Backlog(
+            counts=counts,
+            oldest_unfinished=oldest,
+            oldest_age=now - oldest.seen_at if oldest is not None else None,
+            now=now,
+        )
+
+    def list(
+        self,
+        *,
+        state: State | None = None,
+        account: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> tuple[Letter, ...]:
+        """Letters, oldest first; ``since`` filters on when they were first seen."""
+        query = sa.select(letters_t)
+        if state is not None:
+            query = query.where(letters_t.c.state == state.value)
+        if account is not None:
+            query = query.where(letters_t.c.account == account)
+        if since is not None:
+            query = query.where(letters_t.c.seen_at >= self._now(since))
+        query = query.order_by(letters_t.c.seen_at, letters_t.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read("listing letters") as conn:
+            rows = conn.execute(query).all()
+        return tuple(row_to_letter(r) for r in rows)

@@ -1,0 +1,369 @@
+"""The ledger's verbs: every state change, each one transaction with its audit event.
+
+Each verb that works under a lease is a conditional UPDATE
+(``... WHERE id=? AND state=? AND claimed_by=? AND lease_expires_at > now``): when it
+touches no row the lease is gone and :class:`LeaseLostError` is raised -- nothing is written.
+The state machine in :mod:`~svarinn_daemon.ledger.states` decides every new state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from svarinn_daemon.errors import (
+    IllegalTransitionError,
+    LeaseLostError,
+    LedgerError,
+    LetterNotFoundError,
+)
+from svarinn_daemon.ledger.claims import claim_letters
+from svarinn_daemon.ledger.events import NewEvent, insert_events
+from svarinn_daemon.ledger.models import forsendelser as letters_t
+from svarinn_daemon.ledger.queries import LedgerQueries, row_to_letter
+from svarinn_daemon.ledger.records import Claim, Letter, SeenResult, Sighting
+from svarinn_daemon.ledger.seen import record_sightings
+from svarinn_daemon.ledger.states import (
+    CLAIM_PRIORITY,
+    Lease,
+    State,
+    Trigger,
+    transition,
+    work_for,
+)
+from svarinn_daemon.logs import get_logger
+
+MAX_MESSAGE = 2000
+log = get_logger(__name__)
+
+
+def _check_worker(worker_id: str) -> str:
+    if not worker_id or len(worker_id) > 200:
+        raise LedgerError(f"a worker id must be 1-200 characters, not {worker_id!r}")
+    return worker_id
+
+
+def _clip(text: str | None) -> str | None:
+    return text if text is None or len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+class Ledger(LedgerQueries):
+    """The durable per-forsendelse state. Thread-safe: each verb is its own transaction."""
+
+    # --- polling --------------------------------------------------------------------------
+
+    def record_seen(
+        self,
+        account: str,
+        forsendelse_id: str,
+        *,
+        sender: str | None = None,
+        title: str | None = None,
+        declared_size: int | None = None,
+        expected_sha256: str | Sequence[str] | None = None,
+        raw: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> SeenResult:
+        """Write one listed forsendelse down (idempotent); says what the poller should do."""
+        sighting = Sighting(
+            forsendelse_id, sender, title, declared_size, expected_sha256, raw or {}
+        )
+        return self.record_seen_many(account, [sighting], now=now)[0]
+
+    def record_seen_many(
+        self, account: str, sightings: Sequence[Sighting], *, now: datetime | None = None
+    ) -> tuple[SeenResult, ...]:
+        """One page of hentNyeForsendelser in one transaction; results in input order."""
+        now = self._now(now)
+        if not sightings:
+            return ()
+        with self._write("recording seen forsendelser") as conn:
+            return record_sightings(conn, account, sightings, now)
+
+    # --- claims and leases ----------------------------------------------------------------
+
+    def claim(
+        self,
+        worker_id: str,
+        lease: timedelta,
+        now: datetime | None = None,
+        account: str | None = None,
+        limit: int = 1,
+    ) -> tuple[Claim, ...]:
+        """Lease up to ``limit`` letters that have work due: receipts first, then reports,
+        then imports (oldest first). Each claim's ``work`` says what to do."""
+        _check_worker(worker_id)
+        now = self._now(now)
+        if lease <= timedelta(0) or limit < 1:
+            raise LedgerError("claim needs a positive lease and limit")
+        expires = now + lease
+        with self._write("claiming letters") as conn:
+            won = claim_letters(conn, worker_id, now, expires, limit, account)
+        won.sort(key=lambda letter: (CLAIM_PRIORITY[letter.state], letter.seen_at, letter.id))
+        return tuple(Claim(w, work_for(w.state), worker_id, expires) for w in won)
+
+    def extend_lease(
+        self, letter_id: int, worker_id: str, lease: timedelta, now: datetime | None = None
+    ) -> datetime:
+        """Push the lease's expiry to now + ``lease``; LeaseLostError if it is already gone."""
+        now = self._now(now)
+        c = letters_t.c
+        with self._write("extending a lease") as conn:
+            result = conn.execute(
+                sa.update(letters_t)
+                .where(c.id == letter_id, c.claimed_by == worker_id, c.lease_expires_at > now)
+                .values(lease_expires_at=now + lease, updated_at=now)
+            )
+            if result.rowcount != 1:
+                self._lease_lost(conn, letter_id, worker_id, now)
+        return now + lease
+
+    # --- results of work under a lease ----------------------------------------------------
+
+    def mark_archived(
+        self,
+        letter_id: int,
+        worker_id: str,
+        *,
+        archive_ref: str,
+        actual_sha256: str | Sequence[str] | None,
+        actual_size: int | None,
+        verified: bool,
+    ) -> Letter:
+        """The adapter has the letter. The lease is kept: acknowledge it next."""
+        if not archive_ref:
+            raise LedgerError("mark_archived needs the archive's reference for the letter")
+        hashes = [actual_sha256] if isinstance(actual_sha256, str) else list(actual_sha256 or [])
+        return self._apply(
+            letter_id,
+            worker_id,
+            Trigger.ARCHIVE,
+            f"archived as {archive_ref}",
+            archive_ref=archive_ref,
+            actual_sha256=",".join(h.lower() for h in hashes) or None,
+            actual_size=actual_size,
+            verified=verified,
+            archived_at=None,  # filled with now by _apply
+        )
+
+    def mark_acknowledged(self, letter_id: int, worker_id: str) -> Letter:
+        """kvitterMottak succeeded: the letter is finished."""
+        return self._apply(
+            letter_id, worker_id, Trigger.ACKNOWLEDGE, "kvitterMottak", acknowledged_at=None
+        )
+
+    def schedule_retry(
+        self,
+        letter_id: int,
+        worker_id: str,
+        error_kind: str,
+        error_message: str,
+        next_attempt_at: datetime,
+    ) -> Letter:
+        """A temporary failure: the same work is claimable again from ``next_attempt_at``."""
+        return self._apply(
+            letter_id,
+            worker_id,
+            Trigger.SCHEDULE_RETRY,
+            f"{error_kind}: {error_message}",
+            last_error_kind=error_kind[:100],
+            last_error_message=_clip(error_message),
+            next_attempt_at=self._now(next_attempt_at),
+        )
+
+    def mark_failed_permanently(
+        self, letter_id: int, worker_id: str, error_kind: str, message: str
+    ) -> Letter:
+        """Import can never succeed; the lease is kept: report mottakFeilet permanent=true
+        next. Not allowed for an archived letter."""
+        return self._apply(
+            letter_id,
+            worker_id,
+            Trigger.FAIL,
+            f"{error_kind}: {message}",
+            last_error_kind=error_kind[:100],
+            last_error_message=_clip(message),
+            failed_at=None,
+        )
+
+    def mark_reported(self, letter_id: int, worker_id: str, reason: str | None = None) -> Letter:
+        """mottakFeilet (permanent=true) was accepted by SvarUt: the letter is finished."""
+        return self._apply(
+            letter_id, worker_id, Trigger.REPORT, reason or "mottakFeilet", reported_at=None
+        )
+
+    def release(self, letter_id: int, worker_id: str, reason: str) -> Letter:
+        """Give the lease back without a result (shutdown, say); the work is due again."""
+        return self._apply(letter_id, worker_id, Trigger.RELEASE, reason)
+
+    # --- housekeeping ---------------------------------------------------------------------
+
+    def reap_expired_leases(self, now: datetime | None = None) -> tuple[int, ...]:
+        """Free every lease that has expired (a dead or stuck worker); returns the ids."""
+        now = self._now(now)
+        c = letters_t.c
+        freed = self._free_leases(
+            Trigger.EXPIRE,
+            sa.and_(c.claimed_by.is_not(None), c.lease_expires_at <= now),
+            now,
+            "lease expired",
+        )
+        if freed:
+            log.warning("ledger.leases_expired", count=len(freed), letter_ids=list(freed))
+        return freed
+
+    def release_worker(self, worker_id: str, now: datetime | None = None) -> tuple[int, ...]:
+        """At a worker's restart: free every lease it held before (alive or not)."""
+        now = self._now(now)
+        freed = self._free_leases(
+            Trigger.RELEASE, letters_t.c.claimed_by == worker_id, now, "worker restarted"
+        )
+        if freed:
+            log.info("ledger.worker_released", worker_id=worker_id, count=len(freed))
+        return freed
+
+    def retry(
+        self,
+        letter_id: int,
+        reason: str,
+        *,
+        operator: str = "operator",
+        now: datetime | None = None,
+    ) -> Letter:
+        """An operator sends a failed or retry-scheduled letter back to pending (an archived
+        one only to a receipt due now). Refused while a worker holds a live lease."""
+        if not reason.strip():
+            raise LedgerError("retry needs a reason; it goes into the audit trail")
+        now = self._now(now)
+        c = letters_t.c
+        with self._write("retrying a letter") as conn:
+            letter = self._load(conn, letter_id)
+            if letter.leased(now):
+                raise IllegalTransitionError(
+                    f"letter {letter_id} is being worked on by {letter.claimed_by} until "
+                    f"{letter.lease_expires_at:%Y-%m-%d %H:%M:%S}Z; try again after that"
+                )
+            to, _ = transition(letter.state, Trigger.OPERATOR_RETRY)
+            row = conn.execute(
+                sa.update(letters_t)
+                .where(c.id == letter_id, c.state == letter.state.value)
+                .values(
+                    state=to.value,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+                .returning(*letters_t.c)
+            ).first()
+            if row is None:
+                raise IllegalTransitionError(f"letter {letter_id} changed meanwhile; try again")
+            insert_events(
+                conn,
+                [NewEvent(letter_id, letter.state, to, reason)],
+                Trigger.OPERATOR_RETRY,
+                operator,
+                now,
+            )
+        return row_to_letter(row)
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _load(self, conn: sa.Connection, letter_id: int) -> Letter:
+        row = conn.execute(sa.select(letters_t).where(letters_t.c.id == letter_id)).first()
+        if row is None:
+            raise LetterNotFoundError(f"the ledger has no letter {letter_id}")
+        return row_to_letter(row)
+
+    def _lease_lost(
+        self, conn: sa.Connection, letter_id: int, worker_id: str, now: datetime
+    ) -> None:
+        letter = self._load(conn, letter_id)
+        holder = letter.claimed_by if letter.leased(now) else "nobody"
+        raise LeaseLostError(
+            f"letter {letter_id}: worker {worker_id} no longer holds its lease "
+            f"(state {letter.state.value}, lease held by {holder})"
+        )
+
+    def _apply(
+        self,
+        letter_id: int,
+        worker_id: str,
+        trigger: Trigger,
+        reason: str,
+        **values: Any,
+    ) -> Letter:
+        """One transition under the worker's lease. ``None`` for a ``*_at`` value means now."""
+        now = self._now(None)
+        c = letters_t.c
+        with self._write(f"recording {trigger.value}") as conn:
+            letter = self._load(conn, letter_id)
+            if letter.claimed_by != worker_id or not letter.leased(now):
+                self._lease_lost(conn, letter_id, worker_id, now)
+            to, lease = transition(letter.state, trigger)
+            values = {k: (now if k.endswith("_at") and v is None else v) for k, v in values.items()}
+            values.update(state=to.value, updated_at=now)
+            if lease is Lease.CLEARED:
+                values.update(claimed_by=None, lease_expires_at=None)
+            row = conn.execute(
+                sa.update(letters_t)
+                .where(
+                    c.id == letter_id,
+                    c.state == letter.state.value,
+                    c.claimed_by == worker_id,
+                    c.lease_expires_at > now,
+                )
+                .values(**values)
+                .returning(*letters_t.c)
+            ).first()
+            if row is None:
+                self._lease_lost(conn, letter_id, worker_id, now)
+            insert_events(
+                conn,
+                [
+                    NewEvent(
+                        letter_id=letter_id,
+                        from_state=letter.state,
+                        to_state=to,
+                        reason=_clip(reason),
+                    )
+                ],
+                trigger,
+                worker_id,
+                now,
+            )
+        assert row is not None
+        return row_to_letter(row)
+
+    def _free_leases(
+        self, trigger: Trigger, which: sa.ColumnElement[bool], now: datetime, reason: str
+    ) -> tuple[int, ...]:
+        c = letters_t.c
+        freed: list[int] = []
+        with self._write(f"freeing leases ({trigger.value})") as conn:
+            rows = conn.execute(sa.select(c.id, c.state, c.claimed_by).where(which)).all()
+            events: list[NewEvent] = []
+            for letter_id, state_text, holder in rows:
+                state = State(state_text)
+                to, _ = transition(state, trigger)
+                result = conn.execute(
+                    sa.update(letters_t)
+                    .where(c.id == letter_id, c.state == state.value, which)
+                    .values(state=to.value, claimed_by=None, lease_expires_at=None, updated_at=now)
+                )
+                if result.rowcount == 1:
+                    freed.append(letter_id)
+                    events.append(
+                        NewEvent(
+                            letter_id=letter_id,
+                            from_state=state,
+                            to_state=to,
+                            reason=f"{reason} (held by {holder})",
+                            worker_id=holder,
+                        )
+                    )
+            insert_events(conn, events, trigger, None, now)
+        return tuple(freed)

@@ -1,0 +1,91 @@
+"""Helpers for the ledger tests: a settable clock and a real database outage per backend."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock the test moves by hand (the ledger's Clock interface)."""
+
+    def __init__(self, now: datetime = START):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
+
+
+@contextmanager
+def outage(url: str) -> Iterator[None]:
+    """Make the database fail for every new statement, for real, until the block ends.
+
+    SQLite: another connection holds an exclusive lock (the ledger's busy timeout runs out).
+    PostgreSQL: the database refuses connections and existing sessions are terminated.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        holder = sqlite3.connect(parsed.database or "", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = parsed.database
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+        try:
+            yield
+        finally:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+    admin.dispose()
+
+
+def race_worker(url: str, worker_id: str, limit: int, ready: Any, go: Any, out: Any) -> None:
+    """One OS process of the claim race: claim, archive and acknowledge until nothing is left;
+    report every letter id it claimed."""
+    from svarinn_daemon.config import LedgerConfig
+    from svarinn_daemon.ledger import open_ledger
+
+    ledger = open_ledger(LedgerConfig(url=url))
+    claimed: list[int] = []
+    ready.put(worker_id)
+    go.wait(30)
+    try:
+        while claims := ledger.claim(worker_id, timedelta(minutes=5), limit=limit):
+            for claim in claims:
+                claimed.append(claim.id)
+                ledger.mark_archived(
+                    claim.id,
+                    worker_id,
+                    archive_ref=f"{worker_id}/{claim.id}",
+                    actual_sha256=None,
+                    actual_size=None,
+                    verified=False,
+                )
+                ledger.mark_acknowledged(claim.id, worker_id)
+    finally:
+        ledger.close()
+        out.put((worker_id, claimed))
