@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+import time
 import weakref
 
 _THREAD_AFTER = 1 << 20  # plaintext bytes before hashing moves to a worker thread
@@ -63,6 +64,9 @@ class PlaintextSink:
             self._start()  # from now on, commit() leaves hashing to the worker
         elif self._work is not None and self._free is not None:
             self._work.put((self._buffer, used))
+            # Let the worker take the GIL now: otherwise it may wait a whole switch
+            # interval (5 ms) to return from its last update() while we keep parsing.
+            time.sleep(0)
             self._buffer = self._free.get()
         return out
 
