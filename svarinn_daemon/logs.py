@@ -103,5 +103,6 @@ def configure_logging(
 
 
 def get_logger(name: str) -> Any:
-    """A bound logger carrying the module name; configure_logging decides the output."""
-    return structlog.get_logger(name).bind(logger=name)
+    """A lazy logger carrying the module name: safe to create at import time, because it
+    takes its level and output from the configuration in force when it first logs."""
+    return structlog.get_logger(logger=name)

@@ -96,3 +96,13 @@ def test_redactor_keeps_harmless_values() -> None:
 def test_longest_secret_masked_whole() -> None:
     redactor = Redactor(["abcd", "abcdefgh"])
     assert redactor.scrub("x abcdefgh y") == "x *** y"
+
+
+def test_loggers_made_before_configuration_follow_it() -> None:
+    early = get_logger("made.at.import")
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="json", stream=stream)
+    early.debug("too.detailed")
+    early.info("shown")
+    assert [line["event"] for line in _lines(stream)] == ["shown"]
+    assert _lines(stream)[0]["logger"] == "made.at.import"

@@ -77,6 +77,7 @@ def _command_modules() -> list[
         list_letters,
         migrate,
         retry,
+        run,
         show,
         simulator,
         status,
@@ -84,6 +85,7 @@ def _command_modules() -> list[
 
     return [
         check_config.register,
+        run.register,
         decrypt.register,
         migrate.register,
         status.register,

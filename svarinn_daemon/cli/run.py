@@ -1,0 +1,100 @@
+"""``svarinn-daemon run`` and ``svarinn-daemon poll-once``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from svarinn_daemon.daemon import Daemon
+from svarinn_daemon.errors import LedgerUnavailableError, SchemaMismatchError
+from svarinn_daemon.health import HealthServer
+from svarinn_daemon.logs import get_logger
+from svarinn_daemon.runtime import build_runtime
+from svarinn_daemon.sdnotify import Notifier
+
+if TYPE_CHECKING:
+    from svarinn_daemon.cli import Context
+
+log = get_logger(__name__)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run_parser = sub.add_parser(
+        "run",
+        help="run the daemon: poll every account on a schedule and import what arrives",
+        description="Run until SIGTERM/SIGINT: migrate the ledger (unless [ledger] "
+        "migrate_on_start = false), recover what a previous run left half done, then poll "
+        "each account every [daemon] poll_interval and import letters with [daemon] "
+        "concurrency workers. Speaks systemd's notify protocol when $NOTIFY_SOCKET is set.",
+    )
+    run_parser.set_defaults(func=run)
+    once = sub.add_parser(
+        "poll-once",
+        help="one full cycle: poll, import everything due, send receipts, then exit",
+        description="Poll every account once, import every letter that is due and send its "
+        "receipt, then exit: 0 when every letter in the ledger is acknowledged or reported, "
+        "1 when some are waiting for a retry or a poll failed. For cron and for tests.",
+    )
+    once.set_defaults(func=poll_once)
+
+
+def _start(ctx: Context) -> Daemon:
+    config = ctx.config()
+    try:
+        runtime = build_runtime(config)
+    except (LedgerUnavailableError, SchemaMismatchError) as exc:
+        # A ledger that cannot be used at start is a configuration problem: exit 2.
+        from svarinn_daemon.errors import ConfigError
+
+        raise ConfigError(str(exc), key="ledger") from None
+    daemon = Daemon(runtime, Notifier(ctx.environ))
+    try:
+        daemon.recover()
+    except BaseException:
+        runtime.close()
+        raise
+    return daemon
+
+
+def run(ctx: Context) -> int:
+    daemon = _start(ctx)
+    config = daemon.config
+    health: HealthServer | None = None
+    try:
+        daemon.install_signal_handlers()
+        if config.metrics.listen:
+            host, port = config.metrics.listen
+            health = HealthServer(
+                host,
+                port,
+                daemon.runtime.metrics,
+                liveness=daemon.liveness,
+                readiness=daemon.readiness,
+            )
+            health.start()
+            log.info("metrics.listening", url=health.url)
+        daemon.run_forever()
+    finally:
+        if health:
+            health.stop()
+        daemon.runtime.close()
+    return 0
+
+
+def poll_once(ctx: Context) -> int:
+    daemon = _start(ctx)
+    try:
+        daemon.install_signal_handlers()
+        report = daemon.run_once()
+        daemon.shutdown()
+    finally:
+        daemon.runtime.close()
+    outcomes = {k.value: v for k, v in sorted(report.outcomes.items())}
+    log.info(
+        "poll_once.finished",
+        ok=report.ok,
+        unfinished=report.unfinished,
+        outcomes=outcomes,
+        polls_failed=[p.account for p in report.polls if not p.ok],
+    )
+    return 0 if report.ok else 1

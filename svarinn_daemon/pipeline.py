@@ -1,0 +1,454 @@
+"""The pipeline: the one place that puts the steps in order.
+
+    poll -> ledger.record_seen -> ledger.claim -> client.download -> cms decrypt + sha256
+         -> spool (0600, fsync) -> verify against filmetadata -> archive adapter
+         -> ledger.mark_archived -> client.acknowledge (kvitterMottak) -> ledger.mark_acknowledged
+
+Every step's result is in the ledger before the next step starts, so a crash at any instant
+leaves a letter either claimable again (its lease expires) or archived-and-waiting-for-its-
+receipt; the adapter gets the forsendelse id as its idempotency key, so nothing is archived
+twice. Failures go through :func:`svarinn_daemon.retry.decide`, whose decision is written to
+the ledger's events.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from svarinn_daemon.adapters import ArchiveAdapter
+from svarinn_daemon.cms import Decryptor, looks_like_enveloped_data
+from svarinn_daemon.errors import (
+    ArchiveError,
+    AuthenticationError,
+    ForsendelseGoneError,
+    NotEnvelopedDataError,
+    SvarinnError,
+)
+from svarinn_daemon.keys import KeyPair
+from svarinn_daemon.ledger import Claim, Ledger, SeenAction, Sighting, Work
+from svarinn_daemon.logs import get_logger
+from svarinn_daemon.metrics import Metrics
+from svarinn_daemon.retry import Action, RetryPolicy, decide
+from svarinn_daemon.spool import Spool
+from svarinn_daemon.streaming import PlainBody, read_head
+from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
+from svarinn_daemon.svarinn.models import parse_forsendelse
+from svarinn_daemon.verify import ExpectedFile, VerifyPolicy, open_letter
+
+log = get_logger(__name__)
+
+
+class Outcome(StrEnum):
+    """What became of one claim."""
+
+    ACKNOWLEDGED = "acknowledged"
+    REPORTED = "reported"
+    RETRY_SCHEDULED = "retry_scheduled"
+    RELEASED = "released"
+    ACCOUNT_STOPPED = "account_stopped"
+    LEASE_LOST = "lease_lost"
+
+
+class ShutdownRequested(Exception):
+    """Raised inside a download when the daemon must stop now; the letter is released."""
+
+
+@dataclass(frozen=True)
+class AccountRuntime:
+    """What the pipeline needs per account, built once at start."""
+
+    name: str
+    client: SvarInnClient
+    adapter: ArchiveAdapter
+    keys: tuple[KeyPair, ...]
+
+
+@dataclass(frozen=True)
+class PollResult:
+    account: str
+    ok: bool
+    listed: int = 0
+    new: int = 0
+    again: int = 0
+    error: SvarinnError | None = None
+
+    @property
+    def auth_failed(self) -> bool:
+        return isinstance(self.error, AuthenticationError)
+
+
+@dataclass
+class Pipeline:
+    ledger: Ledger
+    accounts: Mapping[str, AccountRuntime]
+    spool: Spool
+    metrics: Metrics
+    worker_id: str
+    lease: timedelta
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    verify_policy: VerifyPolicy = field(default_factory=VerifyPolicy)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    random: Callable[[], float] = random.random
+    abort: threading.Event = field(default_factory=threading.Event)
+    # When mottakFeilet(permanent=false) was last sent per letter; see retry.decide.
+    _temporary_reports: dict[int, datetime] = field(default_factory=dict)
+
+    # --- poll --------------------------------------------------------------------------
+
+    def poll(self, account: str) -> PollResult:
+        """hentNyeForsendelser, then write every id down before anything else happens."""
+        runtime = self.accounts[account]
+        with self.metrics.stage(account, "poll"):
+            try:
+                letters = runtime.client.list_new()
+                results = self.ledger.record_seen_many(account, [_sighting(f) for f in letters])
+            except SvarinnError as exc:
+                outcome = "auth_failed" if isinstance(exc, AuthenticationError) else "failed"
+                self.metrics.polls.labels(account, outcome).inc()
+                log.error("poll.failed", account=account, error_kind=exc.kind, error=str(exc))
+                return PollResult(account, ok=False, error=exc)
+        new = sum(1 for r in results if r.action is SeenAction.NEW)
+        again = sum(
+            1 for r in results if r.action in (SeenAction.REACKNOWLEDGE, SeenAction.REREPORT)
+        )
+        self.metrics.polls.labels(account, "ok").inc()
+        self.metrics.last_successful_poll.labels(account).set(time.time())
+        log.info("poll.finished", account=account, listed=len(letters), new=new, again=again)
+        return PollResult(account, ok=True, listed=len(letters), new=new, again=again)
+
+    def claim(self, account: str | None = None, limit: int = 1) -> tuple[Claim, ...]:
+        return self.ledger.claim(self.worker_id, self.lease, account=account, limit=limit)
+
+    # --- one claim -----------------------------------------------------------------------
+
+    def process(self, claim: Claim) -> Outcome:
+        """Do the claim's work; every failure ends in a ledger decision, never an exception."""
+        letter = claim.letter
+        bound = log.bind(
+            account=letter.account,
+            forsendelse_id=letter.forsendelse_id,
+            letter_id=letter.id,
+            work=claim.work.value,
+        )
+        try:
+            if claim.work is Work.IMPORT:
+                self._import(claim)
+                return self._acknowledge(claim)
+            if claim.work is Work.ACKNOWLEDGE:
+                return self._acknowledge(claim)
+            return self._report(claim, letter.last_error_message or "mottak feilet")
+        except ShutdownRequested:
+            self.ledger.release(letter.id, self.worker_id, "daemon stopping")
+            bound.info("forsendelse.released", reason="shutdown")
+            return Outcome.RELEASED
+        except SvarinnError as exc:
+            return self._failed(claim, exc)
+        except Exception as exc:  # a bug must not kill the worker or lose the letter
+            bound.exception("forsendelse.internal_error")
+            error = ArchiveError(f"internal error: {type(exc).__name__}: {exc}", temporary=True)
+            return self._failed(claim, error)
+
+    def _import(self, claim: Claim) -> None:
+        letter = claim.letter
+        account = self.accounts[letter.account]
+        forsendelse = parse_forsendelse(dict(letter.raw))
+        existing = account.adapter.has(forsendelse.id)
+        if existing is not None:
+            # The archive has it but the ledger missed it (crash between the two): never twice.
+            log.warning(
+                "forsendelse.already_archived",
+                account=letter.account,
+                forsendelse_id=forsendelse.id,
+                archive_ref=existing,
+            )
+            self.ledger.mark_archived(
+                letter.id,
+                self.worker_id,
+                archive_ref=existing,
+                actual_sha256=None,
+                actual_size=None,
+                verified=False,
+            )
+            return
+        downloaded = self._download(claim, account, forsendelse)
+        try:
+            self._archive(claim, account, forsendelse, downloaded)
+        finally:
+            downloaded.path.unlink(missing_ok=True)
+
+    def _download(
+        self, claim: Claim, account: AccountRuntime, forsendelse: Forsendelse
+    ) -> _Downloaded:
+        """Stream, decrypt and hash into a spool file in one pass, in constant memory."""
+        name = account.name
+        renew_every = self.lease / 3
+        renewed = time.monotonic()
+        started = self.clock()
+        spool_file = self.spool.create(forsendelse.id)
+        with (
+            spool_file,
+            self.metrics.stage(name, "download"),
+            account.client.download(forsendelse) as body,
+        ):
+            chunks = body.iter_chunks()
+            head, chunks = read_head(chunks, 64)
+            encrypted = looks_like_enveloped_data(head)
+            if not encrypted and forsendelse.raw.get("kryptert") is not False:
+                raise NotEnvelopedDataError(
+                    "the download is not CMS EnvelopedData, and the letter does not say "
+                    '"kryptert": false'
+                )
+            decoder: Decryptor | PlainBody = Decryptor(account.keys) if encrypted else PlainBody()
+            decrypt_seconds = 0.0
+            for chunk in _chain(head, chunks):
+                if self.abort.is_set():
+                    raise ShutdownRequested
+                t0 = time.perf_counter()
+                plain = decoder.feed(chunk)
+                decrypt_seconds += time.perf_counter() - t0
+                spool_file.write(plain)
+                if time.monotonic() - renewed > renew_every.total_seconds():
+                    self.ledger.extend_lease(claim.id, self.worker_id, self.lease)
+                    renewed = time.monotonic()
+            spool_file.write(decoder.close())
+            path = spool_file.finish()
+            self.metrics.bytes_downloaded.labels(name).inc(body.bytes_received)
+            self.metrics.stage_seconds.labels(name, "decrypt").observe(decrypt_seconds)
+            filename = body.filename
+        return _Downloaded(path, decoder.sha256, decoder.size, encrypted, filename, started)
+
+    def _archive(
+        self,
+        claim: Claim,
+        account: AccountRuntime,
+        forsendelse: Forsendelse,
+        downloaded: _Downloaded,
+    ) -> None:
+        name = account.name
+        expected = [
+            ExpectedFile(f.filnavn or "dokument", f.mimetype, f.sha256hash, f.size)
+            for f in forsendelse.filmetadata
+        ]
+        if self.abort.is_set():
+            raise ShutdownRequested
+        work_dir = self.spool.workdir(forsendelse.id)
+        try:
+            with (
+                self.metrics.stage(name, "verify"),
+                open_letter(
+                    downloaded.path,
+                    sha256=downloaded.sha256,
+                    size=downloaded.size,
+                    expected=expected,
+                    work_dir=work_dir,
+                    policy=self.verify_policy,
+                    fallback_name=downloaded.filename or "dokument",
+                ) as contents,
+                self.metrics.stage(name, "archive"),
+            ):
+                result = contents.result
+                transaction = account.adapter.begin(forsendelse.id, dict(forsendelse.raw))
+                try:
+                    for document in contents.documents():
+                        transaction.add_document(document.name, document.path, document.metadata)
+                    ref = transaction.commit(
+                        result.record(
+                            encrypted=downloaded.encrypted,
+                            downloaded_at=downloaded.started,
+                            verified_at=self.clock(),
+                        )
+                    )
+                except BaseException:
+                    transaction.abort()
+                    raise
+        finally:
+            _remove_tree(work_dir)
+        self.ledger.mark_archived(
+            claim.id,
+            self.worker_id,
+            archive_ref=ref,
+            actual_sha256=downloaded.sha256,
+            actual_size=downloaded.size,
+            verified=result.verified,
+        )
+        if not result.verified:
+            self.metrics.unverified.labels(name).inc()
+        log.info(
+            "forsendelse.archived",
+            account=name,
+            forsendelse_id=forsendelse.id,
+            archive_ref=ref,
+            size=downloaded.size,
+            verified=result.verified,
+            notes=list(result.notes),
+        )
+
+    def _acknowledge(self, claim: Claim) -> Outcome:
+        letter = claim.letter
+        account = self.accounts[letter.account]
+        with self.metrics.stage(account.name, "receipt"):
+            try:
+                account.client.acknowledge(letter.forsendelse_id)
+            except ForsendelseGoneError:
+                # A receipt whose answer was lost: SvarUt no longer lists the letter.
+                log.info(
+                    "forsendelse.acknowledge_gone",
+                    account=account.name,
+                    forsendelse_id=letter.forsendelse_id,
+                )
+            except SvarinnError:
+                self.metrics.receipts.labels(account.name, "kvitterMottak", "failed").inc()
+                raise
+        self.metrics.receipts.labels(account.name, "kvitterMottak", "ok").inc()
+        self.ledger.mark_acknowledged(letter.id, self.worker_id)
+        self.metrics.letters.labels(account.name, "acknowledged").inc()
+        self._temporary_reports.pop(letter.id, None)
+        log.info(
+            "forsendelse.acknowledged", account=account.name, forsendelse_id=letter.forsendelse_id
+        )
+        return Outcome.ACKNOWLEDGED
+
+    def _report(self, claim: Claim, message: str) -> Outcome:
+        """mottakFeilet permanent=true: SvarUt sends the letter on by other channels."""
+        letter = claim.letter
+        account = self.accounts[letter.account]
+        with self.metrics.stage(account.name, "receipt"):
+            try:
+                account.client.report_failure(letter.forsendelse_id, message, permanent=True)
+            except ForsendelseGoneError:
+                log.info(
+                    "forsendelse.report_gone",
+                    account=account.name,
+                    forsendelse_id=letter.forsendelse_id,
+                )
+            except SvarinnError:
+                self.metrics.receipts.labels(account.name, "mottakFeilet", "failed").inc()
+                raise
+        self.metrics.receipts.labels(account.name, "mottakFeilet", "ok").inc()
+        self.ledger.mark_reported(letter.id, self.worker_id, "mottakFeilet permanent=true")
+        self.metrics.letters.labels(account.name, "reported").inc()
+        log.warning(
+            "forsendelse.reported",
+            account=account.name,
+            forsendelse_id=letter.forsendelse_id,
+            message=message,
+        )
+        return Outcome.REPORTED
+
+    # --- failures -----------------------------------------------------------------------
+
+    def _failed(self, claim: Claim, error: SvarinnError) -> Outcome:
+        letter = claim.letter
+        account = self.accounts[letter.account]
+        now = self.clock()
+        decision = decide(
+            error,
+            attempts=letter.attempts,
+            policy=self.retry_policy,
+            now=now,
+            last_temporary_report_at=self._temporary_reports.get(letter.id),
+            random=self.random,
+        )
+        fields = {
+            "account": account.name,
+            "forsendelse_id": letter.forsendelse_id,
+            "letter_id": letter.id,
+            "work": claim.work.value,
+            "error_kind": error.kind,
+            "error": str(error),
+            "action": decision.action.value,
+            "reason": decision.reason,
+        }
+        if decision.action is Action.ABANDON:
+            log.warning("forsendelse.lease_lost", **fields)
+            return Outcome.LEASE_LOST
+        if decision.action is Action.STOP_ACCOUNT:
+            self.ledger.release(letter.id, self.worker_id, f"{error.kind}: {error}")
+            log.error("account.stopped", **fields)
+            return Outcome.ACCOUNT_STOPPED
+        if decision.action is Action.FAIL_PERMANENTLY and claim.work is Work.IMPORT:
+            self.ledger.mark_failed_permanently(
+                letter.id, self.worker_id, error.kind, decision.message
+            )
+            self.metrics.letters.labels(account.name, "failed_permanently").inc()
+            log.error("forsendelse.failed_permanently", **fields)
+            try:
+                return self._report(claim, decision.message)
+            except SvarinnError as exc:
+                return self._failed(claim, exc)  # the report itself is retried later
+        retry_at = decision.retry_at or now + self.retry_policy.base_delay
+        self.ledger.schedule_retry(
+            letter.id, self.worker_id, error.kind, f"{decision.reason}: {error}", retry_at
+        )
+        self.metrics.retries.labels(account.name, error.kind).inc()
+        self.metrics.letters.labels(account.name, "retry_scheduled").inc()
+        emit = log.error if decision.alert else log.warning
+        emit("forsendelse.retry_scheduled", retry_at=retry_at.isoformat(), **fields)
+        if decision.report_temporary and claim.work is Work.IMPORT:
+            self._report_temporary(account, letter.id, letter.forsendelse_id, decision.message)
+        return Outcome.RETRY_SCHEDULED
+
+    def _report_temporary(
+        self, account: AccountRuntime, letter_id: int, forsendelse_id: str, message: str
+    ) -> None:
+        try:
+            account.client.report_failure(forsendelse_id, message, permanent=False)
+        except SvarinnError as exc:
+            self.metrics.receipts.labels(account.name, "mottakFeilet", "failed").inc()
+            log.warning(
+                "forsendelse.temporary_report_failed",
+                account=account.name,
+                forsendelse_id=forsendelse_id,
+                error=str(exc),
+            )
+            return
+        self.metrics.receipts.labels(account.name, "mottakFeilet", "ok").inc()
+        self._temporary_reports[letter_id] = self.clock()
+
+
+@dataclass(frozen=True)
+class _Downloaded:
+    path: Path
+    sha256: str
+    size: int
+    encrypted: bool
+    filename: str | None
+    started: datetime
+
+
+def _sighting(forsendelse: Forsendelse) -> Sighting:
+    hashes = [f.sha256hash for f in forsendelse.filmetadata if f.sha256hash]
+    sizes = [f.size for f in forsendelse.filmetadata if f.size]
+    sender = forsendelse.avsender.navn if forsendelse.avsender else None
+    return Sighting(
+        forsendelse_id=forsendelse.id,
+        sender=sender,
+        title=forsendelse.tittel,
+        declared_size=sum(sizes) if sizes else None,
+        expected_sha256=hashes or None,
+        raw=dict(forsendelse.raw),
+    )
+
+
+def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if head:
+        yield head
+    yield from rest
+
+
+def _remove_tree(path: Path) -> None:
+    if not path.exists():
+        return
+    for child in sorted(path.rglob("*"), reverse=True):
+        if child.is_dir():
+            child.rmdir()
+        else:
+            child.unlink(missing_ok=True)
+    path.rmdir()

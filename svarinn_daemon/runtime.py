@@ -1,0 +1,111 @@
+"""Build the running parts from the validated config, once, and close them in order.
+
+This is where config becomes objects: the ledger (migrated when configured), one SvarInn
+client per account, one archive adapter per archive, the spool and the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+
+from svarinn_daemon.adapters import AdapterRegistry, ArchiveAdapter
+from svarinn_daemon.config import Config
+from svarinn_daemon.ledger import Ledger, open_ledger
+from svarinn_daemon.logs import get_logger
+from svarinn_daemon.metrics import LedgerSnapshot, Metrics
+from svarinn_daemon.pipeline import AccountRuntime, Pipeline
+from svarinn_daemon.spool import Spool
+from svarinn_daemon.svarinn import SvarInnClient
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    ledger: Ledger
+    pipeline: Pipeline
+    adapters: Mapping[str, ArchiveAdapter]
+    metrics: Metrics
+    _stack: ExitStack
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def ledger_snapshot(self) -> LedgerSnapshot:
+        """Counts per account and state, and the oldest unfinished letter's age, for metrics."""
+        backlog = self.ledger.backlog()
+        counts = {(c.account, c.state.value): c.count for c in backlog.counts}
+        ages: dict[str, float] = {a.name: 0.0 for a in self.config.accounts}
+        oldest = backlog.oldest_unfinished
+        if oldest is not None and backlog.oldest_age is not None:
+            ages[oldest.account] = backlog.oldest_age.total_seconds()
+        return LedgerSnapshot(counts, ages)
+
+
+def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
+    """Open everything ``run``, ``poll-once`` and ``demo`` need; raises typed errors."""
+    metrics = metrics or Metrics()
+    stack = ExitStack()
+    try:
+        ledger = open_ledger(config.ledger, migrate_schema=config.ledger.migrate_on_start)
+        stack.callback(ledger.close)
+        registry = AdapterRegistry()
+        adapters: dict[str, ArchiveAdapter] = {}
+        for name in sorted({a.archive for a in config.accounts}):
+            adapter = registry.create(
+                config.archives[name],
+                state_directory=config.state_directory,
+                base_dir=config.source.parent,
+                source=config.source,
+            )
+            stack.callback(adapter.close)
+            adapters[name] = adapter
+        accounts: dict[str, AccountRuntime] = {}
+        for account in config.accounts:
+            client = SvarInnClient(account)
+            stack.callback(client.close)
+            accounts[account.name] = AccountRuntime(
+                name=account.name,
+                client=client,
+                adapter=adapters[account.archive],
+                keys=tuple(k.pair for k in account.keys),
+            )
+            metrics.init_account(account.name)
+        spool = Spool(config.state_directory / "spool")
+        spool.prepare()
+        pipeline = Pipeline(
+            ledger=ledger,
+            accounts=accounts,
+            spool=spool,
+            metrics=metrics,
+            worker_id=config.daemon.worker_id,
+            lease=config.daemon.lease,
+            retry_policy=config.retry,
+            verify_policy=config.verify,
+            clock=lambda: datetime.now(UTC),
+        )
+    except BaseException:
+        stack.close()
+        raise
+    runtime = Runtime(config, ledger, pipeline, adapters, metrics, stack)
+    metrics.watch_ledger(runtime.ledger_snapshot)
+    return runtime
+
+
+__all__ = ["Runtime", "build_runtime"]
