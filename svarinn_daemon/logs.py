@@ -83,6 +83,7 @@ def configure_logging(
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _name_logger,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
@@ -105,4 +106,10 @@ def configure_logging(
 def get_logger(name: str) -> Any:
     """A lazy logger carrying the module name: safe to create at import time, because it
     takes its level and output from the configuration in force when it first logs."""
-    return structlog.get_logger(logger=name)
+    return structlog.get_logger(logger_name=name)  # "logger" itself is wrap_logger's argument
+
+
+def _name_logger(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    if "logger_name" in event_dict:
+        event_dict["logger"] = event_dict.pop("logger_name")
+    return event_dict
