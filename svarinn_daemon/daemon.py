@@ -113,12 +113,16 @@ class Daemon:
         return result
 
     def drain(self, account: str | None = None) -> int:
-        """Claim and hand out letters until none is due; returns how many were started."""
+        """Claim and hand out letters until none is due; returns how many were started.
+
+        Only letters due when the drain began are taken: one that fails now waits for the
+        next cycle instead of being retried in a tight loop."""
         started = 0
+        cycle_start = datetime.now(UTC)
         while not self.stop.is_set():
             if not self._slots.acquire(timeout=1.0):
                 continue
-            claims = self._claim(account)
+            claims = self._claim(account, cycle_start)
             if not claims:
                 self._slots.release()
                 break
@@ -126,12 +130,12 @@ class Daemon:
             started += 1
         return started
 
-    def _claim(self, account: str | None) -> tuple[Claim, ...]:
+    def _claim(self, account: str | None, due_by: datetime) -> tuple[Claim, ...]:
         names = [account] if account else [a.name for a in self.config.accounts]
         for name in names:
             if name in self._stopped_accounts:
                 continue
-            claims = self.pipeline.claim(account=name, limit=1)
+            claims = self.pipeline.claim(account=name, limit=1, due_by=due_by)
             if claims:
                 return claims
         return ()
@@ -166,11 +170,7 @@ class Daemon:
     def run_once(self) -> CycleReport:
         """Poll every account, work until nothing is due, wait for the letters in flight."""
         polls = tuple(self.poll(a.name) for a in self.config.accounts)
-        while not self.stop.is_set():
-            started = self.drain()
-            self.wait_idle()
-            if started == 0:
-                break
+        self.drain()
         self.wait_idle()
         backlog = self.runtime.ledger.backlog()
         unfinished = sum(

@@ -123,8 +123,12 @@ class Pipeline:
         log.info("poll.finished", account=account, listed=len(letters), new=new, again=again)
         return PollResult(account, ok=True, listed=len(letters), new=new, again=again)
 
-    def claim(self, account: str | None = None, limit: int = 1) -> tuple[Claim, ...]:
-        return self.ledger.claim(self.worker_id, self.lease, account=account, limit=limit)
+    def claim(
+        self, account: str | None = None, limit: int = 1, due_by: datetime | None = None
+    ) -> tuple[Claim, ...]:
+        return self.ledger.claim(
+            self.worker_id, self.lease, account=account, limit=limit, due_by=due_by
+        )
 
     # --- one claim -----------------------------------------------------------------------
 

@@ -29,9 +29,9 @@ def _free(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def _candidates(
-    conn: sa.Connection, now: datetime, limit: int, account: str | None
+    conn: sa.Connection, now: datetime, limit: int, account: str | None, due_by: datetime
 ) -> list[tuple[int, State, str | None]]:
-    due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)
+    due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= due_by)
     picked: list[tuple[int, State, str | None]] = []
     for group in CLAIM_ORDER:
         wanted = limit - len(picked)
@@ -62,11 +62,15 @@ def claim_letters(
     expires: datetime,
     limit: int,
     account: str | None,
+    due_by: datetime | None = None,
 ) -> list[Letter]:
-    """Lease up to ``limit`` letters to ``worker_id`` in the caller's transaction."""
+    """Lease up to ``limit`` letters to ``worker_id`` in the caller's transaction.
+
+    ``due_by`` (default: now) excludes letters whose retry falls after it, so a cycle that
+    started at ``due_by`` does not pick up again what failed during the cycle itself."""
     by_state: dict[State, list[int]] = {}
     took_over: dict[int, str] = {}
-    for letter_id, state, holder in _candidates(conn, now, limit, account):
+    for letter_id, state, holder in _candidates(conn, now, limit, account, min(due_by or now, now)):
         by_state.setdefault(state, []).append(letter_id)
         if holder is not None:
             took_over[letter_id] = f"took over the expired lease of {holder}"

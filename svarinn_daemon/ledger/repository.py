@@ -92,16 +92,18 @@ class Ledger(LedgerQueries):
         now: datetime | None = None,
         account: str | None = None,
         limit: int = 1,
+        due_by: datetime | None = None,
     ) -> tuple[Claim, ...]:
         """Lease up to ``limit`` letters that have work due: receipts first, then reports,
-        then imports (oldest first). Each claim's ``work`` says what to do."""
+        then imports (oldest first). Each claim's ``work`` says what to do. With ``due_by``,
+        only letters due by then (a work cycle's start) are taken."""
         _check_worker(worker_id)
         now = self._now(now)
         if lease <= timedelta(0) or limit < 1:
             raise LedgerError("claim needs a positive lease and limit")
         expires = now + lease
         with self._write("claiming letters") as conn:
-            won = claim_letters(conn, worker_id, now, expires, limit, account)
+            won = claim_letters(conn, worker_id, now, expires, limit, account, due_by)
         won.sort(key=lambda letter: (CLAIM_PRIORITY[letter.state], letter.seen_at, letter.id))
         return tuple(Claim(w, work_for(w.state), worker_id, expires) for w in won)
 

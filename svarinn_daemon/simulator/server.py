@@ -242,6 +242,14 @@ class Simulator:
             if forsendelse_id in self._pending:
                 self._pending.remove(forsendelse_id)
 
+    def relist(self, forsendelse_id: str) -> None:
+        """List a letter again, as SvarUt does when it did not register a receipt."""
+        with self._lock:
+            if forsendelse_id not in self._letters:
+                raise KeyError(f"no letter {forsendelse_id}")
+            if forsendelse_id not in self._pending:
+                self._pending.append(forsendelse_id)
+
     def letter(self, forsendelse_id: str) -> SimLetter:
         with self._lock:
             return self._letters[forsendelse_id]
