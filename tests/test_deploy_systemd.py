@@ -147,7 +147,9 @@ def test_unit_credentials_feed_the_systemd_config(tmp_path: Path) -> None:
     names = {}
     for value in _values("LoadCredential"):
         name, _, source = value.partition(":")
-        assert source.startswith("/etc/svarinn-daemon/credentials/"), value
+        # Named like the credential: CREDENTIALS_DIRECTORY=/etc/svarinn-daemon/credentials
+        # then works for commands run by hand (README).
+        assert source == f"/etc/svarinn-daemon/credentials/{name}", value
         names[name] = credentials / name
     assert set(names) == {"svarinn-password", "private-key"}
     key = rsa_key(0)
