@@ -1,12 +1,13 @@
-"""Shared fixtures: paths to the conformance data and a throwaway PostgreSQL server."""
+"""Shared fixtures: conformance data, a throwaway PostgreSQL server, deployment checkers."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import deploy_tools
 import pytest
 from ledger_support import FakeClock
 from pg_server import HOW_TO_ENABLE, PostgresServer, find_bindir
@@ -50,6 +51,31 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A fresh, empty PostgreSQL database for one test."""
     return postgres_server.create_database()
+
+
+def _tool(find: Callable[[], Path]) -> Path:
+    """A checker from deploy_tools; skipped when missing, except that CI=true fails."""
+    try:
+        return find()
+    except deploy_tools.ToolUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc} -- and CI=true forbids skipping")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    return _tool(deploy_tools.promtool)
+
+
+@pytest.fixture(scope="session")
+def hadolint() -> Path:
+    return _tool(deploy_tools.hadolint)
+
+
+@pytest.fixture(scope="session")
+def systemd_analyze() -> Path:
+    return _tool(deploy_tools.systemd_analyze)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
