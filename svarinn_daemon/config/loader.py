@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from svarinn_daemon.config.alerts import read_alerts, read_notifiers
 from svarinn_daemon.config.model import (
     DEFAULT_BASE_URL,
     DEFAULT_STATE_DIRECTORY,
@@ -246,6 +247,8 @@ def _build(root: _Table, ctx: _Context) -> Config:
     metrics = _metrics(root.table("metrics"))
     retry = read_retry(root.table("retry"))
     verify = read_verify(root.table("verify"))
+    alerts = read_alerts(root.table("alerts"))
+    notifiers = read_notifiers(root.tables("notifiers"))
 
     archives: dict[str, ArchiveConfig] = {}
     archives_table = root.table("archives")
@@ -284,6 +287,8 @@ def _build(root: _Table, ctx: _Context) -> Config:
         warnings=tuple(ctx.warnings),
         retry=retry,
         verify=verify,
+        alerts=alerts,
+        notifiers=notifiers,
     )
 
 
