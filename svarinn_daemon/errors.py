@@ -302,7 +302,7 @@ class NotifierError(SvarinnError):
         self,
         message: str,
         *,
-        temporary: bool,
+        temporary: bool = True,
         notifier: str = "",
         status_code: int | None = None,
         error_id: str | None = None,

@@ -71,9 +71,9 @@ Command = Callable[[Context], int]
 def _command_modules() -> list[
     Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
 ]:
-    from svarinn_daemon.cli import check_config
+    from svarinn_daemon.cli import alerts, check_config
 
-    return [check_config.register]
+    return [check_config.register, alerts.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
