@@ -236,7 +236,7 @@ class FakeFiksServer(ThreadingHTTPServer):
         self.state = state
         self.base_url = f"http://127.0.0.1:{self.server_address[1]}"
         state.issuer = f"{self.base_url}/maskinporten/"
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
 
     def __enter__(self) -> FakeFiksServer:
         self._thread.start()

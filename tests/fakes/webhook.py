@@ -46,7 +46,7 @@ class WebhookServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
         self.url = f"http://127.0.0.1:{self.server_address[1]}/hooks/T0K3N-secret-path"
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         return None  # a client that timed out closed the socket: expected here

@@ -244,13 +244,10 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Fik
             key_secret.source,
             key_secret.reveal_bytes(),
             passphrase=passphrase.reveal_bytes() if passphrase else None,
-            key_name=context.option_key("private_key"),
+            key_name="",
         )
     except ConfigError as exc:
-        raise ConfigError(
-            f"(notifier {context.name!r}) {exc}",
-            source=str(context.source) if context.source else None,
-        ) from None
+        raise read.fail(read.secret_key("private_key"), str(exc)) from None
     chain = _chain(read, cert_secret.reveal_bytes(), pair.private_key) if cert_secret else ()
     recipients = read.string_list("recipients", required=True)
     for i, number in enumerate(recipients):

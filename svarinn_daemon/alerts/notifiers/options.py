@@ -108,6 +108,12 @@ class NotifierOptions:
             raise self.fail(key, f"is required: set {key}_file, {key}_env or {key}_credential")
         return secret
 
+    def secret_key(self, key: str) -> str:
+        """The key the secret was given as (``KEY_file``, ...), for error messages."""
+        secret = self.context.secrets.get(key)
+        kind = secret.source.split(":", 1)[0] if secret else "inline"
+        return key if kind == "inline" else f"{key}_{kind}"
+
     def finish(self) -> None:
         """Refuse keys the notifier does not know, with a did-you-mean hint."""
         for key in sorted(set(self.options) | set(self.context.secrets)):
