@@ -82,6 +82,8 @@ class AlertMessage:
     counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "condition", Condition(self.condition))
+        object.__setattr__(self, "status", AlertStatus(self.status))
         object.__setattr__(self, "counts", _frozen_counts(self.counts))
 
     @property
