@@ -217,3 +217,19 @@ def test_alerts_test_unknown_notifier_is_a_usage_error(tmp_path: Path) -> None:
     code, _, err = run_cli("--config", str(config_with(tmp_path, "")), "alerts", "test", "-n", "x")
     assert code == 2
     assert "no notifier named 'x' is configured (configured: log)" in err
+
+
+def test_check_config_checks_notifier_options(tmp_path: Path) -> None:
+    path = config_with(
+        tmp_path,
+        '[[notifiers]]\nname = "teams"\ntype = "webhook"\nurl_env = "HOOK"\nretries = 99\n',
+    )
+    code, _, err = run_cli(
+        "--config", str(path), "check-config", environ={"HOOK": "https://h.example/T0K3N"}
+    )
+    assert code == 2
+    assert "notifiers[0].retries: (notifier 'teams') must be from 0 to 10, not 99" in err
+    path = config_with(tmp_path, '[[notifiers]]\nname = "p"\ntype = "pager"\n')
+    code, _, err = run_cli("--config", str(path), "check-config")
+    assert code == 1
+    assert "PluginError: no notifier type named 'pager' is installed" in err
