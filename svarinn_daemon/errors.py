@@ -34,10 +34,11 @@ to ask an error one question: ``error.temporary`` -- will retrying ever help?
     │   └── LeaseLostError                yes  another worker owns the letter now
     ├── ArchiveError                      per instance: the adapter decides
     ├── StorageError                      yes  our own temporary files: disk full, permissions
-    └── PluginError                       no   an entry point that is missing or wrong
+    ├── PluginError                       no   an entry point that is missing or wrong
+    └── NotifierError                     per instance: an alert could not be delivered
 
-``temporary`` is set per class; :class:`ArchiveError` lets each instance choose,
-because only the adapter knows whether its backend will recover.
+``temporary`` is set per class; :class:`ArchiveError` and :class:`NotifierError` let each
+instance choose, because only the adapter or notifier knows whether its backend will recover.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
     "MalformedCmsError",
     "NoMatchingRecipientError",
     "NotEnvelopedDataError",
+    "NotifierError",
     "OriginNotAllowedError",
     "PaddingError",
     "PluginError",
@@ -289,3 +291,30 @@ class StorageError(SvarinnError):
 
 class PluginError(SvarinnError):
     """A plugin name that is not installed, or an object that breaks its protocol."""
+
+
+# --- Alerts -------------------------------------------------------------------------------
+
+
+class NotifierError(SvarinnError):
+    """A notifier could not deliver an alert.
+
+    ``notifier`` is the configured notifier's name; ``status_code`` the HTTP status when
+    there was one; ``error_id`` the ``errorId`` a Fiks API returned (what KS support asks
+    for). The message never carries a URL, token or password.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        temporary: bool = True,
+        notifier: str = "",
+        status_code: int | None = None,
+        error_id: str | None = None,
+    ):
+        self.temporary = temporary
+        self.notifier = notifier
+        self.status_code = status_code
+        self.error_id = error_id
+        super().__init__(message)

@@ -72,6 +72,7 @@ def _command_modules() -> list[
     Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
 ]:
     from svarinn_daemon.cli import (
+        alerts,
         check_config,
         decrypt,
         list_letters,
@@ -93,6 +94,7 @@ def _command_modules() -> list[
         show.register,
         retry.register,
         simulator.register,
+        alerts.register,
     ]
 
 

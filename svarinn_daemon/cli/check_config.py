@@ -6,6 +6,7 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from svarinn_daemon.alerts.notifiers.registry import NotifierRegistry
 from svarinn_daemon.config import Config, render_config
 from svarinn_daemon.keys import certificate_warnings
 
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "check-config",
         help="validate the configuration and print it with secrets masked",
         description="Validate the configuration file, load every private key and certificate, "
-        "and print the effective configuration with secrets masked. Warns when a private key "
+        "check every notifier's options, and print the effective configuration with secrets "
+        "masked. Warns when a private key "
         "file is readable by group or others, and when a certificate expires within 30 days.",
     )
     parser.add_argument(
@@ -51,8 +53,18 @@ def audit(config: Config, now: datetime) -> tuple[list[str], list[str]]:
     return warnings, permissions
 
 
+def check_notifiers(config: Config) -> None:
+    """Create (and close) every notifier: its factory checks its options; nothing is sent."""
+    registry = NotifierRegistry()
+    for notifier_config in config.notifiers:
+        registry.create(
+            notifier_config, source=config.source, base_dir=config.source.parent
+        ).close()
+
+
 def run(ctx: Context) -> int:
     config = ctx.config()
+    check_notifiers(config)
     warnings, permissions = audit(config, datetime.now(UTC))
     for line in warnings + permissions:
         print(f"warning: {line}", file=ctx.stderr)

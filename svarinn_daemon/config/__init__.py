@@ -5,6 +5,7 @@ from svarinn_daemon.config.model import (
     DEFAULT_BASE_URL,
     DEFAULT_CONFIG_PATH,
     AccountConfig,
+    AlertsConfig,
     ArchiveConfig,
     Config,
     DaemonConfig,
@@ -13,6 +14,7 @@ from svarinn_daemon.config.model import (
     LedgerConfig,
     LoggingConfig,
     MetricsConfig,
+    NotifierConfig,
 )
 from svarinn_daemon.config.render import render_config
 from svarinn_daemon.config.secrets import Secret
@@ -22,6 +24,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONFIG_PATH",
     "AccountConfig",
+    "AlertsConfig",
     "ArchiveConfig",
     "Config",
     "DaemonConfig",
@@ -30,6 +33,7 @@ __all__ = [
     "LedgerConfig",
     "LoggingConfig",
     "MetricsConfig",
+    "NotifierConfig",
     "Secret",
     "format_duration",
     "format_size",

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from svarinn_daemon.config.accounts import read_account
+from svarinn_daemon.config.alerts import read_alerts, read_notifiers
 from svarinn_daemon.config.model import (
     DEFAULT_STATE_DIRECTORY,
     ArchiveConfig,
@@ -72,6 +73,8 @@ def _build(root: Table, ctx: Context) -> Config:
     metrics = _metrics(root.table("metrics"))
     retry = read_retry(root.table("retry"))
     verify = read_verify(root.table("verify"))
+    alerts = read_alerts(root.table("alerts"))
+    notifiers = read_notifiers(root.tables("notifiers"))
 
     archives: dict[str, ArchiveConfig] = {}
     archives_table = root.table("archives")
@@ -110,6 +113,8 @@ def _build(root: Table, ctx: Context) -> Config:
         warnings=tuple(ctx.warnings),
         retry=retry,
         verify=verify,
+        alerts=alerts,
+        notifiers=notifiers,
     )
 
 

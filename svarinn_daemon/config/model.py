@@ -99,6 +99,37 @@ class ArchiveConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    """Thresholds of the alert conditions; ``repeat_every`` of zero sends each alert once."""
+
+    pending_after: timedelta = timedelta(minutes=90)
+    polls_failing_after: timedelta = timedelta(minutes=15)
+    repeat_every: timedelta = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    """One ``[[notifiers]]`` table: the type's entry-point name, which conditions it gets
+    (empty: all), its plain options and its secrets (by option name). ``index`` is the
+    table's position, for error messages."""
+
+    name: str
+    type: str
+    conditions: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    secrets: Mapping[str, Secret] = field(default_factory=lambda: MappingProxyType({}))
+    index: int = 0
+
+    def wants(self, condition: str) -> bool:
+        """Whether this notifier gets alerts about ``condition`` ("test" always passes)."""
+        return not self.conditions or condition == "test" or condition in self.conditions
+
+
+def _default_notifiers() -> tuple[NotifierConfig, ...]:
+    return (NotifierConfig(name="log", type="log"),)
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     state_directory: Path
@@ -111,6 +142,8 @@ class Config:
     warnings: tuple[str, ...] = ()
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify: VerifyPolicy = field(default_factory=VerifyPolicy)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    notifiers: tuple[NotifierConfig, ...] = field(default_factory=_default_notifiers)
 
     def account(self, name: str) -> AccountConfig:
         for account in self.accounts:
@@ -126,4 +159,7 @@ class Config:
         out += secret_masks(self.ledger.password)
         for account in self.accounts:
             out += secret_masks(account.password)
+        for notifier in self.notifiers:
+            for secret in notifier.secrets.values():
+                out += secret_masks(secret)
         return out

@@ -20,6 +20,9 @@ def _value(value: Any) -> str:
         return json.dumps(f"*** from {value.source}")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{json.dumps(str(k))} = {_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
     return json.dumps(str(value), ensure_ascii=False)
 
 
@@ -70,6 +73,24 @@ def render_config(config: Config) -> str:
         f"max_compression_ratio = {_value(int(limits.max_ratio))}",
         f"missing_documents = {_value(missing)}",
     ]
+    alerts = config.alerts
+    out += [
+        "",
+        "[alerts]",
+        f"pending_after = {_value(format_duration(alerts.pending_after))}",
+        f"polls_failing_after = {_value(format_duration(alerts.polls_failing_after))}",
+        f"repeat_every = {_value(format_duration(alerts.repeat_every))}",
+    ]
+    for notifier in config.notifiers:
+        out += [
+            "",
+            "[[notifiers]]",
+            f"name = {_value(notifier.name)}",
+            f"type = {_value(notifier.type)}",
+            f"conditions = {_value(list(notifier.conditions))}",
+        ]
+        out += [f"{k} = {_value(v)}" for k, v in notifier.options.items()]
+        out += [f"{k} = {_value(v)}" for k, v in notifier.secrets.items()]
     for archive in config.archives.values():
         out += ["", f"[archives.{archive.name}]", f"adapter = {_value(archive.adapter)}"]
         out += [f"{k} = {_value(v)}" for k, v in archive.options.items()]
