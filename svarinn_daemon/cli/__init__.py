@@ -75,6 +75,7 @@ def _command_modules() -> list[
         alerts,
         check_config,
         decrypt,
+        demo,
         list_letters,
         migrate,
         retry,
@@ -87,6 +88,7 @@ def _command_modules() -> list[
     return [
         check_config.register,
         run.register,
+        demo.register,
         decrypt.register,
         migrate.register,
         status.register,

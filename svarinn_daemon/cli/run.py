@@ -6,9 +6,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 from svarinn_daemon.daemon import Daemon
-from svarinn_daemon.errors import LedgerUnavailableError, SchemaMismatchError
-from svarinn_daemon.health import HealthServer
+from svarinn_daemon.errors import ConfigError, LedgerUnavailableError, SchemaMismatchError
+from svarinn_daemon.health import Check, HealthServer
 from svarinn_daemon.logs import get_logger
+from svarinn_daemon.metrics import Metrics
 from svarinn_daemon.runtime import build_runtime
 from svarinn_daemon.sdnotify import Notifier
 
@@ -38,16 +39,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     once.set_defaults(func=poll_once)
 
 
-def _start(ctx: Context) -> Daemon:
-    config = ctx.config()
-    try:
-        runtime = build_runtime(config)
-    except (LedgerUnavailableError, SchemaMismatchError) as exc:
-        # A ledger that cannot be used at start is a configuration problem: exit 2.
-        from svarinn_daemon.errors import ConfigError
+class _Probes:
+    """Health answers before the daemon exists: alive, not ready (migrating, loading keys)."""
 
+    def __init__(self) -> None:
+        self.daemon: Daemon | None = None
+
+    def liveness(self) -> Check:
+        return self.daemon.liveness() if self.daemon else Check(True, {"phase": "starting"})
+
+    def readiness(self) -> Check:
+        return self.daemon.readiness() if self.daemon else Check(False, {"phase": "starting"})
+
+
+def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
+    config = ctx.config()
+    notifier = Notifier(ctx.environ)
+    notifier.status("opening and migrating the ledger")
+    try:
+        runtime = build_runtime(config, metrics=metrics)
+    except (LedgerUnavailableError, SchemaMismatchError) as exc:
+        # A ledger that cannot be used at start is a configuration problem: exit 2, and
+        # systemd's RestartPreventExitStatus=2 keeps it from restarting in a loop.
         raise ConfigError(str(exc), key="ledger") from None
-    daemon = Daemon(runtime, Notifier(ctx.environ))
+    daemon = Daemon(runtime, notifier)
     try:
         daemon.recover()
     except BaseException:
@@ -57,27 +72,33 @@ def _start(ctx: Context) -> Daemon:
 
 
 def run(ctx: Context) -> int:
-    daemon = _start(ctx)
-    config = daemon.config
+    config = ctx.config()
+    metrics = Metrics()
+    probes = _Probes()
     health: HealthServer | None = None
-    try:
-        daemon.install_signal_handlers()
-        if config.metrics.listen:
-            host, port = config.metrics.listen
+    if config.metrics.listen:
+        host, port = config.metrics.listen
+        try:
             health = HealthServer(
-                host,
-                port,
-                daemon.runtime.metrics,
-                liveness=daemon.liveness,
-                readiness=daemon.readiness,
+                host, port, metrics, liveness=probes.liveness, readiness=probes.readiness
             )
-            health.start()
-            log.info("metrics.listening", url=health.url)
-        daemon.run_forever()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror}", key="metrics.listen"
+            ) from None
+        health.start()
+        log.info("metrics.listening", url=health.url)
+    try:
+        daemon = _start(ctx, metrics)
+        probes.daemon = daemon
+        try:
+            daemon.install_signal_handlers()
+            daemon.run_forever()
+        finally:
+            daemon.runtime.close()
     finally:
         if health:
             health.stop()
-        daemon.runtime.close()
     return 0
 
 
