@@ -24,9 +24,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from svarinn_daemon.health import Check
 from svarinn_daemon.ledger import Claim, State
 from svarinn_daemon.logs import get_logger
-from svarinn_daemon.pipeline import Outcome, PollResult
 from svarinn_daemon.runtime import Runtime
 from svarinn_daemon.sdnotify import Notifier
+from svarinn_daemon.work import Outcome, PollResult
 
 log = get_logger(__name__)
 TICK = 5.0  # seconds between watchdog pings and status lines

@@ -16,72 +16,35 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 
-from svarinn_daemon.adapters import ArchiveAdapter
-from svarinn_daemon.cms import Decryptor, looks_like_enveloped_data
+from svarinn_daemon.decode import decode
 from svarinn_daemon.errors import (
     ArchiveError,
     AuthenticationError,
     ForsendelseGoneError,
-    NotEnvelopedDataError,
     SvarinnError,
 )
-from svarinn_daemon.keys import KeyPair
-from svarinn_daemon.ledger import Claim, Ledger, SeenAction, Sighting, Work
+from svarinn_daemon.ledger import Claim, Ledger, SeenAction, Work
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.metrics import Metrics
 from svarinn_daemon.retry import Action, RetryPolicy, decide
 from svarinn_daemon.spool import Spool
-from svarinn_daemon.streaming import PlainBody, read_head
-from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
+from svarinn_daemon.svarinn import Forsendelse
 from svarinn_daemon.svarinn.models import parse_forsendelse
 from svarinn_daemon.verify import ExpectedFile, VerifyPolicy, open_letter
+from svarinn_daemon.work import (
+    AccountRuntime,
+    Outcome,
+    PollResult,
+    ShutdownRequested,
+    sighting,
+)
 
 log = get_logger(__name__)
-
-
-class Outcome(StrEnum):
-    """What became of one claim."""
-
-    ACKNOWLEDGED = "acknowledged"
-    REPORTED = "reported"
-    RETRY_SCHEDULED = "retry_scheduled"
-    RELEASED = "released"
-    ACCOUNT_STOPPED = "account_stopped"
-    LEASE_LOST = "lease_lost"
-
-
-class ShutdownRequested(Exception):
-    """Raised inside a download when the daemon must stop now; the letter is released."""
-
-
-@dataclass(frozen=True)
-class AccountRuntime:
-    """What the pipeline needs per account, built once at start."""
-
-    name: str
-    client: SvarInnClient
-    adapter: ArchiveAdapter
-    keys: tuple[KeyPair, ...]
-
-
-@dataclass(frozen=True)
-class PollResult:
-    account: str
-    ok: bool
-    listed: int = 0
-    new: int = 0
-    again: int = 0
-    error: SvarinnError | None = None
-
-    @property
-    def auth_failed(self) -> bool:
-        return isinstance(self.error, AuthenticationError)
 
 
 @dataclass
@@ -108,7 +71,7 @@ class Pipeline:
         with self.metrics.stage(account, "poll"):
             try:
                 letters = runtime.client.list_new()
-                results = self.ledger.record_seen_many(account, [_sighting(f) for f in letters])
+                results = self.ledger.record_seen_many(account, [sighting(f) for f in letters])
             except SvarinnError as exc:
                 outcome = "auth_failed" if isinstance(exc, AuthenticationError) else "failed"
                 self.metrics.polls.labels(account, outcome).inc()
@@ -191,42 +154,36 @@ class Pipeline:
         self, claim: Claim, account: AccountRuntime, forsendelse: Forsendelse
     ) -> _Downloaded:
         """Stream, decrypt and hash into a spool file in one pass, in constant memory."""
-        name = account.name
-        renew_every = self.lease / 3
+        renew_every = (self.lease / 3).total_seconds()
         renewed = time.monotonic()
+
+        def between_chunks() -> None:
+            nonlocal renewed
+            if self.abort.is_set():
+                raise ShutdownRequested
+            if time.monotonic() - renewed > renew_every:
+                self.ledger.extend_lease(claim.id, self.worker_id, self.lease)
+                renewed = time.monotonic()
+
         started = self.clock()
         spool_file = self.spool.create(forsendelse.id)
         with (
             spool_file,
-            self.metrics.stage(name, "download"),
+            self.metrics.stage(account.name, "download"),
             account.client.download(forsendelse) as body,
         ):
-            chunks = body.iter_chunks()
-            head, chunks = read_head(chunks, 64)
-            encrypted = looks_like_enveloped_data(head)
-            if not encrypted and forsendelse.raw.get("kryptert") is not False:
-                raise NotEnvelopedDataError(
-                    "the download is not CMS EnvelopedData, and the letter does not say "
-                    '"kryptert": false'
-                )
-            decoder: Decryptor | PlainBody = Decryptor(account.keys) if encrypted else PlainBody()
-            decrypt_seconds = 0.0
-            for chunk in _chain(head, chunks):
-                if self.abort.is_set():
-                    raise ShutdownRequested
-                t0 = time.perf_counter()
-                plain = decoder.feed(chunk)
-                decrypt_seconds += time.perf_counter() - t0
-                spool_file.write(plain)
-                if time.monotonic() - renewed > renew_every.total_seconds():
-                    self.ledger.extend_lease(claim.id, self.worker_id, self.lease)
-                    renewed = time.monotonic()
-            spool_file.write(decoder.close())
+            decoded = decode(
+                body.iter_chunks(),
+                keys=account.keys,
+                plain_allowed=forsendelse.raw.get("kryptert") is False,
+                write=spool_file.write,
+                between_chunks=between_chunks,
+            )
             path = spool_file.finish()
-            self.metrics.bytes_downloaded.labels(name).inc(body.bytes_received)
-            self.metrics.stage_seconds.labels(name, "decrypt").observe(decrypt_seconds)
+            self.metrics.bytes_downloaded.labels(account.name).inc(body.bytes_received)
             filename = body.filename
-        return _Downloaded(path, decoder.sha256, decoder.size, encrypted, filename, started)
+        self.metrics.stage_seconds.labels(account.name, "decrypt").observe(decoded.decrypt_seconds)
+        return _Downloaded(path, decoded.sha256, decoded.size, decoded.encrypted, filename, started)
 
     def _archive(
         self,
@@ -425,26 +382,6 @@ class _Downloaded:
     encrypted: bool
     filename: str | None
     started: datetime
-
-
-def _sighting(forsendelse: Forsendelse) -> Sighting:
-    hashes = [f.sha256hash for f in forsendelse.filmetadata if f.sha256hash]
-    sizes = [f.size for f in forsendelse.filmetadata if f.size]
-    sender = forsendelse.avsender.navn if forsendelse.avsender else None
-    return Sighting(
-        forsendelse_id=forsendelse.id,
-        sender=sender,
-        title=forsendelse.tittel,
-        declared_size=sum(sizes) if sizes else None,
-        expected_sha256=hashes or None,
-        raw=dict(forsendelse.raw),
-    )
-
-
-def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if head:
-        yield head
-    yield from rest
 
 
 def _remove_tree(path: Path) -> None:

@@ -17,9 +17,10 @@ from svarinn_daemon.config import Config
 from svarinn_daemon.ledger import Ledger, open_ledger
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.metrics import LedgerSnapshot, Metrics
-from svarinn_daemon.pipeline import AccountRuntime, Pipeline
+from svarinn_daemon.pipeline import Pipeline
 from svarinn_daemon.spool import Spool
 from svarinn_daemon.svarinn import SvarInnClient
+from svarinn_daemon.work import AccountRuntime
 
 log = get_logger(__name__)
 
