@@ -162,3 +162,17 @@ def test_zip_from_conformance_data_is_unpacked(tmp_path: Path, conformance_dir: 
         assert h.poll_once()[0] == 0
         assert {p.name for p in (h.archive / letter.id).iterdir()} >= set(names)
     assert data
+
+
+def test_check_config_online_proves_the_credentials(tmp_path: Path) -> None:
+    with harness(tmp_path) as h:
+        h.sim.generate(2, 1_000)
+        ok = h.cli("check-config", "--quiet", "--online")
+        assert ok.returncode == 0, ok.stderr
+        assert "accepted the credentials; 2 letter(s) waiting" in ok.stderr
+        h.sim.add_fault(Fault("unauthorized"))
+        bad = h.cli("check-config", "--quiet", "--online")
+        assert bad.returncode == 1
+        assert "AuthenticationError" in bad.stderr
+        assert h.sim.password not in bad.stderr
+        assert h.sim.state().acknowledged == {}

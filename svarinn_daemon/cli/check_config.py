@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 from svarinn_daemon.alerts.notifiers.registry import NotifierRegistry
 from svarinn_daemon.config import Config, render_config
+from svarinn_daemon.errors import SvarinnError
 from svarinn_daemon.keys import certificate_warnings
+from svarinn_daemon.svarinn import SvarInnClient
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
@@ -31,6 +33,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="fail (exit 2) instead of warning when a private key file is group/other readable",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="print only problems")
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="also call hentNyeForsendelser once per account to prove its credentials "
+        "(reads the list only; nothing is downloaded or acknowledged)",
+    )
     parser.set_defaults(func=run, logs_to_stderr=True)
 
 
@@ -81,4 +89,25 @@ def run(ctx: Context) -> int:
         f"configuration {config.source} is valid ({len(config.accounts)} account(s))",
         file=ctx.stderr,
     )
+    if ctx.args.online:
+        return check_online(config, ctx)
     return 0
+
+
+def check_online(config: Config, ctx: Context) -> int:
+    """One hentNyeForsendelser per account: proves base URL, TLS and credentials."""
+    failed = 0
+    for account in config.accounts:
+        try:
+            with SvarInnClient(account) as client:
+                waiting = len(client.list_new())
+        except SvarinnError as exc:
+            failed += 1
+            print(f"account {account.name}: {exc.kind}: {exc}", file=ctx.stderr)
+            continue
+        print(
+            f"account {account.name}: {account.base_url} accepted the credentials; "
+            f"{waiting} letter(s) waiting",
+            file=ctx.stderr,
+        )
+    return 1 if failed else 0
