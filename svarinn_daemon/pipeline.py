@@ -254,20 +254,9 @@ class Pipeline:
     def _acknowledge(self, claim: Claim) -> Outcome:
         letter = claim.letter
         account = self.accounts[letter.account]
-        with self.metrics.stage(account.name, "receipt"):
-            try:
-                account.client.acknowledge(letter.forsendelse_id)
-            except ForsendelseGoneError:
-                # A receipt whose answer was lost: SvarUt no longer lists the letter.
-                log.info(
-                    "forsendelse.acknowledge_gone",
-                    account=account.name,
-                    forsendelse_id=letter.forsendelse_id,
-                )
-            except SvarinnError:
-                self.metrics.receipts.labels(account.name, "kvitterMottak", "failed").inc()
-                raise
-        self.metrics.receipts.labels(account.name, "kvitterMottak", "ok").inc()
+        self._receipt(
+            claim, "kvitterMottak", lambda: account.client.acknowledge(letter.forsendelse_id)
+        )
         self.ledger.mark_acknowledged(letter.id, self.worker_id)
         self.metrics.letters.labels(account.name, "acknowledged").inc()
         self._temporary_reports.pop(letter.id, None)
@@ -280,19 +269,11 @@ class Pipeline:
         """mottakFeilet permanent=true: SvarUt sends the letter on by other channels."""
         letter = claim.letter
         account = self.accounts[letter.account]
-        with self.metrics.stage(account.name, "receipt"):
-            try:
-                account.client.report_failure(letter.forsendelse_id, message, permanent=True)
-            except ForsendelseGoneError:
-                log.info(
-                    "forsendelse.report_gone",
-                    account=account.name,
-                    forsendelse_id=letter.forsendelse_id,
-                )
-            except SvarinnError:
-                self.metrics.receipts.labels(account.name, "mottakFeilet", "failed").inc()
-                raise
-        self.metrics.receipts.labels(account.name, "mottakFeilet", "ok").inc()
+        self._receipt(
+            claim,
+            "mottakFeilet",
+            lambda: account.client.report_failure(letter.forsendelse_id, message, permanent=True),
+        )
         self.ledger.mark_reported(letter.id, self.worker_id, "mottakFeilet permanent=true")
         self.metrics.letters.labels(account.name, "reported").inc()
         log.warning(
@@ -302,6 +283,25 @@ class Pipeline:
             message=message,
         )
         return Outcome.REPORTED
+
+    def _receipt(self, claim: Claim, kind: str, send: Callable[[], None]) -> None:
+        """Send kvitterMottak or mottakFeilet, counting it. A 404 means SvarUt no longer
+        lists the letter: an earlier receipt whose answer was lost, so it counts as sent."""
+        account = claim.letter.account
+        with self.metrics.stage(account, "receipt"):
+            try:
+                send()
+            except ForsendelseGoneError:
+                log.info(
+                    "forsendelse.receipt_gone",
+                    account=account,
+                    kind=kind,
+                    forsendelse_id=claim.letter.forsendelse_id,
+                )
+            except SvarinnError:
+                self.metrics.receipts.labels(account, kind, "failed").inc()
+                raise
+        self.metrics.receipts.labels(account, kind, "ok").inc()
 
     # --- failures -----------------------------------------------------------------------
 
