@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from alert_support import (
     ALERTS,
     fiks_block,
@@ -30,6 +32,8 @@ from fakes.fiks import FakeFiksServer, FiksState
 from fakes.webhook import WebhookServer, WebhookState
 
 from svarinn_daemon.cli import main
+from svarinn_daemon.config import load_config
+from svarinn_daemon.ledger import build_engine
 from svarinn_daemon.simulator.faults import Fault
 from svarinn_daemon.simulator.identity import generate_identity
 
@@ -240,3 +244,44 @@ def test_run_evaluates_alerts_on_its_schedule(tmp_path: Path) -> None:
             ("auth_failing", "firing", ACCOUNT),
             ("auth_failing", "resolved", ACCOUNT),
         ]
+
+
+def test_a_broken_alert_table_or_notifier_never_stops_the_import(tmp_path: Path) -> None:
+    bad_notifier = webhook_block("http://127.0.0.1:9/x") + 'format = "xml"\n'
+    with harness(tmp_path, extra_config=FAST + ALERTS + bad_notifier) as h:
+        letters = h.sim.generate(2, 10_000)
+        h.sim.add_fault(Fault("unauthorized", times=1))
+        code, lines = h.poll_once()
+        assert code == 1
+        events = [line["event"] for line in lines]
+        assert "alert.notifiers_unavailable" in events
+        (firing,) = [line for line in lines if line["event"] == "alert.firing"]
+        assert firing["condition"] == "auth_failing"  # to the log instead
+        config = load_config(h.config_path, environ={})
+        engine = build_engine(config.ledger)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE alert_states"))
+        engine.dispose()
+        code, lines = h.poll_once()
+        assert code == 0
+        assert h.archived_ids() == {x.id for x in letters}
+        assert "alert.evaluation_failed" in [line["event"] for line in lines]
+
+
+@pytest.mark.postgres
+def test_alerts_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str) -> None:
+    hook = WebhookState()
+    with WebhookServer(hook) as server:
+        config = FAST + ALERTS + webhook_block(server.url)
+        with harness(tmp_path, extra_config=config, ledger_url=postgres_url) as h:
+            h.sim.add_fault(Fault("http_503", endpoints=frozenset({"list"})))
+            assert h.poll_once()[0] == 1
+            shift_ledger_back(h.config_path, timedelta(minutes=2))
+            assert h.poll_once()[0] == 1
+            assert h.poll_once()[0] == 1
+            h.sim.clear_faults()
+            assert h.poll_once()[0] == 0
+            assert received(hook) == [
+                ("polls_failing", "firing", ACCOUNT),
+                ("polls_failing", "resolved", ACCOUNT),
+            ]
