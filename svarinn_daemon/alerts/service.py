@@ -28,6 +28,7 @@ from svarinn_daemon.logs import get_logger
 __all__ = ["EVALUATE_EVERY", "AlertService"]
 
 EVALUATE_EVERY = timedelta(seconds=60)
+CLOSE_WAIT = timedelta(seconds=5)
 log = get_logger("svarinn_daemon.alerts")
 
 
@@ -123,10 +124,17 @@ class AlertService:
         return evaluation
 
     def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self.dispatcher.close()
+        """Close the notifiers; an evaluation still sending gets ``CLOSE_WAIT`` to finish
+        (a notifier's retries must not hold up the daemon's stop)."""
+        if self._closed:
+            return
+        self._closed = True
+        locked = self._lock.acquire(timeout=CLOSE_WAIT.total_seconds())
+        try:
+            self.dispatcher.close()
+        finally:
+            if locked:
+                self._lock.release()
 
 
 def _describe(exc: Exception) -> str:
