@@ -21,6 +21,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from svarinn_daemon.alerts.service import AlertService
 from svarinn_daemon.health import Check
 from svarinn_daemon.ledger import Claim, State
 from svarinn_daemon.logs import get_logger
@@ -59,6 +60,7 @@ class Daemon:
         self._last_poll_ok: dict[str, float] = {}
         self._last_tick = time.monotonic()
         self.outcomes: dict[Outcome, int] = {}
+        self.alerts = AlertService.start(self.config, runtime.ledger.engine)
 
     # --- start and stop -------------------------------------------------------------------
 
@@ -100,11 +102,13 @@ class Daemon:
             self.pipeline.abort.set()  # downloads stop at their next chunk and release
             wait_futures(pending, timeout=max(grace, 10.0))
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.alerts.close()
 
     # --- work -----------------------------------------------------------------------------
 
     def poll(self, account: str) -> PollResult:
         result = self.pipeline.poll(account)
+        self.alerts.record_poll(account, ok=result.ok, error=result.error)
         if result.ok:
             self._last_poll_ok[account] = time.monotonic()
             self._stopped_accounts.discard(account)
@@ -172,6 +176,7 @@ class Daemon:
         polls = tuple(self.poll(a.name) for a in self.config.accounts)
         self.drain()
         self.wait_idle()
+        self.alerts.check()
         backlog = self.runtime.ledger.backlog()
         unfinished = sum(
             c.count for c in backlog.counts if c.state not in (State.ACKNOWLEDGED, State.REPORTED)
@@ -201,6 +206,14 @@ class Daemon:
             self._tick,
             IntervalTrigger(seconds=TICK, timezone=UTC),
             id="tick",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self.alerts.check,
+            IntervalTrigger(seconds=self.alerts.interval().total_seconds(), timezone=UTC),
+            id="alerts",
             next_run_time=now,
             max_instances=1,
             coalesce=True,

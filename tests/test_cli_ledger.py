@@ -53,7 +53,7 @@ def test_migrate_status_list_show_retry(
     assert code == 2
     assert "svarinn-daemon migrate" in err
     code, out, _ = cli(config, "migrate")
-    assert (code, "migrated from empty to 0001" in out) == (0, True)
+    assert (code, "migrated from empty to 0002" in out) == (0, True)
     code, out, _ = cli(config, "migrate")
     assert (code, "nothing to do" in out) == (0, True)
 
@@ -148,3 +148,47 @@ def test_newer_schema_exits_2(tmp_path: Path, conformance_dir: Path, ledger_url:
         assert code == 2
         assert "0099" in err
         assert "upgrade svarinn-daemon" in err
+
+
+def test_alerts_lists_the_ledgers_alerts(tmp_path: Path, conformance_dir: Path) -> None:
+    from svarinn_daemon.alerts import AlertState, Condition
+    from svarinn_daemon.ledger import LedgerAlertStore
+
+    config = write_config(tmp_path, conformance_dir, f"sqlite:///{tmp_path / 'l.sqlite3'}")
+    assert cli(config, "migrate")[0] == 0
+    code, out, _ = cli(config, "alerts")
+    assert (code, out) == (0, "no active alerts\n")
+    ledger = open_ledger(LedgerConfig(url=f"sqlite:///{tmp_path / 'l.sqlite3'}"))
+    store = LedgerAlertStore(ledger.engine)
+    now = ledger.clock()
+    for condition, resolved in ((Condition.AUTH_FAILING, None), (Condition.POLLS_FAILING, now)):
+        store.save(
+            AlertState(
+                condition=condition,
+                subject="kommune",
+                account="kommune",
+                first_fired_at=now - timedelta(hours=1),
+                last_sent_at=now,
+                resolved_at=resolved,
+                last_details={"failing_minutes": 60},
+            )
+        )
+    ledger.close()
+    code, out, _ = cli(config, "alerts")
+    assert code == 0
+    header, row = out.splitlines()
+    assert header.split()[:3] == ["condition", "subject", "account"]
+    assert row.split()[:3] == ["auth_failing", "kommune", "kommune"]
+    assert "failing_minutes=60" in row
+    for argv in (["alerts", "--json"], ["alerts", "list", "--json"], ["alerts", "--json", "list"]):
+        code, out, _ = cli(config, *argv)
+        assert code == 0
+        (alert,) = json.loads(out)["alerts"]
+        assert alert["condition"] == "auth_failing"
+        assert alert["active"] is True
+        assert alert["counts"] == {"failing_minutes": 60}
+    code, out, _ = cli(config, "alerts", "list", "--all", "--json")
+    assert [(a["condition"], a["resolved"] is None) for a in json.loads(out)["alerts"]] == [
+        ("auth_failing", True),
+        ("polls_failing", False),
+    ]

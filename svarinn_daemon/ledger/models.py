@@ -105,3 +105,31 @@ forsendelse_events = sa.Table(
     sa.CheckConstraint(_in("trigger", TRIGGER_VALUES), name="trigger"),
     sa.Index(None, "letter_id", "id"),
 )
+
+# One row per (condition, subject): the alert engine's AlertState. A condition that clears
+# and later holds again overwrites its row, so the table stays as small as the deployment.
+alert_states = sa.Table(
+    "alert_states",
+    metadata,
+    sa.Column("condition", sa.String(40), primary_key=True),
+    sa.Column("subject", sa.String(100), primary_key=True),
+    sa.Column("account", sa.String(64), nullable=True),
+    sa.Column("first_fired_at", UtcDateTime, nullable=False),
+    sa.Column("last_sent_at", UtcDateTime, nullable=False),
+    sa.Column("resolved_at", UtcDateTime, nullable=True),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "resolved_at"),
+)
+
+# The last poll per account, so that "polls failing for 15 minutes" survives a restart and
+# works for poll-once from cron as well.
+account_polls = sa.Table(
+    "account_polls",
+    metadata,
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("last_polled_at", UtcDateTime, nullable=False),
+    sa.Column("last_ok_at", UtcDateTime, nullable=True),
+    sa.Column("failing_since", UtcDateTime, nullable=True),
+    sa.Column("last_error_kind", sa.String(100), nullable=True),
+)

@@ -128,3 +128,37 @@ class Backlog:
             for c in self.counts
             if (state is None or c.state is state) and (account is None or c.account == account)
         )
+
+
+@dataclass(frozen=True)
+class AccountAlertFacts:
+    """What the alert conditions need to know about one account's letters (counts only).
+
+    ``pending`` counts letters neither acknowledged nor reported that were first seen at or
+    before the pending cut-off; ``oldest_pending_seen_at`` is the first of them.
+    ``reported_recently`` counts letters reported since the failure window's start;
+    ``key_errors`` unfinished letters whose last error says no configured key fits.
+    """
+
+    account: str
+    pending: int = 0
+    oldest_pending_seen_at: datetime | None = None
+    failed_permanently: int = 0
+    reported_recently: int = 0
+    key_errors: int = 0
+
+
+@dataclass(frozen=True)
+class PollStatus:
+    """One account's last poll. ``failing_since`` is the first failed poll after the last
+    successful one (None while polls succeed); ``last_error_kind`` the last poll's error."""
+
+    account: str
+    last_polled_at: datetime
+    last_ok_at: datetime | None
+    failing_since: datetime | None
+    last_error_kind: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.failing_since is None

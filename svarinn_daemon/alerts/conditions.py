@@ -1,0 +1,116 @@
+"""Which alert conditions hold right now: a pure function of ledger facts and poll statuses.
+
+Every condition is per account (the subject is the account name; the details are counts):
+
+    condition           holds while                                         resolves when
+    pending_too_long    letters waiting for import or receipt were first    none is that old
+                        seen at least ``pending_after`` ago                 any more
+    permanent_failure   letters are failed_permanently (report pending) or  the window passes
+                        were reported within the failure window             with no new one
+    no_matching_key     unfinished letters failed last with                 they are imported
+                        NoMatchingRecipientError, KeyUnwrapError or         (key added) or
+                        UnsupportedAlgorithmError                           reported
+    auth_failing        the account's last poll failed with                 a poll succeeds or
+                        AuthenticationError                                 fails otherwise
+    polls_failing       polls have failed (not with AuthenticationError)    a poll succeeds
+                        since ``polls_failing_after`` or longer
+
+The failure window is ``repeat_every`` (so a permanent failure is announced once and then
+resolves at about the time it would repeat), or 24 hours when ``repeat_every`` is zero.
+Only configured accounts are considered: a removed account's rows could never resolve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from svarinn_daemon import errors
+from svarinn_daemon.alerts.engine import AlertDetails, AlertKey
+from svarinn_daemon.alerts.message import Condition
+from svarinn_daemon.config.model import AlertsConfig
+from svarinn_daemon.ledger.records import AccountAlertFacts, PollStatus
+
+__all__ = [
+    "AUTH_ERROR_KIND",
+    "DEFAULT_FAILURE_WINDOW",
+    "KEY_ERROR_KINDS",
+    "Cutoffs",
+    "cutoffs",
+    "failure_window",
+    "holding",
+]
+
+KEY_ERROR_KINDS = frozenset(
+    cls.__name__
+    for cls in (
+        errors.NoMatchingRecipientError,
+        errors.KeyUnwrapError,
+        errors.UnsupportedAlgorithmError,
+    )
+)
+AUTH_ERROR_KIND = errors.AuthenticationError.__name__
+DEFAULT_FAILURE_WINDOW = timedelta(hours=24)
+
+
+def failure_window(config: AlertsConfig) -> timedelta:
+    return config.repeat_every if config.repeat_every > timedelta(0) else DEFAULT_FAILURE_WINDOW
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """The times the ledger query needs: pending since, and reported since."""
+
+    pending_before: datetime
+    reported_since: datetime
+
+
+def cutoffs(config: AlertsConfig, now: datetime) -> Cutoffs:
+    return Cutoffs(now - config.pending_after, now - failure_window(config))
+
+
+def _minutes(delta: timedelta) -> int:
+    return max(0, int(delta.total_seconds() // 60))
+
+
+def holding(
+    facts: Iterable[AccountAlertFacts],
+    polls: Iterable[PollStatus],
+    *,
+    accounts: Collection[str],
+    now: datetime,
+    config: AlertsConfig,
+) -> dict[AlertKey, AlertDetails]:
+    """The (condition, account) pairs that hold ``now``, with their counts.
+
+    ``facts`` must come from the ledger queried with :func:`cutoffs` for the same ``now``
+    and ``config``.
+    """
+    out: dict[AlertKey, AlertDetails] = {}
+
+    def hold(condition: Condition, account: str, **counts: int) -> None:
+        out[AlertKey(condition, account)] = AlertDetails(account=account, counts=counts)
+
+    for fact in facts:
+        account = fact.account
+        if account not in accounts:
+            continue
+        if fact.pending and fact.oldest_pending_seen_at is not None:
+            oldest = _minutes(now - fact.oldest_pending_seen_at)
+            hold(Condition.PENDING_TOO_LONG, account, letters=fact.pending, oldest_minutes=oldest)
+        failed, reported = fact.failed_permanently, fact.reported_recently
+        if failed or reported:
+            hold(Condition.PERMANENT_FAILURE, account, letters=failed + reported, reported=reported)
+        if fact.key_errors:
+            hold(Condition.NO_MATCHING_KEY, account, letters=fact.key_errors)
+    for status in polls:
+        account = status.account
+        if account not in accounts or status.failing_since is None:
+            continue
+        failing = now - status.failing_since
+        if status.last_error_kind == AUTH_ERROR_KIND:
+            hold(Condition.AUTH_FAILING, account, failing_minutes=_minutes(failing))
+        elif failing >= config.polls_failing_after:
+            hold(Condition.POLLS_FAILING, account, failing_minutes=_minutes(failing))
+    return out

@@ -1,0 +1,123 @@
+"""The alert engine's states in the ledger database: one row per (condition, subject).
+
+:class:`LedgerAlertStore` is the daemon's :class:`~svarinn_daemon.alerts.engine.AlertStore`.
+Because the states live beside the letters, a restart reloads exactly what was sent last
+time: nothing is lost and nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from svarinn_daemon.alerts.engine import AlertState
+from svarinn_daemon.alerts.message import Condition
+from svarinn_daemon.errors import LedgerError, SchemaMismatchError
+from svarinn_daemon.ledger.database import READ_ONLY, database_errors
+from svarinn_daemon.ledger.models import alert_states as alerts_t
+from svarinn_daemon.ledger.queries import Clock, utc_now
+
+__all__ = ["LedgerAlertStore", "upsert"]
+
+
+def upsert(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> None:
+    """INSERT, or UPDATE the row with the same primary key (SQLite and PostgreSQL)."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        pg = postgresql.insert(table).values(**values)
+        keys = [c.name for c in table.primary_key.columns]
+        update = {k: pg.excluded[k] for k in values if k not in keys}
+        conn.execute(pg.on_conflict_do_update(index_elements=keys, set_=update))
+    elif dialect == "sqlite":
+        lite = sqlite.insert(table).values(**values)
+        keys = [c.name for c in table.primary_key.columns]
+        update = {k: lite.excluded[k] for k in values if k not in keys}
+        conn.execute(lite.on_conflict_do_update(index_elements=keys, set_=update))
+    else:  # the ledger supports these two only (see database.build_engine)
+        raise LedgerError(f"the ledger cannot store alerts on {dialect}")
+
+
+def _condition(text: str) -> Condition:
+    try:
+        return Condition(text)
+    except ValueError:
+        raise SchemaMismatchError(
+            f"the ledger holds alert condition {text!r}, which this svarinn-daemon does not know"
+        ) from None
+
+
+def _details(text: str) -> dict[str, int]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) for k, v in value.items()
+    ):
+        raise LedgerError(f"an alert row's details are not a JSON object of counts: {text[:80]!r}")
+    return value
+
+
+def _row_to_state(row: sa.Row[Any]) -> AlertState:
+    m = row._mapping
+    return AlertState(
+        condition=_condition(m["condition"]),
+        subject=m["subject"],
+        account=m["account"],
+        first_fired_at=m["first_fired_at"],
+        last_sent_at=m["last_sent_at"],
+        resolved_at=m["resolved_at"],
+        last_details=_details(m["details"]),
+    )
+
+
+class LedgerAlertStore:
+    """Alert states in the ledger's ``alert_states`` table; thread-safe (a transaction each)."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now):
+        self.engine = engine
+        self.clock = clock
+
+    @contextmanager
+    def _read(self, doing: str) -> Iterator[sa.Connection]:
+        with (
+            database_errors(self.engine, doing),
+            self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    def load_active(self) -> list[AlertState]:
+        """Every alert that holds (``resolved_at`` is None), by condition and subject."""
+        return self.load(include_resolved=False)
+
+    def load(self, *, include_resolved: bool = True) -> list[AlertState]:
+        query = sa.select(alerts_t).order_by(alerts_t.c.condition, alerts_t.c.subject)
+        if not include_resolved:
+            query = query.where(alerts_t.c.resolved_at.is_(None))
+        with self._read("reading alert states") as conn:
+            rows = conn.execute(query).all()
+        return [_row_to_state(r) for r in rows]
+
+    def save(self, state: AlertState) -> None:
+        """Insert or replace the row for ``(state.condition, state.subject)``."""
+        if len(state.subject) > 100 or (state.account and len(state.account) > 64):
+            raise LedgerError(f"alert subject or account too long: {state.subject[:100]!r}")
+        values = {
+            "condition": state.condition.value,
+            "subject": state.subject,
+            "account": state.account,
+            "first_fired_at": state.first_fired_at,
+            "last_sent_at": state.last_sent_at,
+            "resolved_at": state.resolved_at,
+            "details": json.dumps(dict(state.last_details), sort_keys=True),
+            "updated_at": self.clock(),
+        }
+        with database_errors(self.engine, "saving an alert state"), self.engine.begin() as conn:
+            upsert(conn, alerts_t, values)

@@ -1,0 +1,157 @@
+"""What the alert conditions read from the ledger: per-account letter counts and the last poll.
+
+Counts and times only -- no title, sender or forsendelse id leaves this module -- because
+everything here ends up in an SMS or a chat room. The conditions themselves are decided in
+:mod:`svarinn_daemon.alerts.conditions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from svarinn_daemon.errors import LedgerError
+from svarinn_daemon.ledger.alert_store import upsert
+from svarinn_daemon.ledger.database import READ_ONLY, database_errors
+from svarinn_daemon.ledger.models import account_polls as polls_t
+from svarinn_daemon.ledger.models import forsendelser as letters_t
+from svarinn_daemon.ledger.queries import Clock, utc_now
+from svarinn_daemon.ledger.records import AccountAlertFacts, PollStatus
+from svarinn_daemon.ledger.states import FINISHED, State
+
+__all__ = ["LedgerWatch"]
+
+_UNFINISHED = [s.value for s in State if s not in FINISHED]
+# Waiting for import or receipt; failed_permanently letters are the permanent_failure alert's.
+_PENDING = [s for s in _UNFINISHED if s != State.FAILED_PERMANENTLY.value]
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise LedgerError(f"{name} must be timezone-aware")
+    return value
+
+
+class LedgerWatch:
+    """Read-mostly queries for alerting, and the record of each account's last poll."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now):
+        self.engine = engine
+        self.clock = clock
+
+    @contextmanager
+    def _read(self, doing: str) -> Iterator[sa.Connection]:
+        with (
+            database_errors(self.engine, doing),
+            self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    # --- letters --------------------------------------------------------------------------
+
+    def account_facts(
+        self,
+        *,
+        pending_before: datetime,
+        reported_since: datetime,
+        key_error_kinds: Collection[str],
+    ) -> tuple[AccountAlertFacts, ...]:
+        """Per account: letters pending since ``pending_before`` or earlier (and the oldest),
+        failed permanently, reported since ``reported_since``, and unfinished with a key error.
+
+        Accounts with nothing to report are left out. One query; finished letters outside
+        the window are not read (the state index keeps this cheap on a large ledger).
+        """
+        _aware(pending_before, "pending_before")
+        _aware(reported_since, "reported_since")
+        c = letters_t.c
+        pending = sa.and_(c.state.in_(_PENDING), c.seen_at <= pending_before)
+        recent = sa.and_(c.state == State.REPORTED.value, c.reported_at >= reported_since)
+        key_error = sa.and_(c.state.in_(_UNFINISHED), c.last_error_kind.in_(list(key_error_kinds)))
+
+        def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+            return sa.func.sum(sa.case((condition, 1), else_=0))
+
+        query = (
+            sa.select(
+                c.account,
+                count(pending),
+                sa.func.min(sa.case((pending, c.seen_at), else_=None)),
+                count(c.state == State.FAILED_PERMANENTLY.value),
+                count(recent),
+                count(key_error),
+            )
+            .where(sa.or_(c.state.in_(_UNFINISHED), recent))
+            .group_by(c.account)
+            .order_by(c.account)
+        )
+        with self._read("counting letters for alerts") as conn:
+            rows = conn.execute(query).all()
+        facts = (
+            AccountAlertFacts(
+                account=account,
+                pending=int(n_pending or 0),
+                oldest_pending_seen_at=oldest,
+                failed_permanently=int(n_failed or 0),
+                reported_recently=int(n_reported or 0),
+                key_errors=int(n_key or 0),
+            )
+            for account, n_pending, oldest, n_failed, n_reported, n_key in rows
+        )
+        return tuple(
+            f
+            for f in facts
+            if f.pending or f.failed_permanently or f.reported_recently or f.key_errors
+        )
+
+    # --- polls ----------------------------------------------------------------------------
+
+    def record_poll(
+        self, account: str, *, ok: bool, error_kind: str | None = None, now: datetime | None = None
+    ) -> PollStatus:
+        """Write down one poll's outcome; ``failing_since`` keeps the first failure's time."""
+        now = _aware(now or self.clock(), "now")
+        c = polls_t.c
+        with database_errors(self.engine, "recording a poll"), self.engine.begin() as conn:
+            previous = conn.execute(
+                sa.select(c.last_ok_at, c.failing_since).where(c.account == account)
+            ).first()
+            last_ok, failing_since = previous if previous is not None else (None, None)
+            status = PollStatus(
+                account=account,
+                last_polled_at=now,
+                last_ok_at=now if ok else last_ok,
+                failing_since=None if ok else (failing_since or now),
+                last_error_kind=None if ok else (error_kind or "unknown")[:100],
+            )
+            upsert(
+                conn,
+                polls_t,
+                {
+                    "account": account,
+                    "last_polled_at": status.last_polled_at,
+                    "last_ok_at": status.last_ok_at,
+                    "failing_since": status.failing_since,
+                    "last_error_kind": status.last_error_kind,
+                },
+            )
+        return status
+
+    def poll_statuses(self) -> tuple[PollStatus, ...]:
+        with self._read("reading poll statuses") as conn:
+            rows = conn.execute(sa.select(polls_t).order_by(polls_t.c.account)).all()
+        return tuple(
+            PollStatus(
+                account=r.account,
+                last_polled_at=r.last_polled_at,
+                last_ok_at=r.last_ok_at,
+                failing_since=r.failing_since,
+                last_error_kind=r.last_error_kind,
+            )
+            for r in rows
+        )
