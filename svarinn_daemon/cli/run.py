@@ -66,6 +66,7 @@ def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
     try:
         daemon.recover()
     except BaseException:
+        daemon.alerts.close()
         runtime.close()
         raise
     return daemon
