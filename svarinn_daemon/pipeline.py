@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -38,7 +39,7 @@ from svarinn_daemon.metrics import Metrics
 from svarinn_daemon.retry import Action, RetryPolicy, decide
 from svarinn_daemon.spool import Spool
 from svarinn_daemon.streaming import PlainBody, read_head
-from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
+from svarinn_daemon.svarinn import Download, Forsendelse, SvarInnClient
 from svarinn_daemon.svarinn.models import parse_forsendelse
 from svarinn_daemon.verify import ExpectedFile, VerifyPolicy, open_letter
 
@@ -99,6 +100,18 @@ class Pipeline:
     abort: threading.Event = field(default_factory=threading.Event)
     # When mottakFeilet(permanent=false) was last sent per letter; see retry.decide.
     _temporary_reports: dict[int, datetime] = field(default_factory=dict)
+    # Downloads being read now, so that stop() can wake a thread blocked in a read.
+    _open_downloads: set[Download] = field(default_factory=set)
+    _downloads_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop(self) -> None:
+        """Make letters in flight stop now: downloads end at once (also one blocked on a
+        stalled server) and every letter not yet archived is released, not failed."""
+        self.abort.set()
+        with self._downloads_lock:
+            downloads = list(self._open_downloads)
+        for download in downloads:
+            download.interrupt()
 
     # --- poll --------------------------------------------------------------------------
 
@@ -178,7 +191,7 @@ class Pipeline:
                 archive_ref=existing,
                 actual_sha256=None,
                 actual_size=None,
-                verified=False,
+                verified=None,  # unknown here; the archive holds the verification record
             )
             return
         downloaded = self._download(claim, account, forsendelse)
@@ -200,6 +213,7 @@ class Pipeline:
             spool_file,
             self.metrics.stage(name, "download"),
             account.client.download(forsendelse) as body,
+            self._tracked(body),
         ):
             chunks = body.iter_chunks()
             head, chunks = read_head(chunks, 64)
@@ -227,6 +241,23 @@ class Pipeline:
             self.metrics.stage_seconds.labels(name, "decrypt").observe(decrypt_seconds)
             filename = body.filename
         return _Downloaded(path, decoder.sha256, decoder.size, encrypted, filename, started)
+
+    @contextmanager
+    def _tracked(self, body: Download) -> Iterator[None]:
+        """Register an open download for stop(); an error after stop() means "stopped"."""
+        with self._downloads_lock:
+            self._open_downloads.add(body)
+        try:
+            if self.abort.is_set():
+                raise ShutdownRequested
+            yield
+        except SvarinnError:
+            if self.abort.is_set():
+                raise ShutdownRequested from None  # the read was interrupted by stop()
+            raise
+        finally:
+            with self._downloads_lock:
+                self._open_downloads.discard(body)
 
     def _archive(
         self,
