@@ -207,6 +207,17 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -
         time.sleep(0.02)
 
 
+@contextmanager
+def _reaped(process: subprocess.Popen[str]) -> Iterator[None]:
+    """A daemon a failed assertion leaves running is killed, not left behind."""
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def _spooled_bytes(h: Harness) -> int:
     if not h.spool.is_dir():
         return 0
@@ -228,7 +239,7 @@ def test_killed_between_archive_and_receipt_and_mid_download(tmp_path: Path) -> 
         h.sim.add_fault(Fault("stall", ids=frozenset({stalled.id}), delay=60))
         log = tmp_path / "daemon.log"
         process = h.spawn("run", output=log)
-        with _ledger_later(h) as ledger:
+        with _reaped(process), _ledger_later(h) as ledger:
 
             def ready() -> bool:
                 if _spooled_bytes(h) == 0:
@@ -269,15 +280,16 @@ def test_killed_while_writing_the_archive(tmp_path: Path) -> None:
         )
         (big,) = h.sim.generate(1, 40_000_000)
         process = h.spawn("poll-once", output=tmp_path / "daemon.log")
-        _wait_for(
-            lambda: (
-                any(p.name.startswith(".tmp-") for p in h.archive.iterdir())
-                or process.poll() is not None
-            ),
-            "the archive transaction",
-        )
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        with _reaped(process):
+            _wait_for(
+                lambda: (
+                    any(p.name.startswith(".tmp-") for p in h.archive.iterdir())
+                    or process.poll() is not None
+                ),
+                "the archive transaction",
+            )
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
         assert [p.name.startswith(".tmp-") for p in h.archive.iterdir()] == [True]
         code, lines = h.poll_once()
         assert code == 0
@@ -297,11 +309,12 @@ def test_sigterm_in_the_middle_of_a_download_releases_the_letter(tmp_path: Path)
         h.sim.add_fault(Fault("stall", ids=frozenset({letter.id}), delay=60, times=1))
         log = tmp_path / "daemon.log"
         process = h.spawn("run", output=log)
-        _wait_for(lambda: _spooled_bytes(h) > 0, "the download to be under way")
-        assert h.sim.state().downloads == {letter.id: 1}
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 0, log.read_text()[-3000:]
+        with _reaped(process):
+            _wait_for(lambda: _spooled_bytes(h) > 0, "the download to be under way")
+            assert h.sim.state().downloads == {letter.id: 1}
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=15) == 0, log.read_text()[-3000:]
         assert time.monotonic() - started < 1 + 5
         assert list(h.archive.iterdir()) == []
         show = h.cli("show", letter.id, "--json")
