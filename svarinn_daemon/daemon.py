@@ -99,7 +99,7 @@ class Daemon:
         _done, pending = wait_futures(inflight, timeout=grace)
         if pending:
             log.warning("daemon.grace_expired", letters_in_flight=len(pending))
-            self.pipeline.abort.set()  # downloads stop at their next chunk and release
+            self.pipeline.stop()  # downloads stop now, their letters are released
             wait_futures(pending, timeout=max(grace, 10.0))
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.alerts.close()

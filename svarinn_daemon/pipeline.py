@@ -16,7 +16,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +34,7 @@ from svarinn_daemon.logs import get_logger
 from svarinn_daemon.metrics import Metrics
 from svarinn_daemon.retry import Action, RetryPolicy, decide
 from svarinn_daemon.spool import Spool
-from svarinn_daemon.svarinn import Forsendelse
+from svarinn_daemon.svarinn import Download, Forsendelse
 from svarinn_daemon.svarinn.models import parse_forsendelse
 from svarinn_daemon.verify import ExpectedFile, VerifyPolicy, open_letter
 from svarinn_daemon.work import (
@@ -62,6 +63,17 @@ class Pipeline:
     abort: threading.Event = field(default_factory=threading.Event)
     # When mottakFeilet(permanent=false) was last sent per letter; see retry.decide.
     _temporary_reports: dict[int, datetime] = field(default_factory=dict)
+    _open_downloads: set[Download] = field(default_factory=set)
+    _downloads_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop(self) -> None:
+        """Make letters in flight stop now: downloads end at once (also one blocked on a
+        stalled server) and every letter not yet archived is released, not failed."""
+        self.abort.set()
+        with self._downloads_lock:
+            downloads = list(self._open_downloads)
+        for download in downloads:
+            download.interrupt()
 
     # --- poll --------------------------------------------------------------------------
 
@@ -141,7 +153,7 @@ class Pipeline:
                 archive_ref=existing,
                 actual_sha256=None,
                 actual_size=None,
-                verified=False,
+                verified=None,  # unknown here; the archive holds the verification record
             )
             return
         downloaded = self._download(claim, account, forsendelse)
@@ -171,6 +183,7 @@ class Pipeline:
             spool_file,
             self.metrics.stage(account.name, "download"),
             account.client.download(forsendelse) as body,
+            self._tracked(body),
         ):
             decoded = decode(
                 body.iter_chunks(),
@@ -184,6 +197,23 @@ class Pipeline:
             filename = body.filename
         self.metrics.stage_seconds.labels(account.name, "decrypt").observe(decoded.decrypt_seconds)
         return _Downloaded(path, decoded.sha256, decoded.size, decoded.encrypted, filename, started)
+
+    @contextmanager
+    def _tracked(self, body: Download) -> Iterator[None]:
+        """Register an open download for stop(); an error after stop() means "stopped"."""
+        with self._downloads_lock:
+            self._open_downloads.add(body)
+        try:
+            if self.abort.is_set():
+                raise ShutdownRequested
+            yield
+        except SvarinnError:
+            if self.abort.is_set():
+                raise ShutdownRequested from None  # the read was interrupted by stop()
+            raise
+        finally:
+            with self._downloads_lock:
+                self._open_downloads.discard(body)
 
     def _archive(
         self,

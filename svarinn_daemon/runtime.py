@@ -74,6 +74,7 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
                 state_directory=config.state_directory,
                 base_dir=config.source.parent,
                 source=config.source,
+                worker_id=config.daemon.worker_id,
             )
             stack.callback(adapter.close)
             adapters[name] = adapter

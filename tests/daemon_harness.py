@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from svarinn_daemon.cli import main
 from svarinn_daemon.simulator import Simulator
@@ -80,7 +81,21 @@ class Harness:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
-    def spawn(self, *args: str) -> subprocess.Popen[str]:
+    @property
+    def spool(self) -> Path:
+        return self.root / "state" / "spool"
+
+    def spawn(self, *args: str, output: Path | None = None) -> subprocess.Popen[str]:
+        """Start the daemon's CLI as a child process. With ``output``, its stdout (the JSON
+        log) and stderr go to that file instead of pipes, which a long run could fill."""
+        sink = open(output, "a") if output is not None else None  # noqa: SIM115
+        try:
+            return self._popen(args, sink)
+        finally:
+            if sink is not None:
+                sink.close()  # the child has its own copy
+
+    def _popen(self, args: tuple[str, ...], sink: IO[str] | None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [
                 sys.executable,
@@ -92,8 +107,8 @@ class Harness:
                 "json",
                 *args,
             ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=sink or subprocess.PIPE,
+            stderr=sink or subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

@@ -172,12 +172,12 @@ def test_existing_letter_is_never_written_again(tmp_path: Path) -> None:
     assert sorted(p.name for p in arch.root.iterdir()) == [FID]
 
 
-def test_cleanup_removes_only_stale_leftovers(tmp_path: Path) -> None:
-    crashed = FilesystemArchive(tmp_path / "archive")
+def test_cleanup_removes_only_stale_leftovers_of_other_workers(tmp_path: Path) -> None:
+    crashed = FilesystemArchive(tmp_path / "archive", owner="worker-b")
     crashed.begin(FID, {}).add_document("a.pdf", io.BytesIO(b"x"), meta(b"x"))  # never ended
-    arch = FilesystemArchive(tmp_path / "archive")
+    arch = FilesystemArchive(tmp_path / "archive", owner="worker-a")
     in_progress = arch.begin("other", {})
-    assert arch.cleanup(timedelta(hours=1)) == 0  # too young
+    assert arch.cleanup(timedelta(hours=1)) == 0  # too young: worker-b may still write it
     assert arch.cleanup(timedelta(0)) == 1
     remaining = list(arch.root.iterdir())
     assert [p.name.startswith(".tmp-other-") for p in remaining] == [True]
@@ -186,7 +186,20 @@ def test_cleanup_removes_only_stale_leftovers(tmp_path: Path) -> None:
     old = arch.begin("third", {})
     old_dir = old.temp
     os.utime(old_dir, (0, 0))
-    assert FilesystemArchive(arch.root).cleanup(timedelta(hours=1)) == 1
+    assert FilesystemArchive(arch.root, owner="worker-c").cleanup(timedelta(hours=1)) == 1
+
+
+def test_a_restarted_worker_removes_its_own_leftovers_at_once(tmp_path: Path) -> None:
+    """A crash leaves plaintext in ``.tmp-``; the same worker starting again cannot be
+    writing it any more, so it goes now, not a lease later (regression: it stayed)."""
+    crashed = FilesystemArchive(tmp_path / "archive", owner="worker-a")
+    crashed.begin(FID, {}).add_document("a.pdf", io.BytesIO(b"x"), meta(b"x"))  # never ended
+    other = FilesystemArchive(tmp_path / "archive", owner="worker-b")
+    other.begin("other", {}).add_document("b.pdf", io.BytesIO(b"y"), meta(b"y"))
+    restarted = FilesystemArchive(tmp_path / "archive", owner="worker-a")
+    assert restarted.cleanup(timedelta(hours=1)) == 1
+    (left,) = restarted.root.iterdir()
+    assert left.name.startswith(".tmp-other-")
 
 
 def test_unsafe_forsendelse_id_is_permanent(tmp_path: Path) -> None:

@@ -135,8 +135,11 @@ class ArchiveAdapter(Protocol):
         ...
 
     def cleanup(self, older_than: timedelta) -> int:
-        """Remove leftovers of interrupted transactions older than ``older_than`` that are
-        not in progress in this process; return how many were removed."""
+        """Remove leftovers of interrupted transactions that are not in progress in this
+        process; return how many were removed. Called at the daemon's start, when nothing
+        of this worker (``AdapterContext.worker_id``) can be in progress any more: its own
+        leftovers go whatever their age, other workers' only once older than
+        ``older_than`` (they may still be writing)."""
         ...
 
     def close(self) -> None:
@@ -149,13 +152,16 @@ class AdapterContext:
     """What an adapter factory gets beside its options.
 
     ``base_dir`` is where relative paths in options are resolved (the config file's
-    directory), ``state_directory`` the daemon's own directory.
+    directory), ``state_directory`` the daemon's own directory. ``worker_id`` is the
+    daemon's ``[daemon] worker_id`` (None outside the daemon): an adapter can tag its
+    temporary state with it, so that a restarted worker knows its leftovers at once.
     """
 
     archive_name: str
     state_directory: Path
     base_dir: Path
     source: Path | None = None
+    worker_id: str | None = None
 
     def option_key(self, key: str) -> str:
         return f"archives.{self.archive_name}.{key}"

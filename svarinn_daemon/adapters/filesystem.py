@@ -4,12 +4,14 @@ Layout::
 
     <root>/<forsendelse-id>/forsendelse.json    the forsendelse as received + verification
     <root>/<forsendelse-id>/<document>          each document, sanitised unique file name
-    <root>/.tmp-<forsendelse-id>-<random>/      a letter being written (never read these)
+    <root>/.tmp-<forsendelse-id>-<random>.<worker>/   a letter being written (never read)
 
 A letter is built in a ``.tmp-`` directory under root and renamed into place, after every
 file and the directory are fsynced: readers see a whole letter or none. The rename is the
 commit; an existing ``<root>/<forsendelse-id>`` means "already archived" and is never
-written again.
+written again. ``<worker>`` is a short hash of the daemon's worker id: at its restart a
+worker removes its own ``.tmp-`` leftovers at once (it cannot be writing them any more, and
+they hold plaintext documents), other workers' only once they are older than the lease.
 
 Errors: permanent only when this letter can never be stored here (a forsendelse id that is
 not a safe directory name, a document name the filesystem refuses, metadata that is not
@@ -21,6 +23,7 @@ permanent report would send it to paper.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -75,9 +78,12 @@ class FilesystemArchive:
         file_mode: int = 0o640,
         dir_mode: int = 0o750,
         hardlink: bool = True,
+        owner: str | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.root = root.absolute()
+        # Tags this process's temporary directories; see the module docstring.
+        self.owner_tag = _owner_tag(owner)
         self.file_mode = file_mode
         self.dir_mode = dir_mode
         self.hardlink = hardlink
@@ -109,7 +115,8 @@ class FilesystemArchive:
     def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> FilesystemTransaction:
         target = self._target(forsendelse_id)
         self._ensure_root()
-        temp = self.root / f"{TEMP_PREFIX}{forsendelse_id}-{secrets.token_hex(6)}"
+        name = f"{TEMP_PREFIX}{forsendelse_id}-{secrets.token_hex(6)}.{self.owner_tag}"
+        temp = self.root / name
         try:
             os.mkdir(temp, 0o700)
         except OSError as exc:
@@ -140,7 +147,8 @@ class FilesystemArchive:
             self._active.discard(temp)
 
     def cleanup(self, older_than: timedelta) -> int:
-        """Remove ``.tmp-`` directories of interrupted transactions; return how many."""
+        """Remove ``.tmp-`` directories of interrupted transactions: this worker's whatever
+        their age, others' once older than ``older_than``; return how many."""
         limit = time.time() - older_than.total_seconds()
         removed = 0
         try:
@@ -155,8 +163,9 @@ class FilesystemArchive:
             path = Path(entry.path)
             if not entry.name.startswith(TEMP_PREFIX) or path in active:
                 continue
+            own = entry.name.endswith(f".{self.owner_tag}")
             try:
-                if entry.stat(follow_symlinks=False).st_mtime > limit:
+                if not own and entry.stat(follow_symlinks=False).st_mtime > limit:
                     continue
                 shutil.rmtree(path)
             except FileNotFoundError:
@@ -305,6 +314,13 @@ class FilesystemTransaction:
         self.archive._forget(self.temp)
 
 
+def _owner_tag(owner: str | None) -> str:
+    """A short, filename-safe tag for a worker id ("anon" for none)."""
+    if owner is None:
+        return "anon"
+    return hashlib.sha256(owner.encode("utf-8")).hexdigest()[:10]
+
+
 def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> FilesystemArchive:
     """Entry point ``filesystem``: options ``root``, ``file_mode``, ``dir_mode``, ``hardlink``."""
     reader = AdapterOptions(options, context)
@@ -313,4 +329,10 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> Files
     dir_mode = reader.mode("dir_mode", 0o750, required_bits=0o700)
     hardlink = reader.boolean("hardlink", True)
     reader.finish()
-    return FilesystemArchive(root, file_mode=file_mode, dir_mode=dir_mode, hardlink=hardlink)
+    return FilesystemArchive(
+        root,
+        file_mode=file_mode,
+        dir_mode=dir_mode,
+        hardlink=hardlink,
+        owner=context.worker_id,
+    )

@@ -59,6 +59,7 @@ class AdapterRegistry:
         state_directory: Path,
         base_dir: Path | None = None,
         source: Path | None = None,
+        worker_id: str | None = None,
     ) -> ArchiveAdapter:
         """Make the adapter for ``[archives.NAME]``; its options are checked by its factory."""
         factory = self.factory(archive.adapter)
@@ -67,6 +68,7 @@ class AdapterRegistry:
             state_directory=state_directory,
             base_dir=base_dir if base_dir is not None else state_directory,
             source=source,
+            worker_id=worker_id,
         )
         options: Mapping[str, Any] = archive.options
         try:

@@ -30,7 +30,7 @@ FAULT_HELP = (
     "inject a fault: KIND[:key=value,...] with KIND one of "
     + ", ".join(FAULT_KINDS)
     + "; keys rate (0..1), times, ids (a+b), endpoints (list+download+acknowledge+report), "
-    "delay (seconds, for slow), retry_after, location (for redirect). Repeatable. "
+    "delay (seconds, for slow and stall), retry_after, location (for redirect). Repeatable. "
     "Example: --fault http_503:rate=0.2,retry_after=5"
 )
 

@@ -133,9 +133,12 @@ class Ledger(LedgerQueries):
         archive_ref: str,
         actual_sha256: str | Sequence[str] | None,
         actual_size: int | None,
-        verified: bool,
+        verified: bool | None,
     ) -> Letter:
-        """The adapter has the letter. The lease is kept: acknowledge it next."""
+        """The adapter has the letter. The lease is kept: acknowledge it next.
+
+        ``verified`` None: not known (the letter was found already in the archive after a
+        crash; the archive's own record says how it was verified)."""
         if not archive_ref:
             raise LedgerError("mark_archived needs the archive's reference for the letter")
         hashes = [actual_sha256] if isinstance(actual_sha256, str) else list(actual_sha256 or [])

@@ -23,6 +23,7 @@ FaultKind = Literal[
     "slow",  # wait `delay` seconds before answering
     "reset",  # download: send half the body, then reset the connection (RST)
     "truncate",  # download: send half the body, then close cleanly (short of Content-Length)
+    "stall",  # download: send half the body, wait `delay` seconds, then send the rest
     "corrupt",  # download: flip a ciphertext byte (decryption or sha256 check must fail)
     "redirect",  # download: 302 to `location` + the same path
     "wrong_sha256",  # listing: the first file's sha256hash is wrong
@@ -32,7 +33,7 @@ Endpoint = Literal["list", "download", "acknowledge", "report"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 
-_DOWNLOAD_ONLY = frozenset({"reset", "truncate", "corrupt", "redirect"})
+_DOWNLOAD_ONLY = frozenset({"reset", "truncate", "stall", "corrupt", "redirect"})
 _LISTING = frozenset({"wrong_sha256", "duplicate"})
 
 
@@ -43,7 +44,7 @@ class Fault:
     rate: float = 1.0
     times: int | None = None  # None: no limit
     endpoints: frozenset[Endpoint] | None = None  # None: every endpoint the kind applies to
-    delay: float = 2.0  # for "slow"
+    delay: float = 2.0  # for "slow" and "stall"
     retry_after: str | None = None  # Retry-After header for http_503 / http_429
     location: str | None = None  # origin to redirect downloads to, for "redirect"
 

@@ -183,17 +183,25 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(letter.blob_size))
         self.end_headers()
         kind = fault.kind if fault else None
-        limit = letter.blob_size // 2 if kind in ("reset", "truncate") else letter.blob_size
-        self._stream(letter, limit, corrupt=kind == "corrupt")
+        half = letter.blob_size // 2
+        limit = half if kind in ("reset", "truncate", "stall") else letter.blob_size
+        self._stream(letter, 0, limit, corrupt=kind == "corrupt")
+        if kind == "stall" and fault is not None:
+            self.wfile.flush()
+            if self.sim.stopping.wait(fault.delay):
+                self.close_connection = True  # stopping: hang up mid-body
+                return 200
+            self._stream(letter, half, letter.blob_size, corrupt=False)
         if kind == "reset":
             self._reset()
         elif kind == "truncate":
             self.close_connection = True
         return 200
 
-    def _stream(self, letter: SimLetter, limit: int, *, corrupt: bool) -> None:
-        sent = 0
+    def _stream(self, letter: SimLetter, start: int, limit: int, *, corrupt: bool) -> None:
+        sent = start
         with letter.blob.open("rb") as handle:
+            handle.seek(start)
             while sent < limit:
                 chunk = handle.read(min(_CHUNK, limit - sent))
                 if not chunk:

@@ -13,7 +13,9 @@ httpx, so every hop gets the same origin check.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -336,6 +338,19 @@ class Download:
                 f"account {account}: {self._action}: the body ended after {received} of "
                 f"{self.content_length} bytes"
             )
+
+    def interrupt(self) -> None:
+        """Make a read blocked in another thread return at once (the daemon is stopping).
+
+        Shuts the connection's socket down: unlike close(), that wakes a thread waiting in
+        recv(). The reader then gets a transport error; the connection is not reused."""
+        stream = self._response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                # The plain socket's shutdown, also for TLS: SSLSocket's own would drop
+                # its SSL object under the reading thread.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def _too_large(self, announced: int | None) -> DownloadTooLargeError:
         size = f"announces {announced} bytes" if announced else f"passed {self.max_size} bytes"

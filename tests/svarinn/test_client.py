@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -242,6 +243,19 @@ def test_broken_bodies_are_temporary(simulator: Simulator, account: Account, kin
         assert info.value.temporary
         assert 0 < sum(map(len, received)) < letter.blob_size
         assert fetch(client, listed) == letter.blob.read_bytes()  # the retry is whole
+
+
+def test_a_stalled_body_arrives_whole_after_the_pause(
+    simulator: Simulator, account: Account
+) -> None:
+    (letter,) = simulator.generate(1, size=300_000)
+    simulator.add_fault(Fault("stall", delay=0.3, times=1))
+    with SvarInnClient(account()) as client:
+        (listed,) = client.list_new()
+        started = time.monotonic()
+        assert fetch(client, listed) == letter.blob.read_bytes()
+        assert time.monotonic() - started >= 0.3
+    assert simulator.state().faults_fired == {"stall": 1}
 
 
 def test_corrupted_ciphertext(

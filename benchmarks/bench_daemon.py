@@ -1,0 +1,307 @@
+"""Benchmark: the whole daemon, simulator -> poll-once -> filesystem archive, on this machine.
+
+Two workloads, each through a fresh simulator, ledger and archive:
+
+- many small letters (default 1,000 letters of 50 KiB): letters/s;
+- one large letter (default 1 GiB): MB/s of ciphertext, beside the ceiling measured in the
+  same run on the same ciphertext file -- cryptography's AES-256-CBC decryptor plus
+  hashlib.sha256 over 1 MiB chunks, no parsing, no I/O but reading the (cached) file.
+
+The simulator runs in its own process (``--serve``), so it shares neither the daemon's GIL
+nor its RSS; the daemon is ``svarinn-daemon poll-once`` as a child process with
+``[daemon] concurrency`` from ``--concurrency``. Its peak RSS comes from ``os.wait4`` (the
+child's own ``ru_maxrss``). Times are the daemon process's wall time, start-up (imports,
+ledger migration) included; "in pipeline" is the first claim to the last receipt, from the
+daemon's log. Every letter is checked (acknowledged once, archived with the right sha256).
+
+    .venv/bin/python benchmarks/bench_daemon.py [--letters 1000] [--small 50KiB]
+        [--large 1GiB] [--concurrency 4] [--skip-small] [--skip-large]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+CHUNK = 1 << 20
+TARGET_LARGE_RATIO = 0.60
+TARGET_LARGE_RSS_MB = 100.0
+TARGET_SMALL_SECONDS = 60.0
+_UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "kb": 1000, "mb": 10**6}
+
+
+def parse_size(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in _UNITS:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1GiB, 50KiB)")
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+# --- the simulator's process ------------------------------------------------------------------
+
+
+def serve(directory: Path, count: int, size: int) -> None:
+    """Generate the letters, write the daemon's config, print what the parent needs as one
+    JSON line, then serve until stdin closes; then print the simulator's state."""
+    from svarinn_daemon.simulator import Simulator
+    from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
+
+    identity = generate_identity()
+    with Simulator(identity.certificate, work_dir=directory / "simulator") as sim:
+        started = time.perf_counter()
+        letters = sim.generate(count, size)
+        generated = time.perf_counter() - started
+        files = write_operator_files(
+            directory / "daemon",
+            base_url=sim.base_url,
+            username=sim.username,
+            password=sim.password,
+            identity=identity,
+        )
+        ready = {
+            "config": str(files.config),
+            "generated_seconds": generated,
+            "letters": [
+                {
+                    "id": x.id,
+                    "blob": str(x.blob),
+                    "blob_size": x.blob_size,
+                    "files": [[f.filnavn, f.sha256, f.size] for f in x.files],
+                }
+                for x in letters
+            ],
+        }
+        print(json.dumps(ready), flush=True)
+        sys.stdin.read()  # until the parent closes it
+        state = sim.state()
+        print(
+            json.dumps(
+                {
+                    "acknowledged": dict(state.acknowledged),
+                    "downloads": dict(state.downloads),
+                    "reports": len(state.reports),
+                }
+            ),
+            flush=True,
+        )
+
+
+# --- the parent -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    letters: int
+    ciphertext_bytes: int
+    plaintext_bytes: int
+    wall_seconds: float
+    pipeline_seconds: float
+    rss_mb: float
+    generated_seconds: float
+    blob: Path  # the first letter's ciphertext, for the ceiling
+
+
+def run_workload(
+    directory: Path, count: int, size: int, concurrency: int, profile: Path | None = None
+) -> Run:
+    sim = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(directory), str(count), str(size)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sim.stdin is not None
+    assert sim.stdout is not None
+    try:
+        ready = json.loads(sim.stdout.readline())
+        config = Path(ready["config"])
+        config.write_text(
+            config.read_text() + f'\n[daemon]\nworker_id = "bench"\nconcurrency = {concurrency}\n'
+        )
+        os.sync()  # the generated files' writeback must not land in the measurement
+        log = directory / "daemon.log"
+        command = [sys.executable, "-m", "svarinn_daemon", "--config", str(config)]
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+            graph = profile / f"{directory.name}.txt"
+            command = [
+                "py-spy",
+                "record",
+                "--threads",
+                "--subprocesses",
+                "--format",
+                "raw",
+                "-o",
+                str(graph),
+                "--",
+            ]
+            command += [sys.executable, "-m", "svarinn_daemon", "--config", str(config)]
+        command += ["--log-format", "json", "poll-once"]
+        started = time.perf_counter()
+        with log.open("w") as out:
+            daemon = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+            _pid, status, usage = os.wait4(daemon.pid, 0)
+        wall = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"poll-once failed; see {log}:\n{log.read_text()[-3000:]}")
+        sim.stdin.close()
+        state = json.loads(sim.stdout.readline())
+    finally:
+        if sim.poll() is None:
+            sim.stdin.close()
+        sim.wait(timeout=60)
+    letters: list[dict[str, Any]] = ready["letters"]
+    check(directory / "daemon" / "archive", letters, state)
+    return Run(
+        letters=len(letters),
+        ciphertext_bytes=sum(x["blob_size"] for x in letters),
+        plaintext_bytes=sum(f[2] for x in letters for f in x["files"]),
+        wall_seconds=wall,
+        pipeline_seconds=pipeline_seconds(log),
+        rss_mb=usage.ru_maxrss * 1024 / 1e6,
+        generated_seconds=ready["generated_seconds"],
+        blob=Path(letters[0]["blob"]),
+    )
+
+
+def check(archive: Path, letters: list[dict[str, Any]], state: dict[str, Any]) -> None:
+    """Every letter acknowledged once and archived whole; big files hashed in chunks."""
+    ids = {x["id"] for x in letters}
+    if state["acknowledged"] != dict.fromkeys(ids, 1) or state["reports"]:
+        raise SystemExit(f"wrong receipts: {len(state['acknowledged'])} of {len(ids)} letters")
+    if {p.name for p in archive.iterdir()} != ids:
+        raise SystemExit("the archive does not hold exactly the letters")
+    for letter in letters:
+        for name, sha256, size in letter["files"]:
+            digest = hashlib.sha256()
+            with open(archive / letter["id"] / name, "rb") as f:
+                while block := f.read(CHUNK):
+                    digest.update(block)
+            if (digest.hexdigest(), (archive / letter["id"] / name).stat().st_size) != (
+                sha256,
+                size,
+            ):
+                raise SystemExit(f"{letter['id']}/{name}: wrong content in the archive")
+
+
+def pipeline_seconds(log: Path) -> float:
+    """First claim-to-work event to the last receipt, from the daemon's JSON log."""
+    times = []
+    for line in log.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if record["event"] in ("poll.finished", "forsendelse.acknowledged"):
+            times.append(datetime.fromisoformat(record["timestamp"]))
+    return (max(times) - min(times)).total_seconds() if len(times) > 1 else float("nan")
+
+
+def ceiling_seconds(path: Path) -> float:
+    """AES-256-CBC decrypt + sha256 of ``path`` in 1 MiB chunks: what no pipeline can beat."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        cipher = Cipher(algorithms.AES(b"k" * 32), modes.CBC(b"i" * 16)).decryptor()
+        sha = hashlib.sha256()
+        out = bytearray(CHUNK + 16)
+        view = memoryview(out)
+        buffer = bytearray(CHUNK)
+        chunk = memoryview(buffer)
+        with open(path, "rb", buffering=0) as f:
+            while count := f.readinto(buffer):
+                n = cipher.update_into(chunk[:count], out)
+                sha.update(view[:n])
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--letters", type=int, default=1000, help="small letters (1000)")
+    parser.add_argument("--small", type=parse_size, default=50 << 10, help="their size (50KiB)")
+    parser.add_argument("--large", type=parse_size, default=1 << 30, help="large letter (1GiB)")
+    parser.add_argument("--concurrency", type=int, default=4, help="[daemon] concurrency (4)")
+    parser.add_argument("--skip-small", action="store_true")
+    parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run the daemon under py-spy (pip install py-spy), writing collapsed stacks "
+        "(flamegraph.pl input) to DIR; the figures then include py-spy's overhead and RSS",
+    )
+    args = parser.parse_args()
+    print(
+        f"machine: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, concurrency "
+        f"{args.concurrency}"
+    )
+    verdicts = []
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.nullcontext(str(args.keep))
+        if args.keep is not None
+        else tempfile.TemporaryDirectory(prefix="bench-daemon-")
+    ) as tmp:
+        root = Path(tmp)
+        if not args.skip_small:
+            small = run_workload(
+                root / "small", args.letters, args.small, args.concurrency, args.profile
+            )
+            ok = small.wall_seconds < TARGET_SMALL_SECONDS
+            verdicts.append(ok)
+            print(
+                f"{small.letters} letters of {args.small / 1024:.0f} KiB "
+                f"(generated in {small.generated_seconds:.1f} s): "
+                f"{small.wall_seconds:.1f} s, {small.letters / small.wall_seconds:.0f} letters/s "
+                f"({small.letters / small.pipeline_seconds:.0f}/s in pipeline), "
+                f"{small.ciphertext_bytes / 1e6 / small.wall_seconds:.1f} MB/s, "
+                f"peak RSS {small.rss_mb:.0f} MB"
+            )
+            print(f"  target < {TARGET_SMALL_SECONDS:.0f} s: {'MET' if ok else 'NOT MET'}")
+        if not args.skip_large:
+            large = run_workload(root / "large", 1, args.large, args.concurrency, args.profile)
+            ceiling = ceiling_seconds(large.blob)
+            mb = large.ciphertext_bytes / 1e6
+            rate, ceiling_rate = mb / large.wall_seconds, mb / ceiling
+            ok_rate = rate >= TARGET_LARGE_RATIO * ceiling_rate
+            ok_rss = large.rss_mb < TARGET_LARGE_RSS_MB
+            verdicts += [ok_rate, ok_rss]
+            print(
+                f"1 letter of {args.large / (1 << 20):.0f} MiB (generated in "
+                f"{large.generated_seconds:.1f} s): {large.wall_seconds:.1f} s, {rate:.0f} MB/s "
+                f"({mb / large.pipeline_seconds:.0f} MB/s in pipeline), "
+                f"peak RSS {large.rss_mb:.0f} MB"
+            )
+            print(
+                f"  ceiling (AES-256-CBC + sha256, 1 MiB chunks, same file): {ceiling:.2f} s, "
+                f"{ceiling_rate:.0f} MB/s; daemon at {rate / ceiling_rate:.0%} of it"
+            )
+            print(
+                f"  target >= {TARGET_LARGE_RATIO:.0%} of ceiling: "
+                f"{'MET' if ok_rate else 'NOT MET'}; peak RSS < {TARGET_LARGE_RSS_MB:.0f} MB: "
+                f"{'MET' if ok_rss else 'NOT MET'}"
+            )
+    return 0 if all(verdicts) else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        serve(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        sys.exit(0)
+    sys.exit(main())
