@@ -29,7 +29,7 @@ from svarinn_daemon.errors import (
     ForsendelseGoneError,
     SvarinnError,
 )
-from svarinn_daemon.ledger import Claim, Ledger, SeenAction, Work
+from svarinn_daemon.ledger import Claim, Ledger, SeenAction, Trigger, Work
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.metrics import Metrics
 from svarinn_daemon.retry import Action, RetryPolicy, decide
@@ -345,6 +345,7 @@ class Pipeline:
             policy=self.retry_policy,
             now=now,
             last_temporary_report_at=self._temporary_reports.get(letter.id),
+            download_attempts=self._corrupt_downloads(letter.id) + 1,
             random=self.random,
         )
         fields = {
@@ -376,7 +377,11 @@ class Pipeline:
                 return self._failed(claim, exc)  # the report itself is retried later
         retry_at = decision.retry_at or now + self.retry_policy.base_delay
         self.ledger.schedule_retry(
-            letter.id, self.worker_id, error.kind, f"{decision.reason}: {error}", retry_at
+            letter.id,
+            self.worker_id,
+            error.kind,
+            f"{decision.action.value}: {decision.reason}: {error}",
+            retry_at,
         )
         self.metrics.retries.labels(account.name, error.kind).inc()
         self.metrics.letters.labels(account.name, "retry_scheduled").inc()
@@ -385,6 +390,16 @@ class Pipeline:
         if decision.report_temporary and claim.work is Work.IMPORT:
             self._report_temporary(account, letter.id, letter.forsendelse_id, decision.message)
         return Outcome.RETRY_SCHEDULED
+
+    def _corrupt_downloads(self, letter_id: int) -> int:
+        """Earlier downloads of this letter that came back corrupt, from its history: claims
+        cut short by a restart or a shutdown must not count towards sending it to paper."""
+        marker = f": {Action.DOWNLOAD_AGAIN.value}: "  # reasons read "Kind: action: ..."
+        return sum(
+            1
+            for event in self.ledger.events(letter_id)
+            if event.trigger is Trigger.SCHEDULE_RETRY and marker in (event.reason or "")
+        )
 
     def _report_temporary(
         self, account: AccountRuntime, letter_id: int, forsendelse_id: str, message: str

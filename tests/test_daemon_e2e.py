@@ -176,3 +176,27 @@ def test_check_config_online_proves_the_credentials(tmp_path: Path) -> None:
         assert "AuthenticationError" in bad.stderr
         assert h.sim.password not in bad.stderr
         assert h.sim.state().acknowledged == {}
+
+
+def test_interrupted_claims_do_not_count_as_corrupt_downloads(tmp_path: Path) -> None:
+    """Two claims cut short (a kill, a shutdown) must not send a letter to paper early."""
+    from datetime import timedelta
+
+    from svarinn_daemon.config import load_config
+    from svarinn_daemon.ledger import open_ledger
+
+    with harness(tmp_path) as h:
+        (bad,) = h.sim.generate(1, 20_000)
+        h.sim.add_fault(Fault("corrupt", ids=frozenset({bad.id})))
+        (listed,) = h.sim.next_page()  # the forsendelse exactly as hentNyeForsendelser lists it
+        config = load_config(h.config_path, environ={})
+        with open_ledger(config.ledger, migrate_schema=True) as ledger:
+            ledger.record_seen("simulator", bad.id, raw=listed)
+            for _ in range(2):
+                (claim,) = ledger.claim("killed-worker", timedelta(seconds=30))
+                ledger.release(claim.id, "killed-worker", "worker restarted")
+            assert ledger.get(claim.id).attempts == 2  # type: ignore[union-attr]
+        assert h.until_done() == 0
+        state = h.sim.state()
+        assert state.downloads[bad.id] == 3
+        assert [r.permanent for r in state.reports_for(bad.id)][-1] is True
