@@ -14,10 +14,8 @@ the ledger's events.
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,12 +27,13 @@ from svarinn_daemon.errors import (
     ForsendelseGoneError,
     SvarinnError,
 )
+from svarinn_daemon.inflight import InFlight
 from svarinn_daemon.ledger import Claim, Ledger, SeenAction, Trigger, Work
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.metrics import Metrics
 from svarinn_daemon.retry import Action, RetryPolicy, decide
 from svarinn_daemon.spool import Spool
-from svarinn_daemon.svarinn import Download, Forsendelse
+from svarinn_daemon.svarinn import Forsendelse
 from svarinn_daemon.svarinn.models import parse_forsendelse
 from svarinn_daemon.verify import ExpectedFile, VerifyPolicy, open_letter
 from svarinn_daemon.work import (
@@ -60,20 +59,13 @@ class Pipeline:
     verify_policy: VerifyPolicy = field(default_factory=VerifyPolicy)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     random: Callable[[], float] = random.random
-    abort: threading.Event = field(default_factory=threading.Event)
     # When mottakFeilet(permanent=false) was last sent per letter; see retry.decide.
     _temporary_reports: dict[int, datetime] = field(default_factory=dict)
-    _open_downloads: set[Download] = field(default_factory=set)
-    _downloads_lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: InFlight = field(default_factory=InFlight)
 
     def stop(self) -> None:
-        """Make letters in flight stop now: downloads end at once (also one blocked on a
-        stalled server) and every letter not yet archived is released, not failed."""
-        self.abort.set()
-        with self._downloads_lock:
-            downloads = list(self._open_downloads)
-        for download in downloads:
-            download.interrupt()
+        """Make letters in flight stop now; every letter not yet archived is released."""
+        self.in_flight.stop()
 
     # --- poll --------------------------------------------------------------------------
 
@@ -171,8 +163,7 @@ class Pipeline:
 
         def between_chunks() -> None:
             nonlocal renewed
-            if self.abort.is_set():
-                raise ShutdownRequested
+            self.in_flight.check()
             if time.monotonic() - renewed > renew_every:
                 self.ledger.extend_lease(claim.id, self.worker_id, self.lease)
                 renewed = time.monotonic()
@@ -183,7 +174,7 @@ class Pipeline:
             spool_file,
             self.metrics.stage(account.name, "download"),
             account.client.download(forsendelse) as body,
-            self._tracked(body),
+            self.in_flight.track(body),
         ):
             decoded = decode(
                 body.iter_chunks(),
@@ -198,23 +189,6 @@ class Pipeline:
         self.metrics.stage_seconds.labels(account.name, "decrypt").observe(decoded.decrypt_seconds)
         return _Downloaded(path, decoded.sha256, decoded.size, decoded.encrypted, filename, started)
 
-    @contextmanager
-    def _tracked(self, body: Download) -> Iterator[None]:
-        """Register an open download for stop(); an error after stop() means "stopped"."""
-        with self._downloads_lock:
-            self._open_downloads.add(body)
-        try:
-            if self.abort.is_set():
-                raise ShutdownRequested
-            yield
-        except SvarinnError:
-            if self.abort.is_set():
-                raise ShutdownRequested from None  # the read was interrupted by stop()
-            raise
-        finally:
-            with self._downloads_lock:
-                self._open_downloads.discard(body)
-
     def _archive(
         self,
         claim: Claim,
@@ -227,8 +201,7 @@ class Pipeline:
             ExpectedFile(f.filnavn or "dokument", f.mimetype, f.sha256hash, f.size)
             for f in forsendelse.filmetadata
         ]
-        if self.abort.is_set():
-            raise ShutdownRequested
+        self.in_flight.check()
         work_dir = self.spool.workdir(forsendelse.id)
         try:
             with (
