@@ -8,8 +8,7 @@ time: nothing is lost and nothing is sent twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +18,7 @@ from sqlalchemy.engine import Engine
 from svarinn_daemon.alerts.engine import AlertState
 from svarinn_daemon.alerts.message import Condition
 from svarinn_daemon.errors import LedgerError, SchemaMismatchError
-from svarinn_daemon.ledger.database import READ_ONLY, database_errors
+from svarinn_daemon.ledger.database import database_errors, reading
 from svarinn_daemon.ledger.models import alert_states as alerts_t
 from svarinn_daemon.ledger.queries import Clock, utc_now
 
@@ -84,14 +83,8 @@ class LedgerAlertStore:
         self.engine = engine
         self.clock = clock
 
-    @contextmanager
-    def _read(self, doing: str) -> Iterator[sa.Connection]:
-        with (
-            database_errors(self.engine, doing),
-            self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
-            conn.begin(),
-        ):
-            yield conn
+    def _read(self, doing: str) -> AbstractContextManager[sa.Connection]:
+        return reading(self.engine, doing)
 
     def load_active(self) -> list[AlertState]:
         """Every alert that holds (``resolved_at`` is None), by condition and subject."""

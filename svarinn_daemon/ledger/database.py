@@ -124,3 +124,21 @@ def _first_line(err: exc.SQLAlchemyError) -> str:
     orig = getattr(err, "orig", None)
     text = str(orig if orig is not None else err).strip().splitlines()
     return (text[0] if text else type(err).__name__)[:300]
+
+
+@contextmanager
+def reading(engine: Engine, doing: str) -> Iterator[sa.Connection]:
+    """A read-only transaction (SQLite: a deferred BEGIN that takes no write lock)."""
+    with (
+        database_errors(engine, doing),
+        engine.connect().execution_options(**{READ_ONLY: True}) as conn,
+        conn.begin(),
+    ):
+        yield conn
+
+
+@contextmanager
+def writing(engine: Engine, doing: str) -> Iterator[sa.Connection]:
+    """A write transaction; database errors become typed ledger errors."""
+    with database_errors(engine, doing), engine.begin() as conn:
+        yield conn

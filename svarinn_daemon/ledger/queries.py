@@ -7,8 +7,8 @@ it also owns the engine, the clock and the row -> record conversion both halves 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Self
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from svarinn_daemon.errors import LedgerError, SchemaMismatchError
-from svarinn_daemon.ledger.database import READ_ONLY, database_errors
+from svarinn_daemon.ledger.database import reading, writing
 from svarinn_daemon.ledger.models import forsendelse_events as events_t
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.records import Backlog, Letter, LetterEvent, StateCount
@@ -116,19 +116,11 @@ class LedgerQueries:
             raise LedgerError("the ledger needs timezone-aware times (got a naive datetime)")
         return value.astimezone(UTC)
 
-    @contextmanager
-    def _read(self, doing: str) -> Iterator[sa.Connection]:
-        with (
-            database_errors(self.engine, doing),
-            self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
-            conn.begin(),
-        ):
-            yield conn
+    def _read(self, doing: str) -> AbstractContextManager[sa.Connection]:
+        return reading(self.engine, doing)
 
-    @contextmanager
-    def _write(self, doing: str) -> Iterator[sa.Connection]:
-        with database_errors(self.engine, doing), self.engine.begin() as conn:
-            yield conn
+    def _write(self, doing: str) -> AbstractContextManager[sa.Connection]:
+        return writing(self.engine, doing)
 
     def get(self, letter_id: int) -> Letter | None:
         with self._read("reading a letter") as conn:

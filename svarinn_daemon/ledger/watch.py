@@ -7,8 +7,8 @@ everything here ends up in an SMS or a chat room. The conditions themselves are 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from svarinn_daemon.errors import LedgerError
 from svarinn_daemon.ledger.alert_store import upsert
-from svarinn_daemon.ledger.database import READ_ONLY, database_errors
+from svarinn_daemon.ledger.database import database_errors, reading
 from svarinn_daemon.ledger.models import account_polls as polls_t
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.queries import Clock, utc_now
@@ -43,14 +43,8 @@ class LedgerWatch:
         self.engine = engine
         self.clock = clock
 
-    @contextmanager
-    def _read(self, doing: str) -> Iterator[sa.Connection]:
-        with (
-            database_errors(self.engine, doing),
-            self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
-            conn.begin(),
-        ):
-            yield conn
+    def _read(self, doing: str) -> AbstractContextManager[sa.Connection]:
+        return reading(self.engine, doing)
 
     # --- letters --------------------------------------------------------------------------
 
