@@ -233,7 +233,8 @@ def test_killed_between_archive_and_receipt_and_mid_download(tmp_path: Path) -> 
     """Receipts due at start are sent without downloading again; spool files are removed."""
     with harness(tmp_path) as h:
         archived = h.sim.generate(2, 50_000, files_per_letter=2)
-        (stalled,) = h.sim.generate(1, 2_000_000)
+        # Half of it must exceed the client's 1 MiB read chunk, or nothing reaches the spool.
+        (stalled,) = h.sim.generate(1, 4_000_000)
         receipts = frozenset({x.id for x in archived})
         h.sim.add_fault(Fault("slow", ids=receipts, endpoints=frozenset({"acknowledge"}), delay=60))
         h.sim.add_fault(Fault("stall", ids=frozenset({stalled.id}), delay=60))
