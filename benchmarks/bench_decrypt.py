@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ceiling import decrypt_and_hash
+
 CHUNK = 1 << 20
 TARGET_RATIO = 0.90
 TARGET_RSS_MB = 64.0
@@ -79,21 +81,8 @@ def worker_ours(path: str, key: str, cert: str, threaded: bool) -> dict[str, obj
 
 
 def worker_ceiling(path: str) -> dict[str, object]:
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    start = time.perf_counter()
-    cipher = Cipher(algorithms.AES(b"k" * 32), modes.CBC(b"i" * 16)).decryptor()
-    sha = hashlib.sha256()
-    out = bytearray(CHUNK + 16)
-    view = memoryview(out)
-    buffer = bytearray(CHUNK)
-    chunk = memoryview(buffer)
-    with open(path, "rb", buffering=0) as f:
-        while count := f.readinto(buffer):
-            n = cipher.update_into(chunk[:count], out)
-            sha.update(view[:n])
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rss_mb": peak_rss_mb(), "sha256": sha.hexdigest()}
+    seconds, digest = decrypt_and_hash(path)
+    return {"seconds": seconds, "rss_mb": peak_rss_mb(), "sha256": digest}
 
 
 def worker_openssl(path: str, key: str, cert: str) -> dict[str, object]:
