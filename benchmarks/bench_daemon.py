@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,7 @@ def serve(directory: Path, count: int, size: int) -> None:
         )
         ready = {
             "config": str(files.config),
+            "cpu_before_serving": _cpu_seconds(),
             "generated_seconds": generated,
             "letters": [
                 {
@@ -94,10 +96,16 @@ def serve(directory: Path, count: int, size: int) -> None:
                     "acknowledged": dict(state.acknowledged),
                     "downloads": dict(state.downloads),
                     "reports": len(state.reports),
+                    "cpu_after_serving": _cpu_seconds(),
                 }
             ),
             flush=True,
         )
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- the parent -------------------------------------------------------------------------------
@@ -111,6 +119,8 @@ class Run:
     wall_seconds: float
     pipeline_seconds: float
     rss_mb: float
+    daemon_cpu_seconds: float
+    simulator_cpu_seconds: float
     generated_seconds: float
     blob: Path  # the first letter's ciphertext, for the ceiling
 
@@ -173,6 +183,8 @@ def run_workload(
         wall_seconds=wall,
         pipeline_seconds=pipeline_seconds(log),
         rss_mb=usage.ru_maxrss * 1024 / 1e6,
+        daemon_cpu_seconds=usage.ru_utime + usage.ru_stime,
+        simulator_cpu_seconds=state["cpu_after_serving"] - ready["cpu_before_serving"],
         generated_seconds=ready["generated_seconds"],
         blob=Path(letters[0]["blob"]),
     )
@@ -259,6 +271,10 @@ def main() -> int:
                 f"{small.ciphertext_bytes / 1e6 / small.wall_seconds:.1f} MB/s, "
                 f"peak RSS {small.rss_mb:.0f} MB"
             )
+            print(
+                f"  CPU: daemon {small.daemon_cpu_seconds:.1f} s, simulator "
+                f"{small.simulator_cpu_seconds:.1f} s (serving only)"
+            )
             print(f"  target < {TARGET_SMALL_SECONDS:.0f} s: {'MET' if ok else 'NOT MET'}")
         if not args.skip_large:
             large = run_workload(root / "large", 1, args.large, args.concurrency, args.profile)
@@ -273,6 +289,10 @@ def main() -> int:
                 f"{large.generated_seconds:.1f} s): {large.wall_seconds:.1f} s, {rate:.0f} MB/s "
                 f"({mb / large.pipeline_seconds:.0f} MB/s in pipeline), "
                 f"peak RSS {large.rss_mb:.0f} MB"
+            )
+            print(
+                f"  CPU: daemon {large.daemon_cpu_seconds:.1f} s, simulator "
+                f"{large.simulator_cpu_seconds:.1f} s (serving only)"
             )
             print(
                 f"  ceiling (AES-256-CBC + sha256, 1 MiB chunks, same file): {ceiling:.2f} s, "

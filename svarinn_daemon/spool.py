@@ -2,61 +2,112 @@
 
 They live in ``<state_directory>/spool`` so that leftovers from a crash can be found and
 removed at the next start (the ledger, not the spool, says what is done).
+
+A small letter is gathered in one buffer and written and fsynced at ``finish()``. Once a
+letter outgrows that buffer, a writer thread takes over, so the disk works while the next
+megabytes are downloaded and decrypted, and the writes bypass the page cache (``O_DIRECT``)
+where the filesystem allows it: the plaintext is read once more at most (a zip's entries),
+so caching it only costs fresh page allocations and a long ``fsync`` at the end. Where
+``O_DIRECT`` is refused (tmpfs, some network filesystems) the writes fall back to the
+page cache. Write errors found by the thread surface at the next ``write()`` or at
+``finish()``.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import mmap
 import os
+import queue
 import secrets
+import threading
 from pathlib import Path
 from types import TracebackType
 
 from svarinn_daemon.errors import ArchiveError
 
 SUFFIX = ".part"
+BLOCK = 1 << 20  # bytes per write of a large letter: aligned for any disk's O_DIRECT
+_BUFFERS = 3  # one being filled, up to two queued or being written
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class SpoolFile:
     """One plaintext being written; ``finish()`` makes it durable, ``remove()`` deletes it."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, direct: bool = True):
         self.path = path
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._buffers = [mmap.mmap(-1, BLOCK)]  # page-aligned, as O_DIRECT requires
+        self._buffer = self._buffers[0]
+        self._fd: int | None = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
+        )
         self.size = 0
+        self._direct = direct
+        self._used = 0
+        self._writer: _Writer | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
         assert self._fd is not None, "spool file already finished"
-        view = memoryview(data)
-        try:
+        with memoryview(data) as whole:
+            view = whole.cast("B")
             while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-                self.size += written
+                take = min(len(view), BLOCK - self._used)
+                self._buffer[self._used : self._used + take] = view[:take]
+                self._used += take
+                self.size += take
+                view = view[take:]
+                if self._used == BLOCK:
+                    self._hand_over()
+
+    def _hand_over(self) -> None:
+        assert self._fd is not None
+        if self._writer is None:
+            self._buffers += [mmap.mmap(-1, BLOCK) for _ in range(_BUFFERS - 1)]
+            self._writer = _Writer(self._fd, self._buffers[1:], direct=self._direct)
+        try:
+            self._buffer = self._writer.swap(self._buffer)
         except OSError as exc:
-            raise ArchiveError(
-                f"cannot write spool file {self.path}: {exc.strerror}", temporary=True
-            ) from None
+            raise self._error("write", exc) from None
+        self._used = 0
 
     def finish(self) -> Path:
-        if self._fd is not None:
-            try:
-                os.fsync(self._fd)
-            except OSError as exc:
-                raise ArchiveError(
-                    f"cannot fsync spool file {self.path}: {exc.strerror}", temporary=True
-                ) from None
-            finally:
-                os.close(self._fd)
-                self._fd = None
+        """Write what is left, fsync, close; the file is complete and durable on return."""
+        if self._fd is None:
+            return self.path
+        try:
+            with memoryview(self._buffer) as view:
+                if self._writer is not None:
+                    self._writer.finish(view[: self._used])
+                else:
+                    _write_all(self._fd, view[: self._used], 0)
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise self._error("write", exc) from None
+        finally:
+            self._close()
         return self.path
 
     def remove(self) -> None:
+        self._close()
+        self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        self.path.unlink(missing_ok=True)
+        for buffer in self._buffers:
+            buffer.close()
+
+    def _error(self, what: str, exc: OSError) -> ArchiveError:
+        reason = exc.strerror or str(exc)
+        return ArchiveError(f"cannot {what} spool file {self.path}: {reason}", temporary=True)
 
     def __enter__(self) -> SpoolFile:
         return self
@@ -69,6 +120,86 @@ class SpoolFile:
     ) -> None:
         if exc_type is not None:
             self.remove()
+
+
+class _Writer:
+    """Writes full buffers in order on its own thread; hands back empty ones."""
+
+    def __init__(self, fd: int, empty: list[mmap.mmap], *, direct: bool):
+        self._fd = fd
+        self._direct = direct and _set_direct(fd, True)
+        self._offset = 0
+        self._full: queue.Queue[mmap.mmap | None] = queue.Queue()
+        self._free: queue.Queue[mmap.mmap] = queue.Queue()
+        for buffer in empty:
+            self._free.put(buffer)
+        self._failure: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
+        self._thread.start()
+
+    def swap(self, full: mmap.mmap) -> mmap.mmap:
+        """Queue ``full`` for writing; returns an empty buffer (waits while the disk lags)."""
+        self._raise_failure()
+        self._full.put(full)
+        return self._free.get()
+
+    def finish(self, tail: memoryview) -> None:
+        """Wait for the queued buffers, then write the tail (not block-sized: buffered)."""
+        self.stop()
+        self._raise_failure()
+        if self._direct:
+            _set_direct(self._fd, False)
+        _write_all(self._fd, tail, self._offset)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._full.put(None)
+            self._thread.join()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        while (buffer := self._full.get()) is not None:
+            if self._failure is None:
+                try:
+                    with memoryview(buffer) as view:
+                        self._write(view)
+                except OSError as exc:
+                    self._failure = exc
+            self._free.put(buffer)
+
+    def _write(self, view: memoryview) -> None:
+        try:
+            _write_all(self._fd, view, self._offset)
+        except OSError as exc:
+            if not (self._direct and exc.errno == errno.EINVAL):
+                raise
+            # The filesystem took O_DIRECT at open but refuses the write itself.
+            _set_direct(self._fd, False)
+            self._direct = False
+            _write_all(self._fd, view, self._offset)
+        self._offset += len(view)
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Switch O_DIRECT on or off; False when the platform or filesystem refuses it."""
+    if not _O_DIRECT:
+        return False
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _O_DIRECT if on else flags & ~_O_DIRECT)
+    except OSError:
+        return False
+    return on
+
+
+def _write_all(fd: int, view: memoryview, offset: int) -> None:
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
 
 
 class Spool:

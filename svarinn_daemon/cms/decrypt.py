@@ -101,7 +101,10 @@ class Decryptor:
         return self._sha256
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> bytes:
-        """Take the next input bytes; returns plaintext that is certain (maybe ``b""``)."""
+        """Take the next input bytes; returns plaintext that is certain (maybe ``b""``).
+
+        Some certain plaintext may be held back to be hashed in bulk; ``close()`` returns it.
+        """
         self._check_usable()
         try:
             with memoryview(chunk) as view:
@@ -125,7 +128,7 @@ class Decryptor:
                     f"the input ends at offset {self.input_size} inside {self._where}"
                 )
             self._content.finish()
-            last = self._sink.take()
+            last = self._sink.take(final=True)
             self._sha256 = self._sink.hexdigest()
         except CmsError as exc:
             self._fail(exc)

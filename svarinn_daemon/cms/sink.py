@@ -7,7 +7,10 @@ object, the bytes it returns. Second, SHA-256 itself, about four times the cost 
 AES-CBC with AES-NI. Single-threaded, each 64 KiB group is hashed right after it is
 decrypted, while it is still in cache. Threaded (large files only), a worker hashes one
 feed's buffer -- hashlib releases the GIL -- while the next feed is parsed and decrypted;
-a small ring of buffers passed through two queues bounds memory and keeps order.
+a small ring of buffers passed through two queues bounds memory and keeps order. Each
+hand-over costs a thread switch, so once the worker runs, plaintext is held back until
+about ``_HANDOFF`` bytes are ready: small feeds (64 KiB network reads) then cost no more
+than large ones.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import weakref
 
 _THREAD_AFTER = 1 << 20  # plaintext bytes before hashing moves to a worker thread
 _RING = 3  # plaintext buffers: one being filled, up to two being hashed
+_HANDOFF = 1 << 20  # plaintext bytes per hand-over to the worker
 
 
 class PlaintextSink:
@@ -52,10 +56,11 @@ class PlaintextSink:
                 self._sha.update(view[self._used : self._used + count])
         self._used += count
 
-    def take(self) -> bytes:
-        """Everything committed since the last call, as one new bytes object."""
+    def take(self, *, final: bool = False) -> bytes:
+        """What was committed since the last call, as one new bytes object. While the worker
+        hashes, less than ``_HANDOFF`` bytes are held back unless ``final``."""
         used = self._used
-        if not used:
+        if not used or (self._work is not None and used < _HANDOFF and not final):
             return b""
         out = bytes(memoryview(self._buffer)[:used])
         self.size += used
