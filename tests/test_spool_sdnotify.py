@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
+import mmap
+import os
 import socket
 import stat
+import subprocess
+import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 
 from svarinn_daemon.sdnotify import Notifier
-from svarinn_daemon.spool import Spool
+from svarinn_daemon.spool import BLOCK, Spool, SpoolFile, _Writer
 
 
 def test_spool_file_is_private_durable_and_removable(tmp_path: Path) -> None:
@@ -74,3 +83,108 @@ def test_notifier_sends_datagrams(tmp_path: Path) -> None:
 
 def test_notifier_survives_a_missing_socket(tmp_path: Path) -> None:
     assert Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")}).watchdog() is False
+
+
+LARGE_SIZES = [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 12_345]
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "buffered"])
+@pytest.mark.parametrize("size", LARGE_SIZES)
+def test_spool_round_trip_across_block_boundaries(tmp_path: Path, size: int, direct: bool) -> None:
+    """Past the first block the writer thread takes over (O_DIRECT where allowed); the file
+    must hold exactly what was written, whatever the write sizes."""
+    data = os.urandom(size)
+    f = SpoolFile(tmp_path / "letter.part", direct=direct)
+    for start, step in zip(range(0, size, 7919 * 9), itertools.cycle([7919, 65536, BLOCK])):
+        f.write(data[start : start + 7919 * 9][:step])
+        f.write(data[start + step : start + 7919 * 9])
+    path = f.finish()
+    assert f.size == size
+    assert path.stat().st_size == size
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not [t for t in threading.enumerate() if t.name == "spool-writer"]
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no tmpfs at /dev/shm")
+def test_spool_on_tmpfs_falls_back_to_the_page_cache() -> None:
+    """tmpfs may refuse O_DIRECT: the spool must still write every byte."""
+    data = os.urandom(2 * BLOCK + 77)
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as tmp:
+        f = Spool(Path(tmp)).create("tmpfs")
+        f.write(data)
+        assert f.finish().read_bytes() == data
+
+
+def test_remove_stops_the_writer_and_deletes_the_file(tmp_path: Path) -> None:
+    f = SpoolFile(tmp_path / "letter.part")
+    f.write(os.urandom(3 * BLOCK))
+    assert [t for t in threading.enumerate() if t.name == "spool-writer"]
+    f.remove()
+    assert not (tmp_path / "letter.part").exists()
+    assert not [t for t in threading.enumerate() if t.name == "spool-writer"]
+
+
+_FULL_DISK = """
+import json, resource, signal, sys
+from pathlib import Path
+from svarinn_daemon.errors import ArchiveError
+from svarinn_daemon.spool import BLOCK, SpoolFile
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (2 * BLOCK + 4096, 2 * BLOCK + 4096))
+f = SpoolFile(Path(sys.argv[1]), direct=sys.argv[2] == "direct")
+try:
+    for _ in range(6):
+        f.write(bytes(BLOCK))
+    f.finish()
+    print(json.dumps({"error": None}))
+except ArchiveError as exc:
+    f.remove()
+    print(json.dumps({"error": str(exc), "temporary": exc.temporary}))
+"""
+
+
+@pytest.mark.parametrize("direct", ["direct", "buffered"])
+def test_a_write_error_in_the_writer_thread_is_an_archive_error(
+    tmp_path: Path, direct: str
+) -> None:
+    """A real write failure (the file size limit: EFBIG) found by the writer thread comes
+    out of the next write() or finish() as a temporary ArchiveError naming the file."""
+    path = tmp_path / "letter.part"
+    run = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(path), direct],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(run.stdout)
+    assert result["error"] is not None, "the write past the limit must fail"
+    assert str(path) in result["error"]
+    assert "File too large" in result["error"]
+    assert result["temporary"] is True
+    assert not path.exists()
+
+
+def test_a_write_the_disk_refuses_under_o_direct_is_done_through_the_page_cache(
+    tmp_path: Path,
+) -> None:
+    """Some filesystems take O_DIRECT at open and refuse the writes (EINVAL): the writer
+    then switches it off and writes the same bytes again. A misaligned buffer makes a real
+    kernel refuse an O_DIRECT write."""
+    path = tmp_path / "letter.part"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        writer = _Writer(fd, [], direct=True)
+        if not writer._direct:
+            pytest.skip("this filesystem refuses O_DIRECT outright")
+        data = os.urandom(BLOCK + 1)
+        buffer = mmap.mmap(-1, BLOCK + 1)
+        buffer[:] = data
+        with memoryview(buffer) as view:
+            writer._write(view[1:])  # one byte off the page: EINVAL under O_DIRECT
+        writer.stop()
+        assert not writer._direct
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == data[1:]

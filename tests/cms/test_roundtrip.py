@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -111,3 +112,20 @@ def test_expired_certificate_of_our_own(identities: Callable[[str], Identity]) -
     plaintext = os.urandom(3000)
     out, _ = decrypt_chunked(encrypt_bytes(plaintext, expired.cert), [expired.pair], 1000)
     assert out == plaintext
+
+
+def test_plaintext_held_back_for_the_hash_thread_stays_bounded(alice: Identity) -> None:
+    """Small feeds of a large file: plaintext comes out in about 1 MiB pieces, never more
+    than that (plus one group) behind the input, and all of it by close()."""
+    plaintext = os.urandom((6 << 20) + 4321)
+    data = encrypt_bytes(plaintext, alice.cert)
+    decryptor = Decryptor([alice.pair], hash_in_thread=True)
+    out = bytearray()
+    lag = 0
+    for start in range(0, len(data), 65536):
+        out += decryptor.feed(data[start : start + 65536])
+        lag = max(lag, min(start + 65536, len(data)) - len(out))
+    out += decryptor.close()
+    assert out == plaintext
+    assert decryptor.sha256 == hashlib.sha256(plaintext).hexdigest()
+    assert (1 << 20) - 65536 < lag < (1 << 20) + 2 * 65536 + 4096  # headers count as input
