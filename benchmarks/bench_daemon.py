@@ -20,8 +20,13 @@ the end of hentNyeForsendelser to the last kvitterMottak, so download, decryptio
 spool and fsync, verification, the archive commit and the receipts -- is what the 1 GiB
 target is judged on. The small-letter target is judged on the process's wall time.
 
+The large letter runs ``--repeat`` times (3), each with a fresh simulator, ledger and
+archive, and the ceiling is measured once over each run's ciphertext; the best run is
+compared with the best ceiling pass, and every run's time is printed beside the median,
+because this shared two-core machine is noisy.
+
     .venv/bin/python benchmarks/bench_daemon.py [--letters 1000] [--small 50KiB]
-        [--large 1GiB] [--concurrency 4] [--skip-small] [--skip-large]
+        [--large 1GiB] [--repeat 3] [--concurrency 4] [--skip-small] [--skip-large]
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ import json
 import os
 import re
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -228,9 +235,51 @@ def pipeline_seconds(log: Path) -> float:
     return (max(times) - min(times)).total_seconds() if len(times) > 1 else float("nan")
 
 
-def ceiling_seconds(path: Path) -> float:
-    """The best of two passes of the decrypt+sha256 ceiling over ``path``."""
-    return min(decrypt_and_hash(path)[0] for _ in range(2))
+def large_letter(root: Path, args: argparse.Namespace) -> list[bool]:
+    """The 1 GiB letter ``--repeat`` times, each through a fresh simulator, ledger and
+    archive, with one ceiling pass over each run's ciphertext: best against best."""
+    runs: list[Run] = []
+    ceilings: list[float] = []
+    for number in range(1, args.repeat + 1):
+        directory = root / f"large-{number}"
+        runs.append(run_workload(directory, 1, args.large, args.concurrency, args.profile))
+        ceilings.append(decrypt_and_hash(runs[-1].blob)[0])
+        if args.keep is None:
+            shutil.rmtree(directory)  # two copies of the letter: keep the disk free
+    mb = runs[0].ciphertext_bytes / 1e6
+    best = min(runs, key=lambda r: r.pipeline_seconds)
+    ceiling_rate = mb / min(ceilings)
+    rate = mb / best.pipeline_seconds
+    median = statistics.median(r.pipeline_seconds for r in runs)
+    rss = max(r.rss_mb for r in runs)
+    ok_rate = rate >= TARGET_LARGE_RATIO * ceiling_rate
+    ok_rss = rss < TARGET_LARGE_RSS_MB
+    times = " / ".join(f"{r.pipeline_seconds:.2f}" for r in runs)
+    walls = " / ".join(f"{r.wall_seconds:.2f}" for r in runs)
+    print(
+        f"1 letter of {args.large / (1 << 20):.0f} MiB, {len(runs)} runs (generated in "
+        f"{best.generated_seconds:.1f} s): listed to acknowledged in {times} s; "
+        f"best {rate:.0f} MB/s, median {mb / median:.0f} MB/s; peak RSS {rss:.0f} MB (highest)"
+    )
+    print(
+        f"  the whole process, start-up included: {walls} s; best "
+        f"{mb / min(r.wall_seconds for r in runs):.0f} MB/s"
+    )
+    print(
+        f"  CPU of the best run: daemon {best.daemon_cpu_seconds:.1f} s (start-up included), "
+        f"simulator {best.simulator_cpu_seconds:.1f} s (serving only)"
+    )
+    print(
+        f"  ceiling (AES-256-CBC + sha256, 1 MiB chunks, same files, best of "
+        f"{len(ceilings)}): {min(ceilings):.2f} s, {ceiling_rate:.0f} MB/s; the letter at "
+        f"{rate / ceiling_rate:.0%} of it (best run), {mb / median / ceiling_rate:.0%} (median)"
+    )
+    print(
+        f"  target >= {TARGET_LARGE_RATIO:.0%} of ceiling: "
+        f"{'MET' if ok_rate else 'NOT MET'}; peak RSS < {TARGET_LARGE_RSS_MB:.0f} MB: "
+        f"{'MET' if ok_rss else 'NOT MET'}"
+    )
+    return [ok_rate, ok_rss]
 
 
 def main() -> int:
@@ -239,6 +288,9 @@ def main() -> int:
     parser.add_argument("--small", type=parse_size, default=50 << 10, help="their size (50KiB)")
     parser.add_argument("--large", type=parse_size, default=1 << 30, help="large letter (1GiB)")
     parser.add_argument("--concurrency", type=int, default=4, help="[daemon] concurrency (4)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of the large letter; the best counts (3)"
+    )
     parser.add_argument("--skip-small", action="store_true")
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
@@ -283,34 +335,7 @@ def main() -> int:
             )
             print(f"  target < {TARGET_SMALL_SECONDS:.0f} s: {'MET' if ok else 'NOT MET'}")
         if not args.skip_large:
-            large = run_workload(root / "large", 1, args.large, args.concurrency, args.profile)
-            ceiling = ceiling_seconds(large.blob)
-            mb = large.ciphertext_bytes / 1e6
-            rate, ceiling_rate = mb / large.pipeline_seconds, mb / ceiling
-            ok_rate = rate >= TARGET_LARGE_RATIO * ceiling_rate
-            ok_rss = large.rss_mb < TARGET_LARGE_RSS_MB
-            verdicts += [ok_rate, ok_rss]
-            print(
-                f"1 letter of {args.large / (1 << 20):.0f} MiB (generated in "
-                f"{large.generated_seconds:.1f} s): listed to acknowledged in "
-                f"{large.pipeline_seconds:.2f} s, {rate:.0f} MB/s; the whole process "
-                f"{large.wall_seconds:.2f} s ({mb / large.wall_seconds:.0f} MB/s, "
-                f"{mb / large.wall_seconds / ceiling_rate:.0%} of the ceiling), "
-                f"peak RSS {large.rss_mb:.0f} MB"
-            )
-            print(
-                f"  CPU: daemon {large.daemon_cpu_seconds:.1f} s, simulator "
-                f"{large.simulator_cpu_seconds:.1f} s (serving only)"
-            )
-            print(
-                f"  ceiling (AES-256-CBC + sha256, 1 MiB chunks, same file): {ceiling:.2f} s, "
-                f"{ceiling_rate:.0f} MB/s; the letter at {rate / ceiling_rate:.0%} of it"
-            )
-            print(
-                f"  target >= {TARGET_LARGE_RATIO:.0%} of ceiling: "
-                f"{'MET' if ok_rate else 'NOT MET'}; peak RSS < {TARGET_LARGE_RSS_MB:.0f} MB: "
-                f"{'MET' if ok_rss else 'NOT MET'}"
-            )
+            verdicts += large_letter(root, args)
     return 0 if all(verdicts) else 1
 
 
