@@ -41,7 +41,8 @@ class CycleReport:
 
     @property
     def ok(self) -> bool:
-        return all(p.ok for p in self.polls) and self.unfinished == 0
+        """Every poll worked and read every item, and no letter is left waiting."""
+        return all(p.ok and not p.rejected for p in self.polls) and self.unfinished == 0
 
 
 class Daemon:

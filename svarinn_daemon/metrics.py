@@ -89,6 +89,14 @@ class Metrics:
             ["account", "outcome"],
             registry=r,
         )
+        self.rejected_items = Counter(
+            "svarinn_listing_items_rejected_total",
+            "Items of hentNyeForsendelser the daemon could not read (no usable id, "
+            "downloadUrl or filmetadata), counted at every poll that lists them; the others "
+            "are imported.",
+            ["account"],
+            registry=r,
+        )
         self.unverified = Counter(
             "svarinn_letters_unverified_total",
             "Letters imported without a sha256 to check them against (older letters).",
@@ -142,4 +150,5 @@ class Metrics:
             for outcome in ("ok", "failed"):
                 self.receipts.labels(account, kind, outcome)
         self.unverified.labels(account)
+        self.rejected_items.labels(account)
         self.bytes_downloaded.labels(account)

@@ -14,6 +14,7 @@ the ledger's events.
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -70,11 +71,15 @@ class Pipeline:
     # --- poll --------------------------------------------------------------------------
 
     def poll(self, account: str) -> PollResult:
-        """hentNyeForsendelser, then write every id down before anything else happens."""
+        """hentNyeForsendelser, then write every id down before anything else happens.
+
+        An item that cannot be read is logged and counted, and the others go on: SvarUt
+        keeps listing it, so it is counted again at every poll until someone acts."""
         runtime = self.accounts[account]
         with self.metrics.stage(account, "poll"):
             try:
-                letters = runtime.client.list_new()
+                listing = runtime.client.listing()
+                letters = listing.letters
                 results = self.ledger.record_seen_many(account, [sighting(f) for f in letters])
             except SvarinnError as exc:
                 outcome = "auth_failed" if isinstance(exc, AuthenticationError) else "failed"
@@ -85,10 +90,26 @@ class Pipeline:
         again = sum(
             1 for r in results if r.action in (SeenAction.REACKNOWLEDGE, SeenAction.REREPORT)
         )
+        for item in listing.rejected:
+            log.error(
+                "poll.item_rejected",
+                account=account,
+                forsendelse_id=item.forsendelse_id,
+                error=str(item.error),
+            )
+        self.metrics.rejected_items.labels(account).inc(len(listing.rejected))
         self.metrics.polls.labels(account, "ok").inc()
         self.metrics.last_successful_poll.labels(account).set(time.time())
-        log.info("poll.finished", account=account, listed=len(letters), new=new, again=again)
-        return PollResult(account, ok=True, listed=len(letters), new=new, again=again)
+        result = PollResult(account, True, len(letters), new, again, len(listing.rejected))
+        log.info(
+            "poll.finished",
+            account=account,
+            listed=result.listed,
+            new=new,
+            again=again,
+            rejected=result.rejected,
+        )
+        return result
 
     def claim(
         self, account: str | None = None, limit: int = 1, due_by: datetime | None = None
@@ -233,7 +254,7 @@ class Pipeline:
                     transaction.abort()
                     raise
         finally:
-            _remove_tree(work_dir)
+            shutil.rmtree(work_dir, ignore_errors=True)
         self.ledger.mark_archived(
             claim.id,
             self.worker_id,
@@ -400,14 +421,3 @@ class _Downloaded:
     encrypted: bool
     filename: str | None
     started: datetime
-
-
-def _remove_tree(path: Path) -> None:
-    if not path.exists():
-        return
-    for child in sorted(path.rglob("*"), reverse=True):
-        if child.is_dir():
-            child.rmdir()
-        else:
-            child.unlink(missing_ok=True)
-    path.rmdir()

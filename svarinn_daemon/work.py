@@ -44,6 +44,7 @@ class PollResult:
     listed: int = 0
     new: int = 0
     again: int = 0
+    rejected: int = 0  # listed items that could not be read
     error: SvarinnError | None = None
 
     @property

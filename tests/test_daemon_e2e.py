@@ -170,6 +170,12 @@ def test_check_config_online_proves_the_credentials(tmp_path: Path) -> None:
         ok = h.cli("check-config", "--quiet", "--online")
         assert ok.returncode == 0, ok.stderr
         assert "accepted the credentials; 2 letter(s) waiting" in ok.stderr
+        (unreadable,) = h.sim.generate(1, 1_000)
+        h.sim.add_fault(Fault("malformed", ids=frozenset({unreadable.id})))
+        warned = h.cli("check-config", "--quiet", "--online")
+        assert warned.returncode == 0, warned.stderr  # the credentials are fine
+        assert "2 letter(s) waiting" in warned.stderr
+        assert f"warning: hentNyeForsendelser[2] (id '{unreadable.id}')" in warned.stderr
         h.sim.add_fault(Fault("unauthorized"))
         bad = h.cli("check-config", "--quiet", "--online")
         assert bad.returncode == 1
@@ -200,3 +206,25 @@ def test_interrupted_claims_do_not_count_as_corrupt_downloads(tmp_path: Path) ->
         state = h.sim.state()
         assert state.downloads[bad.id] == 3
         assert [r.permanent for r in state.reports_for(bad.id)][-1] is True
+
+
+def test_an_unreadable_listing_item_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    """One item without downloadUrl: the others are imported, the bad one is logged with
+    its id at every poll, never recorded or reported, and poll-once exits 1 for cron."""
+    with harness(tmp_path) as h:
+        bad, *good = h.sim.generate(3, 10_000)
+        h.sim.add_fault(Fault("malformed", ids=frozenset({bad.id})))
+        for _ in range(2):
+            code, lines = h.poll_once()
+            assert code == 1
+            (rejected,) = [line for line in lines if line["event"] == "poll.item_rejected"]
+            assert rejected["forsendelse_id"] == bad.id
+            assert "downloadUrl: missing" in rejected["error"]
+            (finished,) = [line for line in lines if line["event"] == "poll.finished"]
+            assert finished["rejected"] == 1
+        state = h.sim.state()
+        assert dict(state.acknowledged) == {x.id: 1 for x in good}
+        assert state.reports == ()
+        assert h.archived_ids() == {x.id for x in good}
+        shown = h.cli("show", bad.id, "--json")
+        assert shown.returncode != 0  # never entered the ledger

@@ -100,14 +100,16 @@ def check_online(config: Config, ctx: Context) -> int:
     for account in config.accounts:
         try:
             with SvarInnClient(account) as client:
-                waiting = len(client.list_new())
+                listing = client.listing()
         except SvarinnError as exc:
             failed += 1
             print(f"account {account.name}: {exc.kind}: {exc}", file=ctx.stderr)
             continue
         print(
             f"account {account.name}: {account.base_url} accepted the credentials; "
-            f"{waiting} letter(s) waiting",
+            f"{len(listing.letters)} letter(s) waiting",
             file=ctx.stderr,
         )
+        for item in listing.rejected:  # the daemon skips these; SvarUt will send them on
+            print(f"account {account.name}: warning: {item.error}", file=ctx.stderr)
     return 1 if failed else 0

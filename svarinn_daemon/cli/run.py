@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="one full cycle: poll, import everything due, send receipts, then exit",
         description="Poll every account once, import every letter that is due and send its "
         "receipt, then exit: 0 when every letter in the ledger is acknowledged or reported, "
-        "1 when some are waiting for a retry or a poll failed. For cron and for tests.",
+        "1 when some are waiting for a retry, a poll failed or listed an item the daemon "
+        "cannot read. For cron and for tests.",
     )
     once.set_defaults(func=poll_once)
 
@@ -118,5 +119,6 @@ def poll_once(ctx: Context) -> int:
         unfinished=report.unfinished,
         outcomes=outcomes,
         polls_failed=[p.account for p in report.polls if not p.ok],
+        items_rejected=sum(p.rejected for p in report.polls),
     )
     return 0 if report.ok else 1

@@ -1,8 +1,9 @@
 """Fault injection for the simulator: what goes wrong, for which letters, how often.
 
 A :class:`Fault` fires by letter id (``ids``), by rate (``rate``, a probability per
-request), or both, at most ``times`` times. Faults on the listing's content (``wrong_sha256``,
-``duplicate``) are decided once per letter, so a letter does not change between calls.
+request), or both, at most ``times`` times. Faults on the listing's content
+(``wrong_sha256``, ``duplicate``, ``malformed``) are decided once per letter, so a letter
+does not change between calls.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ FaultKind = Literal[
     "redirect",  # download: 302 to `location` + the same path
     "wrong_sha256",  # listing: the first file's sha256hash is wrong
     "duplicate",  # listing: the letter appears on two pages (or twice on one)
+    "malformed",  # listing: the letter's item has no downloadUrl
 ]
 Endpoint = Literal["list", "download", "acknowledge", "report"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 
 _DOWNLOAD_ONLY = frozenset({"reset", "truncate", "stall", "corrupt", "redirect"})
-_LISTING = frozenset({"wrong_sha256", "duplicate"})
+_LISTING = frozenset({"wrong_sha256", "duplicate", "malformed"})
 
 
 @dataclass(frozen=True)

@@ -288,12 +288,16 @@ class Simulator:
                 self._cursor = 0
             page = sequence[self._cursor : self._cursor + self.page_size]
             self._cursor = 0 if len(page) < self.page_size else self._cursor + len(page)
-            return [
+            items = [
                 self._letters[i].to_json(
                     self.download_url(i), wrong_sha256=self.faults.listing_flag("wrong_sha256", i)
                 )
                 for i in page
             ]
+            for item in items:
+                if self.faults.listing_flag("malformed", item["id"]):
+                    del item["downloadUrl"]
+            return items
 
     def servable(self, forsendelse_id: str) -> SimLetter | None:
         with self._lock:

@@ -6,10 +6,13 @@ from svarinn_daemon.svarinn.models import (
     Avsender,
     Filmetadata,
     Forsendelse,
+    Listing,
     Metadata,
     Mottaker,
+    RejectedItem,
     parse_forsendelse,
     parse_forsendelser,
+    parse_listing,
 )
 
 __all__ = [
@@ -18,9 +21,12 @@ __all__ = [
     "Download",
     "Filmetadata",
     "Forsendelse",
+    "Listing",
     "Metadata",
     "Mottaker",
+    "RejectedItem",
     "SvarInnClient",
     "parse_forsendelse",
     "parse_forsendelser",
+    "parse_listing",
 ]

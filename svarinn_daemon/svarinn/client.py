@@ -13,9 +13,7 @@ httpx, so every hop gets the same origin check.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,15 +28,19 @@ from svarinn_daemon import __version__
 from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.errors import (
     ConfigError,
-    DownloadTooLargeError,
     OriginNotAllowedError,
     ProtocolError,
-    ServiceUnavailableError,
 )
 from svarinn_daemon.logs import Redactor, get_logger
-from svarinn_daemon.svarinn.disposition import filename_from_header
+from svarinn_daemon.svarinn.download import Download
 from svarinn_daemon.svarinn.failures import body_start, error_for_status, error_for_transport
-from svarinn_daemon.svarinn.models import Forsendelse, check_forsendelse_id, parse_forsendelser
+from svarinn_daemon.svarinn.models import (
+    Forsendelse,
+    Listing,
+    RejectedItem,
+    check_forsendelse_id,
+    parse_listing,
+)
 from svarinn_daemon.svarinn.origins import Origin, display_url
 
 __all__ = [
@@ -120,25 +122,36 @@ class SvarInnClient:
     # --- the four MottakService calls ---------------------------------------------------
 
     def list_new(self) -> list[Forsendelse]:
-        """Every new letter, each id once, in the order first seen.
+        """Every new letter, each id once; strict: a malformed item raises its
+        ProtocolError. The daemon uses :meth:`listing`, which sets such items aside."""
+        listing = self.listing()
+        if listing.rejected:
+            raise listing.rejected[0].error
+        return list(listing.letters)
+
+    def listing(self) -> Listing:
+        """Every new letter, each id once, in the order first seen, and every item that
+        could not be read (each id or position once).
 
         SvarInn returns at most 200 letters per call, so call again while a full page
         brings ids not seen in this cycle, and stop as soon as one does not.
         """
         seen: dict[str, Forsendelse] = {}
+        rejected: dict[str, RejectedItem] = {}
         for call in range(1, MAX_PAGES + 1):
             page = self._list_page()
             new = 0
-            for forsendelse in page:
+            for forsendelse in page.letters:
                 if forsendelse.id not in seen:
                     seen[forsendelse.id] = forsendelse
                     new += 1
-            log.debug(
-                "svarinn.list.page", account=self.account.name, call=call, size=len(page), new=new
-            )
-            if len(page) < PAGE_SIZE or new == 0:
+            for item in page.rejected:
+                rejected.setdefault(item.forsendelse_id or f"{call}:{item.index}", item)
+            size = len(page.letters) + len(page.rejected)
+            log.debug("svarinn.list.page", account=self.account.name, call=call, size=size, new=new)
+            if size < PAGE_SIZE or new == 0:
                 break
-        return list(seen.values())
+        return Listing(tuple(seen.values()), tuple(rejected.values()))
 
     @contextmanager
     def download(self, forsendelse: Forsendelse) -> Iterator[Download]:
@@ -147,7 +160,9 @@ class SvarInnClient:
         action = f"GET {display_url(forsendelse.download_url)}"
         response = self._send("GET", forsendelse.download_url, action=action, download=True)
         try:
-            yield Download(self, response, forsendelse.id, action)
+            yield Download(
+                response, account=self.account, forsendelse_id=forsendelse.id, action=action
+            )
         finally:
             response.close()
 
@@ -168,7 +183,7 @@ class SvarInnClient:
 
     # --- plumbing -----------------------------------------------------------------------
 
-    def _list_page(self) -> list[Forsendelse]:
+    def _list_page(self) -> Listing:
         url = self._base + LIST_PATH
         action = f"GET {display_url(url)}"
         response = self._send("GET", url, action=action)
@@ -192,7 +207,7 @@ class SvarInnClient:
                 f"account {self.account.name}: {action}: the response is not JSON ({exc})",
                 body_start=body_start(bytes(data), self._redactor.secrets),
             ) from None
-        return list(parse_forsendelser(decoded))
+        return parse_listing(decoded)
 
     def _post(self, url: str, *, content: bytes | None = None, json_body: Any = None) -> None:
         action = f"POST {display_url(url)}"
@@ -282,90 +297,6 @@ class SvarInnClient:
         )
 
 
-class Download:
-    """An open download: iterate it for bytes chunks. Only valid inside ``download()``."""
-
-    def __init__(
-        self, client: SvarInnClient, response: httpx.Response, forsendelse_id: str, action: str
-    ):
-        self._client = client
-        self._response = response
-        self._action = action
-        self.forsendelse_id = forsendelse_id
-        self.url = display_url(str(response.url))
-        self.max_size = client.account.http.max_download_size
-        content_type = response.headers.get("Content-Type")
-        self.content_type = content_type.split(";")[0].strip().lower() if content_type else None
-        self.filename = filename_from_header(response.headers.get("Content-Disposition"))
-        self.content_length = _content_length(response.headers.get("Content-Length"))
-        self.bytes_received = 0
-        self._started = False
-        if self.content_length is not None and self.content_length > self.max_size:
-            raise self._too_large(self.content_length)
-
-    def __repr__(self) -> str:
-        return (
-            f"Download(forsendelse_id={self.forsendelse_id!r}, content_type="
-            f"{self.content_type!r}, filename={self.filename!r}, "
-            f"content_length={self.content_length!r}, bytes_received={self.bytes_received})"
-        )
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self.iter_chunks()
-
-    def iter_chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        """The body in chunks; raises the daemon's errors, never httpx's. Once only.
-
-        By default each chunk is what one socket read returned (up to 64 KiB): re-chunking
-        into larger pieces costs httpx two extra copies of every byte, and the decryptor
-        batches small feeds itself."""
-        if self._started:
-            raise ProtocolError(f"{self._action}: the download was already read")
-        self._started = True
-        account = self._client.account.name
-        encoding = self._response.headers.get("Content-Encoding", "identity").strip().lower()
-        # We ask for identity; the raw stream skips httpx's decoder pass when we get it.
-        chunks = (
-            self._response.iter_raw(chunk_size)
-            if encoding in ("", "identity")
-            else self._response.iter_bytes(chunk_size)
-        )
-        try:
-            for chunk in chunks:
-                self.bytes_received += len(chunk)
-                if self.bytes_received > self.max_size:
-                    raise self._too_large(None)
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise error_for_transport(exc, account=account, action=self._action) from None
-        received = self._response.num_bytes_downloaded
-        if self.content_length is not None and received < self.content_length:
-            raise ServiceUnavailableError(
-                f"account {account}: {self._action}: the body ended after {received} of "
-                f"{self.content_length} bytes"
-            )
-
-    def interrupt(self) -> None:
-        """Make a read blocked in another thread return at once (the daemon is stopping).
-
-        Shuts the connection's socket down: unlike close(), that wakes a thread waiting in
-        recv(). The reader then gets a transport error; the connection is not reused."""
-        stream = self._response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                # The plain socket's shutdown, also for TLS: SSLSocket's own would drop
-                # its SSL object under the reading thread.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-    def _too_large(self, announced: int | None) -> DownloadTooLargeError:
-        size = f"announces {announced} bytes" if announced else f"passed {self.max_size} bytes"
-        return DownloadTooLargeError(
-            f"account {self._client.account.name}: {self._action}: the file {size}, more "
-            f"than http.max_download_size ({self.max_size} bytes)"
-        )
-
-
 def _larger_socket_reads() -> None:
     """httpcore asks each recv() for 64 KiB, so a 1 GiB letter takes 16,000 trips through
     h11 and httpx, which cost the daemon a third of its CPU per byte (measured by
@@ -374,12 +305,6 @@ def _larger_socket_reads() -> None:
     connection = httpcore.HTTP11Connection
     if getattr(connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
         connection.READ_NUM_BYTES = READ_SIZE
-
-
-def _content_length(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())
 
 
 def _path_id(forsendelse_id: str) -> str:

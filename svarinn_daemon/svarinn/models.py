@@ -7,7 +7,8 @@ have no ``sha256hash`` and senders can be persons (``fnr``, no ``orgnr``). Only 
 daemon relies on is strict: the list itself, ``id``, ``downloadUrl`` and the shape of
 ``filmetadata``; anything wrong there is a :class:`ProtocolError` naming item and field.
 Everything else is read leniently (a wrong type becomes ``None``); ``raw`` keeps the letter
-exactly as received for the ledger.
+exactly as received for the ledger. :func:`parse_listing` sets a malformed item aside (a
+:class:`RejectedItem`) so that one bad letter does not hold back the others.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ __all__ = [
     "Avsender",
     "Filmetadata",
     "Forsendelse",
+    "Listing",
     "Metadata",
     "Mottaker",
+    "RejectedItem",
     "check_forsendelse_id",
     "parse_date",
     "parse_forsendelse",
     "parse_forsendelser",
+    "parse_listing",
 ]
 
 # SvarUt ids are UUIDs; this is looser, but an id travels into URL paths and file names, so
@@ -139,11 +143,44 @@ _A = TypeVar("_A", bound=Adressat)
 # --- parsing ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RejectedItem:
+    """A listed item the daemon cannot read; ``forsendelse_id`` when the item had one."""
+
+    index: int
+    forsendelse_id: str | None
+    error: ProtocolError
+
+
+@dataclass(frozen=True)
+class Listing:
+    letters: tuple[Forsendelse, ...]
+    rejected: tuple[RejectedItem, ...] = ()
+
+
 def parse_forsendelser(data: Any) -> tuple[Forsendelse, ...]:
-    """Parse a decoded hentNyeForsendelser response (a JSON list of letters)."""
+    """Parse a decoded hentNyeForsendelser response strictly: the first bad item raises."""
+    listing = parse_listing(data)
+    if listing.rejected:
+        raise listing.rejected[0].error
+    return listing.letters
+
+
+def parse_listing(data: Any) -> Listing:
+    """Parse a decoded hentNyeForsendelser response, setting malformed items aside.
+
+    Only a response that is not a JSON list raises: the daemon cannot read any of it."""
     if not isinstance(data, list):
         raise ProtocolError(f"hentNyeForsendelser: expected a JSON list, got {_json_type(data)}")
-    return tuple(parse_forsendelse(item, index=i) for i, item in enumerate(data))
+    letters: list[Forsendelse] = []
+    rejected: list[RejectedItem] = []
+    for index, item in enumerate(data):
+        try:
+            letters.append(parse_forsendelse(item, index=index))
+        except ProtocolError as exc:
+            raw_id = item.get("id") if isinstance(item, dict) else None
+            rejected.append(RejectedItem(index, raw_id if isinstance(raw_id, str) else None, exc))
+    return Listing(tuple(letters), tuple(rejected))
 
 
 def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:

@@ -100,6 +100,26 @@ def test_duplicate_ids_are_returned_once(simulator: Simulator, account: Account)
     assert simulator.state().faults_fired["duplicate"] >= 2
 
 
+def test_an_unreadable_item_is_set_aside_and_the_others_listed(
+    simulator: Simulator, account: Account
+) -> None:
+    """Over real HTTP: the item without downloadUrl is rejected with its id and the field
+    named; listing() returns the rest over both pages; list_new() stays strict."""
+    letters = simulator.generate(203, size=10)
+    bad = letters[201]
+    simulator.add_fault(Fault("malformed", ids=frozenset({bad.id})))
+    with SvarInnClient(account()) as client:
+        listing = client.listing()
+        assert [f.id for f in listing.letters] == [x.id for x in letters if x is not bad]
+        (rejected,) = listing.rejected
+        assert rejected.forsendelse_id == bad.id
+        assert "downloadUrl: missing" in str(rejected.error)
+        assert bad.id in str(rejected.error)
+        with pytest.raises(ProtocolError, match="downloadUrl: missing"):
+            client.list_new()
+    assert simulator.state().requests["list"] == 4  # two pages, twice
+
+
 def test_acknowledge_and_report_failure(simulator: Simulator, account: Account) -> None:
     a, b, c = simulator.generate(3, size=10)
     with SvarInnClient(account()) as client:

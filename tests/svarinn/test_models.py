@@ -20,6 +20,7 @@ from svarinn_daemon.svarinn.models import (
     parse_date,
     parse_forsendelse,
     parse_forsendelser,
+    parse_listing,
 )
 
 DOC = Path(__file__).resolve().parents[3] / "shared" / "docs" / "mottakservice-v1.md"
@@ -231,6 +232,33 @@ def test_malformed_responses(data: Any, message: str) -> None:
     with pytest.raises(ProtocolError, match=message) as info:
         parse_forsendelser(data)
     assert info.value.temporary
+
+
+def test_a_listing_sets_unreadable_items_aside() -> None:
+    items = [
+        minimal(id="a"),
+        "not an object",
+        {"downloadUrl": "https://svarut.ks.no/f/x"},
+        minimal(id="b", downloadUrl="ftp://svarut.ks.no/f/b"),
+        minimal(id="c", filmetadata=[{"sha256hash": "abc"}]),
+        minimal(id="d"),
+    ]
+    listing = parse_listing(items)
+    assert [f.id for f in listing.letters] == ["a", "d"]
+    assert [(r.index, r.forsendelse_id) for r in listing.rejected] == [
+        (1, None),
+        (2, None),
+        (3, "b"),
+        (4, "c"),
+    ]
+    assert all(r.error.temporary for r in listing.rejected)
+    assert "hentNyeForsendelser[4] (id 'c').filmetadata[0].sha256hash" in str(
+        listing.rejected[3].error
+    )
+    with pytest.raises(ProtocolError, match=r"hentNyeForsendelser\[1\]: expected a JSON object"):
+        parse_forsendelser(items)  # strict: the first unreadable item raises
+    with pytest.raises(ProtocolError, match="expected a JSON list"):
+        parse_listing({"id": "a"})
 
 
 def test_raw_is_a_read_only_copy() -> None:
