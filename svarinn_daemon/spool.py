@@ -22,6 +22,7 @@ import mmap
 import os
 import queue
 import secrets
+import shutil
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -214,15 +215,17 @@ class Spool:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def create(self, forsendelse_id: str) -> SpoolFile:
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in forsendelse_id)[:80]
-        return SpoolFile(self.directory / f"{safe}.{secrets.token_hex(4)}{SUFFIX}")
+        return SpoolFile(self._unique(forsendelse_id))
 
     def workdir(self, forsendelse_id: str) -> Path:
         """A private directory for one letter's unpacked zip entries."""
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in forsendelse_id)[:80]
-        path = self.directory / f"{safe}.{secrets.token_hex(4)}{SUFFIX}.d"
+        path = self._unique(forsendelse_id, ".d")
         path.mkdir(mode=0o700)
         return path
+
+    def _unique(self, forsendelse_id: str, suffix: str = "") -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in forsendelse_id)[:80]
+        return self.directory / f"{safe}.{secrets.token_hex(4)}{SUFFIX}{suffix}"
 
     def clean_leftovers(self) -> int:
         """Remove every temporary file a previous run left behind; returns how many."""
@@ -233,9 +236,7 @@ class Spool:
             if not path.name.endswith((SUFFIX, SUFFIX + ".d")):
                 continue
             if path.is_dir():
-                for child in sorted(path.rglob("*"), reverse=True):
-                    child.rmdir() if child.is_dir() else child.unlink(missing_ok=True)
-                path.rmdir()
+                shutil.rmtree(path)
             else:
                 path.unlink(missing_ok=True)
             removed += 1
