@@ -127,7 +127,11 @@ def _assert_exactly_right(h: Harness, mix: Mix, ledger: Ledger) -> None:
         assert not [r for r in state.reports_for(letter.id) if r.permanent]
         (row,) = ledger.find(letter.id)
         assert (row.state, row.claimed_by) == (State.ACKNOWLEDGED, None), row
-        assert row.verified is True
+        # A kill between the archive's commit and mark_archived leaves the ledger not
+        # knowing (None, by design); the archive's own record, checked above, says True.
+        assert row.verified is True or (
+            row.verified is None and meta["verification"]["verified"] is True
+        ), row
     for letter in mix.bad:
         assert letter.id not in state.acknowledged
         assert [r for r in state.reports_for(letter.id) if r.permanent]
