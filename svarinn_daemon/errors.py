@@ -33,7 +33,10 @@ to ask an error one question: ``error.temporary`` -- will retrying ever help?
     │   ├── LetterNotFoundError           no   no letter with that id in the ledger
     │   └── LeaseLostError                yes  another worker owns the letter now
     ├── ArchiveError                      per instance: the adapter decides
-    ├── StorageError                      yes  our own temporary files: disk full, permissions
+    ├── StorageError                      yes  our own spool and temporary files: ENOSPC,
+    │                                          EDQUOT, EROFS, permissions (never the archive's)
+    ├── InternalError                     yes  a bug: an exception nobody converted (retried
+    │                                          loudly, never reported as the sender's fault)
     ├── PluginError                       no   an entry point that is missing or wrong
     └── NotifierError                     per instance: an alert could not be delivered
 
@@ -53,6 +56,7 @@ __all__ = [
     "DownloadTooLargeError",
     "ForsendelseGoneError",
     "IllegalTransitionError",
+    "InternalError",
     "KeyUnwrapError",
     "LeaseLostError",
     "LedgerError",
@@ -287,6 +291,21 @@ class StorageError(SvarinnError):
     """
 
     temporary = True
+
+
+class InternalError(SvarinnError):
+    """An exception that is not ours reached the pipeline: a bug in the daemon or an adapter.
+
+    Temporary and loud: the letter is retried and an operator alerted; the sender is never
+    told that the archive or the letter is at fault.
+    """
+
+    temporary = True
+
+    @classmethod
+    def wrap(cls, exc: BaseException, where: str) -> InternalError:
+        text = str(exc).replace("\n", " ")[:300]
+        return cls(f"internal error in {where}: {type(exc).__name__}: {text}")
 
 
 class PluginError(SvarinnError):

@@ -122,6 +122,20 @@ class Metrics:
             ["account", "kind", "outcome"],
             registry=r,
         )
+        self.internal_errors = Counter(
+            "svarinn_internal_errors_total",
+            "Exceptions nobody expected (bugs), by where they were caught: pipeline, worker, "
+            "cycle, scheduler, alerts. Each is logged with its traceback.",
+            ["where"],
+            registry=r,
+        )
+        self.archive_available = Gauge(
+            "svarinn_archive_available",
+            "0 while an archive's circuit breaker holds imports back after consecutive "
+            "temporary failures, 1 otherwise.",
+            ["archive"],
+            registry=r,
+        )
         self.retries = Counter(
             "svarinn_retries_scheduled_total",
             "Retries scheduled, by the kind of error that caused them.",
@@ -139,6 +153,9 @@ class Metrics:
             yield
         finally:
             self.stage_seconds.labels(account, stage).observe(time.perf_counter() - start)
+
+    def init_archive(self, archive: str) -> None:
+        self.archive_available.labels(archive).set(1)
 
     def init_account(self, account: str) -> None:
         """Create every labelled series at zero so rates and alerts work from the start."""

@@ -20,12 +20,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from svarinn_daemon.decode import decode
 from svarinn_daemon.errors import (
     ArchiveError,
     AuthenticationError,
     ForsendelseGoneError,
+    InternalError,
+    LeaseLostError,
+    LedgerError,
+    LedgerUnavailableError,
     SvarinnError,
 )
 from svarinn_daemon.inflight import InFlight
@@ -46,6 +51,10 @@ from svarinn_daemon.work import (
 )
 
 log = get_logger(__name__)
+T = TypeVar("T")
+# How long a worker waits before writing a decision again while the ledger is down.
+LEDGER_RETRY_FIRST = 0.5
+LEDGER_RETRY_MAX = 5.0
 
 
 @dataclass
@@ -60,8 +69,6 @@ class Pipeline:
     verify_policy: VerifyPolicy = field(default_factory=VerifyPolicy)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     random: Callable[[], float] = random.random
-    # When mottakFeilet(permanent=false) was last sent per letter; see retry.decide.
-    _temporary_reports: dict[int, datetime] = field(default_factory=dict)
     in_flight: InFlight = field(default_factory=InFlight)
 
     def stop(self) -> None:
@@ -112,16 +119,22 @@ class Pipeline:
         return result
 
     def claim(
-        self, account: str | None = None, limit: int = 1, due_by: datetime | None = None
+        self,
+        account: str | None = None,
+        limit: int = 1,
+        due_by: datetime | None = None,
+        imports: bool = True,
     ) -> tuple[Claim, ...]:
         return self.ledger.claim(
-            self.worker_id, self.lease, account=account, limit=limit, due_by=due_by
+            self.worker_id, self.lease, account=account, limit=limit, due_by=due_by, imports=imports
         )
 
     # --- one claim -----------------------------------------------------------------------
 
     def process(self, claim: Claim) -> Outcome:
-        """Do the claim's work; every failure ends in a ledger decision, never an exception."""
+        """Do the claim's work; every failure ends in a ledger decision, never an exception.
+
+        While the ledger does not answer, the decision waits for it (:meth:`_record`)."""
         letter = claim.letter
         bound = log.bind(
             account=letter.account,
@@ -129,23 +142,55 @@ class Pipeline:
             letter_id=letter.id,
             work=claim.work.value,
         )
+        with self.in_flight.working():
+            try:
+                try:
+                    return self._work(claim)
+                except ShutdownRequested:
+                    raise
+                except SvarinnError as exc:
+                    return self._failed(claim, exc)
+                except Exception as exc:  # a bug must not kill the worker or lose the letter
+                    bound.exception("forsendelse.internal_error")
+                    self.metrics.internal_errors.labels("pipeline").inc()
+                    error = InternalError.wrap(exc, f"{claim.work.value} work")
+                    return self._failed(claim, error)
+            except ShutdownRequested:
+                return self._release(claim, "daemon stopping")
+            except LeaseLostError as exc:  # while writing the decision about a failure
+                bound.warning("forsendelse.lease_lost", error=str(exc))
+                return Outcome.LEASE_LOST
+
+    def _work(self, claim: Claim) -> Outcome:
+        if claim.work is Work.IMPORT:
+            self._import(claim)
+            return self._acknowledge(claim)
+        if claim.work is Work.ACKNOWLEDGE:
+            return self._acknowledge(claim)
+        return self._report(claim, claim.letter.last_error_message or "mottak feilet")
+
+    def _release(self, claim: Claim, reason: str) -> Outcome:
+        letter = claim.letter
         try:
-            if claim.work is Work.IMPORT:
-                self._import(claim)
-                return self._acknowledge(claim)
-            if claim.work is Work.ACKNOWLEDGE:
-                return self._acknowledge(claim)
-            return self._report(claim, letter.last_error_message or "mottak feilet")
-        except ShutdownRequested:
-            self.ledger.release(letter.id, self.worker_id, "daemon stopping")
-            bound.info("forsendelse.released", reason="shutdown")
-            return Outcome.RELEASED
-        except SvarinnError as exc:
-            return self._failed(claim, exc)
-        except Exception as exc:  # a bug must not kill the worker or lose the letter
-            bound.exception("forsendelse.internal_error")
-            error = ArchiveError(f"internal error: {type(exc).__name__}: {exc}", temporary=True)
-            return self._failed(claim, error)
+            self.ledger.release(letter.id, self.worker_id, reason)
+        except LedgerError as exc:  # stopping: the lease runs out, or the restart frees it
+            log.warning("forsendelse.not_released", letter_id=letter.id, error=str(exc))
+        log.info("forsendelse.released", forsendelse_id=letter.forsendelse_id, reason=reason)
+        return Outcome.RELEASED
+
+    def _record(self, write: Callable[[], T]) -> T:
+        """Write a decision to the ledger as soon as it answers: while the database is
+        down the worker waits (beating, so it is not taken for wedged), retrying with a
+        growing delay, until it answers, the lease is lost, or the daemon stops."""
+        delay = LEDGER_RETRY_FIRST
+        while True:
+            try:
+                return write()
+            except LedgerUnavailableError:
+                self.in_flight.beat()
+                if self.in_flight.stopping.wait(delay):
+                    raise ShutdownRequested from None
+                delay = min(delay * 2, LEDGER_RETRY_MAX)
 
     def _import(self, claim: Claim) -> None:
         letter = claim.letter
@@ -160,13 +205,15 @@ class Pipeline:
                 forsendelse_id=forsendelse.id,
                 archive_ref=existing,
             )
-            self.ledger.mark_archived(
-                letter.id,
-                self.worker_id,
-                archive_ref=existing,
-                actual_sha256=None,
-                actual_size=None,
-                verified=None,  # unknown here; the archive holds the verification record
+            self._record(
+                lambda: self.ledger.mark_archived(
+                    letter.id,
+                    self.worker_id,
+                    archive_ref=existing,
+                    actual_sha256=None,
+                    actual_size=None,
+                    verified=None,  # unknown here; the archive holds the verification record
+                )
             )
             return
         downloaded = self._download(claim, account, forsendelse)
@@ -186,8 +233,11 @@ class Pipeline:
             nonlocal renewed
             self.in_flight.check()
             if time.monotonic() - renewed > renew_every:
-                self.ledger.extend_lease(claim.id, self.worker_id, self.lease)
-                renewed = time.monotonic()
+                try:
+                    self.ledger.extend_lease(claim.id, self.worker_id, self.lease)
+                    renewed = time.monotonic()
+                except LedgerUnavailableError:
+                    pass  # the lease has time left; the next chunk tries again
 
         started = self.clock()
         spool_file = self.spool.create(forsendelse.id)
@@ -255,13 +305,18 @@ class Pipeline:
                     raise
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
-        self.ledger.mark_archived(
-            claim.id,
-            self.worker_id,
-            archive_ref=ref,
-            actual_sha256=downloaded.sha256,
-            actual_size=downloaded.size,
-            verified=result.verified,
+        if account.breaker.success():
+            self.metrics.archive_available.labels(account.archive).set(1)
+            log.info("archive.available", archive=account.archive)
+        self._record(
+            lambda: self.ledger.mark_archived(
+                claim.id,
+                self.worker_id,
+                archive_ref=ref,
+                actual_sha256=downloaded.sha256,
+                actual_size=downloaded.size,
+                verified=result.verified,
+            )
         )
         if not result.verified:
             self.metrics.unverified.labels(name).inc()
@@ -281,9 +336,8 @@ class Pipeline:
         self._receipt(
             claim, "kvitterMottak", lambda: account.client.acknowledge(letter.forsendelse_id)
         )
-        self.ledger.mark_acknowledged(letter.id, self.worker_id)
+        self._record(lambda: self.ledger.mark_acknowledged(letter.id, self.worker_id))
         self.metrics.letters.labels(account.name, "acknowledged").inc()
-        self._temporary_reports.pop(letter.id, None)
         log.info(
             "forsendelse.acknowledged", account=account.name, forsendelse_id=letter.forsendelse_id
         )
@@ -298,7 +352,11 @@ class Pipeline:
             "mottakFeilet",
             lambda: account.client.report_failure(letter.forsendelse_id, message, permanent=True),
         )
-        self.ledger.mark_reported(letter.id, self.worker_id, "mottakFeilet permanent=true")
+        self._record(
+            lambda: self.ledger.mark_reported(
+                letter.id, self.worker_id, "mottakFeilet permanent=true"
+            )
+        )
         self.metrics.letters.labels(account.name, "reported").inc()
         log.warning(
             "forsendelse.reported",
@@ -338,7 +396,8 @@ class Pipeline:
             attempts=letter.attempts,
             policy=self.retry_policy,
             now=now,
-            last_temporary_report_at=self._temporary_reports.get(letter.id),
+            last_temporary_report_at=letter.temporary_reported_at,
+            failing_since=letter.failing_since,
             download_attempts=self._corrupt_downloads(letter.id) + 1,
             random=self.random,
         )
@@ -355,13 +414,26 @@ class Pipeline:
         if decision.action is Action.ABANDON:
             log.warning("forsendelse.lease_lost", **fields)
             return Outcome.LEASE_LOST
+        if isinstance(error, ArchiveError) and error.temporary and account.breaker.failure():
+            self.metrics.archive_available.labels(account.archive).set(0)
+            log.error(
+                "archive.unavailable",
+                archive=account.archive,
+                consecutive_failures=account.breaker.failures,
+                probe_in_seconds=account.breaker.delay,
+                error=str(error),
+            )
         if decision.action is Action.STOP_ACCOUNT:
-            self.ledger.release(letter.id, self.worker_id, f"{error.kind}: {error}")
+            self._record(
+                lambda: self.ledger.release(letter.id, self.worker_id, f"{error.kind}: {error}")
+            )
             log.error("account.stopped", **fields)
             return Outcome.ACCOUNT_STOPPED
         if decision.action is Action.FAIL_PERMANENTLY and claim.work is Work.IMPORT:
-            self.ledger.mark_failed_permanently(
-                letter.id, self.worker_id, error.kind, decision.message
+            self._record(
+                lambda: self.ledger.mark_failed_permanently(
+                    letter.id, self.worker_id, error.kind, decision.message
+                )
             )
             self.metrics.letters.labels(account.name, "failed_permanently").inc()
             log.error("forsendelse.failed_permanently", **fields)
@@ -370,12 +442,14 @@ class Pipeline:
             except SvarinnError as exc:
                 return self._failed(claim, exc)  # the report itself is retried later
         retry_at = decision.retry_at or now + self.retry_policy.base_delay
-        self.ledger.schedule_retry(
-            letter.id,
-            self.worker_id,
-            error.kind,
-            f"{decision.action.value}: {decision.reason}: {error}",
-            retry_at,
+        self._record(
+            lambda: self.ledger.schedule_retry(
+                letter.id,
+                self.worker_id,
+                error.kind,
+                f"{decision.action.value}: {decision.reason}: {error}",
+                retry_at,
+            )
         )
         self.metrics.retries.labels(account.name, error.kind).inc()
         self.metrics.letters.labels(account.name, "retry_scheduled").inc()
@@ -391,7 +465,7 @@ class Pipeline:
         marker = f": {Action.DOWNLOAD_AGAIN.value}: "  # reasons read "Kind: action: ..."
         return sum(
             1
-            for event in self.ledger.events(letter_id)
+            for event in self._record(lambda: self.ledger.events(letter_id))
             if event.trigger is Trigger.SCHEDULE_RETRY and marker in (event.reason or "")
         )
 
@@ -410,7 +484,7 @@ class Pipeline:
             )
             return
         self.metrics.receipts.labels(account.name, "mottakFeilet", "ok").inc()
-        self._temporary_reports[letter_id] = self.clock()
+        self._record(lambda: self.ledger.record_temporary_report(letter_id, self.clock()))
 
 
 @dataclass(frozen=True)

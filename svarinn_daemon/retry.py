@@ -13,11 +13,16 @@ by the operator, so those errors retry loudly instead of giving up.
       NotEnvelopedDataError, MalformedCmsError
     NoMatchingRecipientError, KeyUnwrapError,      retry loudly (permanent only with
       UnsupportedAlgorithmError                      treat_key_errors_as_permanent)
-    OriginNotAllowedError, ConfigError,            retry loudly: our configuration
-      PluginError, SchemaMismatchError,
-      IllegalTransitionError
+    OriginNotAllowedError, ConfigError,            retry loudly: our configuration or our
+      PluginError, LedgerError (but not              own bookkeeping, never the letter's
+      LeaseLostError or LedgerUnavailableError),     fault
+      InternalError
     any other temporary error                      retry with backoff and jitter
     any other permanent error                      permanent failure
+
+A temporary failure reaches SvarUt (mottakFeilet with ``permanent: false``) only once the
+letter has been failing for ``temporary_report_after`` (a real delay, not a hiccup), then at
+most once per ``temporary_report_interval``; failures of our own bookkeeping never do.
 """
 
 from __future__ import annotations
@@ -53,8 +58,13 @@ class RetryPolicy:
     max_delay: timedelta = timedelta(hours=1)
     jitter: float = 0.2
     max_download_attempts: int = 3
+    temporary_report_after: timedelta = timedelta(hours=1)
     temporary_report_interval: timedelta = timedelta(hours=6)
     treat_key_errors_as_permanent: bool = False
+    # The circuit breaker per archive (see svarinn_daemon.breaker).
+    archive_pause_after: int = 5
+    archive_probe_delay: timedelta = timedelta(seconds=30)
+    archive_probe_max_delay: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -81,13 +91,9 @@ _CORRUPT_DOWNLOAD = (
     e.NotEnvelopedDataError,
 )
 _KEY_ERRORS = (e.NoMatchingRecipientError, e.KeyUnwrapError, e.UnsupportedAlgorithmError)
-_OUR_CONFIGURATION = (
-    e.OriginNotAllowedError,
-    e.ConfigError,
-    e.PluginError,
-    e.SchemaMismatchError,
-    e.IllegalTransitionError,
-)
+_OURS = (e.OriginNotAllowedError, e.ConfigError, e.PluginError, e.LedgerError, e.InternalError)
+# ... except an outage of the ledger: temporary, and logged once as ledger.unavailable.
+_OUTAGES = (e.LedgerUnavailableError,)
 # Failures of our own bookkeeping: telling the sender about them would be noise.
 _NOT_REPORTED = (e.LedgerError, e.ConfigError, e.PluginError)
 
@@ -114,11 +120,13 @@ def decide(
     policy: RetryPolicy,
     now: datetime,
     last_temporary_report_at: datetime | None,
+    failing_since: datetime | None = None,
     download_attempts: int | None = None,
     random: Callable[[], float] = random_module.random,
 ) -> Decision:
     """Classify ``error`` after the letter's ``attempts``-th failed attempt (counting this
-    one). ``download_attempts`` counts downloads that came back corrupt (this one
+    one). ``failing_since`` is when the letter's current run of failures began (None: with
+    this one). ``download_attempts`` counts downloads that came back corrupt (this one
     included); it defaults to ``attempts``."""
     reason = error.kind
     if isinstance(error, e.AuthenticationError):
@@ -142,7 +150,7 @@ def decide(
             message = failure_message(error, permanent=True)
             return Decision(Action.FAIL_PERMANENTLY, reason, message, alert=True)
         action = Action.RETRY_LOUDLY
-    elif isinstance(error, _OUR_CONFIGURATION):
+    elif isinstance(error, _OURS) and not isinstance(error, _OUTAGES):
         action = Action.RETRY_LOUDLY
     elif not error.temporary:
         message = failure_message(error, permanent=True)
@@ -155,9 +163,13 @@ def decide(
         random=random,
         at_least=float(retry_after) if isinstance(retry_after, int | float) else 0.0,
     )
-    report = not isinstance(error, _NOT_REPORTED) and (
-        last_temporary_report_at is None
-        or now - last_temporary_report_at >= policy.temporary_report_interval
+    report = (
+        not isinstance(error, _NOT_REPORTED)
+        and now - (failing_since or now) >= policy.temporary_report_after
+        and (
+            last_temporary_report_at is None
+            or now - last_temporary_report_at >= policy.temporary_report_interval
+        )
     )
     return Decision(
         action,
@@ -189,6 +201,8 @@ _MESSAGES: tuple[tuple[type[e.SvarinnError], str], ...] = (
     (e.SvarInnError, "Kommunikasjonen med SvarInn feilet"),
     (e.ArchiveError, "Arkivet kunne ikke ta imot forsendelsen"),
     (e.StorageError, "Mottakssystemet fikk ikke lagret forsendelsen midlertidig"),
+    (e.InternalError, "Mottakssystemet fikk en intern feil"),
+    (e.LedgerError, "Mottakssystemets database svarte ikke"),
     (e.SvarinnError, "Mottaket feilet"),
 )
 # Only these messages are our own words about the letter's content: safe to pass on.

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 from svarinn_daemon.adapters import AdapterRegistry, ArchiveAdapter
+from svarinn_daemon.breaker import Breaker, BreakerPolicy
 from svarinn_daemon.config import Config
 from svarinn_daemon.ledger import Ledger, open_ledger
 from svarinn_daemon.logs import get_logger
@@ -68,6 +69,13 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
         stack.callback(ledger.close)
         registry = AdapterRegistry()
         adapters: dict[str, ArchiveAdapter] = {}
+        breakers: dict[str, Breaker] = {}
+        retry = config.retry
+        breaker_policy = BreakerPolicy(
+            pause_after=retry.archive_pause_after,
+            probe_delay=retry.archive_probe_delay.total_seconds(),
+            probe_max_delay=retry.archive_probe_max_delay.total_seconds(),
+        )
         for name in sorted({a.archive for a in config.accounts}):
             adapter = registry.create(
                 config.archives[name],
@@ -78,6 +86,8 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
             )
             stack.callback(adapter.close)
             adapters[name] = adapter
+            breakers[name] = Breaker(breaker_policy)
+            metrics.init_archive(name)
         accounts: dict[str, AccountRuntime] = {}
         for account in config.accounts:
             client = SvarInnClient(account)
@@ -87,6 +97,8 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
                 client=client,
                 adapter=adapters[account.archive],
                 keys=tuple(k.pair for k in account.keys),
+                archive=account.archive,
+                breaker=breakers[account.archive],
             )
             metrics.init_account(account.name)
         spool = Spool(config.state_directory / "spool")

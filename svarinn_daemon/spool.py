@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from svarinn_daemon.errors import ArchiveError
+from svarinn_daemon.errors import StorageError
 
 SUFFIX = ".part"
 BLOCK = 1 << 20  # bytes per write of a large letter: aligned for any disk's O_DIRECT
@@ -42,9 +42,12 @@ class SpoolFile:
         self.path = path
         self._buffers = [mmap.mmap(-1, BLOCK)]  # page-aligned, as O_DIRECT requires
         self._buffer = self._buffers[0]
-        self._fd: int | None = os.open(
-            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
-        )
+        self._fd: int | None = None
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            self._buffer.close()
+            raise storage_error("create spool file", path, exc) from None
         self.size = 0
         self._direct = direct
         self._used = 0
@@ -73,7 +76,7 @@ class SpoolFile:
         try:
             self._buffer = self._writer.swap(self._buffer)
         except OSError as exc:
-            raise self._error("write", exc) from None
+            raise storage_error("write spool file", self.path, exc) from None
         self._used = 0
 
     def finish(self) -> Path:
@@ -88,7 +91,7 @@ class SpoolFile:
                     _write_all(self._fd, view[: self._used], 0)
             os.fsync(self._fd)
         except OSError as exc:
-            raise self._error("write", exc) from None
+            raise storage_error("write spool file", self.path, exc) from None
         finally:
             self._close()
         return self.path
@@ -109,10 +112,6 @@ class SpoolFile:
             # exception is gone; the mapping is freed with that last view.
             with contextlib.suppress(BufferError):
                 buffer.close()
-
-    def _error(self, what: str, exc: OSError) -> ArchiveError:
-        reason = exc.strerror or str(exc)
-        return ArchiveError(f"cannot {what} spool file {self.path}: {reason}", temporary=True)
 
     def __enter__(self) -> SpoolFile:
         return self
@@ -212,7 +211,10 @@ class Spool:
         self.directory = directory
 
     def prepare(self) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error("create the spool directory", self.directory, exc) from None
 
     def create(self, forsendelse_id: str) -> SpoolFile:
         return SpoolFile(self._unique(forsendelse_id))
@@ -220,7 +222,10 @@ class Spool:
     def workdir(self, forsendelse_id: str) -> Path:
         """A private directory for one letter's unpacked zip entries."""
         path = self._unique(forsendelse_id, ".d")
-        path.mkdir(mode=0o700)
+        try:
+            path.mkdir(mode=0o700)
+        except OSError as exc:
+            raise storage_error("create a work directory", path, exc) from None
         return path
 
     def _unique(self, forsendelse_id: str, suffix: str = "") -> Path:
@@ -241,3 +246,10 @@ class Spool:
                 path.unlink(missing_ok=True)
             removed += 1
         return removed
+
+
+def storage_error(what: str, path: Path, exc: OSError) -> StorageError:
+    """Our own disk, named as such (ENOSPC, EDQUOT, EROFS, EACCES ...): never the archive's."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    reason = exc.strerror or str(exc)
+    return StorageError(f"cannot {what} {path}: {reason}" + (f" ({code})" if code else ""))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from svarinn_daemon.adapters import ArchiveAdapter
+from svarinn_daemon.breaker import Breaker
 from svarinn_daemon.errors import AuthenticationError, SvarinnError
 from svarinn_daemon.keys import KeyPair
 from svarinn_daemon.ledger import Sighting
@@ -35,6 +36,8 @@ class AccountRuntime:
     client: SvarInnClient
     adapter: ArchiveAdapter
     keys: tuple[KeyPair, ...]
+    archive: str
+    breaker: Breaker  # shared by every account of the same archive
 
 
 @dataclass(frozen=True)

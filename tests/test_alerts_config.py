@@ -66,6 +66,7 @@ def test_values_secrets_and_render(tmp_path: Path) -> None:
         "pending_after": "1h",
         "polls_failing_after": "5m",
         "repeat_every": "0s",
+        "archive_unavailable_after": "5m",
     }
     assert rendered["notifiers"][0] == {
         "name": "teams",
@@ -136,6 +137,7 @@ def test_example_file_documents_the_defaults() -> None:
         "pending_after": "90m",
         "polls_failing_after": "15m",
         "repeat_every": "4h",
+        "archive_unavailable_after": "5m",
     }
     assert example["notifiers"] == [{"name": "log", "type": "log", "conditions": []}]
     text = (REPO / "config.example.toml").read_text("utf-8")

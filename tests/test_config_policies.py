@@ -40,7 +40,9 @@ def test_values(tmp_path: Path, conformance_dir: Path) -> None:
     extra = (
         '[retry]\nbase_delay = "5s"\nmax_delay = "10m"\njitter = 0\n'
         'max_download_attempts = 5\ntemporary_report_interval = "1h"\n'
+        'temporary_report_after = "20m"\n'
         "treat_key_errors_as_permanent = true\n"
+        'archive_pause_after = 3\narchive_probe_delay = "10s"\narchive_probe_max_delay = "5m"\n'
         '[verify]\nmax_zip_entries = 10\nmax_unpacked_size = "1GiB"\n'
         'max_compression_ratio = 50\nmissing_documents = "import"\n'
     )
@@ -50,8 +52,12 @@ def test_values(tmp_path: Path, conformance_dir: Path) -> None:
         max_delay=timedelta(minutes=10),
         jitter=0.0,
         max_download_attempts=5,
+        temporary_report_after=timedelta(minutes=20),
         temporary_report_interval=timedelta(hours=1),
         treat_key_errors_as_permanent=True,
+        archive_pause_after=3,
+        archive_probe_delay=timedelta(seconds=10),
+        archive_probe_max_delay=timedelta(minutes=5),
     )
     limits = config.verify.limits
     assert (limits.max_entries, limits.max_total_size, limits.max_ratio) == (10, 2**30, 50.0)
@@ -62,8 +68,12 @@ def test_values(tmp_path: Path, conformance_dir: Path) -> None:
         "max_delay": "10m",
         "jitter": 0.0,
         "max_download_attempts": 5,
+        "temporary_report_after": "20m",
         "temporary_report_interval": "1h",
         "treat_key_errors_as_permanent": True,
+        "archive_pause_after": 3,
+        "archive_probe_delay": "10s",
+        "archive_probe_max_delay": "5m",
     }
     assert rendered["verify"] == {
         "max_zip_entries": 10,
@@ -80,6 +90,12 @@ def test_values(tmp_path: Path, conformance_dir: Path) -> None:
         ("[retry]\njitter = true", "retry.jitter", "from 0 to 1"),
         ('[retry]\nbase_delay = "2h"', "retry.max_delay", "not be shorter than base_delay"),
         ("[retry]\nmax_download_attempts = 0", "retry.max_download_attempts", "at least 1"),
+        ("[retry]\narchive_pause_after = 0", "retry.archive_pause_after", "at least 1"),
+        (
+            '[retry]\narchive_probe_delay = "1h"',
+            "retry.archive_probe_max_delay",
+            "not be shorter than archive_probe_delay",
+        ),
         ('[retry]\nbase_delay = "soon"', "retry.base_delay", "not a duration"),
         ("[retry]\nbase_dealy = 1", "retry.base_dealy", "did you mean 'base_delay'"),
         ('[verify]\nmissing_documents = "skip"', "verify.missing_documents", "fail, import"),
@@ -103,8 +119,12 @@ def test_example_file_documents_the_defaults() -> None:
         "max_delay": "1h",
         "jitter": d.jitter,
         "max_download_attempts": d.max_download_attempts,
+        "temporary_report_after": "1h",
         "temporary_report_interval": "6h",
         "treat_key_errors_as_permanent": d.treat_key_errors_as_permanent,
+        "archive_pause_after": d.archive_pause_after,
+        "archive_probe_delay": "30s",
+        "archive_probe_max_delay": "10m",
     }
     limits = VerifyPolicy().limits
     assert example["verify"] == {

@@ -60,6 +60,9 @@ def run(error: e.SvarinnError, attempts: int = 1, **kw: object):  # type: ignore
         (e.PluginError("missing"), Action.RETRY_LOUDLY),
         (e.SchemaMismatchError("schema"), Action.RETRY_LOUDLY),
         (e.IllegalTransitionError("bug"), Action.RETRY_LOUDLY),
+        (e.LetterNotFoundError("gone from the ledger"), Action.RETRY_LOUDLY),
+        (e.LedgerError("integrity error"), Action.RETRY_LOUDLY),
+        (e.InternalError("a bug"), Action.RETRY_LOUDLY),
         (e.CmsLimitExceededError("depth"), Action.FAIL_PERMANENTLY),
         (e.VerificationError("missing doc"), Action.FAIL_PERMANENTLY),
         (e.UnsafeArchiveError("../x"), Action.FAIL_PERMANENTLY),
@@ -146,16 +149,45 @@ def test_retry_after_is_respected_within_the_cap() -> None:
     ],
 )
 def test_temporary_reports_are_throttled(last_report: datetime | None, expected: bool) -> None:
-    decision = run(e.ArchiveError("offline", temporary=True), last_temporary_report_at=last_report)
+    decision = run(
+        e.ArchiveError("offline", temporary=True),
+        last_temporary_report_at=last_report,
+        failing_since=NOW - timedelta(days=4),
+    )
     assert decision.report_temporary is expected
     assert "prøver igjen automatisk" in decision.message
 
 
+@pytest.mark.parametrize(
+    ("failing_for", "expected"),
+    [
+        (None, False),  # the first failure
+        (timedelta(seconds=1), False),
+        (timedelta(minutes=59, seconds=59), False),
+        (timedelta(hours=1), True),
+        (timedelta(hours=30), True),
+    ],
+)
+def test_temporary_reports_wait_for_a_real_delay(
+    failing_for: timedelta | None, expected: bool
+) -> None:
+    since = None if failing_for is None else NOW - failing_for
+    decision = run(e.ArchiveError("full", temporary=True), failing_since=since)
+    assert decision.report_temporary is expected
+
+
 def test_own_bookkeeping_failures_are_not_reported_to_the_sender() -> None:
-    assert not run(e.LedgerUnavailableError("db")).report_temporary
-    assert not run(e.ConfigError("x")).report_temporary
-    assert not run(e.AuthenticationError("401")).report_temporary
-    assert run(e.NoMatchingRecipientError("k")).report_temporary
+    long_ago = NOW - timedelta(days=1)
+    for error in (
+        e.LedgerUnavailableError("db"),
+        e.LedgerError("integrity"),
+        e.ConfigError("x"),
+        e.AuthenticationError("401"),
+    ):
+        assert not run(error, failing_since=long_ago).report_temporary, error
+    assert run(e.NoMatchingRecipientError("k"), failing_since=long_ago).report_temporary
+    assert run(e.StorageError("disk full"), failing_since=long_ago).report_temporary
+    assert run(e.InternalError("bug"), failing_since=long_ago).report_temporary
 
 
 def test_messages_never_carry_internal_details() -> None:

@@ -128,7 +128,7 @@ def test_remove_stops_the_writer_and_deletes_the_file(tmp_path: Path) -> None:
 _FULL_DISK = """
 import json, resource, signal, sys
 from pathlib import Path
-from svarinn_daemon.errors import ArchiveError
+from svarinn_daemon.errors import StorageError
 from svarinn_daemon.spool import BLOCK, SpoolFile
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (2 * BLOCK + 4096, 2 * BLOCK + 4096))
@@ -138,18 +138,18 @@ try:
         f.write(bytes(BLOCK))
     f.finish()
     print(json.dumps({"error": None}))
-except ArchiveError as exc:
+except StorageError as exc:
     f.remove()
     print(json.dumps({"error": str(exc), "temporary": exc.temporary}))
 """
 
 
 @pytest.mark.parametrize("direct", ["direct", "buffered"])
-def test_a_write_error_in_the_writer_thread_is_an_archive_error(
+def test_a_write_error_in_the_writer_thread_is_a_storage_error(
     tmp_path: Path, direct: str
 ) -> None:
     """A real write failure (the file size limit: EFBIG) found by the writer thread comes
-    out of the next write() or finish() as a temporary ArchiveError naming the file."""
+    out of the next write() or finish() as a temporary StorageError naming the file."""
     path = tmp_path / "letter.part"
     run = subprocess.run(
         [sys.executable, "-c", _FULL_DISK, str(path), direct],

@@ -10,10 +10,15 @@ Every condition is per account (the subject is the account name; the details are
     no_matching_key     unfinished letters failed last with                 they are imported
                         NoMatchingRecipientError, KeyUnwrapError or         (key added) or
                         UnsupportedAlgorithmError                           reported
+    storage_failing     unfinished letters failed last with StorageError    they are imported
+                        (our own spool disk: full, read-only, permissions)
     auth_failing        the account's last poll failed with                 a poll succeeds or
                         AuthenticationError                                 fails otherwise
     polls_failing       polls have failed (not with AuthenticationError)    a poll succeeds
                         since ``polls_failing_after`` or longer
+    archive_unavailable an archive's circuit breaker has held imports back  the archive takes
+                        for ``archive_unavailable_after`` (subject: the     a letter again
+                        archive's name, not an account)
 
 The failure window is ``repeat_every`` (so a permanent failure is announced once and then
 resolves at about the time it would repeat), or 24 hours when ``repeat_every`` is zero.
@@ -22,7 +27,7 @@ Only configured accounts are considered: a removed account's rows could never re
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,6 +41,7 @@ __all__ = [
     "AUTH_ERROR_KIND",
     "DEFAULT_FAILURE_WINDOW",
     "KEY_ERROR_KINDS",
+    "STORAGE_ERROR_KINDS",
     "Cutoffs",
     "cutoffs",
     "failure_window",
@@ -50,6 +56,7 @@ KEY_ERROR_KINDS = frozenset(
         errors.UnsupportedAlgorithmError,
     )
 )
+STORAGE_ERROR_KINDS = frozenset({errors.StorageError.__name__})
 AUTH_ERROR_KIND = errors.AuthenticationError.__name__
 DEFAULT_FAILURE_WINDOW = timedelta(hours=24)
 
@@ -81,11 +88,13 @@ def holding(
     accounts: Collection[str],
     now: datetime,
     config: AlertsConfig,
+    archives_unavailable: Mapping[str, timedelta] | None = None,
 ) -> dict[AlertKey, AlertDetails]:
-    """The (condition, account) pairs that hold ``now``, with their counts.
+    """The (condition, subject) pairs that hold ``now``, with their counts.
 
     ``facts`` must come from the ledger queried with :func:`cutoffs` for the same ``now``
-    and ``config``.
+    and ``config``; ``archives_unavailable`` says for how long each paused archive has
+    been paused.
     """
     out: dict[AlertKey, AlertDetails] = {}
 
@@ -104,6 +113,8 @@ def holding(
             hold(Condition.PERMANENT_FAILURE, account, letters=failed + reported, reported=reported)
         if fact.key_errors:
             hold(Condition.NO_MATCHING_KEY, account, letters=fact.key_errors)
+        if fact.storage_errors:
+            hold(Condition.STORAGE_FAILING, account, letters=fact.storage_errors)
     for status in polls:
         account = status.account
         if account not in accounts or status.failing_since is None:
@@ -113,4 +124,8 @@ def holding(
             hold(Condition.AUTH_FAILING, account, failing_minutes=_minutes(failing))
         elif failing >= config.polls_failing_after:
             hold(Condition.POLLS_FAILING, account, failing_minutes=_minutes(failing))
+    for archive, paused in sorted((archives_unavailable or {}).items()):
+        if paused >= config.archive_unavailable_after:
+            key = AlertKey(Condition.ARCHIVE_UNAVAILABLE, archive)
+            out[key] = AlertDetails(account=None, counts={"paused_minutes": _minutes(paused)})
     return out

@@ -27,6 +27,8 @@ class Condition(StrEnum):
     AUTH_FAILING = "auth_failing"
     POLLS_FAILING = "polls_failing"
     NO_MATCHING_KEY = "no_matching_key"
+    STORAGE_FAILING = "storage_failing"
+    ARCHIVE_UNAVAILABLE = "archive_unavailable"
     TEST = "test"
 
 
@@ -42,6 +44,8 @@ _SUMMARY = {
     Condition.AUTH_FAILING: "SvarInn login failing",
     Condition.POLLS_FAILING: "polls to SvarInn failing",
     Condition.NO_MATCHING_KEY: "letters no configured key can decrypt",
+    Condition.STORAGE_FAILING: "the daemon cannot write its own temporary files",
+    Condition.ARCHIVE_UNAVAILABLE: "an archive refuses letters; imports paused",
     Condition.TEST: "test message",
 }
 
@@ -55,6 +59,10 @@ _ADVICE = {
     Condition.POLLS_FAILING: "SvarInn cannot be reached or answers with errors.",
     Condition.NO_MATCHING_KEY: "A letter is encrypted for a certificate whose private key is "
     "not configured: add the key (key rotation?).",
+    Condition.STORAGE_FAILING: "The state directory's disk is full, read-only or not "
+    "writable: free space or fix its permissions; letters are retried meanwhile.",
+    Condition.ARCHIVE_UNAVAILABLE: "The archive failed several letters in a row; the daemon "
+    "probes it with growing delays and resumes by itself. Check the archive.",
     Condition.TEST: "Sent by 'svarinn-daemon alerts test'; no action needed.",
 }
 

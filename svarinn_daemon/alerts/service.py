@@ -11,12 +11,17 @@ every failure is logged and the next evaluation tries again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from svarinn_daemon.alerts.conditions import KEY_ERROR_KINDS, cutoffs, holding
+from svarinn_daemon.alerts.conditions import (
+    KEY_ERROR_KINDS,
+    STORAGE_ERROR_KINDS,
+    cutoffs,
+    holding,
+)
 from svarinn_daemon.alerts.dispatch import AlertDispatcher, run_alerts
 from svarinn_daemon.alerts.engine import AlertStore, Evaluation
 from svarinn_daemon.config import Config
@@ -76,7 +81,9 @@ class AlertService:
         except Exception as exc:  # alerting must never stop a poll
             log.error("alert.poll_not_recorded", account=account, error=_describe(exc))
 
-    def check(self) -> Evaluation | None:
+    def check(
+        self, archives_unavailable: Mapping[str, timedelta] | None = None
+    ) -> Evaluation | None:
         """One evaluation: what holds now against the stored states; send; save.
 
         Returns None when it could not run (the reason is logged); never raises."""
@@ -84,12 +91,12 @@ class AlertService:
             return None
         with self._lock:
             try:
-                return self._check()
+                return self._check(archives_unavailable or {})
             except Exception as exc:  # alerting must never stop the daemon
                 log.error("alert.evaluation_failed", error=_describe(exc))
                 return None
 
-    def _check(self) -> Evaluation:
+    def _check(self, archives_unavailable: Mapping[str, timedelta]) -> Evaluation:
         now = self.clock()
         alerts = self.config.alerts
         window = cutoffs(alerts, now)
@@ -97,6 +104,7 @@ class AlertService:
             pending_before=window.pending_before,
             reported_since=window.reported_since,
             key_error_kinds=KEY_ERROR_KINDS,
+            storage_error_kinds=STORAGE_ERROR_KINDS,
         )
         polls = self.watch.poll_statuses()
         holds = holding(
@@ -105,6 +113,7 @@ class AlertService:
             accounts={a.name for a in self.config.accounts},
             now=now,
             config=alerts,
+            archives_unavailable=archives_unavailable,
         )
         evaluation, deliveries = run_alerts(
             self.store,

@@ -59,10 +59,15 @@ def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
     notifier.status("opening and migrating the ledger")
     try:
         runtime = build_runtime(config, metrics=metrics)
-    except (LedgerUnavailableError, SchemaMismatchError) as exc:
-        # A ledger that cannot be used at start is a configuration problem: exit 2, and
-        # systemd's RestartPreventExitStatus=2 keeps it from restarting in a loop.
+    except SchemaMismatchError as exc:
+        # A ledger this code cannot use is a configuration problem: exit 2, and systemd's
+        # RestartPreventExitStatus=2 keeps it from restarting in a loop.
         raise ConfigError(str(exc), key="ledger") from None
+    except LedgerUnavailableError as exc:
+        # A database that does not answer (yet) is an outage, not a mistake: exit 1, and
+        # systemd starts the daemon again after RestartSec until it answers.
+        log.error("ledger.unavailable", error=str(exc), phase="start")
+        raise
     daemon = Daemon(runtime, notifier)
     try:
         daemon.recover()
@@ -116,7 +121,8 @@ def poll_once(ctx: Context) -> int:
     log.info(
         "poll_once.finished",
         ok=report.ok,
-        unfinished=report.unfinished,
+        unfinished=report.unfinished if report.unfinished >= 0 else "unknown (ledger down)",
+        wedged=report.wedged,
         outcomes=outcomes,
         polls_failed=[p.account for p in report.polls if not p.ok],
         items_rejected=sum(p.rejected for p in report.polls),

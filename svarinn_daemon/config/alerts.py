@@ -34,6 +34,9 @@ def read_alerts(table: Table) -> AlertsConfig:
     alerts = AlertsConfig(
         pending_after=table.duration("pending_after", d.pending_after, minute),
         polls_failing_after=table.duration("polls_failing_after", d.polls_failing_after, minute),
+        archive_unavailable_after=table.duration(
+            "archive_unavailable_after", d.archive_unavailable_after, timedelta(0)
+        ),
         repeat_every=table.duration("repeat_every", d.repeat_every, timedelta(0)),
     )
     if timedelta(0) < alerts.repeat_every < minute:

@@ -147,9 +147,13 @@ def _ledger(table: Table, state_directory: Path) -> LedgerConfig:
         password = Secret(source="inline", _value=str(url.password).encode("utf-8"))
         url = url.set(password=None)
     migrate = table.boolean("migrate_on_start", True)
+    busy = table.duration("busy_timeout", LedgerConfig.busy_timeout, timedelta(milliseconds=1))
     table.finish()
     return LedgerConfig(
-        url=url.render_as_string(hide_password=False), password=password, migrate_on_start=migrate
+        url=url.render_as_string(hide_password=False),
+        password=password,
+        migrate_on_start=migrate,
+        busy_timeout=busy,
     )
 
 
@@ -166,6 +170,7 @@ def _daemon(table: Table, ctx: Context) -> DaemonConfig:
         concurrency=table.integer("concurrency", d.concurrency, minimum=1),
         lease=table.duration("lease", d.lease, timedelta(seconds=30)),
         shutdown_grace=table.duration("shutdown_grace", d.shutdown_grace),
+        stall_timeout=table.duration("stall_timeout", d.stall_timeout, second),
     )
     if daemon.concurrency > 64:
         table.fail("concurrency", f"must be at most 64, not {daemon.concurrency}")

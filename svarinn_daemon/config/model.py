@@ -32,6 +32,7 @@ class LedgerConfig:
     url: str
     password: Secret | None = None
     migrate_on_start: bool = True
+    busy_timeout: timedelta = timedelta(seconds=30)  # SQLite: wait this long for a lock
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class DaemonConfig:
     concurrency: int = 4
     lease: timedelta = timedelta(minutes=10)
     shutdown_grace: timedelta = timedelta(seconds=30)
+    # No progress for this long (a poll cycle, a letter in flight) means the daemon is
+    # wedged: the systemd watchdog lapses and /healthz fails, so it is restarted.
+    stall_timeout: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class AlertsConfig:
     pending_after: timedelta = timedelta(minutes=90)
     polls_failing_after: timedelta = timedelta(minutes=15)
     repeat_every: timedelta = timedelta(hours=4)
+    archive_unavailable_after: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)

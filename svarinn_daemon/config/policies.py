@@ -31,15 +31,25 @@ def read_retry(table: Table) -> RetryPolicy:
         max_delay=table.duration("max_delay", d.max_delay, positive),
         jitter=_fraction(table, "jitter", d.jitter),
         max_download_attempts=table.integer("max_download_attempts", d.max_download_attempts, 1),
+        temporary_report_after=table.duration(
+            "temporary_report_after", d.temporary_report_after, timedelta(0)
+        ),
         temporary_report_interval=table.duration(
             "temporary_report_interval", d.temporary_report_interval, timedelta(0)
         ),
         treat_key_errors_as_permanent=table.boolean(
             "treat_key_errors_as_permanent", d.treat_key_errors_as_permanent
         ),
+        archive_pause_after=table.integer("archive_pause_after", d.archive_pause_after, 1),
+        archive_probe_delay=table.duration("archive_probe_delay", d.archive_probe_delay, positive),
+        archive_probe_max_delay=table.duration(
+            "archive_probe_max_delay", d.archive_probe_max_delay, positive
+        ),
     )
     if policy.max_delay < policy.base_delay:
         table.fail("max_delay", "must not be shorter than base_delay")
+    if policy.archive_probe_max_delay < policy.archive_probe_delay:
+        table.fail("archive_probe_max_delay", "must not be shorter than archive_probe_delay")
     table.finish()
     return policy
 

@@ -36,6 +36,7 @@ def render_config(config: Config) -> str:
     if config.ledger.password:
         out.append(f"password = {_value(config.ledger.password)}")
     out.append(f"migrate_on_start = {_value(config.ledger.migrate_on_start)}")
+    out.append(f"busy_timeout = {_value(format_duration(config.ledger.busy_timeout))}")
     d = config.daemon
     out += [
         "",
@@ -46,6 +47,7 @@ def render_config(config: Config) -> str:
         f"concurrency = {d.concurrency}",
         f"lease = {_value(format_duration(d.lease))}",
         f"shutdown_grace = {_value(format_duration(d.shutdown_grace))}",
+        f"stall_timeout = {_value(format_duration(d.stall_timeout))}",
         "",
         "[metrics]",
     ]
@@ -60,8 +62,12 @@ def render_config(config: Config) -> str:
         f"max_delay = {_value(format_duration(retry.max_delay))}",
         f"jitter = {_value(retry.jitter)}",
         f"max_download_attempts = {_value(retry.max_download_attempts)}",
+        f"temporary_report_after = {_value(format_duration(retry.temporary_report_after))}",
         f"temporary_report_interval = {_value(format_duration(retry.temporary_report_interval))}",
         f"treat_key_errors_as_permanent = {_value(retry.treat_key_errors_as_permanent)}",
+        f"archive_pause_after = {_value(retry.archive_pause_after)}",
+        f"archive_probe_delay = {_value(format_duration(retry.archive_probe_delay))}",
+        f"archive_probe_max_delay = {_value(format_duration(retry.archive_probe_max_delay))}",
     ]
     limits = config.verify.limits
     missing = "import" if config.verify.allow_missing_documents else "fail"
@@ -79,6 +85,7 @@ def render_config(config: Config) -> str:
         "[alerts]",
         f"pending_after = {_value(format_duration(alerts.pending_after))}",
         f"polls_failing_after = {_value(format_duration(alerts.polls_failing_after))}",
+        f"archive_unavailable_after = {_value(format_duration(alerts.archive_unavailable_after))}",
         f"repeat_every = {_value(format_duration(alerts.repeat_every))}",
     ]
     for notifier in config.notifiers:

@@ -12,7 +12,6 @@ from datetime import timedelta
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.ledger.alert_store import LedgerAlertStore
 from svarinn_daemon.ledger.database import (
-    DEFAULT_BUSY_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
     build_engine,
     database_errors,
@@ -41,7 +40,7 @@ def open_ledger(
     *,
     migrate_schema: bool = False,
     clock: Clock = utc_now,
-    busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT,
+    busy_timeout: timedelta | None = None,
     connect_timeout: timedelta = DEFAULT_CONNECT_TIMEOUT,
 ) -> Ledger:
     """Connect and check the schema (or first migrate it to this code's head).
@@ -50,7 +49,9 @@ def open_ledger(
     SchemaMismatchError when its schema is foreign, older (without ``migrate_schema``)
     or newer than this code; both messages say what to do.
     """
-    engine = build_engine(config, busy_timeout=busy_timeout, connect_timeout=connect_timeout)
+    engine = build_engine(
+        config, busy_timeout=busy_timeout or config.busy_timeout, connect_timeout=connect_timeout
+    )
     try:
         with database_errors(engine, "connecting"), engine.connect():
             pass

@@ -19,9 +19,14 @@ from svarinn_daemon.ledger.events import NewEvent, insert_events
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.queries import row_to_letter
 from svarinn_daemon.ledger.records import Letter
-from svarinn_daemon.ledger.states import CLAIM_ORDER, State, Trigger, transition
+from svarinn_daemon.ledger.states import CLAIM_ORDER, State, Trigger, Work, transition, work_for
 
 c = letters_t.c
+
+
+def work_for_claim(state: State) -> Work:
+    """The work a claim of a letter in ``state`` is for (it becomes the claimed state)."""
+    return work_for(transition(state, Trigger.CLAIM)[0])
 
 
 def _free(now: datetime) -> sa.ColumnElement[bool]:
@@ -29,11 +34,18 @@ def _free(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def _candidates(
-    conn: sa.Connection, now: datetime, limit: int, account: str | None, due_by: datetime
+    conn: sa.Connection,
+    now: datetime,
+    limit: int,
+    account: str | None,
+    due_by: datetime,
+    imports: bool,
 ) -> list[tuple[int, State, str | None]]:
     due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= due_by)
     picked: list[tuple[int, State, str | None]] = []
     for group in CLAIM_ORDER:
+        if not imports and any(work_for_claim(s) is Work.IMPORT for s in group):
+            continue
         wanted = limit - len(picked)
         if wanted <= 0:
             break
@@ -63,6 +75,7 @@ def claim_letters(
     limit: int,
     account: str | None,
     due_by: datetime | None = None,
+    imports: bool = True,
 ) -> list[Letter]:
     """Lease up to ``limit`` letters to ``worker_id`` in the caller's transaction.
 
@@ -70,7 +83,9 @@ def claim_letters(
     started at ``due_by`` does not pick up again what failed during the cycle itself."""
     by_state: dict[State, list[int]] = {}
     took_over: dict[int, str] = {}
-    for letter_id, state, holder in _candidates(conn, now, limit, account, min(due_by or now, now)):
+    for letter_id, state, holder in _candidates(
+        conn, now, limit, account, min(due_by or now, now), imports
+    ):
         by_state.setdefault(state, []).append(letter_id)
         if holder is not None:
             took_over[letter_id] = f"took over the expired lease of {holder}"

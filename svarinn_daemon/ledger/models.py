@@ -85,6 +85,9 @@ forsendelser = sa.Table(
     sa.Column("reported_at", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("raw", sa.Text, nullable=False),
+    # Since when the current run of failures lasts, and the last mottakFeilet(permanent=false).
+    sa.Column("failing_since", UtcDateTime, nullable=True),
+    sa.Column("temporary_reported_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("account", "forsendelse_id"),
     sa.CheckConstraint(_in("state", STATE_VALUES), name="state"),
     sa.Index(None, "state", "seen_at", "id"),

@@ -7,8 +7,8 @@ it also owns the engine, the clock and the row -> record conversion both halves 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Self
@@ -16,7 +16,8 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from svarinn_daemon.errors import LedgerError, SchemaMismatchError
+from svarinn_daemon.errors import LedgerError, LedgerUnavailableError, SchemaMismatchError
+from svarinn_daemon.ledger.availability import Availability
 from svarinn_daemon.ledger.database import reading, writing
 from svarinn_daemon.ledger.models import forsendelse_events as events_t
 from svarinn_daemon.ledger.models import forsendelser as letters_t
@@ -73,6 +74,8 @@ def row_to_letter(row: sa.Row[Any]) -> Letter:
         reported_at=m["reported_at"],
         updated_at=m["updated_at"],
         raw=MappingProxyType(json.loads(m["raw"])),
+        failing_since=m["failing_since"],
+        temporary_reported_at=m["temporary_reported_at"],
     )
 
 
@@ -93,9 +96,12 @@ def _event(row: sa.Row[Any]) -> LetterEvent:
 class LedgerQueries:
     """Read-only queries. Every method converts database errors into LedgerErrors."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = utc_now):
+    def __init__(
+        self, engine: Engine, *, clock: Clock = utc_now, availability: Availability | None = None
+    ):
         self.engine = engine
         self.clock = clock
+        self.availability = availability or Availability()
 
     @property
     def dialect(self) -> str:
@@ -117,10 +123,28 @@ class LedgerQueries:
         return value.astimezone(UTC)
 
     def _read(self, doing: str) -> AbstractContextManager[sa.Connection]:
-        return reading(self.engine, doing)
+        return self._observed(reading(self.engine, doing))
 
     def _write(self, doing: str) -> AbstractContextManager[sa.Connection]:
-        return writing(self.engine, doing)
+        return self._observed(writing(self.engine, doing))
+
+    @contextmanager
+    def _observed(
+        self, transaction: AbstractContextManager[sa.Connection]
+    ) -> Iterator[sa.Connection]:
+        """Tell :attr:`availability` whether the database answered this transaction."""
+        try:
+            with transaction as conn:
+                yield conn
+        except LedgerUnavailableError as exc:
+            self.availability.failed(exc)
+            raise
+        self.availability.answered()
+
+    def ping(self) -> None:
+        """One round trip; LedgerUnavailableError while the database does not answer."""
+        with self._read("checking the connection") as conn:
+            conn.execute(sa.text("SELECT 1"))
 
     def get(self, letter_id: int) -> Letter | None:
         with self._read("reading a letter") as conn:

@@ -69,6 +69,8 @@ class Letter:
     reported_at: datetime | None
     updated_at: datetime
     raw: Mapping[str, Any] = field(repr=False)
+    failing_since: datetime | None = None  # the current run of failures began
+    temporary_reported_at: datetime | None = None  # last mottakFeilet(permanent=false)
 
     def leased(self, now: datetime) -> bool:
         return (
@@ -137,7 +139,8 @@ class AccountAlertFacts:
     ``pending`` counts letters neither acknowledged nor reported that were first seen at or
     before the pending cut-off; ``oldest_pending_seen_at`` is the first of them.
     ``reported_recently`` counts letters reported since the failure window's start;
-    ``key_errors`` unfinished letters whose last error says no configured key fits.
+    ``key_errors`` unfinished letters whose last error says no configured key fits;
+    ``storage_errors`` those whose last error was our own disk (StorageError).
     """
 
     account: str
@@ -146,6 +149,7 @@ class AccountAlertFacts:
     failed_permanently: int = 0
     reported_recently: int = 0
     key_errors: int = 0
+    storage_errors: int = 0
 
 
 @dataclass(frozen=True)

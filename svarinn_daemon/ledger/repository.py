@@ -38,6 +38,8 @@ from svarinn_daemon.logs import get_logger
 
 MAX_MESSAGE = 2000
 log = get_logger(__name__)
+# Triggers after which a letter is no longer in a run of failures.
+_ENDS_FAILURES = frozenset({Trigger.ARCHIVE, Trigger.ACKNOWLEDGE, Trigger.REPORT})
 
 
 def _check_worker(worker_id: str) -> str:
@@ -93,17 +95,19 @@ class Ledger(LedgerQueries):
         account: str | None = None,
         limit: int = 1,
         due_by: datetime | None = None,
+        imports: bool = True,
     ) -> tuple[Claim, ...]:
         """Lease up to ``limit`` letters that have work due: receipts first, then reports,
         then imports (oldest first). Each claim's ``work`` says what to do. With ``due_by``,
-        only letters due by then (a work cycle's start) are taken."""
+        only letters due by then (a work cycle's start) are taken; with ``imports`` false,
+        only receipt and report work (the account's archive is unavailable)."""
         _check_worker(worker_id)
         now = self._now(now)
         if lease <= timedelta(0) or limit < 1:
             raise LedgerError("claim needs a positive lease and limit")
         expires = now + lease
         with self._write("claiming letters") as conn:
-            won = claim_letters(conn, worker_id, now, expires, limit, account, due_by)
+            won = claim_letters(conn, worker_id, now, expires, limit, account, due_by, imports)
         won.sort(key=lambda letter: (CLAIM_PRIORITY[letter.state], letter.seen_at, letter.id))
         return tuple(Claim(w, work_for(w.state), worker_id, expires) for w in won)
 
@@ -178,6 +182,18 @@ class Ledger(LedgerQueries):
             last_error_message=_clip(error_message),
             next_attempt_at=self._now(next_attempt_at),
         )
+
+    def record_temporary_report(self, letter_id: int, now: datetime | None = None) -> None:
+        """SvarUt accepted mottakFeilet(permanent=false) for the letter: remember when, so
+        the next one waits ``temporary_report_interval`` (also across restarts)."""
+        now = self._now(now)
+        c = letters_t.c
+        with self._write("recording a temporary report") as conn:
+            conn.execute(
+                sa.update(letters_t)
+                .where(c.id == letter_id)
+                .values(temporary_reported_at=now, updated_at=now)
+            )
 
     def mark_failed_permanently(
         self, letter_id: int, worker_id: str, error_kind: str, message: str
@@ -260,6 +276,7 @@ class Ledger(LedgerQueries):
                     next_attempt_at=None,
                     claimed_by=None,
                     lease_expires_at=None,
+                    failing_since=None,
                     updated_at=now,
                 )
                 .returning(*letters_t.c)
@@ -311,6 +328,10 @@ class Ledger(LedgerQueries):
             to, lease = transition(letter.state, trigger)
             values = {k: (now if k.endswith("_at") and v is None else v) for k, v in values.items()}
             values.update(state=to.value, updated_at=now)
+            if trigger is Trigger.SCHEDULE_RETRY:
+                values.update(failing_since=letter.failing_since or now)
+            elif trigger in _ENDS_FAILURES:
+                values.update(failing_since=None)
             if lease is Lease.CLEARED:
                 values.update(claimed_by=None, lease_expires_at=None)
             row = conn.execute(

@@ -54,6 +54,7 @@ class LedgerWatch:
         pending_before: datetime,
         reported_since: datetime,
         key_error_kinds: Collection[str],
+        storage_error_kinds: Collection[str] = (),
     ) -> tuple[AccountAlertFacts, ...]:
         """Per account: letters pending since ``pending_before`` or earlier (and the oldest),
         failed permanently, reported since ``reported_since``, and unfinished with a key error.
@@ -67,6 +68,9 @@ class LedgerWatch:
         pending = sa.and_(c.state.in_(_PENDING), c.seen_at <= pending_before)
         recent = sa.and_(c.state == State.REPORTED.value, c.reported_at >= reported_since)
         key_error = sa.and_(c.state.in_(_UNFINISHED), c.last_error_kind.in_(list(key_error_kinds)))
+        storage_error = sa.and_(
+            c.state.in_(_UNFINISHED), c.last_error_kind.in_(list(storage_error_kinds))
+        )
 
         def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
             return sa.func.sum(sa.case((condition, 1), else_=0))
@@ -79,6 +83,7 @@ class LedgerWatch:
                 count(c.state == State.FAILED_PERMANENTLY.value),
                 count(recent),
                 count(key_error),
+                count(storage_error),
             )
             .where(sa.or_(c.state.in_(_UNFINISHED), recent))
             .group_by(c.account)
@@ -94,13 +99,18 @@ class LedgerWatch:
                 failed_permanently=int(n_failed or 0),
                 reported_recently=int(n_reported or 0),
                 key_errors=int(n_key or 0),
+                storage_errors=int(n_storage or 0),
             )
-            for account, n_pending, oldest, n_failed, n_reported, n_key in rows
+            for account, n_pending, oldest, n_failed, n_reported, n_key, n_storage in rows
         )
         return tuple(
             f
             for f in facts
-            if f.pending or f.failed_permanently or f.reported_recently or f.key_errors
+            if f.pending
+            or f.failed_permanently
+            or f.reported_recently
+            or f.key_errors
+            or f.storage_errors
         )
 
     # --- polls ----------------------------------------------------------------------------
