@@ -159,7 +159,7 @@ class Daemon:
         or a pool that stops moving ends the drain; the next cycle tries again."""
         started = 0
         cycle_start = datetime.now(UTC)
-        while not self.stop.is_set():
+        while not self.stop.is_set() and self.ledger.availability.up:
             self._progress(account)
             if not self._slots.acquire(timeout=1.0):
                 if self.pipeline.in_flight.stalled_for() > self.stall_timeout:
@@ -343,8 +343,11 @@ class Daemon:
         )
         if on_ready:
             on_ready()
+        tick = TICK
+        if self.notifier.watchdog_interval is not None:
+            tick = min(tick, max(self.notifier.watchdog_interval.total_seconds(), 0.05))
         try:
-            while not self.stop.wait(TICK):
+            while not self.stop.wait(tick):
                 live = self.liveness()
                 if live.ok:
                     self.notifier.watchdog()  # only while the daemon makes progress

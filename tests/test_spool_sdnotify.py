@@ -145,9 +145,7 @@ except StorageError as exc:
 
 
 @pytest.mark.parametrize("direct", ["direct", "buffered"])
-def test_a_write_error_in_the_writer_thread_is_a_storage_error(
-    tmp_path: Path, direct: str
-) -> None:
+def test_a_write_error_in_the_writer_thread_is_a_storage_error(tmp_path: Path, direct: str) -> None:
     """A real write failure (the file size limit: EFBIG) found by the writer thread comes
     out of the next write() or finish() as a temporary StorageError naming the file."""
     path = tmp_path / "letter.part"

@@ -123,27 +123,31 @@ class LedgerQueries:
         return value.astimezone(UTC)
 
     def _read(self, doing: str) -> AbstractContextManager[sa.Connection]:
-        return self._observed(reading(self.engine, doing))
+        return self._observed(reading(self.engine, doing), write=False)
 
     def _write(self, doing: str) -> AbstractContextManager[sa.Connection]:
-        return self._observed(writing(self.engine, doing))
+        return self._observed(writing(self.engine, doing), write=True)
 
     @contextmanager
     def _observed(
-        self, transaction: AbstractContextManager[sa.Connection]
+        self, transaction: AbstractContextManager[sa.Connection], *, write: bool
     ) -> Iterator[sa.Connection]:
-        """Tell :attr:`availability` whether the database answered this transaction."""
+        """Tell :attr:`availability` when a transaction could not reach the database, and
+        when a write got through. Only a write says the ledger is back: a SQLite file
+        locked by another connection still answers reads."""
         try:
             with transaction as conn:
                 yield conn
         except LedgerUnavailableError as exc:
             self.availability.failed(exc)
             raise
-        self.availability.answered()
+        if write:
+            self.availability.answered()
 
     def ping(self) -> None:
-        """One round trip; LedgerUnavailableError while the database does not answer."""
-        with self._read("checking the connection") as conn:
+        """An empty write transaction (SQLite: it takes the write lock); raises
+        LedgerUnavailableError while the ledger cannot record a decision."""
+        with self._write("checking the connection") as conn:
             conn.execute(sa.text("SELECT 1"))
 
     def get(self, letter_id: int) -> Letter | None:
