@@ -77,6 +77,11 @@ FACT_CASES = [
         },
         id="three-at-once",
     ),
+    pytest.param(
+        AccountAlertFacts("kommune", storage_errors=2),
+        {Condition.STORAGE_FAILING: held(letters=2)},
+        id="our-disk",
+    ),
     pytest.param(AccountAlertFacts("removed", key_errors=1), {}, id="unconfigured-account"),
 ]
 
@@ -158,3 +163,23 @@ def test_key_error_kinds_are_the_error_classes_names() -> None:
         "KeyUnwrapError",
         "UnsupportedAlgorithmError",
     } == KEY_ERROR_KINDS
+
+
+@pytest.mark.parametrize(
+    ("paused", "holds"),
+    [
+        (timedelta(0), False),
+        (timedelta(minutes=4, seconds=59), False),
+        (timedelta(minutes=5), True),
+        (timedelta(hours=3), True),
+    ],
+)
+def test_archive_unavailable_after_its_threshold(paused: timedelta, holds: bool) -> None:
+    out = holding(
+        [], [], accounts=ACCOUNTS, now=NOW, config=CONFIG, archives_unavailable={"sak": paused}
+    )
+    key = AlertKey(Condition.ARCHIVE_UNAVAILABLE, "sak")
+    assert (key in out) is holds
+    if holds:
+        minutes = int(paused.total_seconds() // 60)
+        assert out[key] == AlertDetails(account=None, counts={"paused_minutes": minutes})

@@ -380,3 +380,55 @@ def test_bad_input_is_a_ledger_error(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="timezone"):
         ledger.claim(W, LEASE, now=ledger.clock().replace(tzinfo=None))
     assert ledger.backlog().total() == 0
+
+
+def test_a_run_of_failures_is_timed_and_temporary_reports_remembered(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    """failing_since: the first schedule_retry of a run, kept by later ones, cleared when
+    the letter is archived; temporary_reported_at survives in the ledger (a restart)."""
+    letter_id = bring(ledger, "f", State.CLAIMED)
+    started = clock.now
+    ledger.schedule_retry(letter_id, W, "ArchiveError", "full", clock.now)
+    ledger.record_temporary_report(letter_id)
+    for _ in range(2):
+        clock.advance(timedelta(minutes=10))
+        [claim] = ledger.claim(W, LEASE)
+        assert (claim.letter.failing_since, claim.letter.temporary_reported_at) == (
+            started,
+            started,
+        )
+        ledger.schedule_retry(letter_id, W, "ArchiveError", "full", clock.now)
+    [claim] = ledger.claim(W, LEASE)
+    archived = ledger.mark_archived(
+        letter_id, W, archive_ref="r", actual_sha256=None, actual_size=None, verified=False
+    )
+    assert archived.failing_since is None
+
+
+def test_claim_without_imports_takes_only_receipts_and_reports(ledger: Ledger) -> None:
+    """An archive paused by its breaker: its account's receipts still go."""
+    receipt = bring(ledger, "arch", State.ARCHIVED)
+    report = bring(ledger, "fail", State.FAILED_PERMANENTLY)
+    ledger.release(receipt, W, "test")
+    ledger.release(report, W, "test")
+    waiting = ledger.record_seen("kommune", "new").letter_id
+    claims = ledger.claim(OTHER, LEASE, limit=10, imports=False)
+    assert [(c.id, c.work) for c in claims] == [(receipt, Work.ACKNOWLEDGE), (report, Work.REPORT)]
+    [claim] = ledger.claim(OTHER, LEASE, limit=10)
+    assert (claim.id, claim.work) == (waiting, Work.IMPORT)
+
+
+def test_availability_changes_once_per_outage_and_only_a_write_ends_it(
+    ledger: Ledger, ledger_url: str
+) -> None:
+    assert ledger.availability.up
+    with outage(ledger_url):
+        for _ in range(3):
+            with pytest.raises(LedgerUnavailableError):
+                ledger.ping()
+        assert not ledger.availability.up
+    ledger.list()  # a read does not say that decisions can be written again
+    assert not ledger.availability.up
+    ledger.ping()
+    assert ledger.availability.up

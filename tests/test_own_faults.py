@@ -11,8 +11,13 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sqlite3
+import subprocess
+import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +36,8 @@ from svarinn_daemon.simulator import Fault
 from svarinn_daemon.simulator.letters import SimLetter
 
 POLL_INTERVAL = 1.0
+ARCHIVE_OUTAGE = 60.0
+_CLI = (sys.executable, "-m", "svarinn_daemon", "--config")
 
 
 def _config(*, daemon: str = "", retry: str = "", alerts: str = "", metrics: str = "") -> str:
@@ -189,12 +196,13 @@ def test_a_full_spool_disk_is_a_storage_error_not_the_archives(tmp_path: Path) -
 def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
     tmp_path: Path,
 ) -> None:
-    """The circuit breaker: after three temporary failures the archive gets only probes;
-    SvarUt hears nothing (temporary_report_after is at its default of 1h)."""
+    """The archive's disk full for a minute. The circuit breaker: after three temporary
+    failures the archive gets only probes; SvarUt hears nothing (temporary_report_after is
+    at its default of 1h)."""
     port = _free_port()
     extra = _config(
         retry='archive_pause_after = 3\narchive_probe_delay = "500ms"\n'
-        'archive_probe_max_delay = "1s"',
+        'archive_probe_max_delay = "5s"',
         alerts='archive_unavailable_after = "0s"',
         metrics=f'listen = "127.0.0.1:{port}"',
     )
@@ -205,7 +213,7 @@ def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
         with _running(h, log):
             wait_for(lambda: bool(_events(log, "archive.unavailable")), 60, "the breaker")
             assert 'svarinn_archive_available{archive="default"} 0.0' in _scrape(port)
-            time.sleep(4)  # the archive stays full: only probes reach it
+            time.sleep(ARCHIVE_OUTAGE)  # the archive stays full: only probes reach it
             filler.unlink()
             wait_for(lambda: _all_acknowledged(h, letters), 60, "every receipt")
             assert 'svarinn_archive_available{archive="default"} 1.0' in _scrape(port)
@@ -218,9 +226,10 @@ def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
             if "ArchiveError" in (event.reason or "")
         )
         ledger.close()
-        # 3 to open, one per probe (about 5 in 4 s), and letters in flight when it opened.
-        print(f"archive failures while full: {failures}")
-        assert failures <= 3 + 8 + 3
+        # 3 to open, one per probe (0.5 s doubling to 5 s: about 15 in a minute), and the
+        # letters in flight when it opened.
+        print(f"archive failures while full for {ARCHIVE_OUTAGE:g} s: {failures}")
+        assert failures <= 3 + 16 + 3
         assert _events(log, "archive.available")
         assert any(
             e.get("condition") == "archive_unavailable" for e in _events(log, "alert.firing")
@@ -228,8 +237,6 @@ def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -306,3 +313,117 @@ def test_a_ledger_verb_failing_inside_a_worker_loses_nothing(
         _assert_imported_once(h, letters)
         assert {r.state for r in ledger.list()} == {State.ACKNOWLEDGED}
         ledger.close()
+
+
+# --- a wedged worker ----------------------------------------------------------------------
+
+
+class _NotifySocket:
+    """systemd's side of the notify protocol: every datagram, with when it arrived."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.messages: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.messages.append((time.monotonic(), data.decode()))
+
+    def watchdogs(self, since: float = 0.0) -> int:
+        return sum(1 for at, m in list(self.messages) if at >= since and "WATCHDOG=1" in m)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def _healthz(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_a_wedged_worker_lets_the_watchdog_lapse_and_healthz_fail(tmp_path: Path) -> None:
+    port = _free_port()
+    wedge = tmp_path / "archive-wedged"
+    wedge.touch()
+    notify = _NotifySocket(tmp_path / "notify.sock")
+    extra = _config(daemon='stall_timeout = "2s"', metrics=f'listen = "127.0.0.1:{port}"')
+    try:
+        with harness(tmp_path, extra_config=extra) as h:
+            _troubled(h, wedge_while=wedge)
+            (letter,) = h.sim.generate(1, 10_000)
+            env = {**plugin_env(), "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
+            log = tmp_path / "daemon.log"
+            with open(log, "a") as sink:
+                process = subprocess.Popen(
+                    [*_CLI, str(h.config_path), "--log-format", "json", "run"],
+                    stdout=sink,
+                    stderr=sink,
+                    env=env,
+                )
+            try:
+                wait_for(lambda: notify.watchdogs() > 0, 30, "the first WATCHDOG=1")
+                wait_for(lambda: _healthz(port) == 503, 30, "/healthz to fail")
+                lapsed = time.monotonic()
+                time.sleep(1.5)
+                assert notify.watchdogs(since=lapsed) == 0, "the watchdog was fed while wedged"
+                assert any("stalled" in m for at, m in notify.messages if at >= lapsed)
+                wedge.unlink()  # the archive call returns: progress again
+                wait_for(lambda: h.sim.state().acknowledged == {letter.id: 1}, 30, "the receipt")
+                wait_for(lambda: _healthz(port) == 200, 30, "/healthz to pass again")
+                wait_for(lambda: notify.watchdogs(since=time.monotonic() - 0.1) > 0, 10, "feed")
+            finally:
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
+    finally:
+        notify.close()
+
+
+def test_poll_once_gives_up_a_wedged_letter_and_exits(tmp_path: Path) -> None:
+    wedge = tmp_path / "archive-wedged"
+    wedge.touch()
+    extra = _config(daemon='stall_timeout = "2s"\nshutdown_grace = "1s"').replace(
+        'shutdown_grace = "5s"\n', ""
+    )
+    with harness(tmp_path, extra_config=extra) as h:
+        _troubled(h, wedge_while=wedge)
+        (letter,) = h.sim.generate(1, 10_000)
+        started = time.monotonic()
+        result = subprocess.run(
+            [*_CLI, str(h.config_path), "--log-format", "json", "poll-once"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=plugin_env(),
+            check=False,
+        )
+        took = time.monotonic() - started
+        print(f"poll-once with a wedged letter exited after {took:.1f} s")
+        assert result.returncode == 1, result.stderr
+        assert '"event": "daemon.wedged"' in result.stdout
+        assert h.archived_ids() == set()
+        wedge.unlink()
+        done = subprocess.run(
+            [*_CLI, str(h.config_path), "poll-once"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=plugin_env(),
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        _assert_imported_once(h, [letter])
