@@ -45,6 +45,7 @@ def exposition() -> Iterator[str]:
         )
     )
     metrics.init_account("kommune")
+    metrics.init_archive("default")
     metrics.polls.labels("kommune", "ok").inc()
     metrics.last_successful_poll.labels("kommune").set(1_700_000_000)
     metrics.letters.labels("kommune", "acknowledged").inc()
