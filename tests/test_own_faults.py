@@ -114,9 +114,11 @@ def test_postgresql_stopped_twice_mid_run(tmp_path: Path) -> None:
     """pg_ctl stop/start twice while letters are in flight: nothing lost, nothing twice, no
     report to SvarUt, one log line per change, and polling again within an interval."""
     server = _own_postgres()
+    port = _free_port()
     try:
         url = server.create_database()
-        with harness(tmp_path, ledger_url=url, extra_config=_config()) as h:
+        extra = _config(metrics=f'listen = "127.0.0.1:{port}"')
+        with harness(tmp_path, ledger_url=url, extra_config=extra) as h:
             letters = h.sim.generate(12, 200_000)
             h.sim.add_fault(Fault("slow", endpoints=frozenset({"download"}), delay=1.0))
             log = tmp_path / "daemon.log"
@@ -125,11 +127,15 @@ def test_postgresql_stopped_twice_mid_run(tmp_path: Path) -> None:
                 wait_for(lambda: bool(_events(log, "forsendelse.archived")), 60, "an import")
                 for _ in range(2):
                     server.halt()
-                    time.sleep(4)
+                    time.sleep(2)
+                    assert "svarinn_ledger_up 0.0" in _scrape(port)
+                    assert _probe(port, "/readyz") == 503
+                    time.sleep(2)
                     server.resume()
                     restarted.append(datetime.now(UTC))
                     time.sleep(2)
                 wait_for(lambda: _all_acknowledged(h, letters), 90, "every receipt")
+                assert "svarinn_ledger_up 1.0" in _scrape(port)
             _assert_imported_once(h, letters)
             unavailable = _events(log, "ledger.unavailable")
             recovered = _events(log, "ledger.recovered")
@@ -177,8 +183,10 @@ def test_a_full_spool_disk_is_a_storage_error_not_the_archives(tmp_path: Path) -
     with harness(tmp_path, extra_config=_config()) as h, small_tmpfs(h.spool, "4m"):
         letters = h.sim.generate(4, 500_000)
         filler = fill(h.spool, leave=16 * 1024)
-        code, _ = h.poll_once()
+        code, lines = h.poll_once()
         assert code == 1
+        fired = [x for x in lines if x["event"] == "alert.firing"]
+        assert [x["condition"] for x in fired] == ["storage_failing"]
         ledger = open_ledger(load_config(h.config_path, environ={}).ledger)
         rows = ledger.list()
         assert {r.last_error_kind for r in rows} == {"StorageError"}
@@ -348,9 +356,9 @@ class _NotifySocket:
         self.sock.close()
 
 
-def _healthz(port: int) -> int:
+def _probe(port: int, path: str) -> int:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -377,14 +385,14 @@ def test_a_wedged_worker_lets_the_watchdog_lapse_and_healthz_fail(tmp_path: Path
                 )
             try:
                 wait_for(lambda: notify.watchdogs() > 0, 30, "the first WATCHDOG=1")
-                wait_for(lambda: _healthz(port) == 503, 30, "/healthz to fail")
+                wait_for(lambda: _probe(port, "/healthz") == 503, 30, "/healthz to fail")
                 lapsed = time.monotonic()
                 time.sleep(1.5)
                 assert notify.watchdogs(since=lapsed) == 0, "the watchdog was fed while wedged"
                 assert any("stalled" in m for at, m in notify.messages if at >= lapsed)
                 wedge.unlink()  # the archive call returns: progress again
                 wait_for(lambda: h.sim.state().acknowledged == {letter.id: 1}, 30, "the receipt")
-                wait_for(lambda: _healthz(port) == 200, 30, "/healthz to pass again")
+                wait_for(lambda: _probe(port, "/healthz") == 200, 30, "/healthz to pass again")
                 wait_for(lambda: notify.watchdogs(since=time.monotonic() - 0.1) > 0, 10, "feed")
             finally:
                 process.send_signal(signal.SIGTERM)
