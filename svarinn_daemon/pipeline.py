@@ -14,15 +14,12 @@ the ledger's events.
 from __future__ import annotations
 
 import random
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TypeVar
 
-from svarinn_daemon.decode import decode
 from svarinn_daemon.errors import (
     ArchiveError,
     AuthenticationError,
@@ -39,9 +36,10 @@ from svarinn_daemon.logs import get_logger
 from svarinn_daemon.metrics import Metrics
 from svarinn_daemon.retry import Action, RetryPolicy, decide
 from svarinn_daemon.spool import Spool
+from svarinn_daemon.stages import Downloaded, Stages
 from svarinn_daemon.svarinn import Forsendelse
 from svarinn_daemon.svarinn.models import parse_forsendelse
-from svarinn_daemon.verify import ExpectedFile, VerifyPolicy, open_letter
+from svarinn_daemon.verify import VerifyPolicy
 from svarinn_daemon.work import (
     AccountRuntime,
     Outcome,
@@ -70,6 +68,11 @@ class Pipeline:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     random: Callable[[], float] = random.random
     in_flight: InFlight = field(default_factory=InFlight)
+
+    def __post_init__(self) -> None:
+        self._stages = Stages(
+            self.spool, self.in_flight, self.metrics, self.verify_policy, self.clock
+        )
 
     def stop(self) -> None:
         """Make letters in flight stop now; every letter not yet archived is released."""
@@ -216,22 +219,19 @@ class Pipeline:
                 )
             )
             return
-        downloaded = self._download(claim, account, forsendelse)
+        downloaded = self._stages.download(account, forsendelse, self._lease_renewer(claim))
         try:
             self._archive(claim, account, forsendelse, downloaded)
         finally:
             downloaded.path.unlink(missing_ok=True)
 
-    def _download(
-        self, claim: Claim, account: AccountRuntime, forsendelse: Forsendelse
-    ) -> _Downloaded:
-        """Stream, decrypt and hash into a spool file in one pass, in constant memory."""
+    def _lease_renewer(self, claim: Claim) -> Callable[[], None]:
+        """Extends the claim's lease every third of its length while a download runs."""
         renew_every = (self.lease / 3).total_seconds()
         renewed = time.monotonic()
 
-        def between_chunks() -> None:
+        def renew() -> None:
             nonlocal renewed
-            self.in_flight.check()
             if time.monotonic() - renewed > renew_every:
                 try:
                     self.ledger.extend_lease(claim.id, self.worker_id, self.lease)
@@ -239,72 +239,16 @@ class Pipeline:
                 except LedgerUnavailableError:
                     pass  # the lease has time left; the next chunk tries again
 
-        started = self.clock()
-        spool_file = self.spool.create(forsendelse.id)
-        with (
-            spool_file,
-            self.metrics.stage(account.name, "download"),
-            account.client.download(forsendelse) as body,
-            self.in_flight.track(body),
-        ):
-            decoded = decode(
-                body.iter_chunks(),
-                keys=account.keys,
-                plain_allowed=forsendelse.raw.get("kryptert") is False,
-                write=spool_file.write,
-                between_chunks=between_chunks,
-            )
-            path = spool_file.finish()
-            self.metrics.bytes_downloaded.labels(account.name).inc(body.bytes_received)
-            filename = body.filename
-        self.metrics.stage_seconds.labels(account.name, "decrypt").observe(decoded.decrypt_seconds)
-        return _Downloaded(path, decoded.sha256, decoded.size, decoded.encrypted, filename, started)
+        return renew
 
     def _archive(
         self,
         claim: Claim,
         account: AccountRuntime,
         forsendelse: Forsendelse,
-        downloaded: _Downloaded,
+        downloaded: Downloaded,
     ) -> None:
-        name = account.name
-        expected = [
-            ExpectedFile(f.filnavn or "dokument", f.mimetype, f.sha256hash, f.size)
-            for f in forsendelse.filmetadata
-        ]
-        self.in_flight.check()
-        work_dir = self.spool.workdir(forsendelse.id)
-        try:
-            with (
-                self.metrics.stage(name, "verify"),
-                open_letter(
-                    downloaded.path,
-                    sha256=downloaded.sha256,
-                    size=downloaded.size,
-                    expected=expected,
-                    work_dir=work_dir,
-                    policy=self.verify_policy,
-                    fallback_name=downloaded.filename or "dokument",
-                ) as contents,
-                self.metrics.stage(name, "archive"),
-            ):
-                result = contents.result
-                transaction = account.adapter.begin(forsendelse.id, dict(forsendelse.raw))
-                try:
-                    for document in contents.documents():
-                        transaction.add_document(document.name, document.path, document.metadata)
-                    ref = transaction.commit(
-                        result.record(
-                            encrypted=downloaded.encrypted,
-                            downloaded_at=downloaded.started,
-                            verified_at=self.clock(),
-                        )
-                    )
-                except BaseException:
-                    transaction.abort()
-                    raise
-        finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
+        ref, result = self._stages.archive(account, forsendelse, downloaded)
         if account.breaker.success():
             self.metrics.archive_available.labels(account.archive).set(1)
             log.info("archive.available", archive=account.archive)
@@ -319,10 +263,10 @@ class Pipeline:
             )
         )
         if not result.verified:
-            self.metrics.unverified.labels(name).inc()
+            self.metrics.unverified.labels(account.name).inc()
         log.info(
             "forsendelse.archived",
-            account=name,
+            account=account.name,
             forsendelse_id=forsendelse.id,
             archive_ref=ref,
             size=downloaded.size,
@@ -485,13 +429,3 @@ class Pipeline:
             return
         self.metrics.receipts.labels(account.name, "mottakFeilet", "ok").inc()
         self._record(lambda: self.ledger.record_temporary_report(letter_id, self.clock()))
-
-
-@dataclass(frozen=True)
-class _Downloaded:
-    path: Path
-    sha256: str
-    size: int
-    encrypted: bool
-    filename: str | None
-    started: datetime
