@@ -68,6 +68,11 @@ class HttpConfig:
     ca_bundle: Path | None = None
     max_download_size: int = 20 * 2**30
     allowed_download_origins: tuple[str, ...] = ()
+    # Whole-response budgets, against a server that sends a byte now and then: a download
+    # gets download_deadline_base plus its size at download_min_rate (bytes per second).
+    download_min_rate: int = 16 * 2**10
+    download_deadline_base: timedelta = timedelta(minutes=2)
+    listing_deadline: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
