@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -168,7 +169,11 @@ class Config:
         out: list[str] = []
         out += secret_masks(self.ledger.password)
         for account in self.accounts:
-            out += secret_masks(account.password)
+            masks = secret_masks(account.password)
+            out += masks
+            if masks:  # the Basic credentials as sent, which a careless server may echo
+                token = f"{account.username}:{masks[0]}".encode()
+                out.append(base64.b64encode(token).decode("ascii"))
         for notifier in self.notifiers:
             for secret in notifier.secrets.values():
                 out += secret_masks(secret)
