@@ -207,7 +207,10 @@ class SvarInnClient:
         url = self._base + LIST_PATH
         action = f"GET {display_url(url)}"
         what = f"account {self.account.name}: {action}"
-        response = self._send("GET", url, action=action)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._listing_too_slow(what)
+        response = self._send("GET", url, action=action, deadline=deadline)
         try:
             data = bytearray()
             for chunk in response.iter_bytes():
@@ -215,11 +218,10 @@ class SvarInnClient:
                 if len(data) > MAX_LIST_BYTES:
                     raise ProtocolError(f"{what}: response larger than {MAX_LIST_BYTES} bytes")
                 if time.monotonic() > deadline:
-                    raise ServiceUnavailableError(
-                        f"{what}: the listing took longer than http.listing_deadline "
-                        f"({self.account.http.listing_deadline.total_seconds():g}s)"
-                    )
+                    raise self._listing_too_slow(what)
         except httpx.HTTPError as exc:
+            if time.monotonic() > deadline:
+                raise self._listing_too_slow(what) from None
             raise error_for_transport(exc, account=self.account.name, action=action) from None
         finally:
             response.close()
@@ -232,6 +234,12 @@ class SvarInnClient:
             ) from None
         del data
         return self._parse_page(text, what)
+
+    def _listing_too_slow(self, what: str) -> ServiceUnavailableError:
+        limit = self.account.http.listing_deadline.total_seconds()
+        return ServiceUnavailableError(
+            f"{what}: the listing took longer than http.listing_deadline ({limit:g}s)"
+        )
 
     def _parse_page(self, text: str, what: str) -> Listing:
         """The page's letters and rejected items, decoded one item at a time."""
@@ -283,8 +291,10 @@ class SvarInnClient:
         download: bool = False,
         content: bytes | None = None,
         json_body: Any = None,
+        deadline: float | None = None,
     ) -> httpx.Response:
-        """Send with our redirect handling; return an open 2xx response or raise."""
+        """Send with our redirect handling; return an open 2xx response or raise. With a
+        ``deadline`` (monotonic), no single wait lasts past it."""
         target = httpx.URL(url)
         for _hop in range(MAX_REDIRECTS + 1):
             home = self._check_origin(target, download=download)
@@ -293,7 +303,12 @@ class SvarInnClient:
                 headers["Accept-Encoding"] = "identity"
             try:
                 request = self._http.build_request(
-                    method, target, headers=headers, content=content, json=json_body
+                    method,
+                    target,
+                    headers=headers,
+                    content=content,
+                    json=json_body,
+                    timeout=self._timeout_until(deadline),
                 )
                 response = self._http.send(request, stream=True)
             except httpx.HTTPError as exc:
@@ -317,6 +332,19 @@ class SvarInnClient:
                 return response
             raise self._status_error(response, action=action, download=download)
         raise ProtocolError(f"account {self.account.name}: {action}: more than 5 redirects")
+
+    def _timeout_until(self, deadline: float | None) -> Any:
+        """The client's timeouts, none longer than what is left until ``deadline``."""
+        if deadline is None:
+            return httpx.USE_CLIENT_DEFAULT  # (None would mean: no timeout at all)
+        left = max(deadline - time.monotonic(), 0.001)
+        http = self.account.http
+        return httpx.Timeout(
+            connect=min(http.connect_timeout.total_seconds(), left),
+            read=min(http.read_timeout.total_seconds(), left),
+            write=min(http.write_timeout.total_seconds(), left),
+            pool=min(http.pool_timeout.total_seconds(), left),
+        )
 
     def _redirect_target(self, target: httpx.URL, location: str, *, action: str) -> httpx.URL:
         """Where a redirect points; a Location that is no http(s) URL with a host (such as
