@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -117,10 +118,27 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
+def _million_zeros() -> bytes:
+    return b"[" + b",".join([b"0"] * 1_000_000) + b"]"
+
+
+def _one_wide_object() -> bytes:  # just under the 16 MiB body limit
+    return b'[{"id":"wide",' + b",".join(b'"k%d":0' % n for n in range(1_300_000)) + b"}]"
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux only")
-def test_a_page_of_a_million_items_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (_million_zeros, "more than 1000 items"),
+        (_one_wide_object, None),
+    ],
+)
+def test_a_hostile_page_is_read_in_bounded_memory(
+    tmp_path: Path, body: Callable[[], bytes], error: str | None
+) -> None:
     with harness(tmp_path) as h:
-        h.sim.set_raw_listing(b"[" + b",".join([b"0"] * 1_000_000) + b"]")
+        h.sim.set_raw_listing(body())
         log = tmp_path / "poll-once.log"
         command = [sys.executable, "-m", "svarinn_daemon", "--config", str(h.config_path)]
         result = subprocess.run(
@@ -140,14 +158,19 @@ def test_a_page_of_a_million_items_is_refused_in_bounded_memory(tmp_path: Path) 
         )
         maxrss_kib, cpu = result.stdout.split()
         peak_mb = int(maxrss_kib) / 1024
-        print(f"million-item listing: peak RSS {peak_mb:.0f} MB, CPU {float(cpu):.2f}s")
+        print(f"{body.__name__}: peak RSS {peak_mb:.0f} MB, CPU {float(cpu):.2f}s")
         assert result.returncode == 1, log.read_text()[-2000:]
         assert peak_mb < 300
         lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
         assert len(lines) < 50
-        (failed,) = [line for line in lines if line["event"] == "poll.failed"]
-        assert "more than 1000 items" in failed["error"]
-        assert failed["error_kind"] == "ProtocolError"
+        if error is not None:
+            (failed,) = [line for line in lines if line["event"] == "poll.failed"]
+            assert error in failed["error"]
+            assert failed["error_kind"] == "ProtocolError"
+        else:
+            (rejected,) = [line for line in lines if line["event"] == "poll.item_rejected"]
+            assert rejected["forsendelse_id"] == "wide"
+            assert "characters long" in rejected["error"]
 
 
 def test_echoed_base64_credentials_are_masked_in_logs_and_ledger(tmp_path: Path) -> None:

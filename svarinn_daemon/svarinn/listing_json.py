@@ -7,8 +7,10 @@ item nested thousands deep -- each time holding back every good letter on the pa
 each top-level item is decoded on its own: an item with a value no JSON-reading system
 agrees on (``NaN``, ``Infinity``, a number of more than :data:`MAX_NUMBER_CHARS`
 characters) or nested past the interpreter's stack is handed back as undecodable with the
-reason, and the others are decoded as usual. A page of more than ``max_items`` items is
-refused before the rest of it is decoded.
+reason, and the others are decoded as usual. So is an object or array of more than
+:data:`MAX_ITEM_CHARS` characters (a real item is a few KB; a 16 MB object of a million
+keys would cost 300 MB decoded): it is measured without being decoded. A page of more than
+``max_items`` items is refused before the rest of it is decoded.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_NUMBER_CHARS", "DecodedItem", "NotAList", "TooManyItems", "iter_items"]
+__all__ = [
+    "MAX_ITEM_CHARS",
+    "MAX_NUMBER_CHARS",
+    "DecodedItem",
+    "NotAList",
+    "TooManyItems",
+    "iter_items",
+]
 
 MAX_NUMBER_CHARS = 40  # an epoch in ms is 13 digits, a 64-bit integer at most 20
+MAX_ITEM_CHARS = 2**20
 _WS = re.compile(r"[ \t\n\r]*")
 # A string (with escapes) or a bracket: enough to find where an undecodable item ends.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
@@ -87,38 +97,52 @@ def iter_items(text: str, *, max_items: int) -> Iterator[DecodedItem]:
 
     Raises :class:`json.JSONDecodeError` when the text is not JSON, :class:`NotAList` when
     it is JSON but no array, :class:`TooManyItems` at item ``max_items + 1``."""
-    pos = _WS.match(text, 0).end()  # type: ignore[union-attr]  # matches the empty string
+    pos = _skip_ws(text, 0)
     if not text.startswith("[", pos):
         raise NotAList(_top_level_kind(text, pos))
-    pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
-    index = 0
+    pos = _skip_ws(text, pos + 1)
     if text.startswith("]", pos):
         _check_end(text, pos + 1)
         return
+    index = 0
     while True:
         if index >= max_items:
             raise TooManyItems(f"more than {max_items} items")
-        try:
-            value, end = _DECODER.raw_decode(text, pos)
-        except RecursionError:
-            end = _skip_value(text, pos)
-            yield DecodedItem(index, _top_level_id(text, pos, end), "nested too deeply to read")
-        else:
-            problem = _find_invalid(value)
-            yield DecodedItem(index, value, problem)
-        pos = _WS.match(text, end).end()  # type: ignore[union-attr]
+        item, end = _decode_item(text, pos, index)
+        yield item
+        pos = _skip_ws(text, end)
         if text.startswith(",", pos):
-            pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+            pos = _skip_ws(text, pos + 1)
             index += 1
-            continue
-        if text.startswith("]", pos):
+        elif text.startswith("]", pos):
             _check_end(text, pos + 1)
             return
-        raise json.JSONDecodeError("expected ',' or ']'", text, pos)
+        else:
+            raise json.JSONDecodeError("expected ',' or ']'", text, pos)
+
+
+def _decode_item(text: str, pos: int, index: int) -> tuple[DecodedItem, int]:
+    """The item starting at ``pos`` and where it ends; objects and arrays are measured
+    before they are decoded."""
+    if text.startswith(("{", "["), pos):
+        end = _skip_value(text, pos)
+        if end - pos > MAX_ITEM_CHARS:
+            problem = f"{end - pos} characters long, more than {MAX_ITEM_CHARS}"
+            return DecodedItem(index, _top_level_id(text, pos, end), problem), end
+    try:
+        value, end = _DECODER.raw_decode(text, pos)
+    except RecursionError:
+        end = _skip_value(text, pos)
+        return DecodedItem(index, _top_level_id(text, pos, end), "nested too deeply to read"), end
+    return DecodedItem(index, value, _find_invalid(value)), end
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    return _WS.match(text, pos).end()  # type: ignore[union-attr]  # matches the empty string
 
 
 def _check_end(text: str, pos: int) -> None:
-    pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+    pos = _skip_ws(text, pos)
     if pos != len(text):
         raise json.JSONDecodeError("extra data after the list", text, pos)
 

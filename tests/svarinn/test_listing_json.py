@@ -43,6 +43,16 @@ def test_an_item_too_deep_for_the_stack_is_skipped_with_its_id() -> None:
     assert second.value == {"id": "next"}
 
 
+def test_an_oversized_item_is_measured_not_decoded() -> None:
+    wide = ",".join(f'"k{n}":0' for n in range(150_000))  # about 1.3 MB
+    text = f'[{{"id":"wide",{wide}}}, {{"id":"next"}}]'
+    first, second = iter_items(text, max_items=10)
+    assert first.problem is not None
+    assert "characters long, more than 1048576" in first.problem
+    assert first.value == {"id": "wide"}
+    assert second.value == {"id": "next"}
+
+
 def test_limits_and_shapes() -> None:
     with pytest.raises(TooManyItems):
         list(iter_items("[" + ",".join(["0"] * 11) + "]", max_items=10))
