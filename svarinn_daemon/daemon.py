@@ -276,7 +276,8 @@ class Daemon:
         up after ``stall_timeout`` without progress."""
         polls: tuple[PollResult, ...] = ()
         if self.ledger_up():
-            polls = tuple(self.poll(a.name) for a in self.config.accounts)
+            accounts = self.config.accounts
+            polls = tuple(self.poll(a.name) for a in accounts if not self.stop.is_set())
             self.drain()
         wedged = not self.wait_idle()
         if wedged:

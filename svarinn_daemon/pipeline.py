@@ -53,6 +53,8 @@ T = TypeVar("T")
 # How long a worker waits before writing a decision again while the ledger is down.
 LEDGER_RETRY_FIRST = 0.5
 LEDGER_RETRY_MAX = 5.0
+# poll.item_rejected lines per poll; a listing of a million bad items must not flood the log.
+MAX_REJECTED_LOG_LINES = 20
 
 
 @dataclass
@@ -100,12 +102,18 @@ class Pipeline:
         again = sum(
             1 for r in results if r.action in (SeenAction.REACKNOWLEDGE, SeenAction.REREPORT)
         )
-        for item in listing.rejected:
+        for item in listing.rejected[:MAX_REJECTED_LOG_LINES]:
             log.error(
                 "poll.item_rejected",
                 account=account,
                 forsendelse_id=item.forsendelse_id,
-                error=str(item.error),
+                error=str(item.error)[:1000],
+            )
+        if len(listing.rejected) > MAX_REJECTED_LOG_LINES:
+            log.error(
+                "poll.items_rejected_not_logged",
+                account=account,
+                count=len(listing.rejected) - MAX_REJECTED_LOG_LINES,
             )
         self.metrics.rejected_items.labels(account).inc(len(listing.rejected))
         self.metrics.polls.labels(account, "ok").inc()

@@ -45,7 +45,9 @@ _CORRUPT = (
 @dataclass(frozen=True)
 class ZipLimits:
     """Limits against zip bombs. ``max_ratio`` applies to entries above ``ratio_min_size``
-    only, because small text files legitimately compress very well."""
+    only, because small text files legitimately compress very well -- and to the whole zip
+    (all entries against the zip file's size) once it unpacks to more than that, because
+    many small entries of zeros are a bomb too."""
 
     max_entries: int = 10_000
     max_total_size: int = 20 * 2**30
@@ -164,7 +166,24 @@ class ZipReader:
                     f"of {limits.max_ratio:g}:1"
                 )
             entries.append(ZipEntry(name, info.file_size, info.compress_size, info))
+        self._check_total_ratio(total, limits)
         return tuple(entries), tuple(names)
+
+    def _check_total_ratio(self, total: int, limits: ZipLimits) -> None:
+        """The zip file's own size, not the entries' declared compressed sizes: those are
+        the sender's word."""
+        if total <= limits.ratio_min_size:
+            return
+        try:
+            packed = os.stat(self.path).st_size
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        ratio = total / max(packed, 1)
+        if ratio > limits.max_ratio:
+            raise UnsafeArchiveError(
+                f"the zip's {len(self._zip.infolist())} entries unpack to {total} bytes from "
+                f"{packed}, {ratio:.0f}:1, more than the limit of {limits.max_ratio:g}:1"
+            )
 
     def __enter__(self) -> ZipReader:
         return self

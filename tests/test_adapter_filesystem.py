@@ -253,3 +253,82 @@ def test_os_error_classification(code: int, name_related: bool, temporary: bool)
     error = _error(OSError(code, os.strerror(code)), "cannot write x", name_related=name_related)
     assert error.temporary is temporary
     assert errno.errorcode[code] in str(error)
+
+
+@pytest.mark.parametrize("kind", ["dangling-link", "link-to-letter", "file", "dir-without-record"])
+def test_only_a_committed_record_counts_as_archived(tmp_path: Path, kind: str) -> None:
+    """Something else at ``<root>/<id>`` is neither trusted nor replaced; the letter waits
+    with an error that says what is in the way (temporary: moving it away fixes it)."""
+    arch = FilesystemArchive(tmp_path / "archive")
+    arch.root.mkdir()
+    real = FilesystemArchive(tmp_path / "elsewhere")
+    tx = real.begin(FID, {})
+    tx.add_document("a.pdf", io.BytesIO(b"one"), meta(b"one"))
+    tx.commit(VERIFICATION)
+    planted = arch.root / FID
+    if kind == "dangling-link":
+        planted.symlink_to(tmp_path / "nowhere")
+    elif kind == "link-to-letter":
+        planted.symlink_to(real.root / FID)  # a link to a real letter is still not ours
+    elif kind == "file":
+        planted.write_bytes(b"x")
+    else:
+        planted.mkdir()
+        (planted / "notes.txt").write_text("someone's")
+    assert arch.has(FID) is None
+    tx = arch.begin(FID, {})
+    tx.add_document("b.pdf", io.BytesIO(b"two"), meta(b"two"))
+    with pytest.raises(ArchiveError, match="not an archived letter is in the way") as info:
+        tx.commit(VERIFICATION)
+    assert info.value.temporary
+    expected = {
+        "dangling-link": "a symbolic link",
+        "link-to-letter": "a symbolic link",
+        "file": "a file",
+        "dir-without-record": "a directory without forsendelse.json",
+    }
+    assert f"({expected[kind]})" in str(info.value)
+    assert sorted(p.name for p in arch.root.iterdir()) == [FID]  # ours removed, theirs kept
+    assert (real.root / FID / "a.pdf").read_bytes() == b"one"
+    if kind == "dir-without-record":
+        assert [p.name for p in planted.iterdir()] == ["notes.txt"]
+        (planted / "notes.txt").unlink()
+    planted.unlink() if planted.is_symlink() or planted.is_file() else planted.rmdir()
+    tx = arch.begin(FID, {})
+    tx.add_document("b.pdf", io.BytesIO(b"two"), meta(b"two"))
+    assert tx.commit(VERIFICATION) == str(planted)
+    assert arch.has(FID) == str(planted)
+
+
+def test_tmp_symlinks_in_the_root_are_left_alone_and_not_fatal(tmp_path: Path) -> None:
+    arch = FilesystemArchive(tmp_path / "archive", owner="worker-a")
+    arch.root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep")
+    own_name = f".tmp-{FID}-abcdef.{arch.owner_tag}"
+    (arch.root / own_name).symlink_to(outside)
+    (arch.root / ".tmp-file").write_text("a file, not ours")
+    crashed = FilesystemArchive(arch.root, owner="worker-a").begin("crashed", {})
+    crashed.add_document("a.pdf", io.BytesIO(b"x"), meta(b"x"))  # never ended
+    assert arch.cleanup(timedelta(0)) == 1  # the real leftover only
+    assert (outside / "precious.txt").read_text() == "keep"
+    assert sorted(p.name for p in arch.root.iterdir()) == sorted([own_name, ".tmp-file"])
+
+
+def test_a_directory_swapped_mid_transaction_cannot_redirect_writes(tmp_path: Path) -> None:
+    """The transaction writes through its directory's descriptor: replacing the directory
+    by a symlink to somewhere else leaves that somewhere else untouched."""
+    arch = FilesystemArchive(tmp_path / "archive")
+    tx = arch.begin(FID, {})
+    moved = tmp_path / "moved"
+    os.rename(tx.temp, moved)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tx.temp.symlink_to(elsewhere)
+    tx.add_document("a.pdf", io.BytesIO(b"one"), meta(b"one"))
+    assert list(elsewhere.iterdir()) == []
+    assert (moved / "a.pdf").read_bytes() == b"one"
+    tx.abort()
+    assert list(elsewhere.iterdir()) == []
+    assert tx.temp.is_symlink()  # a link at the name is not ours to remove

@@ -65,3 +65,5 @@ def test_any_names_become_safe_and_unique(raw: list[str]) -> None:
         assert name.casefold() != "forsendelse.json"
         assert len(name.encode("utf-8")) <= MAX_NAME_BYTES
         assert not any(unicodedata.category(c).startswith("C") for c in name)
+        assert "\u2028" not in name
+        assert "\u2029" not in name

@@ -8,8 +8,15 @@ Layout::
 
 A letter is built in a ``.tmp-`` directory under root and renamed into place, after every
 file and the directory are fsynced: readers see a whole letter or none. The rename is the
-commit; an existing ``<root>/<forsendelse-id>`` means "already archived" and is never
-written again. ``<worker>`` is a short hash of the daemon's worker id: at its restart a
+commit; a ``<root>/<forsendelse-id>`` directory holding its own ``forsendelse.json`` means
+"already archived" and is never written again. Anything else under that name (a dangling
+symlink, a file, a directory without the record) is not trusted as an archived letter, and
+not touched either: the letter waits, with an error that says what is in the way.
+
+Every operation goes through directory file descriptors (``dir_fd=``, ``O_NOFOLLOW``):
+root is opened once per operation and the letter's directory once per transaction, so a
+neighbour who swaps a directory for a symlink mid-way cannot redirect a write, a link or a
+removal elsewhere. ``<worker>`` is a short hash of the daemon's worker id: at its restart a
 worker removes its own ``.tmp-`` leftovers at once (it cannot be writing them any more, and
 they hold plaintext documents), other workers' only once they are older than the lease.
 
@@ -22,6 +29,7 @@ permanent report would send it to paper.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -30,6 +38,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,33 +48,37 @@ from typing import Any, BinaryIO
 
 from svarinn_daemon import __version__
 from svarinn_daemon.adapters.base import AdapterContext, DocumentMetadata, VerificationRecord
+from svarinn_daemon.adapters.dirfd import (
+    DIR_FLAGS,
+    METADATA_FILE,
+    NOFOLLOW_DIR,
+    committed,
+    describe,
+    finish_file,
+)
 from svarinn_daemon.adapters.names import NameAllocator
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.errors import ArchiveError
+from svarinn_daemon.logs import get_logger
 
 __all__ = ["METADATA_FILE", "FilesystemArchive", "FilesystemTransaction", "create_adapter"]
 
-METADATA_FILE = "forsendelse.json"
 METADATA_FORMAT = "svarinn-daemon/forsendelse/1"
 TEMP_PREFIX = ".tmp-"
 CHUNK = 1024 * 1024
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # Errors tied to one letter's names: retrying the same letter cannot help.
 _NAME_ERRNOS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL}
+# Renaming a directory onto something that is in the way.
+_IN_THE_WAY = {errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR}
+
+log = get_logger(__name__)
 
 
 def _error(exc: OSError, what: str, *, name_related: bool = False) -> ArchiveError:
     code = errno.errorcode.get(exc.errno or 0, "unknown")
     permanent = name_related and exc.errno in _NAME_ERRNOS
     return ArchiveError(f"{what}: {exc.strerror or exc} ({code})", temporary=not permanent)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FilesystemArchive:
@@ -103,14 +116,21 @@ class FilesystemArchive:
         return self.root / forsendelse_id
 
     def has(self, forsendelse_id: str) -> str | None:
+        """The letter's directory when it holds this archive's committed record (a real
+        directory with a regular ``forsendelse.json``); a name alone is not enough."""
         target = self._target(forsendelse_id)
         try:
-            os.lstat(target)
+            root_fd = os.open(self.root, DIR_FLAGS)
         except FileNotFoundError:
             return None
         except OSError as exc:
+            raise _error(exc, f"cannot open archive root {self.root}") from exc
+        try:
+            return str(target) if committed(root_fd, forsendelse_id) else None
+        except OSError as exc:
             raise _error(exc, f"cannot look for {target}") from exc
-        return str(target)
+        finally:
+            os.close(root_fd)
 
     def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> FilesystemTransaction:
         target = self._target(forsendelse_id)
@@ -118,12 +138,20 @@ class FilesystemArchive:
         name = f"{TEMP_PREFIX}{forsendelse_id}-{secrets.token_hex(6)}.{self.owner_tag}"
         temp = self.root / name
         try:
-            os.mkdir(temp, 0o700)
+            root_fd = os.open(self.root, DIR_FLAGS)
         except OSError as exc:
+            raise _error(exc, f"cannot open archive root {self.root}") from exc
+        try:
+            os.mkdir(name, 0o700, dir_fd=root_fd)
+            temp_fd = os.open(name, NOFOLLOW_DIR, dir_fd=root_fd)
+        except OSError as exc:
+            os.close(root_fd)
             raise _error(exc, f"cannot create {temp}") from exc
         with self._lock:
             self._active.add(temp)
-        return FilesystemTransaction(self, forsendelse_id, dict(metadata), temp, target)
+        return FilesystemTransaction(
+            self, forsendelse_id, dict(metadata), temp, target, root_fd=root_fd, temp_fd=temp_fd
+        )
 
     def _ensure_root(self) -> None:
         if self.root.is_dir():
@@ -152,28 +180,45 @@ class FilesystemArchive:
         limit = time.time() - older_than.total_seconds()
         removed = 0
         try:
-            entries = list(os.scandir(self.root))
+            root_fd = os.open(self.root, DIR_FLAGS)
         except FileNotFoundError:
             return 0
         except OSError as exc:
-            raise _error(exc, f"cannot list {self.root}") from exc
-        with self._lock:
-            active = set(self._active)
-        for entry in entries:
-            path = Path(entry.path)
-            if not entry.name.startswith(TEMP_PREFIX) or path in active:
-                continue
-            own = entry.name.endswith(f".{self.owner_tag}")
+            raise _error(exc, f"cannot open archive root {self.root}") from exc
+        try:
             try:
-                if not own and entry.stat(follow_symlinks=False).st_mtime > limit:
-                    continue
-                shutil.rmtree(path)
-            except FileNotFoundError:
-                continue
+                names = [n for n in os.listdir(root_fd) if n.startswith(TEMP_PREFIX)]
             except OSError as exc:
-                raise _error(exc, f"cannot remove leftover {path}") from exc
-            removed += 1
+                raise _error(exc, f"cannot list {self.root}") from exc
+            with self._lock:
+                active = set(self._active)
+            for name in names:
+                if self.root / name not in active and self._remove_leftover(
+                    root_fd, name, own=name.endswith(f".{self.owner_tag}"), limit=limit
+                ):
+                    removed += 1
+        finally:
+            os.close(root_fd)
         return removed
+
+    def _remove_leftover(self, root_fd: int, name: str, *, own: bool, limit: float) -> bool:
+        """Remove one interrupted transaction's directory. Whatever else carries the prefix
+        (a symlink, a file) was not made by us: it is left alone and logged, never fatal."""
+        path = self.root / name
+        try:
+            info = os.stat(name, dir_fd=root_fd, follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode):
+                log.warning("archive.leftover_skipped", path=str(path), reason="not a directory")
+                return False
+            if not own and info.st_mtime > limit:
+                return False
+            shutil.rmtree(name, dir_fd=root_fd)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            log.warning("archive.leftover_skipped", path=str(path), reason=str(exc))
+            return False
+        return True
 
     def close(self) -> None:
         """Nothing to release: every transaction holds its own state."""
@@ -189,12 +234,17 @@ class FilesystemTransaction:
         metadata: dict[str, Any],
         temp: Path,
         target: Path,
+        *,
+        root_fd: int,
+        temp_fd: int,
     ):
         self.archive = archive
         self.forsendelse_id = forsendelse_id
         self.metadata = metadata
         self.temp = temp
         self.target = target
+        self._root_fd = root_fd
+        self._temp_fd = temp_fd
         self.documents: list[dict[str, Any]] = []
         self._names = NameAllocator(reserved=(METADATA_FILE,))
         self._done = False
@@ -208,11 +258,10 @@ class FilesystemTransaction:
     def add_document(self, name: str, content: Path | BinaryIO, metadata: DocumentMetadata) -> str:
         self._check_open()
         stored = self._names.allocate(name)
-        destination = self.temp / stored
         if isinstance(content, Path):
-            size = self._store_path(content, destination)
+            size = self._store_path(content, stored)
         else:
-            size = self._store_stream(content, destination)
+            size = self._store_stream(content, stored)
         if size != metadata.size:
             raise ArchiveError(
                 f"document {name!r} of {self.forsendelse_id}: stored {size} bytes, but its "
@@ -222,30 +271,31 @@ class FilesystemTransaction:
         self.documents.append({"file": stored, "name": name, **metadata.to_json()})
         return stored
 
-    def _store_path(self, source: Path, destination: Path) -> int:
+    def _store_path(self, source: Path, stored: str) -> int:
+        destination = self.temp / stored
         if self.archive.hardlink:
             try:
-                os.link(source, destination)
+                os.link(source, stored, dst_dir_fd=self._temp_fd, follow_symlinks=False)
             except FileNotFoundError as exc:
                 raise _error(exc, f"document source {source} is gone") from exc
             except OSError:
                 pass  # another filesystem, or links not allowed: copy instead
             else:
                 try:
-                    os.chmod(destination, self.archive.file_mode)
-                    _fsync_path(destination)
-                    return destination.stat().st_size
+                    return finish_file(stored, self._temp_fd, self.archive.file_mode)
                 except OSError as exc:
                     raise _error(exc, f"cannot finish {destination}") from exc
         try:
             with open(source, "rb") as stream:
-                return self._store_stream(stream, destination)
+                return self._store_stream(stream, stored)
         except OSError as exc:
             raise _error(exc, f"cannot read document source {source}") from exc
 
-    def _store_stream(self, stream: BinaryIO, destination: Path) -> int:
+    def _store_stream(self, stream: BinaryIO, stored: str) -> int:
+        destination = self.temp / stored
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(stored, flags, 0o600, dir_fd=self._temp_fd)
         except OSError as exc:
             raise _error(exc, f"cannot create {destination}", name_related=True) from exc
         size = 0
@@ -282,18 +332,11 @@ class FilesystemTransaction:
             ) from exc
         data = text.encode("utf-8") + b"\n"
         try:
-            self._store_stream(io.BytesIO(data), self.temp / METADATA_FILE)
-            os.chmod(self.temp, self.archive.dir_mode)
-            _fsync_path(self.temp)
-            existing = self.archive.has(self.forsendelse_id)
-            if existing is None:
-                try:
-                    os.rename(self.temp, self.target)
-                except OSError as exc:
-                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                        raise
-                else:
-                    _fsync_path(self.archive.root)
+            self._store_stream(io.BytesIO(data), METADATA_FILE)
+            os.fchmod(self._temp_fd, self.archive.dir_mode)
+            os.fsync(self._temp_fd)
+            if not committed(self._root_fd, self.forsendelse_id):
+                self._rename_into_place()
         except OSError as exc:
             self.abort()
             raise _error(exc, f"cannot commit {self.target}") from exc
@@ -303,6 +346,28 @@ class FilesystemTransaction:
         self._finish()  # removes the temporary directory when the letter was already there
         return str(self.target)
 
+    def _rename_into_place(self) -> None:
+        """The commit. Something else at the target is never replaced and never trusted."""
+        try:
+            os.rename(
+                self.temp.name,
+                self.forsendelse_id,
+                src_dir_fd=self._root_fd,
+                dst_dir_fd=self._root_fd,
+            )
+        except OSError as exc:
+            if exc.errno not in _IN_THE_WAY:
+                raise
+            if committed(self._root_fd, self.forsendelse_id):
+                return  # another worker committed it first: ours is removed by _finish
+            raise ArchiveError(
+                f"cannot commit {self.target}: something that is not an archived letter is "
+                f"in the way ({describe(self._root_fd, self.forsendelse_id)}); move it away "
+                "and the letter is imported at its next retry",
+                temporary=True,
+            ) from exc
+        os.fsync(self._root_fd)
+
     def abort(self) -> None:
         self._finish()
 
@@ -310,7 +375,10 @@ class FilesystemTransaction:
         if self._done:
             return
         self._done = True
-        shutil.rmtree(self.temp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.temp.name, dir_fd=self._root_fd)
+        os.close(self._temp_fd)
+        os.close(self._root_fd)
         self.archive._forget(self.temp)
 
 

@@ -34,14 +34,16 @@ def _truncate(stem: str, suffix: str, limit: int = MAX_NAME_BYTES) -> str:
 
 
 def sanitise_file_name(name: str, fallback: str = "dokument") -> str:
-    """The last path component of ``name``, without control characters, path separators,
-    leading dots or characters Windows refuses; ``fallback`` when nothing is left."""
+    """The last path component of ``name``, without control characters, line and paragraph
+    separators (U+2028, U+2029), path separators, leading dots or characters Windows
+    refuses; ``fallback`` when nothing is left."""
     name = unicodedata.normalize("NFC", name).replace("\\", "/")
     name = name.rstrip("/").rsplit("/", 1)[-1]
     out = []
     for char in name:
-        if unicodedata.category(char).startswith("C"):
-            continue  # control, format, surrogate, private-use and unassigned characters
+        category = unicodedata.category(char)
+        if category.startswith("C") or category in ("Zl", "Zp"):
+            continue  # control, format, surrogate, private-use, unassigned; line separators
         out.append("_" if char in _FORBIDDEN else char)
     cleaned = "".join(out).strip().lstrip(". ").rstrip(". ")
     if not cleaned:

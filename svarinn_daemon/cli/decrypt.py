@@ -2,8 +2,10 @@
 
 Operators need this when a letter is stuck: download the file, decrypt it with the
 account's key, compare the sha256 with SvarInn's filmetadata. A failed run never leaves a
-file named OUT: output goes to ``OUT.part`` and is renamed only after ``close()`` has
-checked padding and structure.
+file named OUT: output goes to a new temporary file beside it (``.OUT.<random>.part``,
+created with O_EXCL and O_NOFOLLOW, so nothing planted there -- a symlink, another user's
+file -- is followed, truncated or reused) and is renamed to OUT only after ``close()`` has
+checked padding and structure. Only that file is ever removed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
@@ -150,11 +153,14 @@ def run(ctx: Context) -> int:
 
 
 def _decrypt_to_file(decryptor: Decryptor, source: _Source, target: Path, ctx: Context) -> int:
-    part = target.with_name(target.name + ".part")
     try:
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # mkstemp: a fresh random name, O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600.
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except OSError as exc:
-        raise ConfigError(f"cannot create {part}: {exc.strerror}", key="-o") from None
+        raise ConfigError(
+            f"cannot create a temporary file in {target.parent}: {exc.strerror}", key="-o"
+        ) from None
+    part = Path(name)
     try:
         with open(fd, "wb") as sink:
             decrypt_stream(decryptor, source, sink)

@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Poll every account once, import every letter that is due and send its "
         "receipt, then exit: 0 when every letter in the ledger is acknowledged or reported, "
         "1 when some are waiting for a retry, a poll failed or listed an item the daemon "
-        "cannot read. For cron and for tests.",
+        "cannot read. SIGTERM/SIGINT stop it as they stop run: letters in flight get "
+        "[daemon] shutdown_grace, then their downloads stop and they are released. For cron "
+        "and for tests.",
     )
     once.set_defaults(func=poll_once)
 

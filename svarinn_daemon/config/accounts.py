@@ -96,6 +96,11 @@ def _http(table: Table) -> HttpConfig:
         ca_bundle=ca_bundle,
         max_download_size=table.size("max_download_size", d.max_download_size),
         allowed_download_origins=tuple(o.rstrip("/") for o in origins),
+        download_min_rate=table.size("download_min_rate", d.download_min_rate),
+        download_deadline_base=table.duration(
+            "download_deadline_base", d.download_deadline_base, positive
+        ),
+        listing_deadline=table.duration("listing_deadline", d.listing_deadline, positive),
     )
     if not http.verify_tls:
         table.ctx.warnings.append(f"{table.key('verify_tls')} is false: TLS is not verified")

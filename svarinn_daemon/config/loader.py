@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from svarinn_daemon.config.accounts import read_account
@@ -145,7 +145,18 @@ def _ledger(table: Table, state_directory: Path) -> LedgerConfig:
             f"{table.key('url')} contains a password; prefer password_file or password_env"
         )
         password = Secret(source="inline", _value=str(url.password).encode("utf-8"))
-        url = url.set(password=None)
+        # Not url.set(password=None): SQLAlchemy 2 reads None there as "leave unchanged".
+        url = URL.create(
+            url.drivername,
+            username=url.username,
+            password=None,
+            host=url.host,
+            port=url.port,
+            database=url.database,
+            query=url.query,
+        )
+        if url.password is not None:  # never hand on a URL that still carries it
+            table.fail("url", "the password could not be separated from the url")
     migrate = table.boolean("migrate_on_start", True)
     busy = table.duration("busy_timeout", LedgerConfig.busy_timeout, timedelta(milliseconds=1))
     table.finish()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -68,6 +69,11 @@ class HttpConfig:
     ca_bundle: Path | None = None
     max_download_size: int = 20 * 2**30
     allowed_download_origins: tuple[str, ...] = ()
+    # Whole-response budgets, against a server that sends a byte now and then: a download
+    # gets download_deadline_base plus its size at download_min_rate (bytes per second).
+    download_min_rate: int = 16 * 2**10
+    download_deadline_base: timedelta = timedelta(minutes=2)
+    listing_deadline: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,11 @@ class Config:
         out: list[str] = []
         out += secret_masks(self.ledger.password)
         for account in self.accounts:
-            out += secret_masks(account.password)
+            masks = secret_masks(account.password)
+            out += masks
+            if masks:  # the Basic credentials as sent, which a careless server may echo
+                token = f"{account.username}:{masks[0]}".encode()
+                out.append(base64.b64encode(token).decode("ascii"))
         for notifier in self.notifiers:
             for secret in notifier.secrets.values():
                 out += secret_masks(secret)

@@ -133,6 +133,9 @@ def render_config(config: Config) -> str:
             f"verify_tls = {_value(http.verify_tls)}",
             f"max_download_size = {_value(format_size(http.max_download_size))}",
             f"allowed_download_origins = {_value(list(http.allowed_download_origins))}",
+            f"download_min_rate = {_value(format_size(http.download_min_rate))}",
+            f"download_deadline_base = {_value(format_duration(http.download_deadline_base))}",
+            f"listing_deadline = {_value(format_duration(http.listing_deadline))}",
         ]
         if http.ca_bundle:
             out.append(f"ca_bundle = {_value(str(Path(http.ca_bundle)))}")

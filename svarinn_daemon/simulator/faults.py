@@ -25,6 +25,8 @@ FaultKind = Literal[
     "reset",  # download: send half the body, then reset the connection (RST)
     "truncate",  # download: send half the body, then close cleanly (short of Content-Length)
     "stall",  # download: send half the body, wait `delay` seconds, then send the rest
+    "trickle",  # download: send the body one byte every `delay` seconds
+    "echo_auth",  # 500 whose body echoes the Authorization header's credentials (base64)
     "corrupt",  # download: flip a ciphertext byte (decryption or sha256 check must fail)
     "redirect",  # download: 302 to `location` + the same path
     "wrong_sha256",  # listing: the first file's sha256hash is wrong
@@ -35,7 +37,7 @@ Endpoint = Literal["list", "download", "acknowledge", "report"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 
-_DOWNLOAD_ONLY = frozenset({"reset", "truncate", "stall", "corrupt", "redirect"})
+_DOWNLOAD_ONLY = frozenset({"reset", "truncate", "stall", "trickle", "corrupt", "redirect"})
 _LISTING = frozenset({"wrong_sha256", "duplicate", "malformed"})
 
 
@@ -46,7 +48,7 @@ class Fault:
     rate: float = 1.0
     times: int | None = None  # None: no limit
     endpoints: frozenset[Endpoint] | None = None  # None: every endpoint the kind applies to
-    delay: float = 2.0  # for "slow" and "stall"
+    delay: float = 2.0  # for "slow", "stall" and "trickle"
     retry_after: str | None = None  # Retry-After header for http_503 / http_429
     location: str | None = None  # origin to redirect downloads to, for "redirect"
 

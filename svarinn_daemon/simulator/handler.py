@@ -131,8 +131,12 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "unauthorized":
             self._unauthorized()
             return 401
+        if kind == "echo_auth":  # a careless server quoting the request in its error
+            credentials = self.headers.get("Authorization", "").partition(" ")[2]
+            self._error(500, f"Ugyldig forespørsel med credentials {credentials}")
+            return 500
         if endpoint == "list":
-            self._json(200, self.sim.next_page())
+            self._send_json_bytes(200, self.sim.listing_body())
             return 200
         assert letter_id is not None
         if endpoint == "download":
@@ -183,6 +187,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(letter.blob_size))
         self.end_headers()
         kind = fault.kind if fault else None
+        if kind == "trickle" and fault is not None:
+            self._trickle(letter, fault.delay)
+            return 200
         half = letter.blob_size // 2
         limit = half if kind in ("reset", "truncate", "stall") else letter.blob_size
         self._stream(letter, 0, limit, corrupt=kind == "corrupt")
@@ -211,6 +218,16 @@ class Handler(BaseHTTPRequestHandler):
                     chunk = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1 :]
                 self.wfile.write(chunk)
                 sent += len(chunk)
+
+    def _trickle(self, letter: SimLetter, delay: float) -> None:
+        """One byte, a pause, the next byte: never idle long enough for a read timeout."""
+        with letter.blob.open("rb") as handle:
+            while byte := handle.read(1):
+                self.wfile.write(byte)
+                self.wfile.flush()
+                if self.sim.stopping.wait(delay):
+                    self.close_connection = True
+                    return
 
     def _reset(self) -> None:
         """Abort with a TCP reset: linger 0 and close, so the peer gets RST, not FIN."""
@@ -249,6 +266,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self._send_json_bytes(status, data, headers)
+
+    def _send_json_bytes(
+        self, status: int, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))

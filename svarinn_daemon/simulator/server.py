@@ -10,6 +10,7 @@ pages of ids it has already seen. ``paging="repeat"`` always returns the first 2
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import socket
 import tempfile
@@ -102,6 +103,8 @@ class Simulator:
         self._reports: list[FailureReport] = []
         self._log: list[RequestRecord] = []
         self._rejected = 0
+        self._raw_items: list[str] = []
+        self._raw_listing: bytes | None = None
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -236,6 +239,17 @@ class Simulator:
             letters.append(self.add_letter(files, person=number % 3 == 0))
         return letters
 
+    def add_raw_item(self, text: str) -> None:
+        """List this exact JSON text as one more item on every page: for hostile items
+        (``NaN``, huge numbers, deep nesting) that no Python object serialises to."""
+        with self._lock:
+            self._raw_items.append(text)
+
+    def set_raw_listing(self, body: bytes | None) -> None:
+        """Answer every hentNyeForsendelser call with exactly ``body`` (None: the letters)."""
+        with self._lock:
+            self._raw_listing = body
+
     def remove(self, forsendelse_id: str) -> None:
         """Withdraw a letter: no longer listed, and its download answers 404."""
         with self._lock:
@@ -298,6 +312,15 @@ class Simulator:
                 if self.faults.listing_flag("malformed", item["id"]):
                     del item["downloadUrl"]
             return items
+
+    def listing_body(self) -> bytes:
+        """The next page as the bytes to send, with the raw items appended."""
+        with self._lock:
+            if self._raw_listing is not None:
+                return self._raw_listing
+            raw = list(self._raw_items)
+        items = [json.dumps(item, ensure_ascii=False) for item in self.next_page()] + raw
+        return ("[" + ",".join(items) + "]").encode("utf-8")
 
     def servable(self, forsendelse_id: str) -> SimLetter | None:
         with self._lock:

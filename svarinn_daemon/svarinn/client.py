@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -30,16 +31,19 @@ from svarinn_daemon.errors import (
     ConfigError,
     OriginNotAllowedError,
     ProtocolError,
+    ServiceUnavailableError,
 )
 from svarinn_daemon.logs import Redactor, get_logger
 from svarinn_daemon.svarinn.download import Download
 from svarinn_daemon.svarinn.failures import body_start, error_for_status, error_for_transport
+from svarinn_daemon.svarinn.listing_json import NotAList, TooManyItems, iter_items
 from svarinn_daemon.svarinn.models import (
     Forsendelse,
     Listing,
     RejectedItem,
     check_forsendelse_id,
-    parse_listing,
+    parse_item,
+    rejected_item,
 )
 from svarinn_daemon.svarinn.origins import Origin, display_url
 
@@ -57,9 +61,13 @@ LIST_PATH = "/tjenester/svarinn/mottaker/hentNyeForsendelser"
 ACKNOWLEDGE_PATH = "/tjenester/svarinn/kvitterMottak/forsendelse/{id}"
 REPORT_FAILURE_PATH = "/tjenester/svarinn/mottakFeilet/forsendelse/{id}"
 PAGE_SIZE = 200  # SvarInn returns at most this many letters per call
-MAX_PAGES = 500  # a safety stop for a server that keeps inventing ids
+# A page with more items than this is refused unread: five times what SvarInn documents.
+MAX_PAGE_ITEMS = 5 * PAGE_SIZE
+# Items read per listing (one poll); the rest wait for the next poll. Bounds memory and CPU.
+MAX_CYCLE_ITEMS = 10_000
+MAX_PAGES = MAX_CYCLE_ITEMS // PAGE_SIZE  # a safety stop for a server that invents ids
 MAX_REDIRECTS = 5
-MAX_LIST_BYTES = 64 * 2**20
+MAX_LIST_BYTES = 16 * 2**20  # 200 items of 80 KiB each
 MAX_FEILMELDING_CHARS = 2000
 READ_SIZE = 256 * 1024  # bytes asked of each socket read of a response
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -82,8 +90,10 @@ class SvarInnClient:
         )
         self._base = account.base_url.rstrip("/")
         token = f"{account.username}:{account.password.reveal()}".encode()
-        self._authorization = "Basic " + base64.b64encode(token).decode("ascii")
-        self._redactor = Redactor([account.password.reveal(), self._authorization])
+        encoded = base64.b64encode(token).decode("ascii")
+        self._authorization = "Basic " + encoded
+        # A server may echo the header's value alone: mask that too.
+        self._redactor = Redactor([account.password.reveal(), self._authorization, encoded])
         http = account.http
         _larger_socket_reads()
         self._http = httpx.Client(
@@ -134,12 +144,16 @@ class SvarInnClient:
         could not be read (each id or position once).
 
         SvarInn returns at most 200 letters per call, so call again while a full page
-        brings ids not seen in this cycle, and stop as soon as one does not.
+        brings ids not seen in this cycle, and stop as soon as one does not, after
+        MAX_CYCLE_ITEMS items (the rest are listed again at the next poll), or when the
+        account's ``http.listing_deadline`` has passed.
         """
         seen: dict[str, Forsendelse] = {}
         rejected: dict[str, RejectedItem] = {}
+        deadline = time.monotonic() + self.account.http.listing_deadline.total_seconds()
+        items = 0
         for call in range(1, MAX_PAGES + 1):
-            page = self._list_page()
+            page = self._list_page(deadline)
             new = 0
             for forsendelse in page.letters:
                 if forsendelse.id not in seen:
@@ -148,8 +162,14 @@ class SvarInnClient:
             for item in page.rejected:
                 rejected.setdefault(item.forsendelse_id or f"{call}:{item.index}", item)
             size = len(page.letters) + len(page.rejected)
+            items += size
             log.debug("svarinn.list.page", account=self.account.name, call=call, size=size, new=new)
             if size < PAGE_SIZE or new == 0:
+                break
+            if items >= MAX_CYCLE_ITEMS:
+                log.warning(
+                    "svarinn.list.limit", account=self.account.name, items=items, pages=call
+                )
                 break
         return Listing(tuple(seen.values()), tuple(rejected.values()))
 
@@ -183,31 +203,72 @@ class SvarInnClient:
 
     # --- plumbing -----------------------------------------------------------------------
 
-    def _list_page(self) -> Listing:
+    def _list_page(self, deadline: float) -> Listing:
         url = self._base + LIST_PATH
         action = f"GET {display_url(url)}"
-        response = self._send("GET", url, action=action)
+        what = f"account {self.account.name}: {action}"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._listing_too_slow(what)
+        response = self._send("GET", url, action=action, deadline=deadline)
         try:
             data = bytearray()
             for chunk in response.iter_bytes():
                 data += chunk
                 if len(data) > MAX_LIST_BYTES:
-                    raise ProtocolError(
-                        f"account {self.account.name}: {action}: response larger than "
-                        f"{MAX_LIST_BYTES} bytes"
-                    )
+                    raise ProtocolError(f"{what}: response larger than {MAX_LIST_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise self._listing_too_slow(what)
         except httpx.HTTPError as exc:
+            if time.monotonic() > deadline:
+                raise self._listing_too_slow(what) from None
             raise error_for_transport(exc, account=self.account.name, action=action) from None
         finally:
             response.close()
         try:
-            decoded = json.loads(bytes(data))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise ProtocolError(
-                f"account {self.account.name}: {action}: the response is not JSON ({exc})",
-                body_start=body_start(bytes(data), self._redactor.secrets),
+                f"{what}: the response is not UTF-8 JSON ({exc})",
+                body_start=body_start(bytes(data[:2000]), self._redactor.secrets),
             ) from None
-        return parse_listing(decoded)
+        del data
+        return self._parse_page(text, what)
+
+    def _listing_too_slow(self, what: str) -> ServiceUnavailableError:
+        limit = self.account.http.listing_deadline.total_seconds()
+        return ServiceUnavailableError(
+            f"{what}: the listing took longer than http.listing_deadline ({limit:g}s)"
+        )
+
+    def _parse_page(self, text: str, what: str) -> Listing:
+        """The page's letters and rejected items, decoded one item at a time."""
+        letters: list[Forsendelse] = []
+        rejected: list[RejectedItem] = []
+        try:
+            for item in iter_items(text, max_items=MAX_PAGE_ITEMS):
+                where = f"hentNyeForsendelser[{item.index}]"
+                if item.problem is not None:
+                    error = ProtocolError(f"{where}: {item.problem}")
+                    rejected.append(rejected_item(item.value, index=item.index, error=error))
+                    continue
+                parsed = parse_item(item.value, index=item.index)
+                if isinstance(parsed, Forsendelse):
+                    letters.append(parsed)
+                else:
+                    rejected.append(parsed)
+        except TooManyItems as exc:
+            raise ProtocolError(
+                f"{what}: the page has {exc}; SvarInn sends at most {PAGE_SIZE}"
+            ) from None
+        except NotAList as exc:
+            raise ProtocolError(f"hentNyeForsendelser: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ProtocolError(
+                f"{what}: the response is not JSON ({exc})",
+                body_start=body_start(text[:2000].encode(), self._redactor.secrets),
+            ) from None
+        return Listing(tuple(letters), tuple(rejected))
 
     def _post(self, url: str, *, content: bytes | None = None, json_body: Any = None) -> None:
         action = f"POST {display_url(url)}"
@@ -230,8 +291,10 @@ class SvarInnClient:
         download: bool = False,
         content: bytes | None = None,
         json_body: Any = None,
+        deadline: float | None = None,
     ) -> httpx.Response:
-        """Send with our redirect handling; return an open 2xx response or raise."""
+        """Send with our redirect handling; return an open 2xx response or raise. With a
+        ``deadline`` (monotonic), no single wait lasts past it."""
         target = httpx.URL(url)
         for _hop in range(MAX_REDIRECTS + 1):
             home = self._check_origin(target, download=download)
@@ -240,11 +303,21 @@ class SvarInnClient:
                 headers["Accept-Encoding"] = "identity"
             try:
                 request = self._http.build_request(
-                    method, target, headers=headers, content=content, json=json_body
+                    method,
+                    target,
+                    headers=headers,
+                    content=content,
+                    json=json_body,
+                    timeout=self._timeout_until(deadline),
                 )
                 response = self._http.send(request, stream=True)
             except httpx.HTTPError as exc:
                 raise error_for_transport(exc, account=self.account.name, action=action) from None
+            except httpx.InvalidURL as exc:  # httpx parses a redirect's Location itself
+                raise ProtocolError(
+                    f"account {self.account.name}: {action}: the response's redirect Location "
+                    f"is not a valid URL ({exc})"
+                ) from None
             if response.status_code in _REDIRECTS and "Location" in response.headers:
                 location = response.headers["Location"]
                 response.close()
@@ -253,15 +326,42 @@ class SvarInnClient:
                         f"account {self.account.name}: {action}: answered with redirect "
                         f"{response.status_code}, which would turn the POST into a GET"
                     )
-                try:
-                    target = target.join(location)
-                except httpx.InvalidURL as exc:
-                    raise ProtocolError(f"{action}: bad redirect Location ({exc})") from None
+                target = self._redirect_target(target, location, action=action)
                 continue
             if response.is_success:
                 return response
             raise self._status_error(response, action=action, download=download)
         raise ProtocolError(f"account {self.account.name}: {action}: more than 5 redirects")
+
+    def _timeout_until(self, deadline: float | None) -> Any:
+        """The client's timeouts, none longer than what is left until ``deadline``."""
+        if deadline is None:
+            return httpx.USE_CLIENT_DEFAULT  # (None would mean: no timeout at all)
+        left = max(deadline - time.monotonic(), 0.001)
+        http = self.account.http
+        return httpx.Timeout(
+            connect=min(http.connect_timeout.total_seconds(), left),
+            read=min(http.read_timeout.total_seconds(), left),
+            write=min(http.write_timeout.total_seconds(), left),
+            pool=min(http.pool_timeout.total_seconds(), left),
+        )
+
+    def _redirect_target(self, target: httpx.URL, location: str, *, action: str) -> httpx.URL:
+        """Where a redirect points; a Location that is no http(s) URL with a host (such as
+        ``http:host:port/x``) is the server's protocol error, never ours."""
+        shown = repr(location[:200])
+        try:
+            joined = target.join(location)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ProtocolError(
+                f"account {self.account.name}: {action}: bad redirect Location {shown} ({exc})"
+            ) from None
+        if joined.scheme not in ("http", "https") or not joined.host:
+            raise ProtocolError(
+                f"account {self.account.name}: {action}: redirect Location {shown} is not "
+                "an http(s) URL with a host"
+            )
+        return joined
 
     def _check_origin(self, target: httpx.URL, *, download: bool) -> bool:
         """True when ``target`` is home (send credentials); raise when it is not allowed."""

@@ -2,12 +2,20 @@
 
 Made by :meth:`SvarInnClient.download`; raises the daemon's errors, never httpx's, and can
 be interrupted from another thread when the daemon stops.
+
+A read timeout bounds each wait for bytes, not the whole body: a server sending a byte now
+and then would hold a worker (and the letter's lease) forever. So a download also has a
+time budget from its size: ``download_deadline_base`` plus the size at
+``download_min_rate``, enforced by a timer that interrupts a blocked read, and after the
+base period its average rate may not fall below the minimum.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -39,6 +47,7 @@ class Download:
         self.content_length = _content_length(response.headers.get("Content-Length"))
         self.bytes_received = 0
         self._started = False
+        self._expired = threading.Event()
         if self.content_length is not None and self.content_length > self.max_size:
             raise self._too_large(self.content_length)
 
@@ -69,14 +78,29 @@ class Download:
             if encoding in ("", "identity")
             else self._response.iter_bytes(chunk_size)
         )
+        http = self._account.http
+        base = http.download_deadline_base.total_seconds()
+        rate = max(http.download_min_rate, 1)
+        budget = base + (self.content_length or self.max_size) / rate
+        started = time.monotonic()
+        timer = threading.Timer(budget, self._expire)
+        timer.daemon = True
+        timer.start()
         try:
             for chunk in chunks:
                 self.bytes_received += len(chunk)
                 if self.bytes_received > self.max_size:
                     raise self._too_large(None)
+                elapsed = time.monotonic() - started
+                if elapsed > base + self.bytes_received / rate or self._expired.is_set():
+                    raise self._too_slow(elapsed)
                 yield chunk
         except httpx.HTTPError as exc:
+            if self._expired.is_set():
+                raise self._too_slow(time.monotonic() - started) from None
             raise error_for_transport(exc, account=account, action=self._action) from None
+        finally:
+            timer.cancel()
         received = self._response.num_bytes_downloaded
         if self.content_length is not None and received < self.content_length:
             raise ServiceUnavailableError(
@@ -96,6 +120,19 @@ class Download:
                 # The plain socket's shutdown, also for TLS: SSLSocket's own would drop
                 # its SSL object under the reading thread.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def _expire(self) -> None:
+        self._expired.set()
+        self.interrupt()
+
+    def _too_slow(self, elapsed: float) -> ServiceUnavailableError:
+        http = self._account.http
+        return ServiceUnavailableError(
+            f"account {self._account.name}: {self._action}: too slow: {self.bytes_received} "
+            f"bytes in {elapsed:.1f}s, below http.download_min_rate ({http.download_min_rate} "
+            f"bytes/s after the first {http.download_deadline_base.total_seconds():g}s); "
+            "stopped, to be tried again later"
+        )
 
     def _too_large(self, announced: int | None) -> DownloadTooLargeError:
         size = f"announces {announced} bytes" if announced else f"passed {self.max_size} bytes"

@@ -8,7 +8,9 @@ daemon relies on is strict: the list itself, ``id``, ``downloadUrl`` and the sha
 ``filmetadata``; anything wrong there is a :class:`ProtocolError` naming item and field.
 Everything else is read leniently (a wrong type becomes ``None``); ``raw`` keeps the letter
 exactly as received for the ledger. :func:`parse_listing` sets a malformed item aside (a
-:class:`RejectedItem`) so that one bad letter does not hold back the others.
+:class:`RejectedItem`) so that one bad letter does not hold back the others: whatever a field
+holds (NaN, a 400-digit number, nesting 900 deep), the item ends either read with that field
+tolerated or rejected with a message naming item and field -- never with another exception.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +43,9 @@ __all__ = [
     "parse_date",
     "parse_forsendelse",
     "parse_forsendelser",
+    "parse_item",
     "parse_listing",
+    "rejected_item",
 ]
 
 # SvarUt ids are UUIDs; this is looser, but an id travels into URL paths and file names, so
@@ -48,6 +53,15 @@ __all__ = [
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Epoch milliseconds beyond this are no date (year ~318,000): float() and timedelta overflow.
+_MAX_EPOCH_MS = 10**16
+# SvarInn items nest about four levels deep; far deeper is hostile and would exhaust the stack.
+MAX_ITEM_DEPTH = 32
+# A file size the ledger's BIGINT columns can add up for every file of a letter.
+MAX_FILE_SIZE = 2**48
+MAX_FILES = 10_000
+# A rejected item's id goes into log lines and metrics at every poll: keep it short.
+MAX_REJECTED_ID_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -175,12 +189,35 @@ def parse_listing(data: Any) -> Listing:
     letters: list[Forsendelse] = []
     rejected: list[RejectedItem] = []
     for index, item in enumerate(data):
-        try:
-            letters.append(parse_forsendelse(item, index=index))
-        except ProtocolError as exc:
-            raw_id = item.get("id") if isinstance(item, dict) else None
-            rejected.append(RejectedItem(index, raw_id if isinstance(raw_id, str) else None, exc))
+        parsed = parse_item(item, index=index)
+        if isinstance(parsed, Forsendelse):
+            letters.append(parsed)
+        else:
+            rejected.append(parsed)
     return Listing(tuple(letters), tuple(rejected))
+
+
+def parse_item(item: Any, *, index: int) -> Forsendelse | RejectedItem:
+    """One listed item: the letter, or why it cannot be read. Never raises: any value in
+    any field ends here, so one hostile item cannot stop the others."""
+    try:
+        return parse_forsendelse(item, index=index)
+    except ProtocolError as exc:
+        return rejected_item(item, index=index, error=exc)
+    except (ValueError, OverflowError, RecursionError, TypeError, MemoryError) as exc:
+        what = f"{type(exc).__name__}: {str(exc)[:200]}"
+        error = ProtocolError(f"hentNyeForsendelser[{index}]: cannot be read ({what})")
+        return rejected_item(item, index=index, error=error)
+
+
+def rejected_item(item: Any, *, index: int, error: ProtocolError) -> RejectedItem:
+    """A RejectedItem for ``item`` (None when it could not even be decoded)."""
+    raw_id = item.get("id") if isinstance(item, dict) else None
+    if not isinstance(raw_id, str):
+        return RejectedItem(index, None, error)
+    if len(raw_id) > MAX_REJECTED_ID_CHARS:
+        raw_id = f"{raw_id[:MAX_REJECTED_ID_CHARS]}... ({len(raw_id)} characters)"
+    return RejectedItem(index, raw_id, error)
 
 
 def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
@@ -188,6 +225,7 @@ def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
     where = f"hentNyeForsendelser[{index}]"
     if not isinstance(item, dict):
         raise ProtocolError(f"{where}: expected a JSON object, got {_json_type(item)}")
+    _check_depth(item, where=where)
     raw_id = item.get("id")
     if not isinstance(raw_id, str):
         raise ProtocolError(f"{where}.id: missing or not a string ({_json_type(raw_id)})")
@@ -236,9 +274,11 @@ def parse_date(value: Any) -> datetime | None:
     """
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        return _from_epoch_ms(float(value))
-    if not isinstance(value, str):
+    if isinstance(value, int):
+        return _from_epoch_ms(float(value)) if abs(value) < _MAX_EPOCH_MS else None
+    if isinstance(value, float):
+        return _from_epoch_ms(value)
+    if not isinstance(value, str) or len(value) > 64:
         return None
     text = value.strip()
     if re.fullmatch(r"-?\d{9,16}", text):
@@ -247,7 +287,7 @@ def parse_date(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_local_zone())
@@ -264,9 +304,11 @@ def _local_zone() -> tzinfo:
 
 
 def _from_epoch_ms(ms: float) -> datetime | None:
+    if not math.isfinite(ms) or abs(ms) >= _MAX_EPOCH_MS:
+        return None
     try:
         parsed = _EPOCH + timedelta(milliseconds=ms)
-    except OverflowError:
+    except (OverflowError, ValueError):
         return None
     return None if parsed.year <= 1 else parsed
 
@@ -278,6 +320,8 @@ def _filmetadata_list(value: Any, *, where: str) -> tuple[Filmetadata, ...]:
         value = [value]
     if not isinstance(value, list):
         raise ProtocolError(f"{where}: expected a list of objects, got {_json_type(value)}")
+    if len(value) > MAX_FILES:
+        raise ProtocolError(f"{where}: {len(value)} files, more than {MAX_FILES}")
     return tuple(_filmetadata(entry, where=f"{where}[{i}]") for i, entry in enumerate(value))
 
 
@@ -291,12 +335,14 @@ def _filmetadata(value: Any, *, where: str) -> Filmetadata:
     if digest in (None, ""):
         digest = None
     elif not isinstance(digest, str) or not _SHA256.fullmatch(digest.strip()):
-        raise ProtocolError(f"{where}.sha256hash: {str(digest)[:80]!r} is not a hex sha256")
+        raise ProtocolError(f"{where}.sha256hash: {_short(digest)} is not a hex sha256")
     else:
         digest = digest.strip().lower()
     size = value.get("size")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise ProtocolError(f"{where}.size: {size!r} is not a byte count")
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_FILE_SIZE
+    ):
+        raise ProtocolError(f"{where}.size: {_short(size)} is not a byte count")
     return Filmetadata(
         filnavn=filnavn or None,
         mimetype=_text(value.get("mimetype")),
@@ -347,23 +393,50 @@ def _metadata(value: Any) -> Metadata | None:
 
 
 def _text(value: Any) -> str | None:
-    """A string field: empty, missing, null or not a string -> None; numbers -> their text."""
+    """A string field: empty, missing, null or not a string -> None; numbers -> their text
+    (numbers longer than any identifier SvarUt sends are no text either)."""
     if isinstance(value, str):
         return value or None
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**40:
         return str(value)
     return None
+
+
+def _short(value: Any) -> str:
+    """A value for an error message: its type and at most 80 characters of it."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return "a number of more than 40 digits"
+    if isinstance(value, str):
+        return repr(value[:80])
+    if isinstance(value, bool | int | float) or value is None:
+        return repr(value)
+    return _json_type(value)
+
+
+def _check_depth(item: Any, *, where: str) -> None:
+    """Refuse nesting deeper than MAX_ITEM_DEPTH, without recursion (it is what we fear)."""
+    stack: list[tuple[Any, int]] = [(item, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_ITEM_DEPTH:
+            raise ProtocolError(f"{where}: nested more than {MAX_ITEM_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def _number(value: Any) -> int | None:
     """A case number: 0 (SvarUt's "absent"), null or not a whole number -> None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
+    if isinstance(value, str) and len(value) < 64 and re.fullmatch(r"-?\d{1,18}", value.strip()):
         value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return value if isinstance(value, int) and value != 0 else None
+    if not isinstance(value, int) or value == 0 or abs(value) >= 2**63:
+        return None  # 0 is SvarUt's "absent"; beyond 64 bits no case number
+    return value
 
 
 def _json_type(value: Any) -> str:

@@ -114,3 +114,38 @@ def test_usage_errors(conformance_dir: Path, tmp_path: Path) -> None:
     code, err = cli("--key", str(tmp_path / "nokey.pem"), str(tmp_path / "x"))
     assert code == 2
     assert "nokey.pem" in err
+
+
+@pytest.mark.parametrize("damage", [None, "truncate"])
+def test_a_planted_part_link_or_file_is_left_alone(
+    conformance_dir: Path, tmp_path: Path, damage: str | None
+) -> None:
+    """A neighbour's symlink at OUT.part is not followed (its target neither overwritten
+    nor truncated), and a world-writable OUT.part of theirs does not become the output."""
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    out = tmp_path / "out.pdf"
+    (tmp_path / "out.pdf.part").symlink_to(victim)
+    planted = tmp_path / ".out.pdf.part"
+    planted.write_bytes(b"theirs")
+    planted.chmod(0o666)
+    source = conformance_dir / "test.crypt"
+    if damage == "truncate":
+        source = tmp_path / "in.crypt"
+        source.write_bytes((conformance_dir / "test.crypt").read_bytes()[:2_000_000])
+    code, err = cli("--key", str(conformance_dir / "privatekey.pem"), str(source), "-o", str(out))
+    assert victim.read_bytes() == b"precious"
+    assert (tmp_path / "out.pdf.part").is_symlink()
+    assert planted.read_bytes() == b"theirs"
+    leftovers = {p.name for p in tmp_path.iterdir()} - {
+        "victim.txt", "out.pdf.part", ".out.pdf.part", "in.crypt", "out.pdf"
+    }  # fmt: skip
+    assert leftovers == set()
+    if damage is None:
+        assert code == 0, err
+        assert out.read_bytes() == (conformance_dir / "test.pdf").read_bytes()
+        assert not out.is_symlink()
+        assert oct(out.stat().st_mode & 0o777) == "0o600"
+    else:
+        assert code == 1
+        assert not out.exists()
