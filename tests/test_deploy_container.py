@@ -119,7 +119,8 @@ def test_build_context_holds_what_the_builder_copies() -> None:
     for word, rest in _instructions():
         if word == "COPY" and not rest.startswith("--from"):
             sources += shlex.split(rest)[:-1]
-    assert sources == ["pyproject.toml", "README.md", "svarinn_daemon"]
+    # setup.py maps migrations/ into the package: without either, the image cannot migrate.
+    assert sources == ["pyproject.toml", "setup.py", "README.md", "svarinn_daemon", "migrations"]
     for source in sources:
         assert (REPO / source).exists(), source
         assert any(fnmatch.fnmatch(source, pattern) for pattern in allowed), source
