@@ -1,7 +1,7 @@
 """deploy/container and deploy/compose.yaml: hadolint, the image's shape, the compose wiring.
 
-Nothing here builds or runs an image (no container engine on the test machines); the
-HEALTHCHECK command itself is run against a real endpoint.
+Nothing here builds or runs an image (test_container_image.py does, where Podman can be
+had); the HEALTHCHECK command itself is run against a real endpoint.
 """
 
 from __future__ import annotations

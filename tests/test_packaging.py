@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from cfg_helpers import make_config_dir
 
+from svarinn_daemon.ledger.schema import head_revision, script_location
+
 REPO = Path(__file__).resolve().parent.parent
 CONTAINERIGNORE = REPO / ".containerignore"
 
@@ -154,6 +156,14 @@ def test_wheel_from_the_image_build_context_ships_the_migrations(tmp_path: Path)
     _build(source, dist, "--wheel")
     (wheel,) = dist.glob("*.whl")
     assert _migration_files() <= _wheel_migrations(wheel)
+
+
+def test_the_running_installation_ships_the_migrations() -> None:
+    """The suite's own install (editable, with ``make test``) maps them too."""
+    location = script_location()
+    found = {str(p.relative_to(location)) for p in location.rglob("*") if p.is_file()}
+    assert _migration_files() <= found
+    assert head_revision()
 
 
 def test_an_install_without_migrations_is_a_configuration_error(tmp_path: Path) -> None:
