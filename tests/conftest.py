@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import deploy_tools
+import image_tools
 import pytest
 from ledger_support import FakeClock
 from pg_server import HOW_TO_ENABLE, PostgresServer, find_bindir
@@ -78,6 +79,12 @@ def systemd_analyze() -> Path:
     return _tool(deploy_tools.systemd_analyze)
 
 
+@pytest.fixture(scope="session")
+def podman() -> Path:
+    """podman and mmdebstrap as root, for building and running the container image."""
+    return _tool(image_tools.check_tools)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _server_stats:
         terminalreporter.write_line(
@@ -86,6 +93,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
     else:
         terminalreporter.write_line("PostgreSQL: no test used the throwaway server")
+    stats = image_tools.STATS
+    if "build_seconds" in stats:
+        steps = ", ".join(f"{k} {v:.0f} s" for k, v in stats["timings"].items())  # type: ignore[attr-defined]
+        terminalreporter.write_line(
+            f"container image: built in {stats['build_seconds']:.0f} s ({steps}), "
+            f"{int(stats['size']) / 1e6:.0f} MB (podman's size)"  # type: ignore[call-overload]
+        )
+    if "demo" in stats:
+        terminalreporter.write_line(f"container image: demo said {stats['demo']}")
 
 
 # --- the ledger ---------------------------------------------------------------------------

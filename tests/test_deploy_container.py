@@ -1,7 +1,7 @@
 """deploy/container and deploy/compose.yaml: hadolint, the image's shape, the compose wiring.
 
-Nothing here builds or runs an image (no container engine on the test machines); the
-HEALTHCHECK command itself is run against a real endpoint.
+Nothing here builds or runs an image (test_container_image.py does, where Podman can be
+had); the HEALTHCHECK command itself is run against a real endpoint.
 """
 
 from __future__ import annotations
@@ -119,7 +119,8 @@ def test_build_context_holds_what_the_builder_copies() -> None:
     for word, rest in _instructions():
         if word == "COPY" and not rest.startswith("--from"):
             sources += shlex.split(rest)[:-1]
-    assert sources == ["pyproject.toml", "README.md", "svarinn_daemon"]
+    # setup.py maps migrations/ into the package: without either, the image cannot migrate.
+    assert sources == ["pyproject.toml", "setup.py", "README.md", "svarinn_daemon", "migrations"]
     for source in sources:
         assert (REPO / source).exists(), source
         assert any(fnmatch.fnmatch(source, pattern) for pattern in allowed), source

@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Engine
 
-from svarinn_daemon.errors import SchemaMismatchError
+from svarinn_daemon.errors import ConfigError, SchemaMismatchError
 from svarinn_daemon.ledger.database import database_errors, describe_url
 from svarinn_daemon.logs import get_logger
 
@@ -35,8 +35,21 @@ class SchemaState:
     head: str
 
 
+_NOT_INSTALLED = (
+    "this svarinn-daemon installation has no ledger migrations ({what}): it was built without "
+    "the repository's top-level migrations/ directory, which setup.py maps into the package "
+    "svarinn_daemon.migrations; reinstall from a wheel or sdist of the whole repository"
+)
+
+
 def script_location() -> Path:
-    package = importlib.import_module("svarinn_daemon.migrations")
+    """The installed migrations; a build that left them out is refused, not a traceback."""
+    try:
+        package = importlib.import_module("svarinn_daemon.migrations")
+    except ModuleNotFoundError as exc:
+        if exc.name != "svarinn_daemon.migrations":
+            raise
+        raise ConfigError(_NOT_INSTALLED.format(what="no svarinn_daemon.migrations")) from None
     assert package.__file__ is not None
     return Path(package.__file__).resolve().parent
 
@@ -55,7 +68,8 @@ def _scripts() -> ScriptDirectory:
 
 def head_revision() -> str:
     head = _scripts().get_current_head()
-    assert head is not None, "the migrations directory has no revisions"
+    if head is None:
+        raise ConfigError(_NOT_INSTALLED.format(what=f"no revisions in {script_location()}"))
     return head
 
 
