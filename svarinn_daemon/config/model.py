@@ -64,6 +64,12 @@ class HttpConfig:
     ca_bundle: Path | None = None
     max_download_size: int = 20 * 2**30
     allowed_download_origins: tuple[str, ...] = ()
+    proxy: str | None = None
+    """An HTTP proxy (``http://host:port``) for SvarInn and the download origins."""
+    proxy_username: str | None = None
+    proxy_password: Secret | None = None
+    trust_env: bool = False
+    """Take HTTPS_PROXY/NO_PROXY (and SSL_CERT_FILE) from the environment when no proxy is set."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,8 @@ class Config:
         out += secret_masks(self.ledger.password)
         for account in self.accounts:
             out += secret_masks(account.password)
+            if account.http.proxy_password is not None:
+                out += secret_masks(account.http.proxy_password)
         for notifier in self.notifiers:
             for secret in notifier.secrets.values():
                 out += secret_masks(secret)
