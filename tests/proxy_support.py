@@ -4,8 +4,9 @@ Like a kommune's squid: ``CONNECT host:port`` (with Basic ``Proxy-Authorization`
 has credentials), ``200 Connection established``, then bytes both ways until either side
 closes. It records every CONNECT target, the Proxy-Authorization it got, and the bytes it
 carried each way, so a test can show that the tunnel was used and that the account's own
-``Authorization`` never appeared in clear on the proxy. Any other method (a plain-HTTP
-absolute-form request) is recorded and refused with 405.
+``Authorization`` never appeared in clear on the proxy. A plain-HTTP absolute-form request
+(``POST http://host:port/path``, what a client sends for an http:// URL) is forwarded once
+with ``Connection: close``, without the Proxy-* headers, and its headers are recorded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import socket
 import socketserver
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Tunnel:
     target: str
     proxy_authorization: str | None
     status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
     upstream: bytearray = field(default_factory=bytearray)  # client -> server bytes
     downstream_bytes: int = 0
 
@@ -83,13 +86,9 @@ class ConnectProxy:
             headers[name.strip().lower()] = value.strip()
         method, _, rest = request_line.partition(" ")
         target = rest.rpartition(" ")[0]
-        tunnel = Tunnel(method, target, headers.get("proxy-authorization"))
+        tunnel = Tunnel(method, target, headers.get("proxy-authorization"), headers=headers)
         with self._lock:
             self.tunnels.append(tunnel)
-        if method != "CONNECT":
-            tunnel.status = 405
-            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-            return
         expected = self._expected_auth()
         if expected is not None and tunnel.proxy_authorization != expected:
             tunnel.status = 407
@@ -97,6 +96,9 @@ class ConnectProxy:
                 b"HTTP/1.1 407 Proxy Authentication Required\r\n"
                 b'Proxy-Authenticate: Basic realm="kommune"\r\nContent-Length: 0\r\n\r\n'
             )
+            return
+        if method != "CONNECT":
+            self._forward(client, reader, tunnel)
             return
         host, _, port = target.rpartition(":")
         try:
@@ -109,6 +111,30 @@ class ConnectProxy:
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         with upstream:
             self._pipe(client, upstream, tunnel)
+
+    def _forward(self, client: socket.socket, reader: object, tunnel: Tunnel) -> None:
+        parts = urlsplit(tunnel.target)
+        if parts.scheme != "http" or not parts.hostname:
+            tunnel.status = 405
+            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        body = reader.read(int(tunnel.headers.get("content-length") or 0))  # type: ignore[attr-defined]
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        lines = [f"{tunnel.method} {path} HTTP/1.1"]
+        lines += [
+            f"{name}: {value}"
+            for name, value in tunnel.headers.items()
+            if not name.startswith("proxy-") and name != "connection"
+        ]
+        lines.append("Connection: close")
+        tunnel.status = 200
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=10) as up:
+            up.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            while data := up.recv(65536):
+                tunnel.downstream_bytes += len(data)
+                client.sendall(data)
 
     def _pipe(self, client: socket.socket, upstream: socket.socket, tunnel: Tunnel) -> None:
         sockets = [client, upstream]

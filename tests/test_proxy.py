@@ -199,3 +199,63 @@ def test_proxy_config_loads(tmp_path: Path) -> None:
     assert http.proxy_password.reveal() == PROXY_PASSWORD
     assert http.trust_env is True
     assert PROXY_PASSWORD in config.secret_values()
+
+
+# --- the notifiers: webhook, and Fiks SMS with its Maskinporten token ---------------------
+
+
+def test_webhook_through_a_proxy(tmp_path: Path) -> None:
+    from fakes.webhook import WebhookServer, WebhookState
+    from test_alerts_webhook import ALERT
+
+    from svarinn_daemon.alerts.notifiers import NotifierRegistry
+    from svarinn_daemon.config import NotifierConfig
+
+    with (
+        WebhookServer(WebhookState()) as hook,
+        ConnectProxy(credentials=(PROXY_USER, PROXY_PASSWORD)) as proxy,
+    ):
+        config = NotifierConfig(
+            name="teams",
+            type="webhook",
+            options={"proxy": proxy.url, "proxy_username": PROXY_USER},
+            secrets={"url": _secret(hook.url), "proxy_password": _secret(PROXY_PASSWORD)},
+        )
+        notifier = NotifierRegistry().create(config)
+        notifier.send(ALERT)
+        notifier.close()
+        (tunnel,) = proxy.tunnels
+        assert (tunnel.method, tunnel.target, tunnel.status) == ("POST", hook.url, 200)
+        assert tunnel.proxy_authorization is not None
+        ((path, headers, _body),) = hook.state.received
+        assert hook.url.endswith(path)
+        assert not any(name.lower().startswith("proxy-") for name in headers)
+
+
+def test_fiks_sms_and_maskinporten_through_a_proxy(tmp_path: Path) -> None:
+    from fakes.fiks import FakeFiksServer, FiksState
+    from keygen import cert_pem, certificate, key_pem, rsa_key
+    from test_alerts_fiks import PASSORD, Clock, Setup, alert
+
+    key = rsa_key(1)
+    cert = certificate(key, cn="Test Kommune virksomhetssertifikat")
+    (tmp_path / "mp-key.pem").write_bytes(key_pem(key))
+    (tmp_path / "mp-cert.pem").write_bytes(cert_pem(cert))
+    (tmp_path / "fiks-passord").write_text(PASSORD + "\n")
+    (tmp_path / "proxy-password").write_text(PROXY_PASSWORD)
+    clock = Clock()
+    state = FiksState(certificate=cert, integrasjon_passord=PASSORD, clock=clock)
+    with (
+        FakeFiksServer(state) as server,
+        ConnectProxy(credentials=(PROXY_USER, PROXY_PASSWORD)) as proxy,
+    ):
+        setup = Setup(server, state, clock, tmp_path, [])
+        notifier = setup.notifier(
+            proxy=proxy.url, proxy_username=PROXY_USER, proxy_password_file="proxy-password"
+        )
+        notifier.send(alert())
+        notifier.close()
+        targets = [t.target for t in proxy.tunnels]
+        assert {t.status for t in proxy.tunnels} == {200}
+    assert any(t.endswith("/maskinporten/token") for t in targets), targets
+    assert any("/varsling/api/v2/sms/" in t for t in targets), targets
