@@ -210,7 +210,7 @@ class TlsVerificationError(ServiceUnavailableError):
     ``expired``, ``hostname`` or ``other``. Temporary: the server (or our ca_bundle) may be
     fixed, and the letter waits untouched meanwhile."""
 
-    def __init__(self, message: str, *, reason: str):
+    def __init__(self, message: str, *, reason: str = "other"):
         self.reason = reason
         super().__init__(message)
 
