@@ -25,8 +25,14 @@ archive, and the ceiling is measured once over each run's ciphertext; the best r
 compared with the best ceiling pass, and every run's time is printed beside the median,
 because this shared two-core machine is noisy.
 
+The large letter also runs ``--repeat`` times over HTTPS (``--tls on``, the default): the
+simulator serves with a throwaway CA that the daemon's ``ca_bundle`` names, verification on,
+and a TLS row shows MB/s, CPU seconds per GiB (daemon and simulator) and peak RSS beside the
+best plain run.
+
     .venv/bin/python benchmarks/bench_daemon.py [--letters 1000] [--small 50KiB]
-        [--large 1GiB] [--repeat 3] [--concurrency 4] [--skip-small] [--skip-large]
+        [--large 1GiB] [--repeat 3] [--concurrency 4] [--tls on|off] [--skip-small]
+        [--skip-large]
 """
 
 from __future__ import annotations
@@ -68,14 +74,18 @@ def parse_size(text: str) -> int:
 # --- the simulator's process ------------------------------------------------------------------
 
 
-def serve(directory: Path, count: int, size: int) -> None:
+def serve(directory: Path, count: int, size: int, tls: bool) -> None:
     """Generate the letters, write the daemon's config, print what the parent needs as one
-    JSON line, then serve until stdin closes; then print the simulator's state."""
+    JSON line, then serve until stdin closes; then print the simulator's state. With ``tls``
+    the simulator serves HTTPS (throwaway CA, the daemon verifies it through ca_bundle)."""
     from svarinn_daemon.simulator import Simulator
     from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
+    from svarinn_daemon.simulator.tls import make_server_tls
 
     identity = generate_identity()
-    with Simulator(identity.certificate, work_dir=directory / "simulator") as sim:
+    server_tls = make_server_tls(directory / "tls") if tls else None
+    context = server_tls.server_context() if server_tls else None
+    with Simulator(identity.certificate, work_dir=directory / "simulator", tls=context) as sim:
         started = time.perf_counter()
         letters = sim.generate(count, size)
         generated = time.perf_counter() - started
@@ -85,6 +95,7 @@ def serve(directory: Path, count: int, size: int) -> None:
             username=sim.username,
             password=sim.password,
             identity=identity,
+            ca_bundle=server_tls.ca_certificate if server_tls else None,
         )
         ready = {
             "config": str(files.config),
@@ -139,10 +150,17 @@ class Run:
 
 
 def run_workload(
-    directory: Path, count: int, size: int, concurrency: int, profile: Path | None = None
+    directory: Path,
+    count: int,
+    size: int,
+    concurrency: int,
+    profile: Path | None = None,
+    *,
+    tls: bool = False,
 ) -> Run:
+    mode = "tls" if tls else "plain"
     sim = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(directory), str(count), str(size)],
+        [sys.executable, __file__, "--serve", str(directory), str(count), str(size), mode],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -236,16 +254,21 @@ def pipeline_seconds(log: Path) -> float:
 
 
 def large_letter(root: Path, args: argparse.Namespace) -> list[bool]:
-    """The 1 GiB letter ``--repeat`` times, each through a fresh simulator, ledger and
-    archive, with one ceiling pass over each run's ciphertext: best against best."""
+    """The 1 GiB letter ``--repeat`` times over plain HTTP, each through a fresh simulator,
+    ledger and archive, with one ceiling pass over each run's ciphertext: best against best;
+    then (unless ``--tls off``) as many runs over HTTPS with verification, for the TLS row."""
     runs: list[Run] = []
+    tls_runs: list[Run] = []
     ceilings: list[float] = []
     for number in range(1, args.repeat + 1):
-        directory = root / f"large-{number}"
-        runs.append(run_workload(directory, 1, args.large, args.concurrency, args.profile))
-        ceilings.append(decrypt_and_hash(runs[-1].blob)[0])
-        if args.keep is None:
-            shutil.rmtree(directory)  # two copies of the letter: keep the disk free
+        for tls in (False, True) if args.tls == "on" else (False,):
+            directory = root / f"large-{number}-{'tls' if tls else 'plain'}"
+            run = run_workload(directory, 1, args.large, args.concurrency, args.profile, tls=tls)
+            (tls_runs if tls else runs).append(run)
+            if not tls:
+                ceilings.append(decrypt_and_hash(run.blob)[0])
+            if args.keep is None:
+                shutil.rmtree(directory)  # two copies of the letter: keep the disk free
     mb = runs[0].ciphertext_bytes / 1e6
     best = min(runs, key=lambda r: r.pipeline_seconds)
     ceiling_rate = mb / min(ceilings)
@@ -279,7 +302,34 @@ def large_letter(root: Path, args: argparse.Namespace) -> list[bool]:
         f"{'MET' if ok_rate else 'NOT MET'}; peak RSS < {TARGET_LARGE_RSS_MB:.0f} MB: "
         f"{'MET' if ok_rss else 'NOT MET'}"
     )
+    if tls_runs:
+        _tls_row(best, tls_runs, mb)
     return [ok_rate, ok_rss]
+
+
+def _tls_row(plain: Run, runs: list[Run], mb: float) -> None:
+    """The same letter over HTTPS (verification on) beside the best plain run, per GiB."""
+    best = min(runs, key=lambda r: r.pipeline_seconds)
+    gib = plain.ciphertext_bytes / (1 << 30)
+    median = statistics.median(r.pipeline_seconds for r in runs)
+    times = " / ".join(f"{r.pipeline_seconds:.2f}" for r in runs)
+    print(f"  {'':18}{'MB/s best':>10}{'median':>8}{'daemon CPU s/GiB':>18}"
+          f"{'simulator CPU s/GiB':>21}{'peak RSS MB':>13}")  # fmt: skip
+    for name, run, middle in (
+        ("plain HTTP", plain, None),
+        ("HTTPS (verified)", best, median),
+    ):
+        rate_median = f"{mb / middle:8.0f}" if middle else f"{'':8}"
+        print(
+            f"  {name:18}{mb / run.pipeline_seconds:10.0f}{rate_median}"
+            f"{run.daemon_cpu_seconds / gib:18.2f}{run.simulator_cpu_seconds / gib:21.2f}"
+            f"{max(r.rss_mb for r in (runs if middle else [plain])):13.0f}"
+        )
+    print(
+        f"  HTTPS runs, listed to acknowledged: {times} s; TLS costs the daemon "
+        f"{(best.daemon_cpu_seconds - plain.daemon_cpu_seconds) / gib:+.2f} CPU s/GiB and "
+        f"the simulator {(best.simulator_cpu_seconds - plain.simulator_cpu_seconds) / gib:+.2f}"
+    )
 
 
 def main() -> int:
@@ -290,6 +340,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="[daemon] concurrency (4)")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of the large letter; the best counts (3)"
+    )
+    parser.add_argument(
+        "--tls",
+        choices=("on", "off"),
+        default="on",
+        help="also run the large letter over HTTPS with verification, for the TLS row (on)",
     )
     parser.add_argument("--skip-small", action="store_true")
     parser.add_argument("--skip-large", action="store_true")
@@ -340,7 +396,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
-        serve(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--serve":
+        serve(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "tls")
         sys.exit(0)
     sys.exit(main())

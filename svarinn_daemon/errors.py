@@ -20,6 +20,7 @@ to ask an error one question: ``error.temporary`` -- will retrying ever help?
     │   ├── AuthenticationError           no   401/403: stops that account's cycle
     │   ├── ForsendelseGoneError          no   404 on a download
     │   ├── ServiceUnavailableError       yes  429, 5xx, timeouts, resets; carries retry_after
+    │   │   └── TlsVerificationError      yes  the server's certificate failed verification
     │   ├── ProtocolError                 yes  a response that is not what the API documents
     │   ├── DownloadTooLargeError         no   the body passed the configured size limit
     │   └── OriginNotAllowedError         no   a downloadUrl outside the account's origin
@@ -75,6 +76,7 @@ __all__ = [
     "StorageError",
     "SvarInnError",
     "SvarinnError",
+    "TlsVerificationError",
     "TrailingDataError",
     "TruncatedCmsError",
     "UnsafeArchiveError",
@@ -204,6 +206,17 @@ class ServiceUnavailableError(SvarInnError):
     ):
         self.retry_after = retry_after
         super().__init__(message, status_code=status_code, body_start=body_start)
+
+
+class TlsVerificationError(ServiceUnavailableError):
+    """The server's TLS certificate failed verification (untrusted CA, expired, another
+    host's): no request was sent, so no credentials either. ``reason`` is ``untrusted``,
+    ``expired``, ``hostname`` or ``other``. Temporary: the server (or our ca_bundle) may be
+    fixed, and the letter waits untouched meanwhile."""
+
+    def __init__(self, message: str, *, reason: str = "other"):
+        self.reason = reason
+        super().__init__(message)
 
 
 class ProtocolError(SvarInnError):

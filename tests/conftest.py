@@ -1,4 +1,7 @@
 """Shared fixtures: conformance data, a throwaway PostgreSQL server, deployment checkers."""
+# ../shared/ (conformance data and KS's docs) exists beside the repository only in this
+# project's CI and development machines: on any other clone the tests that read it skip with a
+# reason naming the path, and CI=true turns those skips into failures.
 
 from __future__ import annotations
 
@@ -19,15 +22,32 @@ from svarinn_daemon.ledger import Ledger, open_ledger
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 CONFORMANCE = SHARED / "conformance" / "ks-svarut-sak-mottak"
+DOCS = SHARED / "docs"
+SHARED_MISSING = "not found at {path} (../shared beside the repository"
 
 _server_stats: dict[str, object] = {}
 
 
+def need_shared(path: Path, what: str) -> Path:
+    """``path`` under ../shared; skip when it is missing (fail under CI=true)."""
+    if path.exists():
+        return path
+    reason = (
+        f"{what} {SHARED_MISSING.format(path=path)}; only this project's CI and workspaces have it)"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason + " -- and CI=true forbids skipping")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
-    if not CONFORMANCE.is_dir():
-        pytest.fail(f"conformance data not found at {CONFORMANCE} (../shared beside the repo)")
-    return CONFORMANCE
+    return need_shared(CONFORMANCE, "conformance data")
+
+
+@pytest.fixture(scope="session")
+def shared_docs() -> Path:
+    return need_shared(DOCS, "KS's API docs")
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +106,13 @@ def podman() -> Path:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    missing = [r for r in skipped if str(SHARED) in str(getattr(r, "longrepr", ""))]
+    if missing:
+        terminalreporter.write_line(
+            f"../shared: {len(missing)} test(s) skipped because {SHARED} is missing "
+            "(conformance data and KS's docs; CI=true makes them fail)"
+        )
     if _server_stats:
         terminalreporter.write_line(
             f"PostgreSQL: throwaway server from {_server_stats['bindir']} on 127.0.0.1:"

@@ -21,6 +21,7 @@ from typing import IO
 from svarinn_daemon.cli import main
 from svarinn_daemon.simulator import Simulator
 from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
+from svarinn_daemon.simulator.tls import make_server_tls
 
 # Fast retries so that a test can go through several attempts in well under a second.
 FAST = """
@@ -120,16 +121,22 @@ def harness(
     *,
     extra_config: str = FAST,
     ledger_url: str | None = None,
+    tls: bool = False,
     **simulator_options: object,
 ) -> Iterator[Harness]:
+    """With ``tls``, the simulator serves HTTPS with a throwaway CA that the config's
+    ``ca_bundle`` names (verification on, as in production)."""
     identity = generate_identity()
-    with Simulator(identity.certificate, **simulator_options) as sim:  # type: ignore[arg-type]
+    server_tls = make_server_tls(root / "tls") if tls else None
+    context = server_tls.server_context() if server_tls else None
+    with Simulator(identity.certificate, tls=context, **simulator_options) as sim:  # type: ignore[arg-type]
         files = write_operator_files(
             root,
             base_url=sim.base_url,
             username=sim.username,
             password=sim.password,
             identity=identity,
+            ca_bundle=server_tls.ca_certificate if server_tls else None,
         )
         text = files.config.read_text()
         if ledger_url:

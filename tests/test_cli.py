@@ -92,3 +92,62 @@ def test_config_path_from_configuration_directory(tmp_path: Path) -> None:
     code, _, err = run_cli("check-config", "-q", environ={"CONFIGURATION_DIRECTORY": str(tmp_path)})
     assert code == 0, err
     assert str(cfg.path) in err
+
+
+# --- global options before or after the command -------------------------------------------
+
+
+def test_global_options_after_the_command_mean_the_same(tmp_path: Path) -> None:
+    cfg = make_config_dir(tmp_path)
+    before = run_cli("--config", str(cfg.path), "check-config")
+    after = run_cli("check-config", "--config", str(cfg.path))
+    short = run_cli("check-config", "-c", str(cfg.path))
+    assert before[0] == after[0] == short[0] == 0, before[2]
+    assert before[1] == after[1] == short[1]
+
+
+def test_log_options_after_the_command_take_effect(tmp_path: Path) -> None:
+    """The installed script, as operators type it: the options after the command are used."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "svarinn-daemon"
+
+    def migrate(*options: str) -> subprocess.CompletedProcess[str]:
+        """On a fresh ledger each time, so migrate logs ledger.migrated at level info."""
+        root = tmp_path / str(len(list(tmp_path.iterdir())))
+        root.mkdir()
+        command = [str(script), "migrate", "--config", str(make_config_dir(root).path), *options]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    first = migrate("--log-format", "json")
+    assert "migrated from empty" in first.stdout
+    (line,) = [json.loads(text) for text in first.stderr.splitlines() if text.strip()]
+    assert line["event"] == "ledger.migrated"
+    quiet = migrate("--log-level", "error", "--log-format", "json")
+    assert "migrated from empty" in quiet.stdout
+    assert quiet.stderr == ""
+
+
+def test_every_command_accepts_and_documents_the_global_options(tmp_path: Path) -> None:
+    from svarinn_daemon.cli import _subparsers, build_parser
+
+    parser = build_parser()
+    commands = _subparsers(parser)
+    assert len(commands) >= 12  # every command, and alerts' list and test
+    for command in commands:
+        text = command.format_help()
+        assert "global options (before or after the command)" in text, command.prog
+        for option in ("--config PATH", "--log-level", "--log-format"):
+            assert option in text, (command.prog, option)
+    args = parser.parse_args(["--config", "a", "--log-level", "error", "run"])
+    assert (args.config, args.log_level, args.log_format) == ("a", "error", None)
+    args = parser.parse_args(["run", "--config", "b", "--log-format", "console"])
+    assert (args.config, args.log_level, args.log_format) == ("b", None, "console")
+    args = parser.parse_args(
+        ["--log-level", "debug", "alerts", "test", "--notifier", "x", "-c", "c"]
+    )
+    assert (args.config, args.log_level, args.notifier) == ("c", "debug", "x")

@@ -100,6 +100,38 @@ def _command_modules() -> list[
     ]
 
 
+def _add_global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """--config, --log-level, --log-format; a subcommand's copy defaults to SUPPRESS, so it
+    sets the value only when given after the subcommand and never erases one given before."""
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument(
+        "-c", "--config", metavar="PATH", help="configuration file (TOML)", default=default
+    )
+    group.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="overrides [logging] level",
+        default=default,
+    )
+    group.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        help="overrides [logging] format (auto: readable on a terminal, JSON lines otherwise)",
+        default=default,
+    )
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand's parser, nested ones (``alerts test``) included."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found.append(child)
+                found.extend(_subparsers(child))
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="svarinn-daemon",
@@ -109,22 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-c", "--config", metavar="PATH", help="configuration file (TOML)", default=None
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        help="overrides [logging] level",
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=("auto", "json", "console"),
-        help="overrides [logging] format (auto: readable on a terminal, JSON lines otherwise)",
-    )
+    _add_global_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in _command_modules():
         register(sub)
+    for subparser in _subparsers(parser):
+        _add_global_options(subparser, default=argparse.SUPPRESS)
     return parser
 
 

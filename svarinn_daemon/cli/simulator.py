@@ -22,9 +22,11 @@ from svarinn_daemon.simulator import (
     parse_fault,
     write_operator_files,
 )
+from svarinn_daemon.simulator.tls import DEFAULT_HOSTS, make_server_tls
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.simulator.tls import ServerTls
 
 FAULT_HELP = (
     "inject a fault: KIND[:key=value,...] with KIND one of "
@@ -88,6 +90,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="write config.toml, password, key and certificate for the daemon into DIR",
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a throwaway CA and server certificate, written beside "
+        "--write-config's config.toml (simulator-ca.pem, which the config's ca_bundle names)",
+    )
+    parser.add_argument(
         "--duration", type=float, metavar="SECONDS", help="stop after this long (default: never)"
     )
     parser.set_defaults(func=run, logs_to_stderr=True)
@@ -133,30 +141,48 @@ def run(ctx: Context) -> int:
     args = ctx.args
     faults, size, password = _options(args)
     identity = _identity(args)
+    with tempfile.TemporaryDirectory(prefix="svarinn-sim-keys-") as scratch:
+        directory = args.write_config or Path(scratch)
+        tls = None
+        if args.tls:
+            hosts = tuple(dict.fromkeys((args.host, *DEFAULT_HOSTS)))
+            tls = make_server_tls(directory, hosts=hosts)
+        return _serve(ctx, identity, faults, size, password, directory, tls)
+
+
+def _serve(
+    ctx: Context,
+    identity: ReceiverIdentity,
+    faults: list[Fault],
+    size: int,
+    password: str | None,
+    directory: Path,
+    tls: ServerTls | None,
+) -> int:
+    args = ctx.args
     out = ctx.stdout
-    with (
-        tempfile.TemporaryDirectory(prefix="svarinn-sim-keys-") as scratch,
-        Simulator(
-            identity.certificate,
-            username=args.username,
-            password=password,
-            host=args.host,
-            port=args.port,
-            paging=args.paging,
-            seed=args.seed,
-            faults=faults,
-        ) as sim,
-    ):
+    with Simulator(
+        identity.certificate,
+        username=args.username,
+        password=password,
+        host=args.host,
+        port=args.port,
+        paging=args.paging,
+        seed=args.seed,
+        faults=faults,
+        tls=tls.server_context() if tls is not None else None,
+    ) as sim:
         if args.letters is not None:
             sim.load_directory(args.letters)
         if args.generate:
             sim.generate(args.generate, size, files_per_letter=max(1, args.files_per_letter))
         files = write_operator_files(
-            args.write_config or Path(scratch),
+            directory,
             base_url=sim.base_url,
             username=sim.username,
             password=sim.password,
             identity=identity,
+            ca_bundle=tls.ca_certificate if tls is not None else None,
         )
         print(f"SvarInn simulator listening on {sim.base_url}", file=out)
         print(f"  username:    {sim.username}", file=out)
@@ -166,6 +192,8 @@ def run(ctx: Context) -> int:
         print(f"  certificate: {certificate} (serial {serial})", file=out)
         if files.private_key is not None:
             print(f"  private key: {files.private_key}", file=out)
+        if tls is not None:
+            print(f"  TLS CA:      {tls.ca_certificate} (the config's ca_bundle)", file=out)
         print(f"  letters:     {len(sim.state().pending)} waiting", file=out)
         print(f"  faults:      {', '.join(args.fault) or 'none'}", file=out)
         print(f"  state:       {sim.base_url}/_simulator/state", file=out)

@@ -290,7 +290,7 @@ class Decryptor:
             raise MalformedCmsError(
                 f"offset {offset}: an element of {total} bytes runs past the end of {name}"
             )
-        if self._content is None and offset + (total or 0) > self._limits.max_header_bytes:
+        if self._content is None and offset + header.header_length > self._limits.max_header_bytes:
             raise CmsLimitExceededError(
                 f"offset {offset}: more than {self._limits.max_header_bytes} bytes before the "
                 "encrypted content"
@@ -325,6 +325,12 @@ class Decryptor:
                         f"{what}: nesting deeper than {self._limits.max_depth} levels"
                     )
             else:
+                end = self._base + self._pos + header.length
+                if self._content is None and end > self._limits.max_header_bytes:
+                    raise CmsLimitExceededError(
+                        f"{what}: more than {self._limits.max_header_bytes} bytes before the "
+                        "encrypted content"
+                    )
                 if self._pos - start + header.length > self._limits.max_header_bytes:
                     raise CmsLimitExceededError(
                         f"{what}: longer than {self._limits.max_header_bytes} bytes"

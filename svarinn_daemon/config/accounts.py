@@ -69,6 +69,22 @@ def _check_origin(table: Table, key: str, url: str, *, allow_path: bool) -> None
         )
 
 
+def check_proxy_url(table: Table, key: str, url: str) -> None:
+    """``http://host:port`` only: credentials belong in proxy_username/proxy_password, where
+    they are a secret, never in a URL that ends up in logs."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        table.fail(key, "no credentials in the URL: set proxy_username and proxy_password_file")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        table.fail(key, f"{url!r} must be an http://host:port proxy URL")
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        table.fail(key, f"{url!r} must be scheme://host:port only")
+    try:
+        parts.port  # noqa: B018 -- raises on a bad port
+    except ValueError:
+        table.fail(key, f"{url!r} has an invalid port")
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -87,7 +103,20 @@ def _http(table: Table) -> HttpConfig:
     ca_bundle = table.path_value("ca_bundle", None)
     if ca_bundle is not None and not ca_bundle.is_file():
         table.fail("ca_bundle", f"file {ca_bundle} does not exist")
+    proxy = table.string("proxy", None)
+    if proxy is not None:
+        check_proxy_url(table, "proxy", proxy)
+    proxy_username = table.string("proxy_username", None)
+    proxy_password = table.secret("proxy_password", required=False)
+    if (proxy_username is None) != (proxy_password is None):
+        table.fail("proxy_username", "proxy_username and proxy_password go together")
+    if proxy_username is not None and proxy is None:
+        table.fail("proxy_username", "proxy credentials without a proxy")
     http = HttpConfig(
+        proxy=proxy.rstrip("/") if proxy else None,
+        proxy_username=proxy_username,
+        proxy_password=proxy_password,
+        trust_env=table.boolean("trust_env", False),
         connect_timeout=table.duration("connect_timeout", d.connect_timeout, positive),
         read_timeout=table.duration("read_timeout", d.read_timeout, positive),
         write_timeout=table.duration("write_timeout", d.write_timeout, positive),

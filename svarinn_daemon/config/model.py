@@ -74,6 +74,12 @@ class HttpConfig:
     download_min_rate: int = 16 * 2**10
     download_deadline_base: timedelta = timedelta(minutes=2)
     listing_deadline: timedelta = timedelta(minutes=5)
+    proxy: str | None = None
+    """An HTTP proxy (``http://host:port``) for SvarInn and the download origins."""
+    proxy_username: str | None = None
+    proxy_password: Secret | None = None
+    trust_env: bool = False
+    """Take HTTPS_PROXY/NO_PROXY (and SSL_CERT_FILE) from the environment when no proxy is set."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,8 @@ class Config:
             if masks:  # the Basic credentials as sent, which a careless server may echo
                 token = f"{account.username}:{masks[0]}".encode()
                 out.append(base64.b64encode(token).decode("ascii"))
+            if account.http.proxy_password is not None:
+                out += secret_masks(account.http.proxy_password)
         for notifier in self.notifiers:
             for secret in notifier.secrets.values():
                 out += secret_masks(secret)

@@ -139,4 +139,10 @@ def render_config(config: Config) -> str:
         ]
         if http.ca_bundle:
             out.append(f"ca_bundle = {_value(str(Path(http.ca_bundle)))}")
+        out.append(f"trust_env = {_value(http.trust_env)}")
+        if http.proxy:
+            out.append(f"proxy = {_value(http.proxy)}")
+        if http.proxy_username and http.proxy_password:
+            out.append(f"proxy_username = {_value(http.proxy_username)}")
+            out.append(f"proxy_password = {_value('*** from ' + http.proxy_password.source)}")
     return "\n".join(out) + "\n"

@@ -71,6 +71,16 @@ def _toml(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _http_table(ca_bundle: Path | None) -> str:
+    if ca_bundle is None:
+        return ""
+    return (
+        "\n[accounts.http]\n"
+        "# the simulator's throwaway CA (simulator --tls): verification stays on\n"
+        f"ca_bundle = {_toml(str(ca_bundle.resolve()))}\n"
+    )
+
+
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -86,8 +96,10 @@ def write_operator_files(
     password: str,
     identity: ReceiverIdentity,
     account: str = "simulator",
+    ca_bundle: Path | None = None,
 ) -> OperatorFiles:
-    """Key, certificate, password file and a config.toml for the daemon, in ``directory``."""
+    """Key, certificate, password file and a config.toml for the daemon, in ``directory``;
+    ``ca_bundle`` (the simulator's TLS CA) goes into the account's ``[accounts.http]``."""
     directory.mkdir(parents=True, exist_ok=True)
     password_path = directory / "svarinn-password"
     _write_private(password_path, password.encode("utf-8") + b"\n")
@@ -124,6 +136,7 @@ username = {_toml(username)}
 password_file = "svarinn-password"
 archive = "default"
 
+{_http_table(ca_bundle)}
 [[accounts.keys]]
 {key_lines}certificate_file = "certificate.pem"
 """,

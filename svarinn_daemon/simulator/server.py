@@ -13,6 +13,7 @@ import contextlib
 import json
 import secrets
 import socket
+import ssl
 import tempfile
 import threading
 from collections import Counter
@@ -55,12 +56,25 @@ class _Server(ThreadingHTTPServer):
         self.simulator = simulator
         super().__init__(address, Handler)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """With TLS, wrap each accepted connection; the handshake runs on the handler's
+        first read, in its own thread, so a client that fails it holds up nobody."""
+        connection, address = super().get_request()
+        tls = self.simulator.tls
+        if tls is not None:
+            connection = tls.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that hang up mid-body are part of the job, not news
 
 
 class Simulator:
-    """A SvarInn on ``http://127.0.0.1:<free port>``; use as a context manager."""
+    """A SvarInn on ``http://127.0.0.1:<free port>`` (``https://`` with ``tls``, a server
+    context such as :meth:`~svarinn_daemon.simulator.tls.ServerTls.server_context`); use as a
+    context manager."""
 
     def __init__(
         self,
@@ -75,8 +89,10 @@ class Simulator:
         seed: int = 0,
         work_dir: Path | None = None,
         faults: Iterable[Fault] = (),
+        tls: ssl.SSLContext | None = None,
     ):
         self.certificate = certificate
+        self.tls = tls  # a server context: HTTPS instead of HTTP
         self.username = username
         self.password = password or secrets.token_urlsafe(18)
         self.host = host
@@ -158,10 +174,11 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port``: the account's ``base_url`` (known once started)."""
+        """``http(s)://host:port``: the account's ``base_url`` (known once started)."""
         if self._server is None and self._port == 0:
             raise RuntimeError("start the simulator first: the port is chosen on start")
-        return f"http://{self.host}:{self._port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self._port}"
 
     def download_url(self, forsendelse_id: str) -> str:
         return f"{self.base_url}/tjenester/svarinn/forsendelse/{forsendelse_id}"

@@ -26,7 +26,7 @@ import httpcore
 import httpx
 
 from svarinn_daemon import __version__
-from svarinn_daemon.config.model import AccountConfig
+from svarinn_daemon.config.model import AccountConfig, HttpConfig
 from svarinn_daemon.errors import (
     ConfigError,
     OriginNotAllowedError,
@@ -93,7 +93,10 @@ class SvarInnClient:
         encoded = base64.b64encode(token).decode("ascii")
         self._authorization = "Basic " + encoded
         # A server may echo the header's value alone: mask that too.
-        self._redactor = Redactor([account.password.reveal(), self._authorization, encoded])
+        secrets = [account.password.reveal(), self._authorization, encoded]
+        if account.http.proxy_password is not None:
+            secrets.append(account.http.proxy_password.reveal())
+        self._redactor = Redactor(secrets)
         http = account.http
         _larger_socket_reads()
         self._http = httpx.Client(
@@ -105,7 +108,9 @@ class SvarInnClient:
             ),
             verify=_tls_verification(account),
             follow_redirects=False,
-            trust_env=False,  # no proxy or CA settings from the environment behind our back
+            proxy=proxy_for(http),
+            # Proxy and CA settings come from the environment only when the operator says so.
+            trust_env=http.trust_env,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
@@ -405,6 +410,17 @@ def _larger_socket_reads() -> None:
     connection = httpcore.HTTP11Connection
     if getattr(connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
         connection.READ_NUM_BYTES = READ_SIZE
+
+
+def proxy_for(http: HttpConfig) -> httpx.Proxy | None:
+    """The configured proxy, with its credentials (sent to the proxy only, as
+    Proxy-Authorization; an https origin is reached through a CONNECT tunnel, so the
+    account's own Authorization travels encrypted end to end)."""
+    if http.proxy is None:
+        return None
+    if http.proxy_username is not None and http.proxy_password is not None:
+        return httpx.Proxy(http.proxy, auth=(http.proxy_username, http.proxy_password.reveal()))
+    return httpx.Proxy(http.proxy)
 
 
 def _path_id(forsendelse_id: str) -> str:

@@ -9,6 +9,7 @@ body, with the account's password and any credentials scrubbed out.
 from __future__ import annotations
 
 import email.utils
+import ssl
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from svarinn_daemon.errors import (
     ProtocolError,
     ServiceUnavailableError,
     SvarInnError,
+    TlsVerificationError,
 )
 from svarinn_daemon.logs import Redactor
 
@@ -118,12 +120,52 @@ def error_for_transport(exc: httpx.HTTPError, *, account: str, action: str) -> S
     if isinstance(exc, httpx.RemoteProtocolError):
         return ServiceUnavailableError(f"{what}: the connection broke off ({text})")
     if isinstance(exc, httpx.NetworkError):
-        if "CERTIFICATE_VERIFY_FAILED" in text:
-            return ServiceUnavailableError(
-                f"{what}: TLS certificate verification failed ({text}); set http.ca_bundle "
-                "if the server uses a private CA"
-            )
+        if "CERTIFICATE_VERIFY_FAILED" in text or _cert_error(exc) is not None:
+            return tls_verification_error(exc, what=what)
         return ServiceUnavailableError(f"{what}: connection failed ({type(exc).__name__}: {text})")
     if isinstance(exc, httpx.DecodingError):
         return ProtocolError(f"{what}: the response body does not decode ({text})")
     return ProtocolError(f"{what}: {type(exc).__name__}: {text}")
+
+
+# OpenSSL's X509_V_ERR_* codes that an operator can act on, and what to tell them.
+_TLS_REASONS = {
+    10: ("expired", "the server's certificate has expired"),
+    9: ("expired", "the server's certificate is not valid yet (check this host's clock)"),
+    62: ("hostname", "the server's certificate is for another host name"),
+    64: ("hostname", "the server's certificate is for another IP address"),
+    2: ("untrusted", "the server's certificate is not signed by a CA we trust"),
+    18: ("untrusted", "the server's certificate is self-signed and not trusted"),
+    19: ("untrusted", "the server's certificate chain ends in a CA we do not trust"),
+    20: ("untrusted", "the server's certificate is not signed by a CA we trust"),
+    21: ("untrusted", "the server's certificate is not signed by a CA we trust"),
+}
+
+
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def tls_verification_error(exc: BaseException, *, what: str) -> TlsVerificationError:
+    """A failed TLS handshake, said the way an operator can act on it."""
+    cause = _cert_error(exc)
+    code = cause.verify_code if cause is not None else None
+    reason, said = _TLS_REASONS.get(code or 0, ("other", "the server's certificate failed"))
+    detail = (cause.verify_message if cause is not None else "") or str(exc)
+    hint = (
+        "set http.ca_bundle to the CA that signed it if the server uses a private CA"
+        if reason == "untrusted"
+        else "check base_url and the server's certificate"
+    )
+    return TlsVerificationError(
+        f"{what}: TLS certificate verification failed: {said} ({detail}); nothing was sent. "
+        f"{hint[0].upper()}{hint[1:]}",
+        reason=reason,
+    )

@@ -23,12 +23,10 @@ from svarinn_daemon.svarinn.models import (
     parse_listing,
 )
 
-DOC = Path(__file__).resolve().parents[3] / "shared" / "docs" / "mottakservice-v1.md"
 
-
-def doc_example() -> Any:
+def doc_example(shared_docs: Path) -> Any:
     """The example response in the MottakService v1 doc, with its // and # comments removed."""
-    text = DOC.read_text(encoding="utf-8")
+    text = (shared_docs / "mottakservice-v1.md").read_text(encoding="utf-8")
     block = text.split("{{< highlight json >}}")[1].split("{{< /highlight >}}")[0]
     lines = [re.sub(r"\s+(//|#).*$", "", line) for line in block.splitlines()]
     return json.loads("\n".join(lines))
@@ -78,8 +76,8 @@ def test_conformance_response(conformance_dir: Path) -> None:
     assert json.loads(letters[0].raw_json()) == data[0]
 
 
-def test_documented_example() -> None:
-    (letter,) = parse_forsendelser(doc_example())
+def test_documented_example(shared_docs: Path) -> None:
+    (letter,) = parse_forsendelser(doc_example(shared_docs))
     assert letter.id == "AAAAAAA-AAAA-AAAA-AAAA-AAAAAAAAAAAA"
     assert letter.tittel == "En tittel"
     assert letter.date == datetime(2014, 10, 7, 7, 58, 56, 853000, tzinfo=UTC)

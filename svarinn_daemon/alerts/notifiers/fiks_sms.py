@@ -74,6 +74,7 @@ class FiksSmsNotifier:
         backoff: timedelta = timedelta(seconds=2),
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        http: httpx.Client | None = None,
     ):
         self.name = name
         self.account = account
@@ -82,7 +83,10 @@ class FiksSmsNotifier:
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
-        self._http = httpx.Client(timeout=timeout.total_seconds(), follow_redirects=False)
+        # One client (and so one proxy) for Fiks SMS and Maskinporten alike.
+        self._http = http or httpx.Client(
+            timeout=timeout.total_seconds(), follow_redirects=False, trust_env=False
+        )
         self.tokens = TokenSource(maskinporten, self._http, clock=clock, notifier=name)
         self._log = get_logger("svarinn_daemon.alerts.fiks_sms")
         self.sent_ids: list[str] = []
@@ -266,6 +270,7 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Fik
     timeout = read.duration("timeout", timedelta(seconds=10), minimum=timedelta(seconds=0.1))
     retries = read.integer("retries", 2, minimum=0, maximum=10)
     backoff = read.duration("backoff", timedelta(seconds=2), minimum=timedelta(0))
+    http = read.http_options()
     read.finish()
     return FiksSmsNotifier(
         context.name,
@@ -278,4 +283,5 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Fik
         backoff=backoff,
         clock=context.clock,
         sleep=context.sleep,
+        http=http.client(timeout),
     )

@@ -4,17 +4,36 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 from svarinn_daemon.alerts.notifiers.base import NotifierContext
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.config.units import parse_duration
 from svarinn_daemon.errors import ConfigError
 
-__all__ = ["NotifierOptions"]
+__all__ = ["HttpOptions", "NotifierOptions"]
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """How a notifier reaches the network: proxy and environment."""
+
+    proxy: httpx.Proxy | None = None
+    trust_env: bool = False
+
+    def client(self, timeout: timedelta) -> httpx.Client:
+        return httpx.Client(
+            timeout=timeout.total_seconds(),
+            follow_redirects=False,
+            proxy=self.proxy,
+            trust_env=self.trust_env,
+        )
 
 
 class NotifierOptions:
@@ -107,6 +126,42 @@ class NotifierOptions:
         if secret is None and required:
             raise self.fail(key, f"is required: set {key}_file, {key}_env or {key}_credential")
         return secret
+
+    def http_options(self) -> HttpOptions:
+        """The table's ``proxy`` (``http://host:port``), ``proxy_username`` +
+        ``proxy_password_*`` (a secret) and ``trust_env`` (false: no HTTPS_PROXY/NO_PROXY
+        from the environment unless asked for)."""
+        proxy_url = self._raw("proxy")
+        username = self._raw("proxy_username")
+        password = self.secret("proxy_password", required=False)
+        trust_env = self._raw("trust_env")
+        if trust_env is None:
+            trust_env = False
+        if not isinstance(trust_env, bool):
+            raise self.fail("trust_env", f"must be true or false, not {trust_env!r}")
+        proxy = None
+        if proxy_url is not None:
+            if not isinstance(proxy_url, str):
+                raise self.fail("proxy", f"must be a string, not {proxy_url!r}")
+            parts = urlsplit(proxy_url)
+            if parts.username or parts.password:
+                raise self.fail("proxy", "no credentials in the URL: set proxy_password_file")
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise self.fail("proxy", f"{proxy_url!r} must be an http://host:port proxy URL")
+            if parts.path.strip("/") or parts.query or parts.fragment:
+                raise self.fail("proxy", f"{proxy_url!r} must be scheme://host:port only")
+        if (username is None) != (password is None):
+            raise self.fail("proxy_username", "proxy_username and proxy_password go together")
+        if username is not None:
+            if proxy_url is None:
+                raise self.fail("proxy_username", "proxy credentials without a proxy")
+            if not isinstance(username, str):
+                raise self.fail("proxy_username", f"must be a string, not {username!r}")
+            assert password is not None
+            proxy = httpx.Proxy(proxy_url.rstrip("/"), auth=(username, password.reveal()))
+        elif proxy_url is not None:
+            proxy = httpx.Proxy(proxy_url.rstrip("/"))
+        return HttpOptions(proxy, trust_env)
 
     def secret_key(self, key: str) -> str:
         """The key the secret was given as (``KEY_file``, ...), for error messages."""

@@ -40,6 +40,7 @@ class WebhookNotifier:
         retries: int,
         backoff: timedelta,
         sleep: Callable[[float], None],
+        http: httpx.Client | None = None,
     ):
         self.name = name
         self._url = url
@@ -49,7 +50,9 @@ class WebhookNotifier:
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
-        self._client = httpx.Client(timeout=timeout.total_seconds(), follow_redirects=False)
+        self._client = http or httpx.Client(
+            timeout=timeout.total_seconds(), follow_redirects=False, trust_env=False
+        )
         self._log = get_logger("svarinn_daemon.alerts.webhook")
 
     def __repr__(self) -> str:
@@ -120,6 +123,7 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Web
     timeout = read.duration("timeout", timedelta(seconds=10), minimum=timedelta(seconds=0.1))
     retries = read.integer("retries", 3, minimum=0, maximum=10)
     backoff = read.duration("backoff", timedelta(seconds=2), minimum=timedelta(0))
+    http = read.http_options()
     read.finish()
     return WebhookNotifier(
         context.name,
@@ -131,4 +135,5 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Web
         retries=retries,
         backoff=backoff,
         sleep=context.sleep,
+        http=http.client(timeout),
     )
