@@ -24,7 +24,7 @@ from pathlib import Path
 
 from svarinn_daemon.adapters import DocumentMetadata, VerificationRecord
 from svarinn_daemon.adapters.filesystem import FilesystemArchive
-from svarinn_daemon.verify import ExpectedFile, open_letter, sha256_file
+from svarinn_daemon.letter.verify import ExpectedFile, open_letter, sha256_file
 
 MiB = 2**20
 NOW = datetime.now(UTC)

@@ -17,6 +17,7 @@ ledger's own cost, not a production server's disk). SQLite runs with synchronous
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import tempfile
@@ -55,7 +56,9 @@ def pages(n: int, prefix: str) -> list[list[Sighting]]:
                     title=f"Brev {i}",
                     declared_size=123456,
                     expected_sha256="ab" * 32,
-                    raw={"id": f"{prefix}-{i}", "tittel": f"Brev {i}", "filmetadata": []},
+                    raw_json=json.dumps(
+                        {"id": f"{prefix}-{i}", "tittel": f"Brev {i}", "filmetadata": []}
+                    ),
                 )
                 for i in range(start, min(n, start + PAGE))
             ]

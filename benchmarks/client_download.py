@@ -23,7 +23,7 @@ import httpx
 
 from svarinn_daemon.config import load_config
 from svarinn_daemon.config.model import AccountConfig
-from svarinn_daemon.svarinn import SvarInnClient
+from svarinn_daemon.service.runtime import connect
 
 
 def reset_peak() -> None:
@@ -87,7 +87,7 @@ def measure(account: AccountConfig, rounds: int) -> int:
     results: dict[str, list[float]] = {"baseline httpx iter_raw": [], "SvarInnClient": []}
     peaks: dict[str, float] = {}
     auth = (account.username, account.password.reveal())
-    with httpx.Client(auth=auth, timeout=60) as http, SvarInnClient(account) as client:
+    with httpx.Client(auth=auth, timeout=60) as http, connect(account) as client:
         (listed,) = client.list_new()
         url = listed.download_url
         size = 0

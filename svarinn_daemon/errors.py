@@ -1,51 +1,59 @@
-"""One error tree for the whole daemon.
+"""One error tree for the whole daemon, and the only source of truth about retrying.
 
 Every third-party error (httpx, SQLAlchemy, cryptography, zipfile, OSError) is converted
-into one of these at the module boundary where it happens, so the pipeline only ever has
-to ask an error one question: ``error.temporary`` -- will retrying ever help?
+into one of these at the module boundary where it happens. Each class says, as data, how a
+letter that failed with it is retried (``retry``, a :class:`Retry`) and whether SvarUt may
+hear of a long run of such failures (``reported``); :func:`svarinn_daemon.letter.retry.decide`
+reads both and nothing overrides them. ``temporary`` follows from ``retry``.
 
-    SvarinnError                          temporary?
-    ├── ConfigError                       no   bad config file, key, secret or usage (exit 2)
-    ├── CmsError                               a file we cannot decrypt
-    │   ├── NotEnvelopedDataError         no   not CMS, or CMS but not EnvelopedData
-    │   ├── UnsupportedAlgorithmError     no   names the OID
-    │   ├── NoMatchingRecipientError      no   encrypted for a certificate we do not hold
-    │   ├── KeyUnwrapError                no   RSA unwrap of the content key failed
-    │   ├── MalformedCmsError             no   BER that breaks the rules, or limits exceeded
-    │   │   └── CmsLimitExceededError     no
-    │   ├── TruncatedCmsError             yes  the stream ended early (download again)
-    │   ├── PaddingError                  no   PKCS#7 padding is wrong (wrong key, or corrupt)
-    │   └── TrailingDataError             no   something other than zero bytes after the end
-    ├── SvarInnError                           talking to SvarInn (the remote service)
-    │   ├── AuthenticationError           no   401/403: stops that account's cycle
-    │   ├── ForsendelseGoneError          no   404 on a download
-    │   ├── ServiceUnavailableError       yes  429, 5xx, timeouts, resets; carries retry_after
-    │   │   └── TlsVerificationError      yes  the server's certificate failed verification
-    │   ├── ProtocolError                 yes  a response that is not what the API documents
-    │   ├── DownloadTooLargeError         no   the body passed the configured size limit
-    │   └── OriginNotAllowedError         no   a downloadUrl outside the account's origin
-    ├── VerificationError                 no   sha256/size/zip contents do not match filmetadata
-    │   ├── ChecksumMismatchError         yes  sha256 or size differs (download again, bounded)
-    │   └── UnsafeArchiveError            no   zip entry names or sizes that are not allowed
-    ├── LedgerError                            the ledger database
-    │   ├── LedgerUnavailableError        yes  cannot connect, or a database error mid-run
-    │   ├── SchemaMismatchError           no   unknown schema, or newer than this code
-    │   ├── IllegalTransitionError        no   a state change the state machine forbids
-    │   ├── LetterNotFoundError           no   no letter with that id in the ledger
-    │   └── LeaseLostError                yes  another worker owns the letter now
-    ├── ArchiveError                      per instance: the adapter decides
-    ├── StorageError                      yes  our own spool and temporary files: ENOSPC,
-    │                                          EDQUOT, EROFS, permissions (never the archive's)
-    ├── InternalError                     yes  a bug: an exception nobody converted (retried
-    │                                          loudly, never reported as the sender's fault)
-    ├── PluginError                       no   an entry point that is missing or wrong
-    └── NotifierError                     per instance: an alert could not be delivered
+    DaemonError                       retry           reported
+    ├── ShutdownRequested             release         -    the daemon is stopping (no failure)
+    ├── ConfigError                   loudly          no   config file, key, secret, usage (exit 2)
+    ├── CmsError                                           a file we cannot decrypt
+    │   ├── NotEnvelopedDataError     download_again  yes  not CMS, or not EnvelopedData
+    │   ├── UnsupportedAlgorithmError key             yes  names the OID
+    │   ├── NoMatchingRecipientError  key             yes  for a certificate we do not hold
+    │   ├── KeyUnwrapError            key             yes  RSA unwrap of the content key failed
+    │   ├── MalformedCmsError         download_again  yes  BER that breaks the rules
+    │   │   └── CmsLimitExceededError never           -    our own safety limits exceeded
+    │   ├── TruncatedCmsError         download_again  yes  the stream ended early
+    │   ├── PaddingError              download_again  yes  PKCS#7 padding wrong (key, or corrupt)
+    │   └── TrailingDataError         download_again  yes  non-zero bytes after the end
+    ├── SvarInnError                                       talking to SvarInn (the remote service)
+    │   ├── AuthenticationError       stop_account    no   401/403: stops that account's cycle
+    │   ├── ForsendelseGoneError      never           -    404 on a download
+    │   ├── ServiceUnavailableError   backoff         yes  429, 5xx, timeouts, resets; retry_after
+    │   │   └── TlsVerificationError  backoff         yes  the certificate failed verification
+    │   ├── ProtocolError             backoff         yes  a response the API does not document
+    │   ├── DownloadTooLargeError     never           -    the body passed the size limit
+    │   └── OriginNotAllowedError     loudly          yes  a downloadUrl outside the origin
+    ├── VerificationError             never           -    contents do not match filmetadata
+    │   ├── ChecksumMismatchError     download_again  yes  sha256 or size differs
+    │   └── UnsafeArchiveError        never           -    zip names or sizes not allowed
+    ├── LedgerError                   loudly          no   the ledger database
+    │   ├── LedgerUnavailableError    backoff         no   cannot connect, or failed mid-run
+    │   ├── SchemaMismatchError       loudly          no   unknown schema, or newer than us
+    │   ├── IllegalTransitionError    loudly          no   a change the state machine forbids
+    │   ├── LetterNotFoundError       loudly          no   no letter with that id
+    │   └── LeaseLostError            abandon         no   another worker owns the letter now
+    ├── ArchiveError                  per instance    yes  the adapter decides: backoff or never
+    ├── StorageError                  backoff         yes  our own spool: ENOSPC, EDQUOT, EROFS,
+    │                                                      permissions (never the archive's)
+    ├── InternalError                 loudly          yes  a bug: an exception nobody converted
+    ├── PluginError                   loudly          no   an entry point missing or wrong
+    └── NotifierError                 per instance    -    an alert could not be delivered
 
-``temporary`` is set per class; :class:`ArchiveError` and :class:`NotifierError` let each
-instance choose, because only the adapter or notifier knows whether its backend will recover.
+The retry kinds: ``backoff`` again after a growing delay; ``download_again`` the download
+was corrupt, fetch it again up to ``max_download_attempts``, then permanent; ``loudly`` our
+own fault, again and again, logged as an error, never to paper; ``key`` loudly, or permanent
+with ``treat_key_errors_as_permanent``; ``stop_account`` the account's cycle stops;
+``abandon`` leave the letter to the worker that owns it; ``release`` give it back untouched;
+``never`` permanent: mottakFeilet with ``permanent: true``, the letter goes to paper.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 __all__ = [
     "ArchiveError",
@@ -54,6 +62,7 @@ __all__ = [
     "CmsError",
     "CmsLimitExceededError",
     "ConfigError",
+    "DaemonError",
     "DownloadTooLargeError",
     "ForsendelseGoneError",
     "IllegalTransitionError",
@@ -71,11 +80,12 @@ __all__ = [
     "PaddingError",
     "PluginError",
     "ProtocolError",
+    "Retry",
     "SchemaMismatchError",
     "ServiceUnavailableError",
+    "ShutdownRequested",
     "StorageError",
     "SvarInnError",
-    "SvarinnError",
     "TlsVerificationError",
     "TrailingDataError",
     "TruncatedCmsError",
@@ -85,10 +95,29 @@ __all__ = [
 ]
 
 
-class SvarinnError(Exception):
+class Retry(StrEnum):
+    """How a letter that failed with an error is retried; see the module docstring."""
+
+    BACKOFF = "backoff"
+    DOWNLOAD_AGAIN = "download_again"
+    LOUDLY = "loudly"
+    KEY = "key"
+    STOP_ACCOUNT = "stop_account"
+    ABANDON = "abandon"
+    RELEASE = "release"
+    NEVER = "never"
+
+
+class DaemonError(Exception):
     """Root of every error the daemon raises on purpose."""
 
-    temporary: bool = False
+    retry: Retry = Retry.NEVER
+    reported: bool = True  # may a long run of these reach the sender (permanent=false)?
+
+    @property
+    def temporary(self) -> bool:
+        """Will retrying ever help? (Everything but ``never``.)"""
+        return self.retry is not Retry.NEVER
 
     @property
     def permanent(self) -> bool:
@@ -100,11 +129,21 @@ class SvarinnError(Exception):
         return type(self).__name__
 
 
-class ConfigError(SvarinnError):
+class ShutdownRequested(DaemonError):
+    """Raised inside a letter's work when the daemon must stop now; the letter is released."""
+
+    retry = Retry.RELEASE
+    reported = False
+
+
+class ConfigError(DaemonError):
     """The configuration file, a secret it points to, or the command line is wrong.
 
     ``source`` is the file and ``key`` the dotted key path, so the message can name both.
     """
+
+    retry = Retry.LOUDLY
+    reported = False
 
     def __init__(self, message: str, *, source: str | None = None, key: str | None = None):
         self.source = source
@@ -121,16 +160,20 @@ class ConfigError(SvarinnError):
 # --- CMS decryption ---------------------------------------------------------------------
 
 
-class CmsError(SvarinnError):
+class CmsError(DaemonError):
     """A file could not be decrypted."""
 
 
 class NotEnvelopedDataError(CmsError):
     """The input is not CMS, or is CMS of another content type."""
 
+    retry = Retry.DOWNLOAD_AGAIN
+
 
 class UnsupportedAlgorithmError(CmsError):
     """An algorithm OID we do not implement."""
+
+    retry = Retry.KEY
 
     def __init__(self, message: str, *, oid: str | None = None):
         self.oid = oid
@@ -144,37 +187,49 @@ class NoMatchingRecipientError(CmsError):
     pipeline must not send the letter to paper because of it.
     """
 
+    retry = Retry.KEY
+
 
 class KeyUnwrapError(CmsError):
     """The RSA key transport could not be undone with the matching key."""
+
+    retry = Retry.KEY
 
 
 class MalformedCmsError(CmsError):
     """The BER structure breaks the rules."""
 
+    retry = Retry.DOWNLOAD_AGAIN
+
 
 class CmsLimitExceededError(MalformedCmsError):
     """Nesting depth, header size or another safety limit was exceeded."""
+
+    retry = Retry.NEVER
 
 
 class TruncatedCmsError(CmsError):
     """The input ended before the structure did: download it again."""
 
-    temporary = True
+    retry = Retry.DOWNLOAD_AGAIN
 
 
 class PaddingError(CmsError):
     """The final block's PKCS#7 padding is invalid."""
 
+    retry = Retry.DOWNLOAD_AGAIN
+
 
 class TrailingDataError(CmsError):
     """Bytes other than zero padding follow the end of the structure."""
+
+    retry = Retry.DOWNLOAD_AGAIN
 
 
 # --- SvarInn (the remote service) -------------------------------------------------------
 
 
-class SvarInnError(SvarinnError):
+class SvarInnError(DaemonError):
     """Talking to SvarInn failed. ``body_start`` keeps the start of an error response."""
 
     def __init__(self, message: str, *, status_code: int | None = None, body_start: str = ""):
@@ -186,6 +241,9 @@ class SvarInnError(SvarinnError):
 class AuthenticationError(SvarInnError):
     """401/403: the account's credentials are wrong or lack access."""
 
+    retry = Retry.STOP_ACCOUNT
+    reported = False
+
 
 class ForsendelseGoneError(SvarInnError):
     """404 on a download: the letter no longer exists."""
@@ -194,7 +252,7 @@ class ForsendelseGoneError(SvarInnError):
 class ServiceUnavailableError(SvarInnError):
     """429, 5xx, timeouts and broken connections: try again later."""
 
-    temporary = True
+    retry = Retry.BACKOFF
 
     def __init__(
         self,
@@ -222,7 +280,7 @@ class TlsVerificationError(ServiceUnavailableError):
 class ProtocolError(SvarInnError):
     """A response that does not have the documented shape."""
 
-    temporary = True
+    retry = Retry.BACKOFF
 
 
 class DownloadTooLargeError(SvarInnError):
@@ -232,11 +290,13 @@ class DownloadTooLargeError(SvarInnError):
 class OriginNotAllowedError(SvarInnError):
     """A URL outside the account's configured origin (credentials would leak)."""
 
+    retry = Retry.LOUDLY
+
 
 # --- Verification -----------------------------------------------------------------------
 
 
-class VerificationError(SvarinnError):
+class VerificationError(DaemonError):
     """The plaintext does not match what filmetadata promised."""
 
 
@@ -247,7 +307,7 @@ class ChecksumMismatchError(VerificationError):
     downloads are tried before the letter is reported as permanently failed.
     """
 
-    temporary = True
+    retry = Retry.DOWNLOAD_AGAIN
 
 
 class UnsafeArchiveError(VerificationError):
@@ -257,14 +317,17 @@ class UnsafeArchiveError(VerificationError):
 # --- Ledger -----------------------------------------------------------------------------
 
 
-class LedgerError(SvarinnError):
+class LedgerError(DaemonError):
     """The ledger database."""
+
+    retry = Retry.LOUDLY
+    reported = False
 
 
 class LedgerUnavailableError(LedgerError):
     """The database cannot be reached or failed mid-operation."""
 
-    temporary = True
+    retry = Retry.BACKOFF
 
 
 class SchemaMismatchError(LedgerError):
@@ -282,38 +345,38 @@ class LetterNotFoundError(LedgerError):
 class LeaseLostError(LedgerError):
     """Our claim expired and another worker may own the letter now."""
 
-    temporary = True
+    retry = Retry.ABANDON
 
 
 # --- Archive adapters and plugins ---------------------------------------------------------
 
 
-class ArchiveError(SvarinnError):
+class ArchiveError(DaemonError):
     """The archive adapter could not take the letter; it says whether retrying helps."""
 
     def __init__(self, message: str, *, temporary: bool):
-        self.temporary = temporary
+        self.retry = Retry.BACKOFF if temporary else Retry.NEVER
         super().__init__(message)
 
 
-class StorageError(SvarinnError):
+class StorageError(DaemonError):
     """The daemon's own temporary files in the state directory cannot be written or read.
 
     Temporary: a full disk or wrong permissions are fixed by the operator, never by sending
     the letter to paper.
     """
 
-    temporary = True
+    retry = Retry.BACKOFF
 
 
-class InternalError(SvarinnError):
+class InternalError(DaemonError):
     """An exception that is not ours reached the pipeline: a bug in the daemon or an adapter.
 
     Temporary and loud: the letter is retried and an operator alerted; the sender is never
     told that the archive or the letter is at fault.
     """
 
-    temporary = True
+    retry = Retry.LOUDLY
 
     @classmethod
     def wrap(cls, exc: BaseException, where: str) -> InternalError:
@@ -321,14 +384,17 @@ class InternalError(SvarinnError):
         return cls(f"internal error in {where}: {type(exc).__name__}: {text}")
 
 
-class PluginError(SvarinnError):
+class PluginError(DaemonError):
     """A plugin name that is not installed, or an object that breaks its protocol."""
+
+    retry = Retry.LOUDLY
+    reported = False
 
 
 # --- Alerts -------------------------------------------------------------------------------
 
 
-class NotifierError(SvarinnError):
+class NotifierError(DaemonError):
     """A notifier could not deliver an alert.
 
     ``notifier`` is the configured notifier's name; ``status_code`` the HTTP status when
@@ -345,7 +411,7 @@ class NotifierError(SvarinnError):
         status_code: int | None = None,
         error_id: str | None = None,
     ):
-        self.temporary = temporary
+        self.retry = Retry.BACKOFF if temporary else Retry.NEVER
         self.notifier = notifier
         self.status_code = status_code
         self.error_id = error_id

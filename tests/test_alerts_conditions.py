@@ -13,8 +13,8 @@ from svarinn_daemon.alerts.conditions import (
     cutoffs,
     holding,
 )
+from svarinn_daemon.alerts.watch import AccountAlertFacts, PollStatus
 from svarinn_daemon.config.model import AlertsConfig
-from svarinn_daemon.ledger import AccountAlertFacts, PollStatus
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CONFIG = AlertsConfig()  # pending 90m, polls failing 15m, repeat 4h

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from svarinn_daemon.breaker import Breaker, BreakerPolicy, BreakerState
+from svarinn_daemon.service.breaker import Breaker, BreakerPolicy, BreakerState
 
 POLICY = BreakerPolicy(pause_after=3, probe_delay=10.0, probe_max_delay=40.0)
 CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN

@@ -59,7 +59,9 @@ def test_migrate_status_list_show_retry(
 
     ledger = open_ledger(LedgerConfig(url=ledger_url))
     raw = {"id": "d1c6d795", "tittel": "Byggesøknad", "filmetadata": []}
-    ledger.record_seen("kommune", "d1c6d795", sender="Ola", title="Byggesøknad", raw=raw)
+    ledger.record_seen(
+        "kommune", "d1c6d795", sender="Ola", title="Byggesøknad", raw_json=json.dumps(raw)
+    )
     ledger.record_seen("kommune", "43ee26b7")
     [claim] = ledger.claim("w1", timedelta(minutes=5))
     ledger.mark_failed_permanently(claim.id, "w1", "NoMatchingRecipientError", "wrong key")
@@ -152,7 +154,7 @@ def test_newer_schema_exits_2(tmp_path: Path, conformance_dir: Path, ledger_url:
 
 def test_alerts_lists_the_ledgers_alerts(tmp_path: Path, conformance_dir: Path) -> None:
     from svarinn_daemon.alerts import AlertState, Condition
-    from svarinn_daemon.ledger import LedgerAlertStore
+    from svarinn_daemon.alerts.store import LedgerAlertStore
 
     config = write_config(tmp_path, conformance_dir, f"sqlite:///{tmp_path / 'l.sqlite3'}")
     assert cli(config, "migrate")[0] == 0

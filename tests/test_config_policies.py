@@ -10,8 +10,7 @@ import pytest
 
 from svarinn_daemon.config import load_config, render_config
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.retry import RetryPolicy
-from svarinn_daemon.verify import VerifyPolicy
+from svarinn_daemon.policies import RetryPolicy, VerifyPolicy
 
 REPO = Path(__file__).resolve().parent.parent
 

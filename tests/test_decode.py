@@ -8,9 +8,9 @@ import pytest
 from keygen import certificate, rsa_key
 
 from svarinn_daemon.cms import encrypt_bytes
-from svarinn_daemon.decode import decode
 from svarinn_daemon.errors import NotEnvelopedDataError, TruncatedCmsError
 from svarinn_daemon.keys import KeyPair
+from svarinn_daemon.letter.decode import decode
 
 KEY = rsa_key(0)
 PAIR = KeyPair("test", KEY, certificate(KEY))

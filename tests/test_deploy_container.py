@@ -20,8 +20,8 @@ import yaml
 from cfg_helpers import PASSWORD, run_cli
 from keygen import cert_pem, certificate, key_pem, rsa_key
 
-from svarinn_daemon.health import Check, HealthServer
-from svarinn_daemon.metrics import Metrics
+from svarinn_daemon.service.health import Check, HealthServer
+from svarinn_daemon.service.metrics import Metrics
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from svarinn_daemon.health import Check, HealthServer
-from svarinn_daemon.metrics import STAGES, LedgerSnapshot, Metrics
+from svarinn_daemon.service.health import Check, HealthServer
+from svarinn_daemon.service.metrics import STAGES, LedgerSnapshot, Metrics
 
 PROMETHEUS = Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
 ALERTS = PROMETHEUS / "alerts.yml"

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from svarinn_daemon.health import Check, HealthServer
-from svarinn_daemon.metrics import LedgerSnapshot, Metrics
+from svarinn_daemon.service.health import Check, HealthServer
+from svarinn_daemon.service.metrics import LedgerSnapshot, Metrics
 
 
 @pytest.fixture

@@ -10,16 +10,11 @@ from ledger_support import FakeClock
 
 from svarinn_daemon.alerts import AlertState, AlertStore, Condition, evaluate
 from svarinn_daemon.alerts.conditions import KEY_ERROR_KINDS
+from svarinn_daemon.alerts.store import LedgerAlertStore
+from svarinn_daemon.alerts.watch import AccountAlertFacts, LedgerWatch
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.errors import LedgerError, SchemaMismatchError
-from svarinn_daemon.ledger import (
-    AccountAlertFacts,
-    Ledger,
-    LedgerAlertStore,
-    LedgerWatch,
-    build_engine,
-    migrate,
-)
+from svarinn_daemon.ledger import Ledger, build_engine, migrate
 from svarinn_daemon.ledger.models import alert_states
 from svarinn_daemon.ledger.schema import downgrade
 

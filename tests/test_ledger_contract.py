@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -121,7 +122,7 @@ def test_full_import_cycle_records_every_step(ledger: Ledger, clock: FakeClock) 
         title="Søknad",
         declared_size=3,
         expected_sha256=HASH,
-        raw=raw,
+        raw_json=json.dumps(raw),
     )
     assert seen.action is SeenAction.NEW
     [claim] = ledger.claim(W, LEASE)
@@ -376,7 +377,7 @@ def test_bad_input_is_a_ledger_error(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="1-100"):
         ledger.record_seen("kommune", "x" * 101)
     with pytest.raises(LedgerError, match="not JSON"):
-        ledger.record_seen("kommune", "f", raw={"x": object()})
+        ledger.record_seen("kommune", "f", raw_json="{not json")
     with pytest.raises(LedgerError, match="timezone"):
         ledger.claim(W, LEASE, now=ledger.clock().replace(tzinfo=None))
     assert ledger.backlog().total() == 0

@@ -22,6 +22,7 @@ from svarinn_daemon.config import load_config
 from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import ConfigError, SvarInnError
+from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Simulator, generate_identity
 from svarinn_daemon.simulator.tls import make_server_tls
 from svarinn_daemon.svarinn import SvarInnClient
@@ -69,7 +70,7 @@ def test_svarinn_through_a_proxy_with_credentials(tls_sim: tuple[Simulator, Path
             proxy_username=PROXY_USER,
             proxy_password=_secret(PROXY_PASSWORD),
         )
-        with SvarInnClient(account) as client:
+        with connect(account) as client:
             assert _import_all(client) == 2
         assert proxy.tunnels, "nothing went through the proxy"
         expected = "Basic " + base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
@@ -103,7 +104,7 @@ def test_wrong_proxy_credentials_are_a_typed_error_without_secrets(
             proxy_username=PROXY_USER,
             proxy_password=_secret(PROXY_PASSWORD),
         )
-        with SvarInnClient(account) as client, pytest.raises(SvarInnError) as caught:
+        with connect(account) as client, pytest.raises(SvarInnError) as caught:
             client.list_new()
         text = str(caught.value)
         assert "account testkommune" in text
@@ -122,14 +123,14 @@ def test_trust_env_takes_https_proxy_and_no_proxy(
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        with SvarInnClient(_account(sim, ca)) as client:  # trust_env = false by default
+        with connect(_account(sim, ca)) as client:  # trust_env = false by default
             assert len(client.list_new()) == 2
         assert proxy.tunnels == []
-        with SvarInnClient(_account(sim, ca, trust_env=True)) as client:
+        with connect(_account(sim, ca, trust_env=True)) as client:
             assert len(client.list_new()) == 2
         assert [t.target for t in proxy.tunnels] == [f"127.0.0.1:{sim.port}"]
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        with SvarInnClient(_account(sim, ca, trust_env=True)) as client:
+        with connect(_account(sim, ca, trust_env=True)) as client:
             assert len(client.list_new()) == 2
         assert len(proxy.tunnels) == 1  # NO_PROXY: straight to the server
 

@@ -7,14 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from svarinn_daemon import errors as e
-from svarinn_daemon.retry import (
-    MAX_MESSAGE_LENGTH,
-    Action,
-    RetryPolicy,
-    backoff,
-    decide,
-    failure_message,
-)
+from svarinn_daemon.letter.retry import MAX_MESSAGE_LENGTH, Action, backoff, decide, failure_message
+from svarinn_daemon.policies import RetryPolicy
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = RetryPolicy()
@@ -24,7 +18,7 @@ def no_jitter() -> float:
     return 0.0
 
 
-def run(error: e.SvarinnError, attempts: int = 1, **kw: object):  # type: ignore[no-untyped-def]
+def run(error: e.DaemonError, attempts: int = 1, **kw: object):  # type: ignore[no-untyped-def]
     values: dict[str, object] = {
         "attempts": attempts,
         "policy": POLICY,
@@ -71,7 +65,7 @@ def run(error: e.SvarinnError, attempts: int = 1, **kw: object):  # type: ignore
         (e.ForsendelseGoneError("404", status_code=404), Action.FAIL_PERMANENTLY),
     ],
 )
-def test_classification(error: e.SvarinnError, action: Action) -> None:
+def test_classification(error: e.DaemonError, action: Action) -> None:
     decision = run(error)
     assert decision.action is action
     assert decision.reason == error.kind
@@ -82,10 +76,10 @@ def test_classification(error: e.SvarinnError, action: Action) -> None:
 
 
 def test_every_error_class_is_classified() -> None:
-    def leaves(cls: type[e.SvarinnError]) -> list[type[e.SvarinnError]]:
+    def leaves(cls: type[e.DaemonError]) -> list[type[e.DaemonError]]:
         return [cls, *(c for sub in cls.__subclasses__() for c in leaves(sub))]
 
-    for cls in leaves(e.SvarinnError):
+    for cls in leaves(e.DaemonError):
         error = e.ArchiveError("x", temporary=True) if cls is e.ArchiveError else cls("x")
         decision = run(error)
         assert decision.message.endswith(f"[{cls.__name__}]")

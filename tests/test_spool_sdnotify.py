@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from svarinn_daemon.sdnotify import Notifier
-from svarinn_daemon.spool import BLOCK, Spool, SpoolFile, _Writer
+from svarinn_daemon.letter.spool import BLOCK, Spool, SpoolFile, _Writer
+from svarinn_daemon.service.sdnotify import Notifier
 
 
 def test_spool_file_is_private_durable_and_removable(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ _FULL_DISK = """
 import json, resource, signal, sys
 from pathlib import Path
 from svarinn_daemon.errors import StorageError
-from svarinn_daemon.spool import BLOCK, SpoolFile
+from svarinn_daemon.letter.spool import BLOCK, SpoolFile
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (2 * BLOCK + 4096, 2 * BLOCK + 4096))
 f = SpoolFile(Path(sys.argv[1]), direct=sys.argv[2] == "direct")

@@ -18,9 +18,9 @@ from daemon_harness import harness
 from svarinn.simhelpers import make_account
 
 from svarinn_daemon.errors import ServiceUnavailableError, TlsVerificationError
+from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, Simulator, generate_identity
 from svarinn_daemon.simulator.tls import ServerTls, make_server_tls
-from svarinn_daemon.svarinn import SvarInnClient
 
 
 def test_the_daemon_imports_over_tls_with_verification(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_bad_server_certificates_fail_typed_and_send_nothing(tmp_path: Path, cas
             name="bykommune",
             ca_bundle=ours.ca_certificate,
         )
-        with SvarInnClient(account) as client, pytest.raises(TlsVerificationError) as caught:
+        with connect(account) as client, pytest.raises(TlsVerificationError) as caught:
             client.list_new()
         error = caught.value
         assert isinstance(error, ServiceUnavailableError)  # temporary: nothing is touched

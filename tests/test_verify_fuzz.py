@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from svarinn_daemon.errors import SvarinnError
-from svarinn_daemon.verify import ExpectedFile, open_letter, sha256_file
+from svarinn_daemon.errors import DaemonError
+from svarinn_daemon.letter.verify import ExpectedFile, open_letter, sha256_file
 
 
 def _zip_bytes(method: int) -> bytes:
@@ -57,6 +57,6 @@ def test_damaged_zips_raise_only_our_errors(
         ) as letter:
             for _ in letter.documents():
                 pass
-    except SvarinnError:
+    except DaemonError:
         pass
     assert list(work.iterdir()) == []

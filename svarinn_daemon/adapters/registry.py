@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from svarinn_daemon.adapters.base import AdapterContext, AdapterFactory, ArchiveAdapter
-from svarinn_daemon.errors import PluginError, SvarinnError
+from svarinn_daemon.errors import DaemonError, PluginError
 from svarinn_daemon.plugins import EntryPointRegistry
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class AdapterRegistry:
         options: Mapping[str, Any] = archive.options
         try:
             adapter = factory(options, context)
-        except SvarinnError:
+        except DaemonError:
             raise
         except Exception as exc:
             raise PluginError(

@@ -34,8 +34,8 @@ from datetime import datetime, timedelta
 from svarinn_daemon import errors
 from svarinn_daemon.alerts.engine import AlertDetails, AlertKey
 from svarinn_daemon.alerts.message import Condition
+from svarinn_daemon.alerts.watch import AccountAlertFacts, PollStatus
 from svarinn_daemon.config.model import AlertsConfig
-from svarinn_daemon.ledger.records import AccountAlertFacts, PollStatus
 
 __all__ = [
     "AUTH_ERROR_KIND",

@@ -15,21 +15,9 @@ from types import MappingProxyType
 from typing import Any
 
 from svarinn_daemon.alerts.gsm7 import SMS_LENGTH, to_gsm7
+from svarinn_daemon.config.model import Condition
 
 __all__ = ["AlertMessage", "AlertStatus", "Condition"]
-
-
-class Condition(StrEnum):
-    """The conditions the daemon alerts on (stable names: config filters use them)."""
-
-    PENDING_TOO_LONG = "pending_too_long"
-    PERMANENT_FAILURE = "permanent_failure"
-    AUTH_FAILING = "auth_failing"
-    POLLS_FAILING = "polls_failing"
-    NO_MATCHING_KEY = "no_matching_key"
-    STORAGE_FAILING = "storage_failing"
-    ARCHIVE_UNAVAILABLE = "archive_unavailable"
-    TEST = "test"
 
 
 class AlertStatus(StrEnum):

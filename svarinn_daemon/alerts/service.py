@@ -24,10 +24,11 @@ from svarinn_daemon.alerts.conditions import (
 )
 from svarinn_daemon.alerts.dispatch import AlertDispatcher, run_alerts
 from svarinn_daemon.alerts.engine import AlertStore, Evaluation
+from svarinn_daemon.alerts.store import LedgerAlertStore
+from svarinn_daemon.alerts.watch import LedgerWatch
 from svarinn_daemon.config import Config
 from svarinn_daemon.config.model import NotifierConfig
-from svarinn_daemon.errors import SvarinnError
-from svarinn_daemon.ledger import LedgerAlertStore, LedgerWatch
+from svarinn_daemon.errors import DaemonError
 from svarinn_daemon.logs import get_logger
 
 __all__ = ["EVALUATE_EVERY", "AlertService"]
@@ -63,7 +64,7 @@ class AlertService:
         at all (``check-config`` reports the notifier's error before a deployment)."""
         try:
             dispatcher = AlertDispatcher.from_config(config.notifiers, source=config.source)
-        except SvarinnError as exc:
+        except DaemonError as exc:
             log.error("alert.notifiers_unavailable", error_kind=exc.kind, error=str(exc))
             dispatcher = AlertDispatcher.from_config((NotifierConfig(name="log", type="log"),))
         if clock is None:
@@ -74,7 +75,7 @@ class AlertService:
         """How often ``run`` evaluates: every minute, or every poll if polls are more often."""
         return max(min(EVALUATE_EVERY, self.config.daemon.poll_interval), timedelta(seconds=1))
 
-    def record_poll(self, account: str, *, ok: bool, error: SvarinnError | None = None) -> None:
+    def record_poll(self, account: str, *, ok: bool, error: DaemonError | None = None) -> None:
         """Write one poll's outcome down (for auth_failing and polls_failing); never raises."""
         try:
             self.watch.record_poll(account, ok=ok, error_kind=error.kind if error else None)
@@ -147,6 +148,6 @@ class AlertService:
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, SvarinnError):
+    if isinstance(exc, DaemonError):
         return f"{exc.kind}: {exc}"
     return f"internal error: {type(exc).__name__}"

@@ -19,7 +19,7 @@ from typing import TextIO
 
 from svarinn_daemon import __version__
 from svarinn_daemon.config import DEFAULT_CONFIG_PATH, Config, load_config
-from svarinn_daemon.errors import ConfigError, SvarinnError
+from svarinn_daemon.errors import ConfigError, DaemonError
 from svarinn_daemon.logs import configure_logging
 
 EXIT_OK = 0
@@ -175,7 +175,7 @@ def main(
     except ConfigError as exc:
         print(f"svarinn-daemon: configuration error: {exc}", file=err)
         return EXIT_CONFIG
-    except SvarinnError as exc:
+    except DaemonError as exc:
         print(f"svarinn-daemon: {exc.kind}: {exc}", file=err)
         return EXIT_FAILURE
     except KeyboardInterrupt:

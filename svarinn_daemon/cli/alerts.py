@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 from svarinn_daemon.alerts.engine import AlertState
 from svarinn_daemon.alerts.message import AlertMessage, AlertStatus, Condition
 from svarinn_daemon.alerts.notifiers.registry import NotifierRegistry
+from svarinn_daemon.alerts.store import LedgerAlertStore
 from svarinn_daemon.cli.ledger_io import dump_json, human_time, iso, table, with_ledger
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.ledger import Ledger, LedgerAlertStore, describe_url
+from svarinn_daemon.ledger import Ledger, describe_url
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from svarinn_daemon.alerts.notifiers.registry import NotifierRegistry
 from svarinn_daemon.config import Config, render_config
-from svarinn_daemon.errors import SvarinnError
+from svarinn_daemon.errors import DaemonError
 from svarinn_daemon.keys import certificate_warnings
-from svarinn_daemon.svarinn import SvarInnClient
+from svarinn_daemon.service.runtime import connect
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
@@ -99,9 +99,9 @@ def check_online(config: Config, ctx: Context) -> int:
     failed = 0
     for account in config.accounts:
         try:
-            with SvarInnClient(account) as client:
+            with connect(account) as client:
                 listing = client.listing()
-        except SvarinnError as exc:
+        except DaemonError as exc:
             failed += 1
             print(f"account {account.name}: {exc.kind}: {exc}", file=ctx.stderr)
             continue

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from svarinn_daemon.config import load_config, parse_size
-from svarinn_daemon.daemon import Daemon
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.runtime import build_runtime
+from svarinn_daemon.service.daemon import Daemon
+from svarinn_daemon.service.runtime import build_runtime
 from svarinn_daemon.simulator import Simulator
 from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
 

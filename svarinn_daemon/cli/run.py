@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from svarinn_daemon.daemon import Daemon
 from svarinn_daemon.errors import ConfigError, LedgerUnavailableError, SchemaMismatchError
-from svarinn_daemon.health import Check, HealthServer
 from svarinn_daemon.logs import get_logger
-from svarinn_daemon.metrics import Metrics
-from svarinn_daemon.runtime import build_runtime
-from svarinn_daemon.sdnotify import Notifier
+from svarinn_daemon.service.daemon import Daemon
+from svarinn_daemon.service.health import Check, HealthServer
+from svarinn_daemon.service.metrics import Metrics
+from svarinn_daemon.service.runtime import build_runtime
+from svarinn_daemon.service.sdnotify import Notifier
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context

@@ -14,8 +14,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from svarinn_daemon.alerts.message import Condition
-from svarinn_daemon.config.model import AlertsConfig, NotifierConfig
+from svarinn_daemon.config.model import AlertsConfig, Condition, NotifierConfig
 from svarinn_daemon.config.secrets import Secret
 
 if TYPE_CHECKING:

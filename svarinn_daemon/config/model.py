@@ -6,14 +6,14 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.keys import KeyPair
-from svarinn_daemon.retry import RetryPolicy
-from svarinn_daemon.verify import VerifyPolicy
+from svarinn_daemon.policies import RetryPolicy, VerifyPolicy
 
 DEFAULT_BASE_URL = "https://svarut.ks.no"
 DEFAULT_CONFIG_PATH = Path("/etc/svarinn-daemon/config.toml")
@@ -112,6 +112,20 @@ class ArchiveConfig:
     name: str
     adapter: str
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class Condition(StrEnum):
+    """The conditions the daemon alerts on: stable names, which notifier filters use (the
+    alerts package decides when each holds)."""
+
+    PENDING_TOO_LONG = "pending_too_long"
+    PERMANENT_FAILURE = "permanent_failure"
+    AUTH_FAILING = "auth_failing"
+    POLLS_FAILING = "polls_failing"
+    NO_MATCHING_KEY = "no_matching_key"
+    STORAGE_FAILING = "storage_failing"
+    ARCHIVE_UNAVAILABLE = "archive_unavailable"
+    TEST = "test"
 
 
 @dataclass(frozen=True)

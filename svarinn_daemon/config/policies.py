@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from svarinn_daemon.retry import RetryPolicy
-from svarinn_daemon.verify import VerifyPolicy, ZipLimits
+from svarinn_daemon.policies import RetryPolicy, VerifyPolicy, ZipLimits
 
 if TYPE_CHECKING:
     from svarinn_daemon.config.table import Table

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from svarinn_daemon.config import LedgerConfig
-from svarinn_daemon.ledger.alert_store import LedgerAlertStore
 from svarinn_daemon.ledger.database import (
     DEFAULT_CONNECT_TIMEOUT,
     build_engine,
@@ -19,12 +18,10 @@ from svarinn_daemon.ledger.database import (
 )
 from svarinn_daemon.ledger.queries import Clock, utc_now
 from svarinn_daemon.ledger.records import (
-    AccountAlertFacts,
     Backlog,
     Claim,
     Letter,
     LetterEvent,
-    PollStatus,
     SeenResult,
     Sighting,
     StateCount,
@@ -32,7 +29,6 @@ from svarinn_daemon.ledger.records import (
 from svarinn_daemon.ledger.repository import Ledger
 from svarinn_daemon.ledger.schema import SchemaState, check_schema, head_revision, migrate
 from svarinn_daemon.ledger.states import SeenAction, State, Trigger, Work
-from svarinn_daemon.ledger.watch import LedgerWatch
 
 
 def open_ledger(
@@ -65,16 +61,12 @@ def open_ledger(
 
 
 __all__ = [
-    "AccountAlertFacts",
     "Backlog",
     "Claim",
     "Clock",
     "Ledger",
-    "LedgerAlertStore",
-    "LedgerWatch",
     "Letter",
     "LetterEvent",
-    "PollStatus",
     "SchemaState",
     "SeenAction",
     "SeenResult",

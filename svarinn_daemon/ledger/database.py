@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 
 from svarinn_daemon.config import LedgerConfig
@@ -142,3 +143,20 @@ def writing(engine: Engine, doing: str) -> Iterator[sa.Connection]:
     """A write transaction; database errors become typed ledger errors."""
     with database_errors(engine, doing), engine.begin() as conn:
         yield conn
+
+
+def upsert(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> None:
+    """INSERT, or UPDATE the row with the same primary key (SQLite and PostgreSQL)."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        pg = postgresql.insert(table).values(**values)
+        keys = [c.name for c in table.primary_key.columns]
+        update = {k: pg.excluded[k] for k in values if k not in keys}
+        conn.execute(pg.on_conflict_do_update(index_elements=keys, set_=update))
+    elif dialect == "sqlite":
+        lite = sqlite.insert(table).values(**values)
+        keys = [c.name for c in table.primary_key.columns]
+        update = {k: lite.excluded[k] for k in values if k not in keys}
+        conn.execute(lite.on_conflict_do_update(index_elements=keys, set_=update))
+    else:  # the ledger supports these two only (see database.build_engine)
+        raise LedgerError(f"the ledger cannot store alerts on {dialect}")

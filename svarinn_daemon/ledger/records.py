@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import MappingProxyType
 from typing import Any
 
 from svarinn_daemon.ledger.states import SeenAction, State, Trigger, Work
@@ -17,7 +16,8 @@ class Sighting:
 
     ``expected_sha256`` is filmetadata's sha256hash: None when SvarUt sent none, one string
     for one file, several for several files (then the download is a zip or a merged PDF and
-    each hash is of a file inside it). Per-file hashes and sizes stay in ``raw`` as well.
+    each hash is of a file inside it). ``raw_json`` is the item exactly as the parsed model
+    kept it (per-file hashes and sizes included); the ledger stores it, it does not read it.
     """
 
     forsendelse_id: str
@@ -25,7 +25,8 @@ class Sighting:
     title: str | None = None
     declared_size: int | None = None
     expected_sha256: str | Sequence[str] | None = None
-    raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    file_count: int | None = None
+    raw_json: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -130,39 +131,3 @@ class Backlog:
             for c in self.counts
             if (state is None or c.state is state) and (account is None or c.account == account)
         )
-
-
-@dataclass(frozen=True)
-class AccountAlertFacts:
-    """What the alert conditions need to know about one account's letters (counts only).
-
-    ``pending`` counts letters neither acknowledged nor reported that were first seen at or
-    before the pending cut-off; ``oldest_pending_seen_at`` is the first of them.
-    ``reported_recently`` counts letters reported since the failure window's start;
-    ``key_errors`` unfinished letters whose last error says no configured key fits;
-    ``storage_errors`` those whose last error was our own disk (StorageError).
-    """
-
-    account: str
-    pending: int = 0
-    oldest_pending_seen_at: datetime | None = None
-    failed_permanently: int = 0
-    reported_recently: int = 0
-    key_errors: int = 0
-    storage_errors: int = 0
-
-
-@dataclass(frozen=True)
-class PollStatus:
-    """One account's last poll. ``failing_since`` is the first failed poll after the last
-    successful one (None while polls succeed); ``last_error_kind`` the last poll's error."""
-
-    account: str
-    last_polled_at: datetime
-    last_ok_at: datetime | None
-    failing_since: datetime | None
-    last_error_kind: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.failing_since is None

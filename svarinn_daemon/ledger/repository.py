@@ -8,7 +8,7 @@ The state machine in :mod:`~svarinn_daemon.ledger.states` decides every new stat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,12 +66,12 @@ class Ledger(LedgerQueries):
         title: str | None = None,
         declared_size: int | None = None,
         expected_sha256: str | Sequence[str] | None = None,
-        raw: Mapping[str, Any] | None = None,
+        raw_json: str = "{}",
         now: datetime | None = None,
     ) -> SeenResult:
         """Write one listed forsendelse down (idempotent); says what the poller should do."""
         sighting = Sighting(
-            forsendelse_id, sender, title, declared_size, expected_sha256, raw or {}
+            forsendelse_id, sender, title, declared_size, expected_sha256, None, raw_json
         )
         return self.record_seen_many(account, [sighting], now=now)[0]
 

@@ -47,10 +47,9 @@ def _row(account: str, sighting: Sighting, now: datetime) -> dict[str, Any]:
         raise LedgerError(f"forsendelse {fid}: declared size {sighting.declared_size} < 0")
     hashes = _hashes(sighting)
     try:
-        raw = json.dumps(dict(sighting.raw), ensure_ascii=False, separators=(",", ":"))
+        json.loads(sighting.raw_json)
     except (TypeError, ValueError) as err:
         raise LedgerError(f"forsendelse {fid}: the raw forsendelse is not JSON: {err}") from None
-    files = sighting.raw.get("filmetadata")
     return {
         "account": account,
         "forsendelse_id": fid,
@@ -58,12 +57,12 @@ def _row(account: str, sighting: Sighting, now: datetime) -> dict[str, Any]:
         "sender": sighting.sender,
         "title": sighting.title,
         "declared_size": sighting.declared_size,
-        "file_count": len(files) if isinstance(files, list) else len(hashes),
+        "file_count": sighting.file_count if sighting.file_count is not None else len(hashes),
         "expected_sha256": ",".join(hashes) or None,
         "attempts": 0,
         "seen_at": now,
         "updated_at": now,
-        "raw": raw,
+        "raw": sighting.raw_json,
     }
 
 

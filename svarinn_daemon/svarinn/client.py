@@ -18,6 +18,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +27,8 @@ import httpcore
 import httpx
 
 from svarinn_daemon import __version__
-from svarinn_daemon.config.model import AccountConfig, HttpConfig
+from svarinn_daemon.config.model import HttpConfig
+from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import (
     ConfigError,
     OriginNotAllowedError,
@@ -79,25 +81,46 @@ def user_agent() -> str:
     return f"svarinn-daemon/{__version__}"
 
 
-class SvarInnClient:
-    """One account's connection to SvarInn. Thread-safe; close it (or use ``with``)."""
+@dataclass(frozen=True)
+class Credentials:
+    """The mottakersystem's HTTP Basic credentials (sent to the account's origin only)."""
 
-    def __init__(self, account: AccountConfig, *, max_connections: int = 16):
-        self.account = account
-        self.origin = Origin.of(account.base_url)
+    username: str
+    password: Secret = field(repr=False)
+
+
+class SvarInnClient:
+    """One account's connection to SvarInn. Thread-safe; close it (or use ``with``).
+
+    ``account`` is the account's name, for messages. ``transport`` replaces httpx's network
+    transport, as in :class:`httpx.Client` (an in-memory SvarInn, say)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        http: HttpConfig,
+        *,
+        account: str,
+        transport: httpx.BaseTransport | None = None,
+        max_connections: int = 16,
+    ):
+        self.name = account
+        self.http = http
+        self.origin = Origin.of(base_url)
         self.allowed_download_origins = frozenset(
-            Origin.of(o) for o in account.http.allowed_download_origins
+            Origin.of(o) for o in http.allowed_download_origins
         )
-        self._base = account.base_url.rstrip("/")
-        token = f"{account.username}:{account.password.reveal()}".encode()
+        self._base = base_url.rstrip("/")
+        password = credentials.password.reveal()
+        token = f"{credentials.username}:{password}".encode()
         encoded = base64.b64encode(token).decode("ascii")
         self._authorization = "Basic " + encoded
         # A server may echo the header's value alone: mask that too.
-        secrets = [account.password.reveal(), self._authorization, encoded]
-        if account.http.proxy_password is not None:
-            secrets.append(account.http.proxy_password.reveal())
+        secrets = [password, self._authorization, encoded]
+        if http.proxy_password is not None:
+            secrets.append(http.proxy_password.reveal())
         self._redactor = Redactor(secrets)
-        http = account.http
         _larger_socket_reads()
         self._http = httpx.Client(
             timeout=httpx.Timeout(
@@ -106,7 +129,8 @@ class SvarInnClient:
                 write=http.write_timeout.total_seconds(),
                 pool=http.pool_timeout.total_seconds(),
             ),
-            verify=_tls_verification(account),
+            verify=_tls_verification(http, account),
+            transport=transport,
             follow_redirects=False,
             proxy=proxy_for(http),
             # Proxy and CA settings come from the environment only when the operator says so.
@@ -118,7 +142,7 @@ class SvarInnClient:
         )
 
     def __repr__(self) -> str:
-        return f"SvarInnClient(account={self.account.name!r}, origin={str(self.origin)!r})"
+        return f"SvarInnClient(account={self.name!r}, origin={str(self.origin)!r})"
 
     def __enter__(self) -> SvarInnClient:
         return self
@@ -155,7 +179,7 @@ class SvarInnClient:
         """
         seen: dict[str, Forsendelse] = {}
         rejected: dict[str, RejectedItem] = {}
-        deadline = time.monotonic() + self.account.http.listing_deadline.total_seconds()
+        deadline = time.monotonic() + self.http.listing_deadline.total_seconds()
         items = 0
         for call in range(1, MAX_PAGES + 1):
             page = self._list_page(deadline)
@@ -168,13 +192,11 @@ class SvarInnClient:
                 rejected.setdefault(item.forsendelse_id or f"{call}:{item.index}", item)
             size = len(page.letters) + len(page.rejected)
             items += size
-            log.debug("svarinn.list.page", account=self.account.name, call=call, size=size, new=new)
+            log.debug("svarinn.list.page", account=self.name, call=call, size=size, new=new)
             if size < PAGE_SIZE or new == 0:
                 break
             if items >= MAX_CYCLE_ITEMS:
-                log.warning(
-                    "svarinn.list.limit", account=self.account.name, items=items, pages=call
-                )
+                log.warning("svarinn.list.limit", account=self.name, items=items, pages=call)
                 break
         return Listing(tuple(seen.values()), tuple(rejected.values()))
 
@@ -186,7 +208,11 @@ class SvarInnClient:
         response = self._send("GET", forsendelse.download_url, action=action, download=True)
         try:
             yield Download(
-                response, account=self.account, forsendelse_id=forsendelse.id, action=action
+                response,
+                account=self.name,
+                http=self.http,
+                forsendelse_id=forsendelse.id,
+                action=action,
             )
         finally:
             response.close()
@@ -211,7 +237,7 @@ class SvarInnClient:
     def _list_page(self, deadline: float) -> Listing:
         url = self._base + LIST_PATH
         action = f"GET {display_url(url)}"
-        what = f"account {self.account.name}: {action}"
+        what = f"account {self.name}: {action}"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise self._listing_too_slow(what)
@@ -227,7 +253,7 @@ class SvarInnClient:
         except httpx.HTTPError as exc:
             if time.monotonic() > deadline:
                 raise self._listing_too_slow(what) from None
-            raise error_for_transport(exc, account=self.account.name, action=action) from None
+            raise error_for_transport(exc, account=self.name, action=action) from None
         finally:
             response.close()
         try:
@@ -241,7 +267,7 @@ class SvarInnClient:
         return self._parse_page(text, what)
 
     def _listing_too_slow(self, what: str) -> ServiceUnavailableError:
-        limit = self.account.http.listing_deadline.total_seconds()
+        limit = self.http.listing_deadline.total_seconds()
         return ServiceUnavailableError(
             f"{what}: the listing took longer than http.listing_deadline ({limit:g}s)"
         )
@@ -283,7 +309,7 @@ class SvarInnClient:
                 if response.num_bytes_downloaded > MAX_LIST_BYTES:
                     break
         except httpx.HTTPError as exc:
-            raise error_for_transport(exc, account=self.account.name, action=action) from None
+            raise error_for_transport(exc, account=self.name, action=action) from None
         finally:
             response.close()
 
@@ -317,10 +343,10 @@ class SvarInnClient:
                 )
                 response = self._http.send(request, stream=True)
             except httpx.HTTPError as exc:
-                raise error_for_transport(exc, account=self.account.name, action=action) from None
+                raise error_for_transport(exc, account=self.name, action=action) from None
             except httpx.InvalidURL as exc:  # httpx parses a redirect's Location itself
                 raise ProtocolError(
-                    f"account {self.account.name}: {action}: the response's redirect Location "
+                    f"account {self.name}: {action}: the response's redirect Location "
                     f"is not a valid URL ({exc})"
                 ) from None
             if response.status_code in _REDIRECTS and "Location" in response.headers:
@@ -328,7 +354,7 @@ class SvarInnClient:
                 response.close()
                 if method != "GET" and response.status_code not in (307, 308):
                     raise ProtocolError(
-                        f"account {self.account.name}: {action}: answered with redirect "
+                        f"account {self.name}: {action}: answered with redirect "
                         f"{response.status_code}, which would turn the POST into a GET"
                     )
                 target = self._redirect_target(target, location, action=action)
@@ -336,14 +362,14 @@ class SvarInnClient:
             if response.is_success:
                 return response
             raise self._status_error(response, action=action, download=download)
-        raise ProtocolError(f"account {self.account.name}: {action}: more than 5 redirects")
+        raise ProtocolError(f"account {self.name}: {action}: more than 5 redirects")
 
     def _timeout_until(self, deadline: float | None) -> Any:
         """The client's timeouts, none longer than what is left until ``deadline``."""
         if deadline is None:
             return httpx.USE_CLIENT_DEFAULT  # (None would mean: no timeout at all)
         left = max(deadline - time.monotonic(), 0.001)
-        http = self.account.http
+        http = self.http
         return httpx.Timeout(
             connect=min(http.connect_timeout.total_seconds(), left),
             read=min(http.read_timeout.total_seconds(), left),
@@ -359,11 +385,11 @@ class SvarInnClient:
             joined = target.join(location)
         except (httpx.InvalidURL, ValueError) as exc:
             raise ProtocolError(
-                f"account {self.account.name}: {action}: bad redirect Location {shown} ({exc})"
+                f"account {self.name}: {action}: bad redirect Location {shown} ({exc})"
             ) from None
         if joined.scheme not in ("http", "https") or not joined.host:
             raise ProtocolError(
-                f"account {self.account.name}: {action}: redirect Location {shown} is not "
+                f"account {self.name}: {action}: redirect Location {shown} is not "
                 "an http(s) URL with a host"
             )
         return joined
@@ -376,7 +402,7 @@ class SvarInnClient:
         if download and origin in self.allowed_download_origins:
             return False
         raise OriginNotAllowedError(
-            f"account {self.account.name}: {display_url(str(target))} is on origin {origin}, "
+            f"account {self.name}: {display_url(str(target))} is on origin {origin}, "
             f"not on the account's {self.origin}; refusing to connect. If SvarUt really serves "
             f'files from there, add "{origin}" to http.allowed_download_origins (credentials '
             "are never sent there)"
@@ -395,7 +421,7 @@ class SvarInnClient:
             response.close()
         return error_for_status(
             response,
-            account=self.account.name,
+            account=self.name,
             action=action,
             body=body_start(data, self._redactor.secrets),
             download=download,
@@ -427,15 +453,15 @@ def _path_id(forsendelse_id: str) -> str:
     return quote(check_forsendelse_id(forsendelse_id), safe="")
 
 
-def _tls_verification(account: AccountConfig) -> ssl.SSLContext | bool:
-    if not account.http.verify_tls:
+def _tls_verification(http: HttpConfig, account: str) -> ssl.SSLContext | bool:
+    if not http.verify_tls:
         return False
     try:
-        if account.http.ca_bundle is not None:
-            return ssl.create_default_context(cafile=str(account.http.ca_bundle))
+        if http.ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(http.ca_bundle))
         return ssl.create_default_context()
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(
-            f"cannot load the CA bundle {account.http.ca_bundle}: {exc}",
-            key=f"accounts.{account.name}.http.ca_bundle",
+            f"cannot load the CA bundle {http.ca_bundle}: {exc}",
+            key=f"accounts.{account}.http.ca_bundle",
         ) from None

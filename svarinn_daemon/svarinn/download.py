@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from svarinn_daemon.config.model import AccountConfig
+from svarinn_daemon.config.model import HttpConfig
 from svarinn_daemon.errors import DownloadTooLargeError, ProtocolError, ServiceUnavailableError
 from svarinn_daemon.svarinn.disposition import filename_from_header
 from svarinn_daemon.svarinn.failures import error_for_transport
@@ -33,14 +33,21 @@ class Download:
     """An open download: iterate it for bytes chunks. Only valid inside ``download()``."""
 
     def __init__(
-        self, response: httpx.Response, *, account: AccountConfig, forsendelse_id: str, action: str
+        self,
+        response: httpx.Response,
+        *,
+        account: str,
+        http: HttpConfig,
+        forsendelse_id: str,
+        action: str,
     ):
         self._account = account
+        self._http = http
         self._response = response
         self._action = action
         self.forsendelse_id = forsendelse_id
         self.url = display_url(str(response.url))
-        self.max_size = account.http.max_download_size
+        self.max_size = http.max_download_size
         content_type = response.headers.get("Content-Type")
         self.content_type = content_type.split(";")[0].strip().lower() if content_type else None
         self.filename = filename_from_header(response.headers.get("Content-Disposition"))
@@ -70,7 +77,7 @@ class Download:
         if self._started:
             raise ProtocolError(f"{self._action}: the download was already read")
         self._started = True
-        account = self._account.name
+        account = self._account
         encoding = self._response.headers.get("Content-Encoding", "identity").strip().lower()
         # We ask for identity; the raw stream skips httpx's decoder pass when we get it.
         chunks = (
@@ -78,7 +85,7 @@ class Download:
             if encoding in ("", "identity")
             else self._response.iter_bytes(chunk_size)
         )
-        http = self._account.http
+        http = self._http
         base = http.download_deadline_base.total_seconds()
         rate = max(http.download_min_rate, 1)
         budget = base + (self.content_length or self.max_size) / rate
@@ -126,9 +133,9 @@ class Download:
         self.interrupt()
 
     def _too_slow(self, elapsed: float) -> ServiceUnavailableError:
-        http = self._account.http
+        http = self._http
         return ServiceUnavailableError(
-            f"account {self._account.name}: {self._action}: too slow: {self.bytes_received} "
+            f"account {self._account}: {self._action}: too slow: {self.bytes_received} "
             f"bytes in {elapsed:.1f}s, below http.download_min_rate ({http.download_min_rate} "
             f"bytes/s after the first {http.download_deadline_base.total_seconds():g}s); "
             "stopped, to be tried again later"
@@ -137,7 +144,7 @@ class Download:
     def _too_large(self, announced: int | None) -> DownloadTooLargeError:
         size = f"announces {announced} bytes" if announced else f"passed {self.max_size} bytes"
         return DownloadTooLargeError(
-            f"account {self._account.name}: {self._action}: the file {size}, more "
+            f"account {self._account}: {self._action}: the file {size}, more "
             f"than http.max_download_size ({self.max_size} bytes)"
         )
 

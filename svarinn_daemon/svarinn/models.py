@@ -142,6 +142,7 @@ class Forsendelse:
     metadata_fra_avleverende_system: Metadata | None = None
     metadata_for_import: Metadata | None = None
     filmetadata: tuple[Filmetadata, ...] = ()
+    kryptert: bool | None = None  # false: SvarUt sends the file unencrypted
     raw: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False
     )
@@ -250,6 +251,7 @@ def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
         svar_pa_forsendelse=_text(item.get("svarPaForsendelse")),
         forsendelse_type=_text(item.get("forsendelseType")),
         ekstern_ref=_text(item.get("eksternRef")),
+        kryptert=item.get("kryptert") if isinstance(item.get("kryptert"), bool) else None,
         metadata_fra_avleverende_system=_metadata(item.get("metadataFraAvleverendeSystem")),
         metadata_for_import=_metadata(item.get("metadataForImport")),
         filmetadata=_filmetadata_list(item.get("filmetadata"), where=f"{where}.filmetadata"),

@@ -20,6 +20,7 @@ from svarinn_daemon.errors import (
     ProtocolError,
     ServiceUnavailableError,
 )
+from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, LetterFile, Simulator
 from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
 
@@ -40,7 +41,7 @@ def test_list_download_acknowledge(
 ) -> None:
     pdf = (conformance_dir / "small.pdf").read_bytes()
     sim_letter = simulator.add_bytes(pdf, "Søknad om løyve.pdf", tittel="Søknad")
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (letter,) = client.list_new()
         assert letter.id == sim_letter.id
         assert letter.tittel == "Søknad"
@@ -72,7 +73,7 @@ def test_list_download_acknowledge(
 )
 def test_paging_rule(simulator: Simulator, account: Account, count: int, calls: int) -> None:
     simulator.generate(count, size=10)
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         letters = client.list_new()
     assert sorted(f.id for f in letters) == sorted(simulator.state().pending)
     assert len(letters) == count
@@ -84,7 +85,7 @@ def test_paging_stops_when_a_full_page_brings_nothing_new(
 ) -> None:
     simulator.paging = "repeat"  # a server that always answers with the same first 200
     simulator.generate(250, size=10)
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         letters = client.list_new()
     assert len(letters) == 200
     assert simulator.state().requests["list"] == 2
@@ -93,7 +94,7 @@ def test_paging_stops_when_a_full_page_brings_nothing_new(
 def test_duplicate_ids_are_returned_once(simulator: Simulator, account: Account) -> None:
     letters = simulator.generate(250, size=10)
     simulator.add_fault(Fault("duplicate", ids=frozenset({letters[0].id, letters[249].id})))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         listed = client.list_new()
     assert [f.id for f in listed] == [letter.id for letter in letters]
     assert simulator.state().requests["list"] == 2  # letter 0 came again on the second page
@@ -108,7 +109,7 @@ def test_an_unreadable_item_is_set_aside_and_the_others_listed(
     letters = simulator.generate(203, size=10)
     bad = letters[201]
     simulator.add_fault(Fault("malformed", ids=frozenset({bad.id})))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         listing = client.listing()
         assert [f.id for f in listing.letters] == [x.id for x in letters if x is not bad]
         (rejected,) = listing.rejected
@@ -122,7 +123,7 @@ def test_an_unreadable_item_is_set_aside_and_the_others_listed(
 
 def test_acknowledge_and_report_failure(simulator: Simulator, account: Account) -> None:
     a, b, c = simulator.generate(3, size=10)
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         client.acknowledge(a.id)
         client.acknowledge(a.id)
         client.report_failure(b.id, "arkivet svarer ikke", permanent=False)
@@ -138,7 +139,7 @@ def test_acknowledge_and_report_failure(simulator: Simulator, account: Account) 
 
 def test_gone_letters(simulator: Simulator, account: Account) -> None:
     (letter,) = simulator.generate(1, size=10)
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (listed,) = client.list_new()
         simulator.remove(letter.id)
         with pytest.raises(ForsendelseGoneError) as info, client.download(listed):
@@ -156,7 +157,7 @@ def test_server_errors_are_temporary(
     simulator: Simulator, account: Account, kind: str, endpoint: str
 ) -> None:
     (letter,) = simulator.generate(1, size=10)
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (listed,) = client.list_new()
         simulator.add_fault(Fault(kind, endpoints=frozenset({endpoint}), times=1))  # type: ignore[arg-type]
         calls: dict[str, Callable[[], object]] = {
@@ -178,7 +179,7 @@ def test_server_errors_are_temporary(
 def test_retry_after_is_honoured(simulator: Simulator, account: Account) -> None:
     simulator.add_fault(Fault("http_503", retry_after="7", times=1))
     simulator.add_fault(Fault("http_429", retry_after="Wed, 21 Oct 2015 07:28:00 GMT", times=1))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         with pytest.raises(ServiceUnavailableError) as first:
             client.list_new()
         assert first.value.retry_after == 7.0
@@ -191,7 +192,7 @@ def test_retry_after_is_honoured(simulator: Simulator, account: Account) -> None
 def test_fault_by_letter_id_hits_only_that_letter(simulator: Simulator, account: Account) -> None:
     bad, good = simulator.generate(2, size=10)
     simulator.add_fault(Fault("http_500", ids=frozenset({bad.id})))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         listed = {f.id: f for f in client.list_new()}  # the listing has no id: unaffected
         assert fetch(client, listed[good.id]) == good.blob.read_bytes()
         with pytest.raises(ServiceUnavailableError):
@@ -201,7 +202,7 @@ def test_fault_by_letter_id_hits_only_that_letter(simulator: Simulator, account:
 def test_fault_by_rate_is_deterministic_per_seed(simulator: Simulator, account: Account) -> None:
     simulator.add_fault(Fault("http_503", rate=0.3))
     outcomes = []
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         for _ in range(60):
             try:
                 client.list_new()
@@ -215,7 +216,7 @@ def test_fault_by_rate_is_deterministic_per_seed(simulator: Simulator, account: 
 
 def test_wrong_credentials(simulator: Simulator) -> None:
     account = make_account(simulator.base_url, username=simulator.username, password="feil-passord")
-    with SvarInnClient(account) as client:
+    with connect(account) as client:
         with pytest.raises(AuthenticationError) as info:
             client.list_new()
         assert "feil-passord" not in repr(client)
@@ -230,7 +231,7 @@ def test_wrong_credentials(simulator: Simulator) -> None:
 def test_unauthorized_fault(simulator: Simulator, account: Account) -> None:
     (letter,) = simulator.generate(1, size=10)
     simulator.add_fault(Fault("unauthorized", ids=frozenset({letter.id})))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (listed,) = client.list_new()
         with pytest.raises(AuthenticationError):
             fetch(client, listed)
@@ -239,7 +240,7 @@ def test_unauthorized_fault(simulator: Simulator, account: Account) -> None:
 
 def test_slow_response_times_out(simulator: Simulator, account: Account) -> None:
     simulator.add_fault(Fault("slow", delay=2.0, times=1))
-    with SvarInnClient(account(read_timeout=timedelta(milliseconds=200))) as client:
+    with connect(account(read_timeout=timedelta(milliseconds=200))) as client:
         with pytest.raises(ServiceUnavailableError, match="timed out"):
             client.list_new()
         assert client.list_new() == []
@@ -247,7 +248,7 @@ def test_slow_response_times_out(simulator: Simulator, account: Account) -> None
 
 def test_slow_response_within_timeout_succeeds(simulator: Simulator, account: Account) -> None:
     simulator.add_fault(Fault("slow", delay=0.3))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         assert client.list_new() == []
 
 
@@ -255,7 +256,7 @@ def test_slow_response_within_timeout_succeeds(simulator: Simulator, account: Ac
 def test_broken_bodies_are_temporary(simulator: Simulator, account: Account, kind: str) -> None:
     (letter,) = simulator.generate(1, size=300_000)
     simulator.add_fault(Fault(kind, times=1))  # type: ignore[arg-type]
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (listed,) = client.list_new()
         received = []
         with pytest.raises(ServiceUnavailableError) as info:
@@ -270,7 +271,7 @@ def test_a_stalled_body_arrives_whole_after_the_pause(
 ) -> None:
     (letter,) = simulator.generate(1, size=300_000)
     simulator.add_fault(Fault("stall", delay=0.3, times=1))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (listed,) = client.list_new()
         started = time.monotonic()
         assert fetch(client, listed) == letter.blob.read_bytes()
@@ -284,7 +285,7 @@ def test_corrupted_ciphertext(
     (letter,) = simulator.generate(1, size=5000)
     simulator.add_fault(Fault("corrupt", ids=frozenset({letter.id})))
     original = letter.blob.read_bytes()
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (listed,) = client.list_new()
         served = fetch(client, listed)
     assert len(served) == len(original)
@@ -301,7 +302,7 @@ def test_wrong_sha256_in_metadata(
 ) -> None:
     bad, good = simulator.generate(2, size=3000)
     simulator.add_fault(Fault("wrong_sha256", ids=frozenset({bad.id})))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         listed = {f.id: f for f in client.list_new()}
         for letter in (bad, good):
             plaintext = openssl_decrypt(
@@ -315,7 +316,7 @@ def test_wrong_sha256_in_metadata(
 
 def test_download_size_limit_from_content_length(simulator: Simulator, account: Account) -> None:
     (letter,) = simulator.generate(1, size=20_000)
-    with SvarInnClient(account(max_download_size=10_000)) as client:
+    with connect(account(max_download_size=10_000)) as client:
         (listed,) = client.list_new()
         with (
             pytest.raises(DownloadTooLargeError, match="max_download_size"),
@@ -336,7 +337,7 @@ def test_multi_file_letters_come_as_a_zip(
         LetterFile("vedlegg.txt", "text/plain", data="hei på deg\n".encode()),
     ]
     simulator.add_letter(files)
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (listed,) = client.list_new()
         with client.download(listed) as download:
             assert download.content_type == "application/zip"
@@ -357,6 +358,6 @@ def test_multi_file_letters_come_as_a_zip(
 def test_non_json_listing_is_a_protocol_error(recorder: Recorder) -> None:
     recorder.body = b"<html>Vedlikehold</html>"
     account = make_account(recorder.base_url, username="u", password="p4ssword")
-    with SvarInnClient(account) as client, pytest.raises(ProtocolError, match="not JSON") as info:
+    with connect(account) as client, pytest.raises(ProtocolError, match="not JSON") as info:
         client.list_new()
     assert "Vedlikehold" in info.value.body_start

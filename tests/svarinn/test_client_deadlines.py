@@ -14,8 +14,9 @@ import pytest
 
 from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.errors import ProtocolError, ServiceUnavailableError
+from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, Simulator
-from svarinn_daemon.svarinn import Download, SvarInnClient
+from svarinn_daemon.svarinn import Download
 
 Account = Callable[..., AccountConfig]
 PAUSE = 30.0  # far longer than any budget below
@@ -36,7 +37,7 @@ def test_a_stalled_download_is_stopped_by_its_budget(
         download_min_rate=2**30,  # budget: 0.3 s plus almost nothing for the size
         read_timeout=timedelta(seconds=PAUSE * 2),  # the read timeout would not stop it
     )
-    with SvarInnClient(fast_enough) as client:
+    with connect(fast_enough) as client:
         (listed,) = client.list_new()
         with (
             pytest.raises(ServiceUnavailableError, match="too slow") as info,
@@ -52,7 +53,7 @@ def test_a_trickling_download_falls_below_the_minimum_rate(
 ) -> None:
     simulator.generate(1, size=100_000)
     simulator.add_fault(Fault("trickle", delay=0.01))
-    with SvarInnClient(
+    with connect(
         account(download_deadline_base=timedelta(milliseconds=200), download_min_rate=1024)
     ) as client:
         (listed,) = client.list_new()
@@ -70,7 +71,7 @@ def test_a_listing_that_does_not_answer_is_stopped_by_its_deadline(
     simulator.generate(1, size=1000)
     simulator.add_fault(Fault("slow", delay=PAUSE, endpoints=frozenset({"list"})))
     with (
-        SvarInnClient(
+        connect(
             account(
                 listing_deadline=timedelta(milliseconds=300),
                 read_timeout=timedelta(seconds=PAUSE * 2),
@@ -86,7 +87,7 @@ def test_an_echoed_credential_is_scrubbed_from_the_error(
 ) -> None:
     simulator.add_fault(Fault("echo_auth", endpoints=frozenset({"list"})))
     token = base64.b64encode(f"{simulator.username}:{simulator.password}".encode()).decode()
-    with SvarInnClient(account()) as client, pytest.raises(ServiceUnavailableError) as info:
+    with connect(account()) as client, pytest.raises(ServiceUnavailableError) as info:
         client.listing()
     assert token not in str(info.value)
     assert token not in info.value.body_start
@@ -98,7 +99,7 @@ def test_a_redirect_without_a_host_is_a_protocol_error(
 ) -> None:
     simulator.generate(1, size=1000)
     simulator.add_fault(Fault("redirect", location=f"http:127.0.0.1:{simulator.port}"))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (listed,) = client.list_new()
         with pytest.raises(ProtocolError, match="redirect Location"), client.download(listed):
             pass

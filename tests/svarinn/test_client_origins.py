@@ -17,8 +17,8 @@ from svarinn_daemon.errors import (
     ServiceUnavailableError,
     SvarInnError,
 )
+from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, Simulator
-from svarinn_daemon.svarinn import SvarInnClient
 
 Account = Callable[..., AccountConfig]
 
@@ -28,7 +28,7 @@ def test_download_url_on_another_origin_is_refused(
 ) -> None:
     simulator.generate(1, size=10)
     letter = simulator.add_bytes(b"x", download_url=f"{recorder.base_url}/elsewhere/1")
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         listed = {f.id: f for f in client.list_new()}
         with pytest.raises(OriginNotAllowedError) as info, client.download(listed[letter.id]):
             pass
@@ -43,7 +43,7 @@ def test_allowed_origin_gets_no_credentials(
 ) -> None:
     letter = simulator.add_bytes(b"x", download_url=f"{recorder.base_url}/elsewhere/1")
     recorder.body = b"file from a file server"
-    with SvarInnClient(account(allowed_download_origins=(recorder.base_url,))) as client:
+    with connect(account(allowed_download_origins=(recorder.base_url,))) as client:
         (listed,) = client.list_new()
         with client.download(listed) as download:
             assert b"".join(download) == b"file from a file server"
@@ -58,7 +58,7 @@ def test_cross_origin_redirect_never_carries_credentials(
     (letter,) = simulator.generate(1, size=10)
     simulator.add_fault(Fault("redirect", location=recorder.base_url))
     origins = (recorder.base_url,) if allowed else ()
-    with SvarInnClient(account(allowed_download_origins=origins)) as client:
+    with connect(account(allowed_download_origins=origins)) as client:
         (listed,) = client.list_new()
         if allowed:
             with client.download(listed) as download:
@@ -79,7 +79,7 @@ def test_cross_origin_redirect_never_carries_credentials(
 def test_same_origin_redirect_keeps_credentials(simulator: Simulator, account: Account) -> None:
     (letter,) = simulator.generate(1, size=10)
     simulator.add_fault(Fault("redirect", location=simulator.base_url, times=1))
-    with SvarInnClient(account()) as client:
+    with connect(account()) as client:
         (listed,) = client.list_new()
         with client.download(listed) as download:
             assert b"".join(download) == letter.blob.read_bytes()
@@ -94,7 +94,7 @@ def test_size_limit_while_streaming(
     recorder.body = b"y" * 50_000
     recorder.chunked = True  # no Content-Length: only counting while streaming can stop it
     http = {"allowed_download_origins": (recorder.base_url,), "max_download_size": 20_000}
-    with SvarInnClient(account(**http)) as client:
+    with connect(account(**http)) as client:
         (listed,) = client.list_new()
         received: list[int] = []
 
@@ -117,7 +117,7 @@ def test_error_bodies_are_scrubbed(recorder: Recorder) -> None:
         "Authorization: Basic a29tbXVuZTpIZW1tZWxpZy1QYXNzb3JkLTQy " + "z" * 2000
     ).encode()
     account = make_account(recorder.base_url, username="kommune", password=password)
-    with SvarInnClient(account) as client, pytest.raises(ServiceUnavailableError) as info:
+    with connect(account) as client, pytest.raises(ServiceUnavailableError) as info:
         client.list_new()
     error = info.value
     assert error.status_code == 502
@@ -146,7 +146,7 @@ def test_status_mapping_on_the_listing(
     recorder.status = status
     recorder.body = b'{"message": "nei"}'
     account = make_account(recorder.base_url, username="u", password="p4ssword")
-    with SvarInnClient(account) as client, pytest.raises(error) as info:
+    with connect(account) as client, pytest.raises(error) as info:
         client.list_new()
     assert isinstance(info.value, SvarInnError)
     assert info.value.status_code == status
@@ -161,11 +161,11 @@ def test_gzip_encoded_download_is_decoded_and_limited(
     recorder.body = gzip.compress(plain)
     recorder.headers = {"Content-Encoding": "gzip"}
     http = {"allowed_download_origins": (recorder.base_url,)}
-    with SvarInnClient(account(**http)) as client:
+    with connect(account(**http)) as client:
         (listed,) = client.list_new()
         with client.download(listed) as download:
             assert b"".join(download) == plain
-    with SvarInnClient(account(max_download_size=50_000, **http)) as client:
+    with connect(account(max_download_size=50_000, **http)) as client:
         (listed,) = client.list_new()
         with pytest.raises(DownloadTooLargeError), client.download(listed) as download:
             b"".join(download)

@@ -22,6 +22,7 @@ from svarinn_daemon.cms import Decryptor
 from svarinn_daemon.config import load_config
 from svarinn_daemon.errors import CmsError
 from svarinn_daemon.keys import KeyPair, load_key_pair
+from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, LetterFile, Simulator, parse_fault
 from svarinn_daemon.simulator.letters import pdf_chunks
 from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
@@ -66,7 +67,7 @@ def test_operator_flow_through_the_command(tmp_path: Path) -> None:
         (account,) = config.accounts
         assert account.base_url == url.group(1)
         assert (config_dir / "private-key.pem").stat().st_mode & 0o077 == 0
-        with SvarInnClient(account) as client:
+        with connect(account) as client:
             letters = client.list_new()
             assert len(letters) == 3
             with client.download(letters[0]) as download:
@@ -288,7 +289,7 @@ def test_served_files_open_with_our_decryptor(simulator: Simulator, conformance_
     account = make_account(
         simulator.base_url, username=simulator.username, password=simulator.password
     )
-    with SvarInnClient(account) as client:
+    with connect(account) as client:
         listed = {f.id: f for f in client.list_new()}
         plain, digest = _decrypt(client, listed[single.id], keys)
         (meta,) = listed[single.id].filmetadata

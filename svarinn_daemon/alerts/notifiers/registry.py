@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from svarinn_daemon.alerts.notifiers.base import Notifier, NotifierContext, NotifierFactory
-from svarinn_daemon.errors import PluginError, SvarinnError
+from svarinn_daemon.errors import DaemonError, PluginError
 from svarinn_daemon.plugins import EntryPointRegistry
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class NotifierRegistry:
         )
         try:
             notifier = factory(config.options, context)
-        except SvarinnError:
+        except DaemonError:
             raise
         except Exception as exc:
             raise PluginError(

@@ -28,15 +28,15 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from svarinn_daemon.alerts.service import AlertService
-from svarinn_daemon.errors import LedgerUnavailableError, SvarinnError
-from svarinn_daemon.health import Check
+from svarinn_daemon.errors import DaemonError, LedgerUnavailableError
 from svarinn_daemon.ledger import Claim, State, Work
+from svarinn_daemon.letter.work import Outcome, PollResult
 from svarinn_daemon.logs import get_logger
-from svarinn_daemon.pool import WorkerPool
-from svarinn_daemon.runtime import Runtime
-from svarinn_daemon.sdnotify import Notifier
-from svarinn_daemon.work import Outcome, PollResult
+from svarinn_daemon.service.breaker import Breaker
+from svarinn_daemon.service.health import Check
+from svarinn_daemon.service.pool import WorkerPool
+from svarinn_daemon.service.runtime import Runtime
+from svarinn_daemon.service.sdnotify import Notifier
 
 log = get_logger(__name__)
 TICK = 5.0  # seconds between watchdog pings and status lines
@@ -79,7 +79,7 @@ class Daemon:
         self._last_tick = time.monotonic()
         self._cycles: dict[str, float] = {}  # account -> last progress of its running cycle
         self.outcomes: dict[Outcome, int] = {}
-        self.alerts = AlertService.start(self.config, runtime.ledger.engine)
+        self.alerts = runtime.alerts
 
     # --- start and stop -------------------------------------------------------------------
 
@@ -187,7 +187,7 @@ class Daemon:
             with self._lock:
                 if name in self._stopped_accounts:
                     continue
-            breaker = self.pipeline.accounts[name].breaker
+            breaker = self._breaker(name)
             imports = breaker.allow()
             probe = imports and not breaker.available
             try:
@@ -221,7 +221,7 @@ class Daemon:
             self._release_after_bug(claim)
             outcome = Outcome.RELEASED
         finally:
-            breaker = self.pipeline.accounts[letter.account].breaker
+            breaker = self._breaker(letter.account)
             if probe:
                 breaker.cancel_probe()  # a no-op once the probe's result was recorded
         if outcome is Outcome.ACCOUNT_STOPPED:
@@ -250,7 +250,7 @@ class Daemon:
     def _internal_error(self, where: str, exc: BaseException, **fields: Any) -> None:
         """Nothing disappears: logged with its traceback and counted."""
         self.metrics.internal_errors.labels(where).inc()
-        error = f"{exc.kind}: {exc}" if isinstance(exc, SvarinnError) else repr(exc)[:500]
+        error = f"{exc.kind}: {exc}" if isinstance(exc, DaemonError) else repr(exc)[:500]
         log.error("daemon.internal_error", where=where, error=error, exc_info=exc, **fields)
 
     def wait_idle(self) -> bool:
@@ -400,10 +400,13 @@ class Daemon:
     def archives_unavailable(self) -> dict[str, timedelta]:
         """Archives whose breaker holds imports back, and for how long."""
         out: dict[str, timedelta] = {}
-        for account in self.pipeline.accounts.values():
-            if not account.breaker.available:
-                out[account.archive] = timedelta(seconds=account.breaker.open_for())
+        for archive, breaker in self.runtime.breakers.items():
+            if not breaker.available:
+                out[archive] = timedelta(seconds=breaker.open_for())
         return out
+
+    def _breaker(self, account: str) -> Breaker:
+        return self.runtime.breakers[self.pipeline.accounts[account].archive]
 
     def _progress(self, account: str | None) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from svarinn_daemon.metrics import Metrics
+from svarinn_daemon.service.metrics import Metrics
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,22 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
 from svarinn_daemon.adapters import AdapterRegistry, ArchiveAdapter
-from svarinn_daemon.breaker import Breaker, BreakerPolicy
+from svarinn_daemon.alerts.service import AlertService
 from svarinn_daemon.config import Config
+from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.ledger import Ledger, open_ledger
+from svarinn_daemon.letter.pipeline import Pipeline
+from svarinn_daemon.letter.spool import Spool
+from svarinn_daemon.letter.work import AccountRuntime
 from svarinn_daemon.logs import get_logger
-from svarinn_daemon.metrics import LedgerSnapshot, Metrics
-from svarinn_daemon.pipeline import Pipeline
-from svarinn_daemon.spool import Spool
+from svarinn_daemon.service.breaker import Breaker, BreakerPolicy
+from svarinn_daemon.service.metrics import LedgerSnapshot, Metrics
+from svarinn_daemon.service.observe import Observer
 from svarinn_daemon.svarinn import SvarInnClient
-from svarinn_daemon.work import AccountRuntime
+from svarinn_daemon.svarinn.client import Credentials
 
 log = get_logger(__name__)
 
@@ -33,6 +38,8 @@ class Runtime:
     pipeline: Pipeline
     adapters: Mapping[str, ArchiveAdapter]
     metrics: Metrics
+    alerts: AlertService
+    breakers: Mapping[str, Breaker]  # one per archive
     _stack: ExitStack
 
     def close(self) -> None:
@@ -58,6 +65,14 @@ class Runtime:
         if oldest is not None and backlog.oldest_age is not None:
             ages[oldest.account] = backlog.oldest_age.total_seconds()
         return LedgerSnapshot(counts, ages)
+
+
+def connect(account: AccountConfig, **options: Any) -> SvarInnClient:
+    """The SvarInn client for one ``[[accounts]]`` table (options: see SvarInnClient)."""
+    credentials = Credentials(account.username, account.password)
+    return SvarInnClient(
+        account.base_url, credentials, account.http, account=account.name, **options
+    )
 
 
 def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
@@ -90,7 +105,7 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
             metrics.init_archive(name)
         accounts: dict[str, AccountRuntime] = {}
         for account in config.accounts:
-            client = SvarInnClient(account)
+            client = connect(account)
             stack.callback(client.close)
             accounts[account.name] = AccountRuntime(
                 name=account.name,
@@ -98,7 +113,6 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
                 adapter=adapters[account.archive],
                 keys=tuple(k.pair for k in account.keys),
                 archive=account.archive,
-                breaker=breakers[account.archive],
             )
             metrics.init_account(account.name)
         spool = Spool(config.state_directory / "spool")
@@ -107,19 +121,21 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
             ledger=ledger,
             accounts=accounts,
             spool=spool,
-            metrics=metrics,
+            events=Observer(metrics, breakers),
             worker_id=config.daemon.worker_id,
             lease=config.daemon.lease,
             retry_policy=config.retry,
             verify_policy=config.verify,
             clock=lambda: datetime.now(UTC),
         )
+        alerts = AlertService.start(config, ledger.engine)
+        stack.callback(alerts.close)
     except BaseException:
         stack.close()
         raise
-    runtime = Runtime(config, ledger, pipeline, adapters, metrics, stack)
+    runtime = Runtime(config, ledger, pipeline, adapters, metrics, alerts, breakers, stack)
     metrics.watch_ledger(runtime.ledger_snapshot)
     return runtime
 
 
-__all__ = ["Runtime", "build_runtime"]
+__all__ = ["Runtime", "build_runtime", "connect"]

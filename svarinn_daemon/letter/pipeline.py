@@ -7,8 +7,9 @@
 Every step's result is in the ledger before the next step starts, so a crash at any instant
 leaves a letter either claimable again (its lease expires) or archived-and-waiting-for-its-
 receipt; the adapter gets the forsendelse id as its idempotency key, so nothing is archived
-twice. Failures go through :func:`svarinn_daemon.retry.decide`, whose decision is written to
-the ledger's events.
+twice. Failures go through :func:`svarinn_daemon.letter.retry.decide`, whose decision is
+written to the ledger's events. What happened is told to :class:`.events.PipelineEvents`;
+metrics and log lines are the observer's business, not the pipeline's.
 """
 
 from __future__ import annotations
@@ -22,39 +23,29 @@ from typing import TypeVar
 
 from svarinn_daemon.errors import (
     ArchiveError,
-    AuthenticationError,
+    DaemonError,
     ForsendelseGoneError,
     InternalError,
     LeaseLostError,
     LedgerError,
     LedgerUnavailableError,
-    SvarinnError,
+    ShutdownRequested,
 )
-from svarinn_daemon.inflight import InFlight
 from svarinn_daemon.ledger import Claim, Ledger, SeenAction, Trigger, Work
-from svarinn_daemon.logs import get_logger
-from svarinn_daemon.metrics import Metrics
-from svarinn_daemon.retry import Action, RetryPolicy, decide
-from svarinn_daemon.spool import Spool
-from svarinn_daemon.stages import Downloaded, Stages
+from svarinn_daemon.letter.events import PipelineEvents
+from svarinn_daemon.letter.inflight import InFlight
+from svarinn_daemon.letter.retry import Action, decide
+from svarinn_daemon.letter.spool import Spool
+from svarinn_daemon.letter.stages import Downloaded, Stages
+from svarinn_daemon.letter.work import AccountRuntime, Outcome, PollResult, sighting
+from svarinn_daemon.policies import RetryPolicy, VerifyPolicy
 from svarinn_daemon.svarinn import Forsendelse
 from svarinn_daemon.svarinn.models import parse_forsendelse
-from svarinn_daemon.verify import VerifyPolicy
-from svarinn_daemon.work import (
-    AccountRuntime,
-    Outcome,
-    PollResult,
-    ShutdownRequested,
-    sighting,
-)
 
-log = get_logger(__name__)
 T = TypeVar("T")
 # How long a worker waits before writing a decision again while the ledger is down.
 LEDGER_RETRY_FIRST = 0.5
 LEDGER_RETRY_MAX = 5.0
-# poll.item_rejected lines per poll; a listing of a million bad items must not flood the log.
-MAX_REJECTED_LOG_LINES = 20
 
 
 @dataclass
@@ -62,7 +53,7 @@ class Pipeline:
     ledger: Ledger
     accounts: Mapping[str, AccountRuntime]
     spool: Spool
-    metrics: Metrics
+    events: PipelineEvents
     worker_id: str
     lease: timedelta
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -73,7 +64,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self._stages = Stages(
-            self.spool, self.in_flight, self.metrics, self.verify_policy, self.clock
+            self.spool, self.in_flight, self.events, self.verify_policy, self.clock
         )
 
     def stop(self) -> None:
@@ -83,50 +74,27 @@ class Pipeline:
     # --- poll --------------------------------------------------------------------------
 
     def poll(self, account: str) -> PollResult:
-        """hentNyeForsendelser, then write every id down before anything else happens.
+        """The listing, then every id written down before anything else happens.
 
-        An item that cannot be read is logged and counted, and the others go on: SvarUt
-        keeps listing it, so it is counted again at every poll until someone acts."""
+        An item that cannot be read is set aside (told to the events) and the others go
+        on: SvarUt keeps listing it, so it is counted again at every poll until someone
+        acts."""
         runtime = self.accounts[account]
-        with self.metrics.stage(account, "poll"):
+        with self.events.stage(account, "poll"):
             try:
                 listing = runtime.client.listing()
-                letters = listing.letters
-                results = self.ledger.record_seen_many(account, [sighting(f) for f in letters])
-            except SvarinnError as exc:
-                outcome = "auth_failed" if isinstance(exc, AuthenticationError) else "failed"
-                self.metrics.polls.labels(account, outcome).inc()
-                log.error("poll.failed", account=account, error_kind=exc.kind, error=str(exc))
+                results = self.ledger.record_seen_many(
+                    account, [sighting(f) for f in listing.letters]
+                )
+            except DaemonError as exc:
+                self.events.poll_failed(account, exc)
                 return PollResult(account, ok=False, error=exc)
         new = sum(1 for r in results if r.action is SeenAction.NEW)
         again = sum(
             1 for r in results if r.action in (SeenAction.REACKNOWLEDGE, SeenAction.REREPORT)
         )
-        for item in listing.rejected[:MAX_REJECTED_LOG_LINES]:
-            log.error(
-                "poll.item_rejected",
-                account=account,
-                forsendelse_id=item.forsendelse_id,
-                error=str(item.error)[:1000],
-            )
-        if len(listing.rejected) > MAX_REJECTED_LOG_LINES:
-            log.error(
-                "poll.items_rejected_not_logged",
-                account=account,
-                count=len(listing.rejected) - MAX_REJECTED_LOG_LINES,
-            )
-        self.metrics.rejected_items.labels(account).inc(len(listing.rejected))
-        self.metrics.polls.labels(account, "ok").inc()
-        self.metrics.last_successful_poll.labels(account).set(time.time())
-        result = PollResult(account, True, len(letters), new, again, len(listing.rejected))
-        log.info(
-            "poll.finished",
-            account=account,
-            listed=result.listed,
-            new=new,
-            again=again,
-            rejected=result.rejected,
-        )
+        result = PollResult(account, True, len(listing.letters), new, again, len(listing.rejected))
+        self.events.polled(result, listing.rejected)
         return result
 
     def claim(
@@ -146,31 +114,22 @@ class Pipeline:
         """Do the claim's work; every failure ends in a ledger decision, never an exception.
 
         While the ledger does not answer, the decision waits for it (:meth:`_record`)."""
-        letter = claim.letter
-        bound = log.bind(
-            account=letter.account,
-            forsendelse_id=letter.forsendelse_id,
-            letter_id=letter.id,
-            work=claim.work.value,
-        )
         with self.in_flight.working():
             try:
                 try:
                     return self._work(claim)
                 except ShutdownRequested:
                     raise
-                except SvarinnError as exc:
+                except DaemonError as exc:
                     return self._failed(claim, exc)
                 except Exception as exc:  # a bug must not kill the worker or lose the letter
-                    bound.exception("forsendelse.internal_error")
-                    self.metrics.internal_errors.labels("pipeline").inc()
+                    self.events.internal_error(claim, exc)
                     error = InternalError.wrap(exc, f"{claim.work.value} work")
                     return self._failed(claim, error)
             except ShutdownRequested:
                 return self._release(claim, "daemon stopping")
             except LeaseLostError as exc:  # while writing the decision about a failure
-                bound.warning("forsendelse.lease_lost", error=str(exc))
-                return Outcome.LEASE_LOST
+                return self._lease_lost(claim, exc)
 
     def _work(self, claim: Claim) -> Outcome:
         if claim.work is Work.IMPORT:
@@ -181,13 +140,24 @@ class Pipeline:
         return self._report(claim, claim.letter.last_error_message or "mottak feilet")
 
     def _release(self, claim: Claim, reason: str) -> Outcome:
-        letter = claim.letter
+        error: LedgerError | None = None
         try:
-            self.ledger.release(letter.id, self.worker_id, reason)
+            self.ledger.release(claim.letter.id, self.worker_id, reason)
         except LedgerError as exc:  # stopping: the lease runs out, or the restart frees it
-            log.warning("forsendelse.not_released", letter_id=letter.id, error=str(exc))
-        log.info("forsendelse.released", forsendelse_id=letter.forsendelse_id, reason=reason)
+            error = exc
+        self.events.released(claim, reason, error)
         return Outcome.RELEASED
+
+    def _lease_lost(self, claim: Claim, error: LeaseLostError) -> Outcome:
+        decision = decide(
+            error,
+            attempts=claim.letter.attempts,
+            policy=self.retry_policy,
+            now=self.clock(),
+            last_temporary_report_at=None,
+        )
+        self.events.decided(claim, error, decision, Outcome.LEASE_LOST)
+        return Outcome.LEASE_LOST
 
     def _record(self, write: Callable[[], T]) -> T:
         """Write a decision to the ledger as soon as it answers: while the database is
@@ -210,12 +180,6 @@ class Pipeline:
         existing = account.adapter.has(forsendelse.id)
         if existing is not None:
             # The archive has it but the ledger missed it (crash between the two): never twice.
-            log.warning(
-                "forsendelse.already_archived",
-                account=letter.account,
-                forsendelse_id=forsendelse.id,
-                archive_ref=existing,
-            )
             self._record(
                 lambda: self.ledger.mark_archived(
                     letter.id,
@@ -225,6 +189,9 @@ class Pipeline:
                     actual_size=None,
                     verified=None,  # unknown here; the archive holds the verification record
                 )
+            )
+            self.events.archived(
+                claim, account.archive, existing, size=None, verified=None, notes=(), already=True
             )
             return
         downloaded = self._stages.download(account, forsendelse, self._lease_renewer(claim))
@@ -257,9 +224,6 @@ class Pipeline:
         downloaded: Downloaded,
     ) -> None:
         ref, result = self._stages.archive(account, forsendelse, downloaded)
-        if account.breaker.success():
-            self.metrics.archive_available.labels(account.archive).set(1)
-            log.info("archive.available", archive=account.archive)
         self._record(
             lambda: self.ledger.mark_archived(
                 claim.id,
@@ -270,76 +234,57 @@ class Pipeline:
                 verified=result.verified,
             )
         )
-        if not result.verified:
-            self.metrics.unverified.labels(account.name).inc()
-        log.info(
-            "forsendelse.archived",
-            account=account.name,
-            forsendelse_id=forsendelse.id,
-            archive_ref=ref,
+        self.events.archived(
+            claim,
+            account.archive,
+            ref,
             size=downloaded.size,
             verified=result.verified,
-            notes=list(result.notes),
+            notes=result.notes,
         )
 
     def _acknowledge(self, claim: Claim) -> Outcome:
         letter = claim.letter
-        account = self.accounts[letter.account]
-        self._receipt(
-            claim, "kvitterMottak", lambda: account.client.acknowledge(letter.forsendelse_id)
-        )
+        client = self.accounts[letter.account].client
+        self._receipt(claim, "kvitterMottak", lambda: client.acknowledge(letter.forsendelse_id))
         self._record(lambda: self.ledger.mark_acknowledged(letter.id, self.worker_id))
-        self.metrics.letters.labels(account.name, "acknowledged").inc()
-        log.info(
-            "forsendelse.acknowledged", account=account.name, forsendelse_id=letter.forsendelse_id
-        )
+        self.events.acknowledged(claim)
         return Outcome.ACKNOWLEDGED
 
     def _report(self, claim: Claim, message: str) -> Outcome:
         """mottakFeilet permanent=true: SvarUt sends the letter on by other channels."""
         letter = claim.letter
-        account = self.accounts[letter.account]
+        client = self.accounts[letter.account].client
         self._receipt(
             claim,
             "mottakFeilet",
-            lambda: account.client.report_failure(letter.forsendelse_id, message, permanent=True),
+            lambda: client.report_failure(letter.forsendelse_id, message, permanent=True),
         )
         self._record(
             lambda: self.ledger.mark_reported(
                 letter.id, self.worker_id, "mottakFeilet permanent=true"
             )
         )
-        self.metrics.letters.labels(account.name, "reported").inc()
-        log.warning(
-            "forsendelse.reported",
-            account=account.name,
-            forsendelse_id=letter.forsendelse_id,
-            message=message,
-        )
+        self.events.reported(claim, message)
         return Outcome.REPORTED
 
     def _receipt(self, claim: Claim, kind: str, send: Callable[[], None]) -> None:
-        """Send kvitterMottak or mottakFeilet, counting it. A 404 means SvarUt no longer
-        lists the letter: an earlier receipt whose answer was lost, so it counts as sent."""
-        account = claim.letter.account
-        with self.metrics.stage(account, "receipt"):
+        """Send kvitterMottak or mottakFeilet. A 404 means SvarUt no longer lists the
+        letter: an earlier receipt whose answer was lost, so it counts as sent."""
+        with self.events.stage(claim.letter.account, "receipt"):
             try:
                 send()
             except ForsendelseGoneError:
-                log.info(
-                    "forsendelse.receipt_gone",
-                    account=account,
-                    kind=kind,
-                    forsendelse_id=claim.letter.forsendelse_id,
-                )
-            except SvarinnError:
-                self.metrics.receipts.labels(account, kind, "failed").inc()
+                self.events.receipt(claim, kind, "gone")
+                return
+            except DaemonError:
+                self.events.receipt(claim, kind, "failed")
                 raise
-        self.metrics.receipts.labels(account, kind, "ok").inc()
+        self.events.receipt(claim, kind, "ok")
 
     # --- failures -----------------------------------------------------------------------
 
-    def _failed(self, claim: Claim, error: SvarinnError) -> Outcome:
+    def _failed(self, claim: Claim, error: DaemonError) -> Outcome:
         letter = claim.letter
         account = self.accounts[letter.account]
         now = self.clock()
@@ -353,63 +298,43 @@ class Pipeline:
             download_attempts=self._corrupt_downloads(letter.id) + 1,
             random=self.random,
         )
-        fields = {
-            "account": account.name,
-            "forsendelse_id": letter.forsendelse_id,
-            "letter_id": letter.id,
-            "work": claim.work.value,
-            "error_kind": error.kind,
-            "error": str(error),
-            "action": decision.action.value,
-            "reason": decision.reason,
-        }
+        if isinstance(error, ArchiveError) and error.temporary:
+            self.events.archive_refused(account.archive, error)
         if decision.action is Action.ABANDON:
-            log.warning("forsendelse.lease_lost", **fields)
-            return Outcome.LEASE_LOST
-        if isinstance(error, ArchiveError) and error.temporary and account.breaker.failure():
-            self.metrics.archive_available.labels(account.archive).set(0)
-            log.error(
-                "archive.unavailable",
-                archive=account.archive,
-                consecutive_failures=account.breaker.failures,
-                probe_in_seconds=account.breaker.delay,
-                error=str(error),
-            )
-        if decision.action is Action.STOP_ACCOUNT:
+            outcome = Outcome.LEASE_LOST
+        elif decision.action is Action.STOP_ACCOUNT:
             self._record(
                 lambda: self.ledger.release(letter.id, self.worker_id, f"{error.kind}: {error}")
             )
-            log.error("account.stopped", **fields)
-            return Outcome.ACCOUNT_STOPPED
-        if decision.action is Action.FAIL_PERMANENTLY and claim.work is Work.IMPORT:
+            outcome = Outcome.ACCOUNT_STOPPED
+        elif decision.action is Action.FAIL_PERMANENTLY and claim.work is Work.IMPORT:
             self._record(
                 lambda: self.ledger.mark_failed_permanently(
                     letter.id, self.worker_id, error.kind, decision.message
                 )
             )
-            self.metrics.letters.labels(account.name, "failed_permanently").inc()
-            log.error("forsendelse.failed_permanently", **fields)
+            self.events.decided(claim, error, decision, Outcome.REPORTED)
             try:
                 return self._report(claim, decision.message)
-            except SvarinnError as exc:
+            except DaemonError as exc:
                 return self._failed(claim, exc)  # the report itself is retried later
-        retry_at = decision.retry_at or now + self.retry_policy.base_delay
-        self._record(
-            lambda: self.ledger.schedule_retry(
-                letter.id,
-                self.worker_id,
-                error.kind,
-                f"{decision.action.value}: {decision.reason}: {error}",
-                retry_at,
+        else:
+            retry_at = decision.retry_at or now + self.retry_policy.base_delay
+            self._record(
+                lambda: self.ledger.schedule_retry(
+                    letter.id,
+                    self.worker_id,
+                    error.kind,
+                    f"{decision.action.value}: {decision.reason}: {error}",
+                    retry_at,
+                )
             )
-        )
-        self.metrics.retries.labels(account.name, error.kind).inc()
-        self.metrics.letters.labels(account.name, "retry_scheduled").inc()
-        emit = log.error if decision.alert else log.warning
-        emit("forsendelse.retry_scheduled", retry_at=retry_at.isoformat(), **fields)
-        if decision.report_temporary and claim.work is Work.IMPORT:
-            self._report_temporary(account, letter.id, letter.forsendelse_id, decision.message)
-        return Outcome.RETRY_SCHEDULED
+            outcome = Outcome.RETRY_SCHEDULED
+        self.events.decided(claim, error, decision, outcome)
+        retried = outcome is Outcome.RETRY_SCHEDULED and claim.work is Work.IMPORT
+        if retried and decision.report_temporary:
+            self._report_temporary(claim, decision.message)
+        return outcome
 
     def _corrupt_downloads(self, letter_id: int) -> int:
         """Earlier downloads of this letter that came back corrupt, from its history: claims
@@ -421,19 +346,13 @@ class Pipeline:
             if event.trigger is Trigger.SCHEDULE_RETRY and marker in (event.reason or "")
         )
 
-    def _report_temporary(
-        self, account: AccountRuntime, letter_id: int, forsendelse_id: str, message: str
-    ) -> None:
+    def _report_temporary(self, claim: Claim, message: str) -> None:
+        letter = claim.letter
+        client = self.accounts[letter.account].client
         try:
-            account.client.report_failure(forsendelse_id, message, permanent=False)
-        except SvarinnError as exc:
-            self.metrics.receipts.labels(account.name, "mottakFeilet", "failed").inc()
-            log.warning(
-                "forsendelse.temporary_report_failed",
-                account=account.name,
-                forsendelse_id=forsendelse_id,
-                error=str(exc),
-            )
+            client.report_failure(letter.forsendelse_id, message, permanent=False)
+        except DaemonError as exc:
+            self.events.temporary_report(claim, exc)
             return
-        self.metrics.receipts.labels(account.name, "mottakFeilet", "ok").inc()
-        self._record(lambda: self.ledger.record_temporary_report(letter_id, self.clock()))
+        self.events.temporary_report(claim, None)
+        self._record(lambda: self.ledger.record_temporary_report(letter.id, self.clock()))

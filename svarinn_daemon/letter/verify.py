@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -44,7 +44,8 @@ from svarinn_daemon.errors import (
     UnsafeArchiveError,
     VerificationError,
 )
-from svarinn_daemon.ziputil import ZIP_MAGIC, ZipEntry, ZipLimits, ZipReader
+from svarinn_daemon.letter.ziputil import ZIP_MAGIC, ZipEntry, ZipReader
+from svarinn_daemon.policies import VerifyPolicy
 
 __all__ = [
     "Document",
@@ -53,8 +54,6 @@ __all__ = [
     "LetterContents",
     "PlannedDocument",
     "VerificationResult",
-    "VerifyPolicy",
-    "ZipLimits",
     "detect_file_type",
     "open_letter",
     "sha256_file",
@@ -85,12 +84,6 @@ class ExpectedFile:
     @property
     def known_sha256(self) -> str | None:
         return self.sha256.strip().lower() if self.sha256 and self.sha256.strip() else None
-
-
-@dataclass(frozen=True)
-class VerifyPolicy:
-    limits: ZipLimits = field(default_factory=ZipLimits)
-    allow_missing_documents: bool = False
 
 
 @dataclass(frozen=True)

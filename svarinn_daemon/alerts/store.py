@@ -12,34 +12,16 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from svarinn_daemon.alerts.engine import AlertState
 from svarinn_daemon.alerts.message import Condition
 from svarinn_daemon.errors import LedgerError, SchemaMismatchError
-from svarinn_daemon.ledger.database import database_errors, reading
+from svarinn_daemon.ledger.database import database_errors, reading, upsert
 from svarinn_daemon.ledger.models import alert_states as alerts_t
 from svarinn_daemon.ledger.queries import Clock, utc_now
 
-__all__ = ["LedgerAlertStore", "upsert"]
-
-
-def upsert(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> None:
-    """INSERT, or UPDATE the row with the same primary key (SQLite and PostgreSQL)."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        pg = postgresql.insert(table).values(**values)
-        keys = [c.name for c in table.primary_key.columns]
-        update = {k: pg.excluded[k] for k in values if k not in keys}
-        conn.execute(pg.on_conflict_do_update(index_elements=keys, set_=update))
-    elif dialect == "sqlite":
-        lite = sqlite.insert(table).values(**values)
-        keys = [c.name for c in table.primary_key.columns]
-        update = {k: lite.excluded[k] for k in values if k not in keys}
-        conn.execute(lite.on_conflict_do_update(index_elements=keys, set_=update))
-    else:  # the ledger supports these two only (see database.build_engine)
-        raise LedgerError(f"the ledger cannot store alerts on {dialect}")
+__all__ = ["LedgerAlertStore"]
 
 
 def _condition(text: str) -> Condition:

@@ -3,7 +3,7 @@
     download: client.download (stream) -> decode (CMS decrypt + sha256) -> spool (0600, fsync)
     archive:  verify (magic bytes, sha256, size, zip entries) -> adapter transaction -> commit
 
-Each works in constant memory and beats :class:`~svarinn_daemon.inflight.InFlight` as it
+Each works in constant memory and beats :class:`~svarinn_daemon.letter.inflight.InFlight` as it
 goes (a chunk, a document), so liveness can tell a large letter from a wedged one. Neither
 touches the ledger: what a result means is the pipeline's to record.
 """
@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from svarinn_daemon.decode import decode
-from svarinn_daemon.inflight import InFlight
-from svarinn_daemon.metrics import Metrics
-from svarinn_daemon.spool import Spool
+from svarinn_daemon.letter.decode import decode
+from svarinn_daemon.letter.events import PipelineEvents
+from svarinn_daemon.letter.inflight import InFlight
+from svarinn_daemon.letter.spool import Spool
+from svarinn_daemon.letter.verify import ExpectedFile, VerificationResult, open_letter
+from svarinn_daemon.letter.work import AccountRuntime
+from svarinn_daemon.policies import VerifyPolicy
 from svarinn_daemon.svarinn import Forsendelse
-from svarinn_daemon.verify import ExpectedFile, VerificationResult, VerifyPolicy, open_letter
-from svarinn_daemon.work import AccountRuntime
 
 __all__ = ["Downloaded", "Stages"]
 
@@ -43,7 +44,7 @@ class Downloaded:
 class Stages:
     spool: Spool
     in_flight: InFlight
-    metrics: Metrics
+    events: PipelineEvents
     verify_policy: VerifyPolicy
     clock: Callable[[], datetime]
 
@@ -61,21 +62,21 @@ class Stages:
         spool_file = self.spool.create(forsendelse.id)
         with (
             spool_file,
-            self.metrics.stage(account.name, "download"),
+            self.events.stage(account.name, "download"),
             account.client.download(forsendelse) as body,
             self.in_flight.track(body),
         ):
             decoded = decode(
                 body.iter_chunks(),
                 keys=account.keys,
-                plain_allowed=forsendelse.raw.get("kryptert") is False,
+                plain_allowed=forsendelse.kryptert is False,
                 write=spool_file.write,
                 between_chunks=tick,
             )
             path = spool_file.finish()
-            self.metrics.bytes_downloaded.labels(account.name).inc(body.bytes_received)
+            self.events.downloaded(account.name, body.bytes_received)
             filename = body.filename
-        self.metrics.stage_seconds.labels(account.name, "decrypt").observe(decoded.decrypt_seconds)
+        self.events.stage_took(account.name, "decrypt", decoded.decrypt_seconds)
         return Downloaded(path, decoded.sha256, decoded.size, decoded.encrypted, filename, started)
 
     def archive(
@@ -92,7 +93,7 @@ class Stages:
         work_dir = self.spool.workdir(forsendelse.id)
         try:
             with (
-                self.metrics.stage(name, "verify"),
+                self.events.stage(name, "verify"),
                 open_letter(
                     downloaded.path,
                     sha256=downloaded.sha256,
@@ -102,7 +103,7 @@ class Stages:
                     policy=self.verify_policy,
                     fallback_name=downloaded.filename or "dokument",
                 ) as contents,
-                self.metrics.stage(name, "archive"),
+                self.events.stage(name, "archive"),
             ):
                 result = contents.result
                 transaction = account.adapter.begin(forsendelse.id, dict(forsendelse.raw))

@@ -5,24 +5,24 @@ The one rule behind every row of the table: a letter goes to paper (mottakFeilet
 configuration (a missing key, a wrong archive permission, an origin not allowed) is fixed
 by the operator, so those errors retry loudly instead of giving up.
 
-    error                                          action
-    AuthenticationError                            stop the account's cycle (alert)
-    LeaseLostError                                 abandon: another worker owns the letter
-    TruncatedCmsError, ChecksumMismatchError,      download again, up to
-      PaddingError, TrailingDataError,               max_download_attempts, then permanent
-      NotEnvelopedDataError, MalformedCmsError
-    NoMatchingRecipientError, KeyUnwrapError,      retry loudly (permanent only with
-      UnsupportedAlgorithmError                      treat_key_errors_as_permanent)
-    OriginNotAllowedError, ConfigError,            retry loudly: our configuration or our
-      PluginError, LedgerError (but not              own bookkeeping, never the letter's
-      LeaseLostError or LedgerUnavailableError),     fault
-      InternalError
-    any other temporary error                      retry with backoff and jitter
-    any other permanent error                      permanent failure
+How each error is retried is not decided here: it is data on the error class (``retry`` and
+``reported``, drawn in :mod:`svarinn_daemon.errors`). This module turns that data, the
+letter's history and the operator's :class:`~svarinn_daemon.policies.RetryPolicy` into a
+:class:`Decision`:
+
+    error.retry       action
+    stop_account      stop the account's cycle (alert)
+    abandon, release  leave the letter alone (another worker owns it, or we are stopping)
+    download_again    download again, up to max_download_attempts, then permanent
+    key               retry loudly (permanent only with treat_key_errors_as_permanent)
+    loudly            retry loudly: our configuration or our own bookkeeping
+    backoff           retry with backoff and jitter
+    never             permanent failure
 
 A temporary failure reaches SvarUt (mottakFeilet with ``permanent: false``) only once the
 letter has been failing for ``temporary_report_after`` (a real delay, not a hiccup), then at
-most once per ``temporary_report_interval``; failures of our own bookkeeping never do.
+most once per ``temporary_report_interval``; errors whose class says ``reported = False``
+(our own bookkeeping) never do.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from svarinn_daemon import errors as e
+from svarinn_daemon.errors import Retry
+from svarinn_daemon.policies import RetryPolicy
 
-__all__ = ["Action", "Decision", "RetryPolicy", "backoff", "decide", "failure_message"]
+__all__ = ["Action", "Decision", "backoff", "decide", "failure_message"]
 
 MAX_MESSAGE_LENGTH = 500
 
@@ -47,24 +49,6 @@ class Action(StrEnum):
     FAIL_PERMANENTLY = "fail_permanently"
     STOP_ACCOUNT = "stop_account"
     ABANDON = "abandon"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How patiently letters are retried. ``jitter`` is the fraction a delay may shrink by,
-    so that letters failed together do not come back together."""
-
-    base_delay: timedelta = timedelta(seconds=30)
-    max_delay: timedelta = timedelta(hours=1)
-    jitter: float = 0.2
-    max_download_attempts: int = 3
-    temporary_report_after: timedelta = timedelta(hours=1)
-    temporary_report_interval: timedelta = timedelta(hours=6)
-    treat_key_errors_as_permanent: bool = False
-    # The circuit breaker per archive (see svarinn_daemon.breaker).
-    archive_pause_after: int = 5
-    archive_probe_delay: timedelta = timedelta(seconds=30)
-    archive_probe_max_delay: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -83,19 +67,12 @@ class Decision:
         return self.action is Action.FAIL_PERMANENTLY
 
 
-_CORRUPT_DOWNLOAD = (
-    e.TruncatedCmsError,
-    e.ChecksumMismatchError,
-    e.PaddingError,
-    e.TrailingDataError,
-    e.NotEnvelopedDataError,
-)
-_KEY_ERRORS = (e.NoMatchingRecipientError, e.KeyUnwrapError, e.UnsupportedAlgorithmError)
-_OURS = (e.OriginNotAllowedError, e.ConfigError, e.PluginError, e.LedgerError, e.InternalError)
-# ... except an outage of the ledger: temporary, and logged once as ledger.unavailable.
-_OUTAGES = (e.LedgerUnavailableError,)
-# Failures of our own bookkeeping: telling the sender about them would be noise.
-_NOT_REPORTED = (e.LedgerError, e.ConfigError, e.PluginError)
+_ACTIONS = {
+    Retry.BACKOFF: Action.RETRY,
+    Retry.DOWNLOAD_AGAIN: Action.DOWNLOAD_AGAIN,
+    Retry.LOUDLY: Action.RETRY_LOUDLY,
+    Retry.KEY: Action.RETRY_LOUDLY,
+}
 
 
 def backoff(
@@ -114,7 +91,7 @@ def backoff(
 
 
 def decide(
-    error: e.SvarinnError,
+    error: e.DaemonError,
     *,
     attempts: int,
     policy: RetryPolicy,
@@ -129,32 +106,24 @@ def decide(
     this one). ``download_attempts`` counts downloads that came back corrupt (this one
     included); it defaults to ``attempts``."""
     reason = error.kind
-    if isinstance(error, e.AuthenticationError):
+    how = error.retry
+    if how is Retry.STOP_ACCOUNT:
         message = failure_message(error, permanent=False)
         return Decision(Action.STOP_ACCOUNT, reason, message, alert=True)
-    if isinstance(error, e.LeaseLostError):
+    if how in (Retry.ABANDON, Retry.RELEASE):
         return Decision(Action.ABANDON, reason, failure_message(error, permanent=False))
-
-    action = Action.RETRY
+    if how is Retry.KEY and policy.treat_key_errors_as_permanent:
+        message = failure_message(error, permanent=True)
+        return Decision(Action.FAIL_PERMANENTLY, reason, message, alert=True)
+    if how is Retry.NEVER:
+        return Decision(Action.FAIL_PERMANENTLY, reason, failure_message(error, permanent=True))
     count = attempts
-    if isinstance(error, _CORRUPT_DOWNLOAD) or (
-        type(error) is e.MalformedCmsError  # but not CmsLimitExceededError: our limits
-    ):
+    action = _ACTIONS[how]
+    if how is Retry.DOWNLOAD_AGAIN:
         count = download_attempts if download_attempts is not None else attempts
         if count >= policy.max_download_attempts:
             message = failure_message(error, permanent=True, downloads=count)
             return Decision(Action.FAIL_PERMANENTLY, reason, message)
-        action = Action.DOWNLOAD_AGAIN
-    elif isinstance(error, _KEY_ERRORS):
-        if policy.treat_key_errors_as_permanent:
-            message = failure_message(error, permanent=True)
-            return Decision(Action.FAIL_PERMANENTLY, reason, message, alert=True)
-        action = Action.RETRY_LOUDLY
-    elif isinstance(error, _OURS) and not isinstance(error, _OUTAGES):
-        action = Action.RETRY_LOUDLY
-    elif not error.temporary:
-        message = failure_message(error, permanent=True)
-        return Decision(Action.FAIL_PERMANENTLY, reason, message)
 
     retry_after = getattr(error, "retry_after", None)
     delay = backoff(
@@ -164,7 +133,7 @@ def decide(
         at_least=float(retry_after) if isinstance(retry_after, int | float) else 0.0,
     )
     report = (
-        not isinstance(error, _NOT_REPORTED)
+        error.reported
         and now - (failing_since or now) >= policy.temporary_report_after
         and (
             last_temporary_report_at is None
@@ -181,7 +150,7 @@ def decide(
     )
 
 
-_MESSAGES: tuple[tuple[type[e.SvarinnError], str], ...] = (
+_MESSAGES: tuple[tuple[type[e.DaemonError], str], ...] = (
     (e.ChecksumMismatchError, "Dokumentet stemmer ikke med sjekksum eller størrelse i filmetadata"),
     (e.UnsafeArchiveError, "Zip-fila har filnavn, lenker eller størrelser som ikke tillates"),
     (e.VerificationError, "Innholdet stemmer ikke med filmetadata"),
@@ -203,14 +172,14 @@ _MESSAGES: tuple[tuple[type[e.SvarinnError], str], ...] = (
     (e.StorageError, "Mottakssystemet fikk ikke lagret forsendelsen midlertidig"),
     (e.InternalError, "Mottakssystemet fikk en intern feil"),
     (e.LedgerError, "Mottakssystemets database svarte ikke"),
-    (e.SvarinnError, "Mottaket feilet"),
+    (e.DaemonError, "Mottaket feilet"),
 )
 # Only these messages are our own words about the letter's content: safe to pass on.
 _DETAILED = (e.VerificationError,)
 
 
 def failure_message(
-    error: e.SvarinnError, *, permanent: bool | None = None, downloads: int | None = None
+    error: e.DaemonError, *, permanent: bool | None = None, downloads: int | None = None
 ) -> str:
     """A message a person at the sender or the municipality can act on: fixed Norwegian
     text per kind (never internal paths, response bodies or secrets), the letter-level

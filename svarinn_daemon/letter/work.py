@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from svarinn_daemon.adapters import ArchiveAdapter
-from svarinn_daemon.breaker import Breaker
-from svarinn_daemon.errors import AuthenticationError, SvarinnError
+from svarinn_daemon.errors import AuthenticationError, DaemonError
 from svarinn_daemon.keys import KeyPair
 from svarinn_daemon.ledger import Sighting
 from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
@@ -24,10 +23,6 @@ class Outcome(StrEnum):
     LEASE_LOST = "lease_lost"
 
 
-class ShutdownRequested(Exception):
-    """Raised inside a download when the daemon must stop now; the letter is released."""
-
-
 @dataclass(frozen=True)
 class AccountRuntime:
     """What the pipeline needs per account, built once at start."""
@@ -36,8 +31,7 @@ class AccountRuntime:
     client: SvarInnClient
     adapter: ArchiveAdapter
     keys: tuple[KeyPair, ...]
-    archive: str
-    breaker: Breaker  # shared by every account of the same archive
+    archive: str  # the [archives.NAME] its letters go to
 
 
 @dataclass(frozen=True)
@@ -48,7 +42,7 @@ class PollResult:
     new: int = 0
     again: int = 0
     rejected: int = 0  # listed items that could not be read
-    error: SvarinnError | None = None
+    error: DaemonError | None = None
 
     @property
     def auth_failed(self) -> bool:
@@ -66,5 +60,6 @@ def sighting(forsendelse: Forsendelse) -> Sighting:
         title=forsendelse.tittel,
         declared_size=sum(sizes) if sizes else None,
         expected_sha256=hashes or None,
-        raw=dict(forsendelse.raw),
+        file_count=len(forsendelse.filmetadata),
+        raw_json=forsendelse.raw_json(),
     )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from svarinn_daemon.errors import StorageError, UnsafeArchiveError, VerificationError
+from svarinn_daemon.policies import ZipLimits
 
 __all__ = ["ZIP_MAGIC", "Extracted", "ZipEntry", "ZipLimits", "ZipReader"]
 
@@ -40,19 +41,6 @@ _CORRUPT = (
     zlib.error,
     lzma.LZMAError,
 )
-
-
-@dataclass(frozen=True)
-class ZipLimits:
-    """Limits against zip bombs. ``max_ratio`` applies to entries above ``ratio_min_size``
-    only, because small text files legitimately compress very well -- and to the whole zip
-    (all entries against the zip file's size) once it unpacks to more than that, because
-    many small entries of zeros are a bomb too."""
-
-    max_entries: int = 10_000
-    max_total_size: int = 20 * 2**30
-    max_ratio: float = 200.0
-    ratio_min_size: int = 2**20
 
 
 @dataclass(frozen=True)

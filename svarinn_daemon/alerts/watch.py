@@ -9,25 +9,60 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from svarinn_daemon.errors import LedgerError
-from svarinn_daemon.ledger.alert_store import upsert
-from svarinn_daemon.ledger.database import database_errors, reading
+from svarinn_daemon.ledger.database import database_errors, reading, upsert
 from svarinn_daemon.ledger.models import account_polls as polls_t
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.queries import Clock, utc_now
-from svarinn_daemon.ledger.records import AccountAlertFacts, PollStatus
 from svarinn_daemon.ledger.states import FINISHED, State
 
-__all__ = ["LedgerWatch"]
+__all__ = ["AccountAlertFacts", "LedgerWatch", "PollStatus"]
 
 _UNFINISHED = [s.value for s in State if s not in FINISHED]
 # Waiting for import or receipt; failed_permanently letters are the permanent_failure alert's.
 _PENDING = [s for s in _UNFINISHED if s != State.FAILED_PERMANENTLY.value]
+
+
+@dataclass(frozen=True)
+class AccountAlertFacts:
+    """What the alert conditions need to know about one account's letters (counts only).
+
+    ``pending`` counts letters neither acknowledged nor reported that were first seen at or
+    before the pending cut-off; ``oldest_pending_seen_at`` is the first of them.
+    ``reported_recently`` counts letters reported since the failure window's start;
+    ``key_errors`` unfinished letters whose last error says no configured key fits;
+    ``storage_errors`` those whose last error was our own disk (StorageError).
+    """
+
+    account: str
+    pending: int = 0
+    oldest_pending_seen_at: datetime | None = None
+    failed_permanently: int = 0
+    reported_recently: int = 0
+    key_errors: int = 0
+    storage_errors: int = 0
+
+
+@dataclass(frozen=True)
+class PollStatus:
+    """One account's last poll. ``failing_since`` is the first failed poll after the last
+    successful one (None while polls succeed); ``last_error_kind`` the last poll's error."""
+
+    account: str
+    last_polled_at: datetime
+    last_ok_at: datetime | None
+    failing_since: datetime | None
+    last_error_kind: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.failing_since is None
 
 
 def _aware(value: datetime, name: str) -> datetime:

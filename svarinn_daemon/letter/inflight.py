@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from svarinn_daemon.errors import SvarinnError
+from svarinn_daemon.errors import DaemonError, ShutdownRequested
 from svarinn_daemon.svarinn import Download
-from svarinn_daemon.work import ShutdownRequested
 
 
 class InFlight:
@@ -79,7 +78,7 @@ class InFlight:
         try:
             self.check()
             yield
-        except SvarinnError:
+        except DaemonError:
             if self.stopping.is_set():
                 raise ShutdownRequested from None  # the read was interrupted by stop()
             raise

@@ -1,0 +1,85 @@
+"""What the pipeline tells the world, as one interface: the pipeline decides, others observe.
+
+The pipeline calls these at each step; :class:`svarinn_daemon.service.observe.Observer`
+turns them into Prometheus metrics, log lines and the archives' circuit breakers (the way
+dramatiq keeps Prometheus in a middleware), and a test can record them instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from svarinn_daemon.errors import ArchiveError, DaemonError
+from svarinn_daemon.ledger import Claim
+from svarinn_daemon.letter.retry import Decision
+from svarinn_daemon.letter.work import Outcome, PollResult
+from svarinn_daemon.svarinn.models import RejectedItem
+
+__all__ = ["PipelineEvents", "ReceiptKind"]
+
+ReceiptKind = str  # "kvitterMottak" | "mottakFeilet"
+
+
+class PipelineEvents(Protocol):
+    def stage(self, account: str, stage: str) -> AbstractContextManager[None]:
+        """Times one stage (poll, download, verify, archive, receipt) of one account."""
+        ...
+
+    def stage_took(self, account: str, stage: str, seconds: float) -> None:
+        """A stage timed elsewhere (decrypt, measured inside the decoder)."""
+        ...
+
+    def polled(self, result: PollResult, rejected: Sequence[RejectedItem]) -> None: ...
+
+    def poll_failed(self, account: str, error: DaemonError) -> None: ...
+
+    def downloaded(self, account: str, received: int) -> None:
+        """``received`` encrypted bytes came in."""
+        ...
+
+    def archived(
+        self,
+        claim: Claim,
+        archive: str,
+        ref: str,
+        *,
+        size: int | None,
+        verified: bool | None,
+        notes: Sequence[str],
+        already: bool = False,
+    ) -> None:
+        """The archive has the letter (``already``: it had it before this claim)."""
+        ...
+
+    def archive_refused(self, archive: str, error: ArchiveError) -> None:
+        """The archive failed a letter temporarily (the breaker counts these)."""
+        ...
+
+    def receipt(self, claim: Claim, kind: ReceiptKind, outcome: str) -> None:
+        """``outcome``: ok, failed, or gone (404: an earlier receipt's answer was lost)."""
+        ...
+
+    def acknowledged(self, claim: Claim) -> None: ...
+
+    def reported(self, claim: Claim, message: str) -> None: ...
+
+    def temporary_report(self, claim: Claim, error: DaemonError | None) -> None:
+        """mottakFeilet(permanent=false) was sent (``error`` None) or failed."""
+        ...
+
+    def decided(
+        self, claim: Claim, error: DaemonError, decision: Decision, outcome: Outcome
+    ) -> None:
+        """A failure's decision is in the ledger (or, for a lost lease, nowhere)."""
+        ...
+
+    def internal_error(self, claim: Claim, exc: BaseException) -> None:
+        """An exception nobody converted reached the pipeline (a bug); logged with its
+        traceback while it is being handled."""
+        ...
+
+    def released(self, claim: Claim, reason: str, error: DaemonError | None) -> None:
+        """The lease was given back (``error``: it could not be, the lease runs out)."""
+        ...
