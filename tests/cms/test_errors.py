@@ -26,6 +26,7 @@ from svarinn_daemon.errors import (
     NoMatchingRecipientError,
     NotEnvelopedDataError,
     PaddingError,
+    Retry,
     TrailingDataError,
     TruncatedCmsError,
     UnsupportedAlgorithmError,
@@ -239,5 +240,6 @@ def test_all_errors_are_cms_errors() -> None:
         PaddingError, TrailingDataError,
     ):  # fmt: skip
         assert issubclass(error, CmsError)
-    assert TruncatedCmsError.temporary
-    assert not PaddingError.temporary
+    assert TruncatedCmsError.retry is Retry.DOWNLOAD_AGAIN
+    assert PaddingError.retry is Retry.DOWNLOAD_AGAIN
+    assert CmsLimitExceededError.retry is Retry.NEVER
