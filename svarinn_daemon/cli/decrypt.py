@@ -5,13 +5,15 @@ account's key, compare the sha256 with SvarInn's filmetadata. A failed run never
 file named OUT: output goes to a new temporary file beside it (``.OUT.<random>.part``,
 created with O_EXCL and O_NOFOLLOW, so nothing planted there -- a symlink, another user's
 file -- is followed, truncated or reused) and is renamed to OUT only after ``close()`` has
-checked padding and structure. Only that file is ever removed.
+checked padding and structure. Only that file is ever removed. An OUT that exists and is
+not a regular file (``/dev/null``, a FIFO, a terminal) is written into, never replaced.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -154,6 +156,14 @@ def run(ctx: Context) -> int:
 
 def _decrypt_to_file(decryptor: Decryptor, source: _Source, target: Path, ctx: Context) -> int:
     try:
+        existing = target.stat()  # follows a link: what would be written is what counts
+    except OSError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        if stat.S_ISDIR(existing.st_mode):
+            raise ConfigError(f"{target} is a directory", key="-o")
+        return _decrypt_into_special(decryptor, source, target, ctx)
+    try:
         # mkstemp: a fresh random name, O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600.
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except OSError as exc:
@@ -174,4 +184,15 @@ def _decrypt_to_file(decryptor: Decryptor, source: _Source, target: Path, ctx: C
     except BaseException:
         part.unlink(missing_ok=True)
         raise
+    return 0
+
+
+def _decrypt_into_special(decryptor: Decryptor, source: _Source, target: Path, ctx: Context) -> int:
+    """A device or FIFO takes the bytes as they come; renaming over it would destroy it."""
+    try:
+        with open(target, "wb", buffering=0) as sink:
+            decrypt_stream(decryptor, source, sink)
+    except OSError as exc:
+        print(f"svarinn-daemon: cannot read or write: {exc}", file=ctx.stderr)
+        return 1
     return 0

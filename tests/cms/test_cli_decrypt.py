@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,3 +151,32 @@ def test_a_planted_part_link_or_file_is_left_alone(
     else:
         assert code == 1
         assert not out.exists()
+
+
+def test_an_existing_device_or_fifo_is_written_into_not_replaced(
+    conformance_dir: Path, tmp_path: Path
+) -> None:
+    """``-o /dev/null`` must not turn /dev/null into a file: a character device (a null
+    device node made here) and a FIFO take the plaintext in place."""
+    key = str(conformance_dir / "privatekey.pem")
+    source = str(conformance_dir / "test.crypt")
+    expected = (conformance_dir / "test.pdf").read_bytes()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    code, err = cli("--key", key, source, "-o", str(fifo))
+    reader.join(timeout=30)
+    assert code == 0, err
+    assert received == [expected]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    code, err = cli("--key", key, source, "-o", str(null))
+    assert code == 0, err
+    assert stat.S_ISCHR(null.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null", "pipe"]
