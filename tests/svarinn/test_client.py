@@ -18,6 +18,7 @@ from svarinn_daemon.errors import (
     DownloadTooLargeError,
     ForsendelseGoneError,
     ProtocolError,
+    Retry,
     ServiceUnavailableError,
 )
 from svarinn_daemon.service.runtime import connect
@@ -222,7 +223,7 @@ def test_wrong_credentials(simulator: Simulator) -> None:
         assert "feil-passord" not in repr(client)
     error = info.value
     assert error.status_code == 401
-    assert not error.temporary
+    assert error.retry is Retry.STOP_ACCOUNT
     assert "testkommune" in str(error)
     assert "feil-passord" not in str(error) + error.body_start + repr(error)
     assert simulator.state().rejected_credentials == 1
