@@ -10,14 +10,13 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import deploy_tools
-import image_tools
 import pytest
-from ledger_support import FakeClock
-from pg_server import HOW_TO_ENABLE, PostgresServer, find_bindir
 
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.ledger import Ledger, open_ledger
+from tests.support import deploy_tools, image_tools
+from tests.support.ledger_support import FakeClock
+from tests.support.pg_server import HOW_TO_ENABLE, PostgresServer, find_bindir
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

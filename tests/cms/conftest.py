@@ -7,13 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cmshelpers import Identity
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from svarinn_daemon.keys import KeyPair, load_key_pair
+from tests.support.cmshelpers import Identity
 
 
 def _make(directory: Path, name: str, *, expired: bool = False, ski: bool = True) -> Identity:

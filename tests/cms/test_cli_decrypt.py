@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cmshelpers import Identity
 from cryptography.hazmat.primitives import serialization
 
 from svarinn_daemon.cli import main
 from svarinn_daemon.cms import encrypt_bytes
+from tests.support.cmshelpers import Identity
 
 
 def cli(*argv: str) -> tuple[int, str]:

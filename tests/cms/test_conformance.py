@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cmshelpers import CHUNKINGS, decrypt_chunked
 
 from svarinn_daemon.cms import Decryptor, der, looks_like_enveloped_data
 from svarinn_daemon.errors import NoMatchingRecipientError, TrailingDataError
 from svarinn_daemon.keys import KeyPair
+from tests.support.cmshelpers import CHUNKINGS, decrypt_chunked
 
 FILES = {
     "small.crypt": (

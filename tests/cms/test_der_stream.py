@@ -13,10 +13,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from cmshelpers import Identity, openssl_encrypt
 
 from svarinn_daemon.cms import Decryptor, der
 from svarinn_daemon.errors import PaddingError, TrailingDataError, TruncatedCmsError
+from tests.support.cmshelpers import Identity, openssl_encrypt
 
 SIZES = [0, 1, (1 << 20) + 1, 64 << 20]
 SVARUT_OPTIONS = ["-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"]

@@ -6,15 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cmshelpers import (
-    Identity,
-    decrypt_chunked,
-    nested,
-    openssl_encrypt,
-    primitive,
-    rebuild,
-    segmented,
-)
 
 from svarinn_daemon.cms import CmsLimits, Decryptor, der, encrypt_bytes
 from svarinn_daemon.errors import (
@@ -32,6 +23,15 @@ from svarinn_daemon.errors import (
     UnsupportedAlgorithmError,
 )
 from svarinn_daemon.keys import KeyPair
+from tests.support.cmshelpers import (
+    Identity,
+    decrypt_chunked,
+    nested,
+    openssl_encrypt,
+    primitive,
+    rebuild,
+    segmented,
+)
 
 PLAINTEXT = bytes(range(256)) * 20
 

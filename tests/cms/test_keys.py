@@ -6,12 +6,12 @@ import os
 from collections.abc import Callable
 
 import pytest
-from cmshelpers import Identity, decrypt_chunked
 from cryptography.hazmat.primitives import serialization
 
 from svarinn_daemon.cms import encrypt_bytes
 from svarinn_daemon.errors import NoMatchingRecipientError
 from svarinn_daemon.keys import load_key_pair
+from tests.support.cmshelpers import Identity, decrypt_chunked
 
 
 def test_rotation_letter_for_the_old_key(identities: Callable[[str], Identity]) -> None:

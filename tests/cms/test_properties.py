@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from cmshelpers import Identity, nested, primitive, rebuild, segmented
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from svarinn_daemon.cms import Decryptor, encrypt_bytes
 from svarinn_daemon.errors import CmsError
+from tests.support.cmshelpers import Identity, nested, primitive, rebuild, segmented
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cmshelpers import Identity, decrypt_chunked, openssl_encrypt
 
 from svarinn_daemon.cms import Decryptor, Encryptor, encrypt_bytes
+from tests.support.cmshelpers import Identity, decrypt_chunked, openssl_encrypt
 
 CIPHERS = ["-aes128", "-aes192", "-aes256"]
 TRANSPORTS = {

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from simhelpers import Recorder, make_account
 
 from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.simulator import Simulator
+from tests.support.simhelpers import Recorder, make_account
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from simhelpers import Recorder, make_account, openssl_decrypt
 
 from svarinn_daemon import __version__
 from svarinn_daemon.config.model import AccountConfig
@@ -24,6 +23,7 @@ from svarinn_daemon.errors import (
 from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, LetterFile, Simulator
 from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
+from tests.support.simhelpers import Recorder, make_account, openssl_decrypt
 
 Account = Callable[..., AccountConfig]
 

@@ -6,7 +6,6 @@ import gzip
 from collections.abc import Callable
 
 import pytest
-from simhelpers import Recorder, make_account
 
 from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.errors import (
@@ -19,6 +18,7 @@ from svarinn_daemon.errors import (
 )
 from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, Simulator
+from tests.support.simhelpers import Recorder, make_account
 
 Account = Callable[..., AccountConfig]
 

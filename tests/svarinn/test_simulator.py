@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from simhelpers import make_account, openssl_decrypt
 
 from svarinn_daemon.cli import main
 from svarinn_daemon.cms import Decryptor
@@ -26,6 +25,7 @@ from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, LetterFile, Simulator, parse_fault
 from svarinn_daemon.simulator.letters import pdf_chunks
 from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
+from tests.support.simhelpers import make_account, openssl_decrypt
 
 
 def test_operator_flow_through_the_command(tmp_path: Path) -> None:

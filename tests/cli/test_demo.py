@@ -1,0 +1,27 @@
+"""`svarinn-daemon demo`: README's first command, exercised for real (smaller)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.support.cfg_helpers import run_cli
+
+
+def test_demo_imports_everything_and_says_where(tmp_path: Path) -> None:
+    code, out, err = run_cli("demo", "--letters", "6", "--size", "8KiB", "--dir", str(tmp_path))
+    assert code == 0, err[-2000:]
+    assert "imported:  6 of 6 letters" in out
+    letters = [p for p in (tmp_path / "archive").iterdir() if not p.name.startswith(".")]
+    assert len(letters) == 6
+    for letter in letters:
+        meta = json.loads((letter / "forsendelse.json").read_text())
+        assert meta["verification"]["verified"] is True
+    assert str(tmp_path / "config.toml") in out
+    assert list((tmp_path / "state" / "spool").iterdir()) == []
+
+
+def test_demo_rejects_bad_arguments(tmp_path: Path) -> None:
+    code, _, err = run_cli("demo", "--size", "huge", "--dir", str(tmp_path))
+    assert code == 2
+    assert "--size" in err

@@ -1,0 +1,129 @@
+"""Migrations build exactly the models' schema; foreign, older, newer and unreachable
+databases are refused at start with a clear message."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from svarinn_daemon.config import LedgerConfig, Secret
+from svarinn_daemon.errors import LedgerUnavailableError, SchemaMismatchError
+from svarinn_daemon.ledger import build_engine, check_schema, head_revision, migrate, open_ledger
+from svarinn_daemon.ledger.models import metadata
+from svarinn_daemon.ledger.schema import downgrade, script_location
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _diff(engine: sa.Engine) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def test_upgrade_head_is_exactly_the_models_and_downgrade_base_works(ledger_url: str) -> None:
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    try:
+        before = migrate(engine)
+        assert (before.current, before.head) == (None, head_revision())
+        assert _diff(engine) == []
+        assert check_schema(engine).current == head_revision()
+        # Check constraints are not compared by Alembic: prove they exist.
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO forsendelser (account, forsendelse_id, state, file_count, "
+                    "attempts, seen_at, updated_at, raw) VALUES ('a', 'f', 'lost', 0, 0, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '{}')"
+                )
+            )
+        again = migrate(engine)  # idempotent
+        assert again.current == again.head
+        downgrade(engine, "base")
+        assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+        migrate(engine)
+        assert _diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_migrations_come_from_the_top_level_directory() -> None:
+    # The editable install maps svarinn_daemon.migrations onto migrations/ (setup.py).
+    assert script_location() == REPO / "migrations"
+
+
+def test_a_newer_schema_is_refused(ledger_url: str) -> None:
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(SchemaMismatchError, match=r"9999_future.*upgrade svarinn-daemon"):
+        open_ledger(LedgerConfig(url=ledger_url))
+    with pytest.raises(SchemaMismatchError, match="does not know"):
+        open_ledger(LedgerConfig(url=ledger_url), migrate_schema=True)
+
+
+def test_a_foreign_database_is_refused_and_left_alone(ledger_url: str) -> None:
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    for migrate_schema in (False, True):
+        with pytest.raises(SchemaMismatchError, match=r"invoices.*no svarinn-daemon schema"):
+            open_ledger(LedgerConfig(url=ledger_url), migrate_schema=migrate_schema)
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    assert set(sa.inspect(engine).get_table_names()) == {"invoices"}
+    engine.dispose()
+
+
+def test_an_empty_or_older_database_asks_for_migrate(ledger_url: str) -> None:
+    with pytest.raises(SchemaMismatchError, match="svarinn-daemon migrate"):
+        open_ledger(LedgerConfig(url=ledger_url))
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+    engine.dispose()
+    opened = open_ledger(LedgerConfig(url=ledger_url), migrate_schema=True)
+    opened.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_postgresql_is_a_clear_temporary_error() -> None:
+    url = f"postgresql+psycopg://svarinn@127.0.0.1:{_closed_port()}/ledger"
+    secret = Secret(source="env:LEDGER_PW", _value=b"hunter2-very-secret")
+    with pytest.raises(LedgerUnavailableError) as err:
+        open_ledger(LedgerConfig(url=url, password=secret))
+    message = str(err.value)
+    assert "127.0.0.1" in message
+    assert "connecting" in message
+    assert "hunter2" not in message
+    assert err.value.temporary
+
+
+def test_an_unusable_sqlite_path_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(LedgerUnavailableError, match="cannot create the ledger directory"):
+        open_ledger(LedgerConfig(url=f"sqlite:///{blocker}/sub/ledger.sqlite3"))
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LedgerUnavailableError, match="not a database"):
+        open_ledger(LedgerConfig(url=f"sqlite:///{garbage}"))
+
+
+def test_sqlite_directory_and_file_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "ledger.sqlite3"
+    open_ledger(LedgerConfig(url=f"sqlite:///{path}"), migrate_schema=True).close()
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,182 @@
+"""`run` as a real process: metrics over HTTP through every outcome, health and readiness."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from svarinn_daemon.simulator.faults import Fault
+from tests.support.daemon_harness import FAST, Harness, harness
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _config(port: int) -> str:
+    return FAST + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\nready_poll_age = "2s"\n'
+
+
+def _value(body: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.escape(name) + (r"\{" + re.escape(wanted) + r"\}" if labels else "") + r" (\S+)$"
+    match = re.search("(?m)^" + pattern, body)
+    return float(match.group(1)) if match else 0.0
+
+
+def _until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return None
+
+
+def _run(h: Harness, port: int) -> tuple[object, str]:
+    proc = h.spawn("run")
+    base = f"http://127.0.0.1:{port}"
+    _until(lambda: (r := _get(base + "/healthz")) is not None and r.status_code == 200)
+    return proc, base
+
+
+def _stop(proc: object) -> None:
+    import subprocess
+
+    assert isinstance(proc, subprocess.Popen)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert '"event": "daemon.stopped"' in out
+
+
+def test_metrics_follow_every_outcome_and_readiness_follows_polls(tmp_path: Path) -> None:
+    port = _free_port()
+    with harness(tmp_path, extra_config=_config(port)) as h:
+        good = h.sim.generate(2, 20_000)
+        flaky, bad = h.sim.generate(2, 20_000)
+        h.sim.add_fault(Fault("http_503", ids=frozenset({flaky.id}), times=1))
+        h.sim.add_fault(Fault("corrupt", ids=frozenset({bad.id})))
+        proc, base = _run(h, port)
+        try:
+            metrics = lambda: httpx.get(base + "/metrics").text  # noqa: E731
+            _until(
+                lambda: (
+                    _value(
+                        metrics(), "svarinn_letters_total", account="simulator", outcome="reported"
+                    )
+                    == 1
+                )
+            )
+            _until(
+                lambda: (
+                    _value(
+                        metrics(),
+                        "svarinn_letters_total",
+                        account="simulator",
+                        outcome="acknowledged",
+                    )
+                    == 3
+                )
+            )
+            body = metrics()
+            labels = {"account": "simulator"}
+            assert _value(body, "svarinn_letters_total", **labels, outcome="retry_scheduled") >= 3
+            assert (
+                _value(body, "svarinn_letters_total", **labels, outcome="failed_permanently") == 1
+            )
+            assert (
+                _value(body, "svarinn_receipts_total", **labels, kind="kvitterMottak", outcome="ok")
+                == 3
+            )
+            assert (
+                _value(body, "svarinn_receipts_total", **labels, kind="mottakFeilet", outcome="ok")
+                >= 1
+            )
+            assert _value(body, "svarinn_polls_total", **labels, outcome="ok") >= 1
+            assert _value(body, "svarinn_downloaded_bytes_total", **labels) > 60_000
+            assert (
+                _value(
+                    body,
+                    "svarinn_retries_scheduled_total",
+                    **labels,
+                    kind="ServiceUnavailableError",
+                )
+                == 1
+            )
+            assert (
+                _value(body, "svarinn_stage_duration_seconds_count", **labels, stage="download")
+                >= 4
+            )
+            assert _value(body, "svarinn_ledger_letters", **labels, state="acknowledged") == 3
+            assert _value(body, "svarinn_ledger_letters", **labels, state="reported") == 1
+            assert _value(body, "svarinn_last_successful_poll_timestamp_seconds", **labels) > 0
+            assert _value(body, "svarinn_ledger_up") == 1
+            assert httpx.get(base + "/readyz").status_code == 200
+            assert {x.id for x in good} <= h.archived_ids()
+
+            h.sim.add_fault(Fault("unauthorized"))
+            _until(
+                lambda: (
+                    _value(metrics(), "svarinn_polls_total", **labels, outcome="auth_failed") >= 1
+                )
+            )
+            _until(lambda: httpx.get(base + "/readyz").status_code == 503)
+            assert "no successful poll" in httpx.get(base + "/readyz").text
+            h.sim.clear_faults()
+            _until(lambda: httpx.get(base + "/readyz").status_code == 200)
+        finally:
+            _stop(proc)
+
+
+@pytest.mark.postgres
+def test_readiness_turns_false_when_the_ledger_is_unreachable(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import psycopg
+
+    port = _free_port()
+    database = postgres_url.rsplit("/", 1)[1]
+    admin_port = int(postgres_url.split(":")[-1].split("/")[0])
+
+    def admin(sql: str) -> None:
+        with psycopg.connect(
+            host="127.0.0.1", port=admin_port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql)
+
+    with harness(tmp_path, extra_config=_config(port), ledger_url=postgres_url) as h:
+        h.sim.generate(1, 10_000)
+        proc, base = _run(h, port)
+        try:
+            _until(lambda: httpx.get(base + "/readyz").status_code == 200)
+            admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            admin(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "  # noqa: S608
+                f"WHERE datname = '{database}'"
+            )
+            _until(lambda: httpx.get(base + "/readyz").status_code == 503)
+            assert "unavailable" in httpx.get(base + "/readyz").json()["ledger"]
+            assert _value(httpx.get(base + "/metrics").text, "svarinn_ledger_up") == 0
+            assert httpx.get(base + "/healthz").status_code == 200
+            admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            _until(lambda: httpx.get(base + "/readyz").status_code == 200)
+        finally:
+            admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            _stop(proc)

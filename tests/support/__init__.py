@@ -1,0 +1,1 @@
+"""Helpers the tests share: servers, fakes, harnesses, real faults. Not tests themselves."""
