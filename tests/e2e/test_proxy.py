@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from svarinn.simhelpers import make_account
 
 from svarinn_daemon.config import load_config
 from svarinn_daemon.config.model import AccountConfig
@@ -26,6 +25,7 @@ from svarinn_daemon.svarinn import SvarInnClient
 from tests.support.cfg_helpers import make_config_dir, run_cli
 from tests.support.daemon_harness import harness
 from tests.support.proxy_support import ConnectProxy
+from tests.support.simhelpers import make_account
 
 PROXY_USER = "kommune-proxy"
 PROXY_PASSWORD = "Pr0xy-s3cret!"

@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from svarinn.simhelpers import make_account
 
 from svarinn_daemon.errors import ServiceUnavailableError, TlsVerificationError
 from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, Simulator, generate_identity
 from svarinn_daemon.simulator.tls import ServerTls, make_server_tls
 from tests.support.daemon_harness import harness
+from tests.support.simhelpers import make_account
 
 
 def test_the_daemon_imports_over_tls_with_verification(tmp_path: Path) -> None:
