@@ -80,9 +80,9 @@ def test_entry_points_are_imported_only_when_asked_for(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("test_adapter_registry:NOT_CALLABLE", "is not callable"),
-        ("test_adapter_registry:IncompleteAdapter", "lacks the method"),
-        ("test_adapter_registry:no_such_attribute", "cannot be loaded"),
+        ("tests.adapters.test_registry:NOT_CALLABLE", "is not callable"),
+        ("tests.adapters.test_registry:IncompleteAdapter", "lacks the method"),
+        ("tests.adapters.test_registry:no_such_attribute", "cannot be loaded"),
     ],
 )
 def test_bad_entry_points_are_refused_on_load(value: str, message: str) -> None:
@@ -91,19 +91,19 @@ def test_bad_entry_points_are_refused_on_load(value: str, message: str) -> None:
 
 
 def test_factory_result_is_checked_against_the_protocol(tmp_path: Path) -> None:
-    reg = registry(point("wrong", "test_adapter_registry:returns_wrong_object"))
+    reg = registry(point("wrong", "tests.adapters.test_registry:returns_wrong_object"))
     with pytest.raises(PluginError, match=r"lacks begin, cleanup, close"):
         reg.create(ArchiveConfig("a", "wrong"), state_directory=tmp_path)
 
 
 def test_factory_crash_becomes_plugin_error(tmp_path: Path) -> None:
-    reg = registry(point("crash", "test_adapter_registry:crashes"))
+    reg = registry(point("crash", "tests.adapters.test_registry:crashes"))
     with pytest.raises(PluginError, match=r"\[archives.a\]: RuntimeError: backend exploded"):
         reg.create(ArchiveConfig("a", "crash"), state_directory=tmp_path)
 
 
 def test_factory_config_errors_name_file_and_key(tmp_path: Path) -> None:
-    reg = registry(point("v", "test_adapter_registry:validates"))
+    reg = registry(point("v", "tests.adapters.test_registry:validates"))
     source = tmp_path / "config.toml"
     with pytest.raises(ConfigError) as info:
         reg.create(ArchiveConfig("case", "v"), state_directory=tmp_path, source=source)

@@ -71,9 +71,11 @@ def returns_nothing_useful(options: Mapping[str, Any], context: NotifierContext)
 def registry() -> NotifierRegistry:
     return NotifierRegistry(
         [
-            EntryPoint("rec", "test_alerts_dispatch:create_recorder", ENTRY_POINT_GROUP),
-            EntryPoint("crash", "test_alerts_dispatch:create_crasher", ENTRY_POINT_GROUP),
-            EntryPoint("bad", "test_alerts_dispatch:returns_nothing_useful", ENTRY_POINT_GROUP),
+            EntryPoint("rec", "tests.alerts.test_dispatch:create_recorder", ENTRY_POINT_GROUP),
+            EntryPoint("crash", "tests.alerts.test_dispatch:create_crasher", ENTRY_POINT_GROUP),
+            EntryPoint(
+                "bad", "tests.alerts.test_dispatch:returns_nothing_useful", ENTRY_POINT_GROUP
+            ),
         ]
     )
 

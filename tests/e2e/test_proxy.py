@@ -206,11 +206,11 @@ def test_proxy_config_loads(tmp_path: Path) -> None:
 
 
 def test_webhook_through_a_proxy(tmp_path: Path) -> None:
-    from fakes.webhook import WebhookServer, WebhookState
-    from test_alerts_webhook import ALERT
+    from tests.alerts.test_webhook import ALERT
 
     from svarinn_daemon.alerts.notifiers import NotifierRegistry
     from svarinn_daemon.config import NotifierConfig
+    from tests.support.fakes.webhook import WebhookServer, WebhookState
 
     with (
         WebhookServer(WebhookState()) as hook,
@@ -234,9 +234,10 @@ def test_webhook_through_a_proxy(tmp_path: Path) -> None:
 
 
 def test_fiks_sms_and_maskinporten_through_a_proxy(tmp_path: Path) -> None:
-    from fakes.fiks import FakeFiksServer, FiksState
-    from keygen import cert_pem, certificate, key_pem, rsa_key
-    from test_alerts_fiks import PASSORD, Clock, Setup, alert
+    from tests.alerts.test_fiks import PASSORD, Clock, Setup, alert
+
+    from tests.support.fakes.fiks import FakeFiksServer, FiksState
+    from tests.support.keygen import cert_pem, certificate, key_pem, rsa_key
 
     key = rsa_key(1)
     cert = certificate(key, cn="Test Kommune virksomhetssertifikat")
