@@ -206,10 +206,9 @@ def test_proxy_config_loads(tmp_path: Path) -> None:
 
 
 def test_webhook_through_a_proxy(tmp_path: Path) -> None:
-    from tests.alerts.test_webhook import ALERT
-
     from svarinn_daemon.alerts.notifiers import NotifierRegistry
     from svarinn_daemon.config import NotifierConfig
+    from tests.alerts.test_webhook import ALERT
     from tests.support.fakes.webhook import WebhookServer, WebhookState
 
     with (
@@ -235,7 +234,6 @@ def test_webhook_through_a_proxy(tmp_path: Path) -> None:
 
 def test_fiks_sms_and_maskinporten_through_a_proxy(tmp_path: Path) -> None:
     from tests.alerts.test_fiks import PASSORD, Clock, Setup, alert
-
     from tests.support.fakes.fiks import FakeFiksServer, FiksState
     from tests.support.keygen import cert_pem, certificate, key_pem, rsa_key
 
