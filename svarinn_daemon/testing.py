@@ -450,13 +450,16 @@ ADAPTER_CHECKS: tuple[AdapterCheck, ...] = (
 )
 
 
-def check_adapter_contract(make_adapter: Callable[[], ArchiveAdapter], work_dir: Path) -> None:
-    """Run every check in ``ADAPTER_CHECKS``, each on a fresh, empty adapter from
-    ``make_adapter`` (closed afterwards); ``work_dir`` is for source files. A broken rule
-    raises AssertionError naming it."""
+def check_adapter_contract(make_adapter: Callable[[Path], ArchiveAdapter], work_dir: Path) -> None:
+    """Run every check in ``ADAPTER_CHECKS``, each on a fresh, empty adapter:
+    ``make_adapter`` gets a new empty directory under ``work_dir`` for it (use it or not);
+    the adapter is closed afterwards. A broken rule raises AssertionError naming it."""
     for check in ADAPTER_CHECKS:
-        adapter = make_adapter()
+        base = work_dir / f"contract-{check.__name__}"
+        (base / "adapter").mkdir(parents=True)
+        (base / "sources").mkdir()
+        adapter = make_adapter(base / "adapter")
         try:
-            check(adapter, work_dir)
+            check(adapter, base / "sources")
         finally:
             adapter.close()

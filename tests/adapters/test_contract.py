@@ -25,23 +25,20 @@ from svarinn_daemon.testing import (
 BUILT_IN = ["filesystem", "memory"]
 
 
-def factory(kind: str, tmp_path: Path) -> Callable[[], ArchiveAdapter]:
-    """Each call a fresh, empty archive of ``kind``, made through the registry."""
-    count = 0
+def factory(kind: str) -> Callable[[Path], ArchiveAdapter]:
+    """An empty archive of ``kind`` in ``directory``, made through the registry."""
 
-    def make() -> ArchiveAdapter:
-        nonlocal count
-        count += 1
-        state = tmp_path / f"state-{count}"
-        state.mkdir()
-        return AdapterRegistry().create(ArchiveConfig("default", kind), state_directory=state)
+    def make(directory: Path) -> ArchiveAdapter:
+        return AdapterRegistry().create(ArchiveConfig("default", kind), state_directory=directory)
 
     return make
 
 
 @pytest.fixture(params=BUILT_IN)
 def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArchiveAdapter]:
-    made = factory(request.param, tmp_path)()
+    state = tmp_path / "state"
+    state.mkdir()
+    made = factory(request.param)(state)
     yield made
     made.close()
 
@@ -55,15 +52,16 @@ def test_built_in_adapters_keep_each_rule(
 
 @pytest.mark.parametrize("kind", BUILT_IN)
 def test_check_adapter_contract_runs_every_rule(kind: str, tmp_path: Path) -> None:
-    made: list[ArchiveAdapter] = []
-    make = factory(kind, tmp_path)
+    given: list[Path] = []
+    make = factory(kind)
 
-    def tracked() -> ArchiveAdapter:
-        made.append(make())
-        return made[-1]
+    def tracked(directory: Path) -> ArchiveAdapter:
+        assert not any(directory.iterdir())  # fresh and empty
+        given.append(directory)
+        return make(directory)
 
     check_adapter_contract(tracked, tmp_path)
-    assert len(made) == len(ADAPTER_CHECKS)  # a fresh adapter for each rule
+    assert len(set(given)) == len(ADAPTER_CHECKS)  # a fresh adapter for each rule
 
 
 class StoresTwice(MemoryArchive):
@@ -94,7 +92,7 @@ def test_the_checks_catch_a_broken_adapter(
     with pytest.raises(AssertionError, match=message):
         check(broken(), tmp_path)
     with pytest.raises(AssertionError, match="archive adapter contract"):
-        check_adapter_contract(broken, tmp_path)
+        check_adapter_contract(lambda _directory: broken(), tmp_path / "all")
 
 
 def test_a_size_that_differs_from_the_metadata_is_refused_by_filesystem(tmp_path: Path) -> None:
