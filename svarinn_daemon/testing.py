@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -108,7 +109,6 @@ class MemoryDownload:
     def __init__(self, letter: SimLetter, *, corrupt: bool, stall: Stall | None):
         self.forsendelse_id = letter.id
         self.filename: str | None = letter.filename
-        self.content_type = letter.content_type
         self.bytes_received = 0
         self._letter = letter
         self._corrupt = corrupt
@@ -127,10 +127,9 @@ class MemoryDownload:
             yield from self._read(blob, half)
             if self._stall is not None:
                 self._stall.reached.set()
-                waited = 0.0
+                deadline = time.monotonic() + STALL_LIMIT
                 while not self._stall.released.wait(0.01):
-                    waited += 0.01
-                    if self._interrupted.is_set() or waited > STALL_LIMIT:
+                    if self._interrupted.is_set() or time.monotonic() > deadline:
                         raise self._broken("the connection was shut down mid-body")
                 yield from self._read(blob, letter.blob_size - half)
 
@@ -162,7 +161,7 @@ class InMemorySvarInn:
     reported permanently, as SvarUt does; thread-safe.
 
     ``directory`` holds the encrypted files; ``key_pair`` is the receiver the letters are
-    encrypted for (a fresh one when None; :attr:`keys` gives it to the account)."""
+    encrypted for (a fresh one when None; :meth:`account` gives it to the account)."""
 
     def __init__(self, directory: Path, *, key_pair: KeyPair | None = None):
         directory.mkdir(parents=True, exist_ok=True)
@@ -182,15 +181,11 @@ class InMemorySvarInn:
         self._corrupt: Counter[str] = Counter()
         self._stalls: dict[str, Stall] = {}
 
-    @property
-    def keys(self) -> tuple[KeyPair, ...]:
-        return (self.key_pair,)
-
     def account(
         self, adapter: ArchiveAdapter, *, name: str = "kommune", archive: str = "default"
     ) -> AccountRuntime:
         """What the pipeline needs for an account served by this SvarInn."""
-        return AccountRuntime(name, self, adapter, self.keys, archive)
+        return AccountRuntime(name, self, adapter, (self.key_pair,), archive)
 
     # --- letters ---------------------------------------------------------------------------
 
@@ -242,7 +237,7 @@ class InMemorySvarInn:
         forsendelse_id: str | None = None,
     ) -> None:
         """The next ``times`` calls of ``endpoint`` (about ``forsendelse_id``, or any) raise
-        ``error``, after being counted."""
+        ``error`` (a download is counted in :attr:`downloads` first)."""
         with self._lock:
             queue = self._faults.setdefault(endpoint, deque())
             queue.extend([(forsendelse_id, error)] * times)

@@ -368,6 +368,24 @@ def test_an_archive_that_refuses_for_good_sends_the_letter_to_paper(world: World
     assert (world.archive.letters, world.archive.aborts) == ({}, 1)
 
 
+def test_a_letter_withdrawn_by_svarut_fails_for_good_and_its_report_counts_as_sent(
+    world: World,
+) -> None:
+    letter = world.svarinn.add_letter()
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+    world.svarinn.remove(letter.id)  # the download, then mottakFeilet, answer 404
+
+    assert pipeline.process(claim) is Outcome.REPORTED
+    assert world.events.decisions() == [
+        ("ForsendelseGoneError", Action.FAIL_PERMANENTLY, Outcome.REPORTED)
+    ]
+    assert world.events.named("receipt")[0]["outcome"] == "gone"
+    assert world.state(claim) is State.REPORTED
+    assert (world.svarinn.downloads, world.svarinn.reports) == ({letter.id: 1}, ())
+
+
 def test_a_report_that_fails_is_sent_again_later_without_a_download(world: World) -> None:
     letter = world.svarinn.add_letter()
     world.archive.fail_next("commit", ArchiveError("refused", temporary=False))
