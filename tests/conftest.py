@@ -14,8 +14,8 @@ import pytest
 
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.ledger import Ledger, open_ledger
+from svarinn_daemon.testing import FakeClock
 from tests.support import deploy_tools, image_tools
-from tests.support.ledger_support import FakeClock
 from tests.support.pg_server import HOW_TO_ENABLE, PostgresServer, find_bindir
 
 REPO = Path(__file__).resolve().parent.parent

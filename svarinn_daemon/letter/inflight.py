@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from svarinn_daemon.errors import DaemonError, ShutdownRequested
-from svarinn_daemon.svarinn import Download
+from svarinn_daemon.svarinn.api import DownloadBody
 
 
 class InFlight:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.stopping = threading.Event()
-        self._open: set[Download] = set()
+        self._open: set[DownloadBody] = set()
         self._lock = threading.Lock()
         self._clock = clock
         self._beats: dict[int, float] = {}  # worker thread -> when it last made progress
@@ -71,7 +71,7 @@ class InFlight:
             return len(self._beats)
 
     @contextmanager
-    def track(self, body: Download) -> Iterator[None]:
+    def track(self, body: DownloadBody) -> Iterator[None]:
         """Register an open download for stop(); an error after stop() means "stopped"."""
         with self._lock:
             self._open.add(body)

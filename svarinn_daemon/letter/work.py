@@ -9,7 +9,8 @@ from svarinn_daemon.adapters import ArchiveAdapter
 from svarinn_daemon.errors import AuthenticationError, DaemonError
 from svarinn_daemon.keys import KeyPair
 from svarinn_daemon.ledger import Sighting
-from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
+from svarinn_daemon.svarinn import Forsendelse
+from svarinn_daemon.svarinn.api import SvarInnApi
 
 
 class Outcome(StrEnum):
@@ -28,7 +29,7 @@ class AccountRuntime:
     """What the pipeline needs per account, built once at start."""
 
     name: str
-    client: SvarInnClient
+    client: SvarInnApi  # SvarInn MottakService v1 over HTTP, or any other implementation
     adapter: ArchiveAdapter
     keys: tuple[KeyPair, ...]
     archive: str  # the [archives.NAME] its letters go to

@@ -1,103 +1,98 @@
-"""Every built-in adapter keeps the same contract, checked through the registry."""
+"""Every built-in adapter keeps the contract of svarinn_daemon.testing, through the registry;
+and the contract checks catch an adapter that breaks it."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from svarinn_daemon.adapters import (
-    AdapterRegistry,
-    ArchiveAdapter,
-    ArchiveTransaction,
-    DocumentMetadata,
-    VerificationRecord,
-)
+from svarinn_daemon.adapters import AdapterRegistry, ArchiveAdapter, DocumentMetadata
+from svarinn_daemon.adapters.memory import MemoryArchive, StoredLetter
 from svarinn_daemon.config import ArchiveConfig
 from svarinn_daemon.errors import ArchiveError
+from svarinn_daemon.testing import (
+    ADAPTER_CHECKS,
+    AdapterCheck,
+    check_adapter_contract,
+    check_commit_then_has,
+    check_second_commit_returns_existing_ref,
+)
 
-FORSENDELSE = {"id": "d1c6d795-f1a0-4a36-bce1-a4d9f26696db", "tittel": "Søknad om løyve"}
-T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-def record(**changes: object) -> VerificationRecord:
-    values: dict[str, object] = {
-        "sha256": "ab" * 32,
-        "size": 5,
-        "verified": True,
-        "file_type": "pdf",
-        "encrypted": True,
-        "downloaded_at": T0,
-        "verified_at": T0 + timedelta(seconds=1),
-    }
-    values.update(changes)
-    return VerificationRecord(**values)  # type: ignore[arg-type]
+BUILT_IN = ["filesystem", "memory"]
 
 
-def meta(data: bytes) -> DocumentMetadata:
-    import hashlib
+def factory(kind: str) -> Callable[[Path], ArchiveAdapter]:
+    """An empty archive of ``kind`` in ``directory``, made through the registry."""
 
-    return DocumentMetadata(
-        mimetype="application/pdf",
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        verified=True,
-        filmetadata_name="brev.pdf",
-    )
+    def make(directory: Path) -> ArchiveAdapter:
+        return AdapterRegistry().create(ArchiveConfig("default", kind), state_directory=directory)
+
+    return make
 
 
-@pytest.fixture(params=["filesystem", "memory"])
+@pytest.fixture(params=BUILT_IN)
 def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArchiveAdapter]:
-    config = ArchiveConfig("default", request.param)
-    made = AdapterRegistry().create(config, state_directory=tmp_path)
+    state = tmp_path / "state"
+    state.mkdir()
+    made = factory(request.param)(state)
     yield made
     made.close()
 
 
-def test_built_in_adapters_satisfy_the_protocol(adapter: ArchiveAdapter) -> None:
-    assert isinstance(adapter, ArchiveAdapter)
-    tx = adapter.begin(FORSENDELSE["id"], FORSENDELSE)
-    assert isinstance(tx, ArchiveTransaction)
-    tx.abort()
+@pytest.mark.parametrize("check", ADAPTER_CHECKS, ids=lambda c: c.__name__)
+def test_built_in_adapters_keep_each_rule(
+    adapter: ArchiveAdapter, check: AdapterCheck, tmp_path: Path
+) -> None:
+    check(adapter, tmp_path)
 
 
-def test_commit_then_has_returns_the_same_ref(adapter: ArchiveAdapter, tmp_path: Path) -> None:
-    fid = FORSENDELSE["id"]
-    assert adapter.has(fid) is None
-    source = tmp_path / "spool"
-    source.write_bytes(b"%PDF-")
-    tx = adapter.begin(fid, FORSENDELSE)
-    assert tx.add_document("brev.pdf", source, meta(b"%PDF-")) == "brev.pdf"
-    assert tx.add_document("brev.pdf", io.BytesIO(b"%PDF-"), meta(b"%PDF-")) == "brev (2).pdf"
-    ref = tx.commit(record())
-    assert adapter.has(fid) == ref
-    assert source.read_bytes() == b"%PDF-"  # the caller's file is left alone
+@pytest.mark.parametrize("kind", BUILT_IN)
+def test_check_adapter_contract_runs_every_rule(kind: str, tmp_path: Path) -> None:
+    given: list[Path] = []
+    make = factory(kind)
+
+    def tracked(directory: Path) -> ArchiveAdapter:
+        assert not any(directory.iterdir())  # fresh and empty
+        given.append(directory)
+        return make(directory)
+
+    check_adapter_contract(tracked, tmp_path)
+    assert len(set(given)) == len(ADAPTER_CHECKS)  # a fresh adapter for each rule
 
 
-def test_second_commit_of_same_letter_returns_existing_ref(adapter: ArchiveAdapter) -> None:
-    fid = FORSENDELSE["id"]
-    first = adapter.begin(fid, FORSENDELSE)
-    second = adapter.begin(fid, FORSENDELSE)  # e.g. a crash after the first commit
-    first.add_document("a.pdf", io.BytesIO(b"one"), meta(b"one"))
-    second.add_document("b.pdf", io.BytesIO(b"two"), meta(b"two"))
-    ref1 = first.commit(record(size=3))
-    ref2 = second.commit(record(size=3))
-    assert ref1 == ref2 == adapter.has(fid)
+class StoresTwice(MemoryArchive):
+    """Breaks the idempotency rule: every commit stores the letter anew."""
+
+    def _store(self, letter: StoredLetter) -> str:
+        self.commits += 1
+        return f"{self.ref(letter.forsendelse_id)}#{self.commits}"
 
 
-def test_abort_leaves_nothing(adapter: ArchiveAdapter) -> None:
-    fid = FORSENDELSE["id"]
-    tx = adapter.begin(fid, FORSENDELSE)
-    tx.add_document("a.pdf", io.BytesIO(b"one"), meta(b"one"))
-    tx.abort()
-    tx.abort()  # twice is fine
-    assert adapter.has(fid) is None
-    with pytest.raises(ArchiveError):
-        tx.commit(record())
-    assert adapter.cleanup(timedelta(0)) == 0
+class ForgetsCommits(MemoryArchive):
+    """Breaks the crash rule: has() never finds a committed letter."""
+
+    def has(self, forsendelse_id: str) -> str | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("broken", "check", "message"),
+    [
+        (StoresTwice, check_second_commit_returns_existing_ref, "committed twice"),
+        (ForgetsCommits, check_commit_then_has, "has\\(\\) returned None"),
+    ],
+)
+def test_the_checks_catch_a_broken_adapter(
+    broken: Callable[[], ArchiveAdapter], check: AdapterCheck, message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check(broken(), tmp_path)
+    with pytest.raises(AssertionError, match="archive adapter contract"):
+        check_adapter_contract(lambda _directory: broken(), tmp_path / "all")
 
 
 def test_a_size_that_differs_from_the_metadata_is_refused_by_filesystem(tmp_path: Path) -> None:
@@ -105,7 +100,9 @@ def test_a_size_that_differs_from_the_metadata_is_refused_by_filesystem(tmp_path
         ArchiveConfig("default", "filesystem"), state_directory=tmp_path
     )
     tx = adapter.begin("x1", {})
+    data = DocumentMetadata("application/pdf", "00" * 32, 4, True, "brev.pdf")
     with pytest.raises(ArchiveError, match=r"stored 3 bytes, but its metadata says 4") as info:
-        tx.add_document("a.pdf", io.BytesIO(b"one"), meta(b"four"))
+        tx.add_document("a.pdf", io.BytesIO(b"one"), data)
     assert info.value.temporary
     tx.abort()
+    assert adapter.cleanup(timedelta(0)) == 0

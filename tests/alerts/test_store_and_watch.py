@@ -16,7 +16,7 @@ from svarinn_daemon.errors import LedgerError, SchemaMismatchError
 from svarinn_daemon.ledger import Ledger, build_engine, migrate
 from svarinn_daemon.ledger.models import alert_states
 from svarinn_daemon.ledger.schema import downgrade
-from tests.support.ledger_support import FakeClock
+from svarinn_daemon.testing import FakeClock
 
 W = "worker-1"
 LEASE = timedelta(minutes=5)

@@ -19,7 +19,8 @@ from svarinn_daemon.errors import (
     LetterNotFoundError,
 )
 from svarinn_daemon.ledger import Ledger, SeenAction, Sighting, State, Trigger, Work
-from tests.support.ledger_support import FakeClock, outage
+from svarinn_daemon.testing import FakeClock
+from tests.support.ledger_support import outage
 
 W = "host-a:1"
 OTHER = "host-b:1"

@@ -1,31 +1,18 @@
-"""Helpers for the ledger tests: a settable clock and a real database outage per backend."""
+"""Helpers for the ledger tests: a real database outage per backend, a claim-race worker.
+
+The settable clock is :class:`svarinn_daemon.testing.FakeClock`.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-
-START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock the test moves by hand (the ledger's Clock interface)."""
-
-    def __init__(self, now: datetime = START):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
 
 
 @contextmanager

@@ -1,0 +1,460 @@
+"""Test doubles that are real implementations, shipped for this project's tests and yours.
+
+As procrastinate ships an in-memory connector and httpx a ``MockTransport``:
+
+- :class:`InMemorySvarInn` implements :class:`~svarinn_daemon.svarinn.api.SvarInnApi` in the
+  process. Its letters are what SvarUt serves (real CMS EnvelopedData files, built by the
+  simulator's letter builder), it records every receipt, and it fails on demand.
+- :class:`FakeClock`, a clock a test moves by hand (the ledger's and the pipeline's clock).
+- :func:`check_adapter_contract`: the archive-adapter contract as plain functions, so a
+  third-party adapter's own tests can call them (``ADAPTER_CHECKS`` one at a time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from svarinn_daemon.adapters import (
+    ArchiveAdapter,
+    ArchiveTransaction,
+    DocumentMetadata,
+    VerificationRecord,
+)
+from svarinn_daemon.errors import (
+    ArchiveError,
+    DaemonError,
+    ForsendelseGoneError,
+    ProtocolError,
+    ServiceUnavailableError,
+)
+from svarinn_daemon.keys import KeyPair, load_key_pair
+from svarinn_daemon.letter.work import AccountRuntime
+from svarinn_daemon.simulator.identity import generate_identity
+from svarinn_daemon.simulator.letters import LetterFile, SimLetter, build_letter, pdf_chunks
+from svarinn_daemon.simulator.state import FailureReport
+from svarinn_daemon.svarinn.models import (
+    Forsendelse,
+    Listing,
+    RejectedItem,
+    check_forsendelse_id,
+    parse_item,
+)
+
+__all__ = [
+    "ADAPTER_CHECKS",
+    "AdapterCheck",
+    "FakeClock",
+    "InMemorySvarInn",
+    "MemoryDownload",
+    "Stall",
+    "check_adapter_contract",
+    "make_key_pair",
+]
+
+Endpoint = Literal["listing", "download", "acknowledge", "report_failure"]
+CHUNK = 64 * 1024
+STALL_LIMIT = 60.0  # seconds a stalled download waits before it fails on its own
+
+
+class FakeClock:
+    """A clock the test moves by hand (the ledger's ``Clock``: a call returns now)."""
+
+    def __init__(self, now: datetime = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
+
+
+def make_key_pair(label: str = "in-memory SvarInn") -> KeyPair:
+    """A fresh RSA-2048 receiver key pair with a self-signed certificate."""
+    identity = generate_identity(label)
+    if identity.private_key_pem is None:  # pragma: no cover - generate_identity makes one
+        raise RuntimeError("generate_identity returned no private key")
+    return load_key_pair(label, identity.private_key_pem, certificate_pem=identity.certificate_pem)
+
+
+# --- SvarInn in the process ----------------------------------------------------------------
+
+
+class Stall:
+    """A download that stops halfway: ``reached`` is set once it waits; it goes on after
+    :meth:`release`, or fails as a broken connection once interrupted."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
+class MemoryDownload:
+    """An open download from :class:`InMemorySvarInn` (a :class:`DownloadBody`)."""
+
+    def __init__(self, letter: SimLetter, *, corrupt: bool, stall: Stall | None):
+        self.forsendelse_id = letter.id
+        self.filename: str | None = letter.filename
+        self.bytes_received = 0
+        self._letter = letter
+        self._corrupt = corrupt
+        self._stall = stall
+        self._interrupted = threading.Event()
+        self._started = False
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        """The encrypted file from disk, in chunks; one ciphertext byte flipped if corrupt."""
+        if self._started:
+            raise ProtocolError(f"download {self.forsendelse_id}: the download was already read")
+        self._started = True
+        letter = self._letter
+        half = letter.blob_size // 2 if self._stall is not None else letter.blob_size
+        with letter.blob.open("rb") as blob:
+            yield from self._read(blob, half)
+            if self._stall is not None:
+                self._stall.reached.set()
+                deadline = time.monotonic() + STALL_LIMIT
+                while not self._stall.released.wait(0.01):
+                    if self._interrupted.is_set() or time.monotonic() > deadline:
+                        raise self._broken("the connection was shut down mid-body")
+                yield from self._read(blob, letter.blob_size - half)
+
+    def _read(self, blob: io.BufferedReader, count: int) -> Iterator[bytes]:
+        while count > 0:
+            if self._interrupted.is_set():
+                raise self._broken("the connection was shut down mid-body")
+            start = blob.tell()
+            chunk = blob.read(min(CHUNK, count))
+            if not chunk:
+                raise self._broken("the file ended early")
+            offset = self._letter.content_offset
+            if self._corrupt and start <= offset < start + len(chunk):
+                at = offset - start
+                chunk = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1 :]
+            count -= len(chunk)
+            self.bytes_received += len(chunk)
+            yield chunk
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
+    def _broken(self, what: str) -> ServiceUnavailableError:
+        return ServiceUnavailableError(f"download {self.forsendelse_id}: {what}")
+
+
+class InMemorySvarInn:
+    """SvarInn in the process, for one account: lists what is neither acknowledged nor
+    reported permanently, as SvarUt does; thread-safe.
+
+    ``directory`` holds the encrypted files; ``key_pair`` is the receiver the letters are
+    encrypted for (a fresh one when None; :meth:`account` gives it to the account)."""
+
+    def __init__(self, directory: Path, *, key_pair: KeyPair | None = None):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.key_pair = key_pair or make_key_pair()
+        if self.key_pair.certificate is None:
+            raise ValueError("the receiver key pair needs its certificate to encrypt for")
+        self._certificate = self.key_pair.certificate
+        self._lock = threading.Lock()
+        self._letters: dict[str, SimLetter] = {}
+        self._pending: list[str] = []
+        self._wrong_sha256: set[str] = set()
+        self._acknowledged: Counter[str] = Counter()
+        self._downloads: Counter[str] = Counter()
+        self._reports: list[FailureReport] = []
+        self._faults: dict[Endpoint, deque[tuple[str | None, DaemonError]]] = {}
+        self._corrupt: Counter[str] = Counter()
+        self._stalls: dict[str, Stall] = {}
+
+    def account(
+        self, adapter: ArchiveAdapter, *, name: str = "kommune", archive: str = "default"
+    ) -> AccountRuntime:
+        """What the pipeline needs for an account served by this SvarInn."""
+        return AccountRuntime(name, self, adapter, (self.key_pair,), archive)
+
+    # --- letters ---------------------------------------------------------------------------
+
+    def add_letter(
+        self,
+        files: LetterFile | Sequence[LetterFile] | None = None,
+        *,
+        tittel: str = "Brev",
+        forsendelse_id: str | None = None,
+        size: int = 4000,
+        wrong_sha256: bool = False,
+    ) -> SimLetter:
+        """Encrypt and list a letter: ``files`` (several are zipped, as SvarUt does), or one
+        valid PDF of about ``size`` bytes. ``wrong_sha256``: filmetadata lists another hash."""
+        if files is None:
+            files = LetterFile("brev.pdf", chunks=pdf_chunks(tittel, size))
+        letter = build_letter(
+            [files] if isinstance(files, LetterFile) else files,
+            certificate=self._certificate,
+            directory=self.directory,
+            tittel=tittel,
+            avsender={"navn": "Testbedrift AS", "orgnr": "910000001", "postnr": "0155"},
+            forsendelse_id=forsendelse_id,
+        )
+        with self._lock:
+            if letter.id in self._letters:
+                raise ValueError(f"a letter with id {letter.id} exists already")
+            self._letters[letter.id] = letter
+            self._pending.append(letter.id)
+            if wrong_sha256:
+                self._wrong_sha256.add(letter.id)
+        return letter
+
+    def remove(self, forsendelse_id: str) -> None:
+        """Withdraw a letter: no longer listed, and every call about it answers 404."""
+        with self._lock:
+            self._letters.pop(forsendelse_id, None)
+            if forsendelse_id in self._pending:
+                self._pending.remove(forsendelse_id)
+
+    # --- faults ------------------------------------------------------------------------------
+
+    def fail(
+        self,
+        endpoint: Endpoint,
+        error: DaemonError,
+        *,
+        times: int = 1,
+        forsendelse_id: str | None = None,
+    ) -> None:
+        """The next ``times`` calls of ``endpoint`` (about ``forsendelse_id``, or any) raise
+        ``error`` (a download is counted in :attr:`downloads` first)."""
+        with self._lock:
+            queue = self._faults.setdefault(endpoint, deque())
+            queue.extend([(forsendelse_id, error)] * times)
+
+    def corrupt(self, forsendelse_id: str, *, times: int = 1) -> None:
+        """The next ``times`` downloads of the letter flip its first ciphertext byte."""
+        with self._lock:
+            self._corrupt[forsendelse_id] += times
+
+    def stall(self, forsendelse_id: str) -> Stall:
+        """The letter's next download stops halfway until released or interrupted."""
+        stall = Stall()
+        with self._lock:
+            self._stalls[forsendelse_id] = stall
+        return stall
+
+    def _maybe_fail(self, endpoint: Endpoint, forsendelse_id: str | None) -> None:
+        with self._lock:
+            queue = self._faults.get(endpoint, deque())
+            fault = next((f for f in queue if f[0] in (None, forsendelse_id)), None)
+            if fault is None:
+                return
+            queue.remove(fault)
+        raise fault[1]
+
+    # --- what it saw ---------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """The ids hentNyeForsendelser lists now."""
+        with self._lock:
+            return tuple(self._pending)
+
+    @property
+    def acknowledged(self) -> Mapping[str, int]:
+        """Forsendelse id -> kvitterMottak calls."""
+        with self._lock:
+            return dict(self._acknowledged)
+
+    @property
+    def downloads(self) -> Mapping[str, int]:
+        """Forsendelse id -> download calls (failed ones too)."""
+        with self._lock:
+            return dict(self._downloads)
+
+    @property
+    def reports(self) -> tuple[FailureReport, ...]:
+        """Every mottakFeilet call, in order."""
+        with self._lock:
+            return tuple(self._reports)
+
+    # --- SvarInnApi ---------------------------------------------------------------------------
+
+    def listing(self) -> Listing:
+        """Every pending letter, as JSON on the wire, read by the client's own parser."""
+        self._maybe_fail("listing", None)
+        with self._lock:
+            items = [
+                self._letters[i].to_json(self._url(i), wrong_sha256=i in self._wrong_sha256)
+                for i in self._pending
+            ]
+        letters: list[Forsendelse] = []
+        rejected: list[RejectedItem] = []
+        for index, item in enumerate(json.loads(json.dumps(items))):
+            parsed = parse_item(item, index=index)
+            if isinstance(parsed, Forsendelse):
+                letters.append(parsed)
+            else:
+                rejected.append(parsed)
+        return Listing(tuple(letters), tuple(rejected))
+
+    @contextmanager
+    def download(self, forsendelse: Forsendelse) -> Iterator[MemoryDownload]:
+        letter_id = check_forsendelse_id(forsendelse.id)
+        with self._lock:
+            self._downloads[letter_id] += 1
+        self._maybe_fail("download", letter_id)
+        with self._lock:
+            letter = self._letters.get(letter_id) if letter_id in self._pending else None
+            corrupt = self._corrupt[letter_id] > 0
+            if corrupt:
+                self._corrupt[letter_id] -= 1
+            stall = self._stalls.pop(letter_id, None)
+        if letter is None:
+            raise self._gone("download", letter_id)
+        yield MemoryDownload(letter, corrupt=corrupt, stall=stall)
+
+    def acknowledge(self, forsendelse_id: str) -> None:
+        check_forsendelse_id(forsendelse_id)
+        self._maybe_fail("acknowledge", forsendelse_id)
+        with self._lock:
+            if forsendelse_id not in self._letters:
+                raise self._gone("kvitterMottak", forsendelse_id)
+            self._acknowledged[forsendelse_id] += 1
+            if forsendelse_id in self._pending:
+                self._pending.remove(forsendelse_id)
+
+    def report_failure(self, forsendelse_id: str, message: str, *, permanent: bool) -> None:
+        check_forsendelse_id(forsendelse_id)
+        self._maybe_fail("report_failure", forsendelse_id)
+        with self._lock:
+            if forsendelse_id not in self._letters:
+                raise self._gone("mottakFeilet", forsendelse_id)
+            text = message.strip() or "mottak feilet"
+            self._reports.append(FailureReport(forsendelse_id, text, permanent, datetime.now(UTC)))
+            if permanent and forsendelse_id in self._pending:
+                self._pending.remove(forsendelse_id)
+
+    @staticmethod
+    def _url(forsendelse_id: str) -> str:
+        return f"https://svarinn.invalid/tjenester/svarinn/forsendelse/{forsendelse_id}"
+
+    @staticmethod
+    def _gone(call: str, forsendelse_id: str) -> ForsendelseGoneError:
+        return ForsendelseGoneError(
+            f"in-memory SvarInn: {call} {forsendelse_id}: the forsendelse no longer exists",
+            status_code=404,
+        )
+
+
+# --- the archive-adapter contract ----------------------------------------------------------
+
+_ID = "d1c6d795-f1a0-4a36-bce1-a4d9f26696db"
+_METADATA = {"id": _ID, "tittel": "Søknad om løyve"}
+_T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _record(size: int) -> VerificationRecord:
+    digest = "ab" * 32
+    later = _T0 + timedelta(seconds=1)
+    return VerificationRecord(digest, size, True, "pdf", True, _T0, later)
+
+
+def _meta(data: bytes) -> DocumentMetadata:
+    digest = hashlib.sha256(data).hexdigest()
+    return DocumentMetadata("application/pdf", digest, len(data), True, "brev.pdf")
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(f"archive adapter contract: {message}")
+
+
+def check_satisfies_protocol(adapter: ArchiveAdapter, work_dir: Path) -> None:
+    """The adapter and its transactions have every method of the protocol."""
+    _expect(isinstance(adapter, ArchiveAdapter), "the adapter lacks a method of ArchiveAdapter")
+    tx = adapter.begin(_ID, _METADATA)
+    try:
+        _expect(isinstance(tx, ArchiveTransaction), "begin() returned no ArchiveTransaction")
+    finally:
+        tx.abort()
+
+
+def check_commit_then_has(adapter: ArchiveAdapter, work_dir: Path) -> None:
+    """A committed letter is found by has() under the ref commit() returned; the source
+    file is left alone, and a second document of the same name gets a name of its own."""
+    _expect(adapter.has(_ID) is None, "has() of a letter never stored must be None")
+    source = work_dir / "contract-source.pdf"
+    source.write_bytes(b"%PDF-")
+    tx = adapter.begin(_ID, _METADATA)
+    first = tx.add_document("brev.pdf", source, _meta(b"%PDF-"))
+    second = tx.add_document("brev.pdf", io.BytesIO(b"%PDF-"), _meta(b"%PDF-"))
+    _expect(first != second, f"two documents named brev.pdf were both stored as {first!r}")
+    ref = tx.commit(_record(5))
+    _expect(adapter.has(_ID) == ref, f"has() returned {adapter.has(_ID)!r}, commit() {ref!r}")
+    _expect(source.read_bytes() == b"%PDF-", "the caller's file was changed or moved")
+
+
+def check_second_commit_returns_existing_ref(adapter: ArchiveAdapter, work_dir: Path) -> None:
+    """Two transactions for one letter (a crash after the first commit): the second commit
+    returns the first's reference and stores nothing (the forsendelse id is the key)."""
+    first = adapter.begin(_ID, _METADATA)
+    second = adapter.begin(_ID, _METADATA)
+    first.add_document("a.pdf", io.BytesIO(b"one"), _meta(b"one"))
+    second.add_document("b.pdf", io.BytesIO(b"two"), _meta(b"two"))
+    ref1 = first.commit(_record(3))
+    ref2 = second.commit(_record(3))
+    _expect(ref1 == ref2, f"the letter was committed twice: {ref1!r} and {ref2!r}")
+    _expect(adapter.has(_ID) == ref1, "has() does not return the first commit's reference")
+
+
+def check_abort_leaves_nothing(adapter: ArchiveAdapter, work_dir: Path) -> None:
+    """abort() removes what was added, may be called twice, and no commit follows it."""
+    tx = adapter.begin(_ID, _METADATA)
+    tx.add_document("a.pdf", io.BytesIO(b"one"), _meta(b"one"))
+    tx.abort()
+    tx.abort()
+    _expect(adapter.has(_ID) is None, "an aborted letter is visible through has()")
+    try:
+        tx.commit(_record(3))
+    except ArchiveError:
+        pass
+    else:
+        raise AssertionError("archive adapter contract: commit() after abort() must raise")
+    left = adapter.cleanup(timedelta(0))
+    _expect(left == 0, f"cleanup() found {left} leftovers after an abort")
+
+
+AdapterCheck = Callable[[ArchiveAdapter, Path], None]
+ADAPTER_CHECKS: tuple[AdapterCheck, ...] = (
+    check_satisfies_protocol,
+    check_commit_then_has,
+    check_second_commit_returns_existing_ref,
+    check_abort_leaves_nothing,
+)
+
+
+def check_adapter_contract(make_adapter: Callable[[Path], ArchiveAdapter], work_dir: Path) -> None:
+    """Run every check in ``ADAPTER_CHECKS``, each on a fresh, empty adapter:
+    ``make_adapter`` gets a new empty directory under ``work_dir`` for it (use it or not);
+    the adapter is closed afterwards. A broken rule raises AssertionError naming it."""
+    for check in ADAPTER_CHECKS:
+        base = work_dir / f"contract-{check.__name__}"
+        (base / "adapter").mkdir(parents=True)
+        (base / "sources").mkdir()
+        adapter = make_adapter(base / "adapter")
+        try:
+            check(adapter, base / "sources")
+        finally:
+            adapter.close()

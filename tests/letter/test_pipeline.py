@@ -1,0 +1,586 @@
+"""The pipeline on its own: the in-memory SvarInn, the memory archive and a real ledger.
+
+Every action :func:`~svarinn_daemon.letter.retry.decide` can take is driven here through a real
+failure, and each test checks all three sides: what the ledger recorded, what SvarInn was
+told, what the archive holds; plus a ledger outage while a decision waits, and a shutdown.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from svarinn_daemon.adapters.memory import MemoryArchive, MemoryTransaction
+from svarinn_daemon.errors import (
+    ArchiveError,
+    AuthenticationError,
+    DaemonError,
+    ForsendelseGoneError,
+    ServiceUnavailableError,
+)
+from svarinn_daemon.keys import KeyPair
+from svarinn_daemon.ledger import Claim, Ledger, State, Trigger, Work
+from svarinn_daemon.letter.pipeline import Pipeline
+from svarinn_daemon.letter.retry import Action, Decision
+from svarinn_daemon.letter.spool import Spool
+from svarinn_daemon.letter.work import AccountRuntime, Outcome, PollResult
+from svarinn_daemon.policies import RetryPolicy
+from svarinn_daemon.simulator.letters import LetterFile, pdf_chunks
+from svarinn_daemon.testing import FakeClock, InMemorySvarInn, make_key_pair
+from tests.support.ledger_support import outage
+
+ACCOUNT = "kommune"
+W = "worker-a"
+OTHER = "worker-b"
+LEASE = timedelta(minutes=5)
+POLICY = RetryPolicy(max_download_attempts=2)
+BASE = POLICY.base_delay
+
+
+@functools.cache
+def receiver(label: str) -> KeyPair:
+    return make_key_pair(label)
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    args: Mapping[str, Any]
+
+
+@dataclass
+class Recorder:
+    """A PipelineEvents that writes down every call, in order."""
+
+    events: list[Event] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _add(self, name: str, **args: Any) -> None:
+        with self.lock:
+            self.events.append(Event(name, args))
+
+    def named(self, name: str) -> list[Mapping[str, Any]]:
+        with self.lock:
+            return [e.args for e in self.events if e.name == name]
+
+    def names(self) -> list[str]:
+        with self.lock:
+            return [e.name for e in self.events if e.name not in ("stage", "stage_took")]
+
+    def decisions(self) -> list[tuple[str, Action, Outcome]]:
+        return [
+            (d["error"].kind, d["decision"].action, d["outcome"]) for d in self.named("decided")
+        ]
+
+    @contextmanager
+    def stage(self, account: str, stage: str) -> Iterator[None]:
+        self._add("stage", account=account, stage=stage)
+        yield
+
+    def stage_took(self, account: str, stage: str, seconds: float) -> None:
+        self._add("stage_took", account=account, stage=stage, seconds=seconds)
+
+    def polled(self, result: PollResult, rejected: Any) -> None:
+        self._add("polled", result=result, rejected=tuple(rejected))
+
+    def poll_failed(self, account: str, error: DaemonError) -> None:
+        self._add("poll_failed", account=account, error=error)
+
+    def downloaded(self, account: str, received: int) -> None:
+        self._add("downloaded", account=account, received=received)
+
+    def archived(self, claim: Claim, archive: str, ref: str, **facts: Any) -> None:
+        self._add("archived", claim=claim, archive=archive, ref=ref, **facts)
+
+    def archive_refused(self, archive: str, error: ArchiveError) -> None:
+        self._add("archive_refused", archive=archive, error=error)
+
+    def receipt(self, claim: Claim, kind: str, outcome: str) -> None:
+        self._add("receipt", claim=claim, kind=kind, outcome=outcome)
+
+    def acknowledged(self, claim: Claim) -> None:
+        self._add("acknowledged", claim=claim)
+
+    def reported(self, claim: Claim, message: str) -> None:
+        self._add("reported", claim=claim, message=message)
+
+    def temporary_report(self, claim: Claim, error: DaemonError | None) -> None:
+        self._add("temporary_report", claim=claim, error=error)
+
+    def decided(
+        self, claim: Claim, error: DaemonError, decision: Decision, outcome: Outcome
+    ) -> None:
+        self._add("decided", claim=claim, error=error, decision=decision, outcome=outcome)
+
+    def internal_error(self, claim: Claim, exc: BaseException) -> None:
+        self._add("internal_error", claim=claim, exc=exc)
+
+    def released(self, claim: Claim, reason: str, error: DaemonError | None) -> None:
+        self._add("released", claim=claim, reason=reason, error=error)
+
+
+@dataclass
+class World:
+    ledger: Ledger
+    clock: FakeClock
+    svarinn: InMemorySvarInn
+    archive: MemoryArchive
+    events: Recorder
+    spool: Spool
+
+    def pipeline(
+        self,
+        worker_id: str = W,
+        policy: RetryPolicy = POLICY,
+        account: AccountRuntime | None = None,
+    ) -> Pipeline:
+        return Pipeline(
+            ledger=self.ledger,
+            accounts={ACCOUNT: account or self.svarinn.account(self.archive, name=ACCOUNT)},
+            spool=self.spool,
+            events=self.events,
+            worker_id=worker_id,
+            lease=LEASE,
+            retry_policy=policy,
+            clock=self.clock,
+            random=lambda: 0.0,  # no jitter: delays are exact
+        )
+
+    def claim(self, pipeline: Pipeline, work: Work = Work.IMPORT) -> Claim:
+        (claim,) = pipeline.claim()
+        assert claim.work is work
+        return claim
+
+    def state(self, claim: Claim) -> State:
+        letter = self.ledger.get(claim.id)
+        assert letter is not None
+        return letter.state
+
+
+@pytest.fixture
+def world(ledger: Ledger, clock: FakeClock, tmp_path: Path) -> World:
+    spool = Spool(tmp_path / "spool")
+    spool.prepare()
+    svarinn = InMemorySvarInn(tmp_path / "svarinn", key_pair=receiver("svarinn"))
+    return World(ledger, clock, svarinn, MemoryArchive(), Recorder(), spool)
+
+
+def pdf(title: str = "Vedtak", size: int = 5000) -> bytes:
+    return b"".join(pdf_chunks(title, size))
+
+
+def unavailable() -> ServiceUnavailableError:
+    return ServiceUnavailableError("SvarInn answered 503", status_code=503)
+
+
+# --- the way it should go --------------------------------------------------------------------
+
+
+def test_a_letter_is_polled_archived_and_acknowledged(world: World) -> None:
+    data = pdf()
+    letter = world.svarinn.add_letter(LetterFile("vedtak.pdf", data=data))
+    pipeline = world.pipeline()
+
+    result = pipeline.poll(ACCOUNT)
+    assert (result.ok, result.listed, result.new) == (True, 1, 1)
+    claim = world.claim(pipeline)
+    assert pipeline.process(claim) is Outcome.ACKNOWLEDGED
+
+    stored = world.archive.letters[letter.id]
+    assert [d.content for d in stored.documents] == [data]
+    assert stored.verification.verified
+    assert world.svarinn.acknowledged == {letter.id: 1}
+    assert world.svarinn.pending == ()
+    recorded = world.ledger.get(claim.id)
+    assert recorded is not None
+    assert recorded.state is State.ACKNOWLEDGED
+    assert recorded.actual_sha256 == (letter.files[0].sha256,)
+    assert world.events.names() == ["polled", "downloaded", "archived", "receipt", "acknowledged"]
+    assert world.events.named("receipt")[0]["outcome"] == "ok"
+    assert list(world.spool.directory.iterdir()) == []  # nothing left in the spool
+
+
+def test_a_failed_listing_is_told_and_changes_nothing(world: World) -> None:
+    world.svarinn.add_letter()
+    world.svarinn.fail("listing", unavailable())
+    pipeline = world.pipeline()
+    result = pipeline.poll(ACCOUNT)
+    assert not result.ok
+    assert isinstance(result.error, ServiceUnavailableError)
+    assert world.events.names() == ["poll_failed"]
+    assert pipeline.claim() == ()
+    assert pipeline.poll(ACCOUNT).new == 1  # the next poll sees it
+
+
+# --- every decision ----------------------------------------------------------------------------
+
+
+def test_retry_waits_its_backoff_then_the_letter_is_archived(world: World) -> None:
+    letter = world.svarinn.add_letter()
+    world.svarinn.fail("download", unavailable())
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+
+    assert pipeline.process(claim) is Outcome.RETRY_SCHEDULED
+    assert world.events.decisions() == [
+        ("ServiceUnavailableError", Action.RETRY, Outcome.RETRY_SCHEDULED)
+    ]
+    recorded = world.ledger.get(claim.id)
+    assert recorded is not None
+    assert recorded.state is State.RETRY_SCHEDULED
+    assert recorded.next_attempt_at == world.clock.now + BASE  # first attempt: the base delay
+    assert world.svarinn.reports == ()  # a first failure is no news for the sender
+    assert pipeline.claim() == ()  # not due yet
+
+    world.clock.advance(BASE)
+    assert pipeline.process(world.claim(pipeline)) is Outcome.ACKNOWLEDGED
+    assert world.svarinn.downloads == {letter.id: 2}
+    assert world.archive.commits == 1
+
+
+def test_a_long_run_of_failures_is_reported_as_temporary(world: World) -> None:
+    letter = world.svarinn.add_letter()
+    world.svarinn.fail("download", unavailable())
+    pipeline = world.pipeline(policy=replace(POLICY, temporary_report_after=timedelta(0)))
+    pipeline.poll(ACCOUNT)
+    assert pipeline.process(world.claim(pipeline)) is Outcome.RETRY_SCHEDULED
+
+    (report,) = world.svarinn.reports
+    assert (report.forsendelse_id, report.permanent) == (letter.id, False)
+    assert "prøver igjen automatisk" in report.feilmelding
+    assert world.svarinn.pending == (letter.id,)  # SvarUt keeps listing it
+    assert world.events.named("temporary_report")[0]["error"] is None
+
+
+def test_a_corrupt_download_is_downloaded_again(world: World) -> None:
+    letter = world.svarinn.add_letter()
+    world.svarinn.corrupt(letter.id)
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    assert pipeline.process(world.claim(pipeline)) is Outcome.RETRY_SCHEDULED
+    ((kind, action, _),) = world.events.decisions()
+    assert action is Action.DOWNLOAD_AGAIN, kind
+
+    world.clock.advance(BASE)
+    assert pipeline.process(world.claim(pipeline)) is Outcome.ACKNOWLEDGED
+    assert world.svarinn.downloads == {letter.id: 2}
+    assert world.svarinn.reports == ()
+
+
+def test_download_again_until_the_limit_then_the_letter_is_reported(world: World) -> None:
+    world.svarinn.add_letter(wrong_sha256=True)  # every download "corrupt"
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+    assert pipeline.process(claim) is Outcome.RETRY_SCHEDULED
+    world.clock.advance(BASE)
+    assert pipeline.process(world.claim(pipeline)) is Outcome.REPORTED  # max 2 downloads
+
+    assert world.events.decisions() == [
+        ("ChecksumMismatchError", Action.DOWNLOAD_AGAIN, Outcome.RETRY_SCHEDULED),
+        ("ChecksumMismatchError", Action.FAIL_PERMANENTLY, Outcome.REPORTED),
+    ]
+    (report,) = world.svarinn.reports
+    assert report.permanent
+    assert "etter 2 nedlastinger" in report.feilmelding
+    assert world.svarinn.pending == ()
+    assert world.state(claim) is State.REPORTED
+    assert world.archive.letters == {}
+
+
+def test_a_missing_key_is_retried_loudly_and_never_reported(world: World) -> None:
+    world.svarinn.add_letter()
+    wrong = AccountRuntime(ACCOUNT, world.svarinn, world.archive, (receiver("other"),), "default")
+    pipeline = world.pipeline(account=wrong, policy=replace(POLICY, temporary_report_after=BASE))
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+    for _ in range(3):
+        assert pipeline.process(claim) is Outcome.RETRY_SCHEDULED
+        world.clock.advance(timedelta(hours=2))
+        claim = world.claim(pipeline)
+
+    ((kind, action, _),) = set(world.events.decisions())
+    assert (kind, action) == ("NoMatchingRecipientError", Action.RETRY_LOUDLY)
+    assert all(d["decision"].alert for d in world.events.named("decided"))
+    assert not any(r.permanent for r in world.svarinn.reports)  # never sent to paper
+    assert world.archive.letters == {}
+
+
+def test_a_missing_key_goes_to_paper_when_the_operator_says_so(world: World) -> None:
+    letter = world.svarinn.add_letter()
+    wrong = AccountRuntime(ACCOUNT, world.svarinn, world.archive, (receiver("other"),), "default")
+    policy = replace(POLICY, treat_key_errors_as_permanent=True)
+    pipeline = world.pipeline(account=wrong, policy=policy)
+    pipeline.poll(ACCOUNT)
+    assert pipeline.process(world.claim(pipeline)) is Outcome.REPORTED
+    assert [(r.forsendelse_id, r.permanent) for r in world.svarinn.reports] == [(letter.id, True)]
+
+
+class BuggyArchive(MemoryArchive):
+    """An adapter with a bug: begin raises an exception no adapter may raise."""
+
+    def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> MemoryTransaction:
+        raise KeyError("a bug in the adapter")
+
+
+def test_a_bug_is_an_internal_error_retried_loudly(world: World) -> None:
+    world.svarinn.add_letter()
+    world.archive = BuggyArchive()
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+    assert pipeline.process(claim) is Outcome.RETRY_SCHEDULED
+    assert isinstance(world.events.named("internal_error")[0]["exc"], KeyError)
+    assert world.events.decisions() == [
+        ("InternalError", Action.RETRY_LOUDLY, Outcome.RETRY_SCHEDULED)
+    ]
+    recorded = world.ledger.get(claim.id)
+    assert recorded is not None
+    assert recorded.last_error_kind == "InternalError"
+    assert world.svarinn.reports == ()
+
+
+def test_an_archive_that_refuses_for_good_sends_the_letter_to_paper(world: World) -> None:
+    letter = world.svarinn.add_letter()
+    world.archive.fail_next("commit", ArchiveError("the archive refuses PDF/A-1", temporary=False))
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+
+    assert pipeline.process(claim) is Outcome.REPORTED
+    assert world.events.decisions() == [("ArchiveError", Action.FAIL_PERMANENTLY, Outcome.REPORTED)]
+    assert world.events.names()[-3:] == ["decided", "receipt", "reported"]
+    (report,) = world.svarinn.reports
+    assert (report.forsendelse_id, report.permanent) == (letter.id, True)
+    assert "Arkivet kunne ikke ta imot" in report.feilmelding
+    assert world.state(claim) is State.REPORTED
+    assert world.svarinn.pending == ()
+    assert (world.archive.letters, world.archive.aborts) == ({}, 1)
+
+
+def test_a_letter_withdrawn_by_svarut_fails_for_good_and_its_report_counts_as_sent(
+    world: World,
+) -> None:
+    letter = world.svarinn.add_letter()
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+    world.svarinn.remove(letter.id)  # the download, then mottakFeilet, answer 404
+
+    assert pipeline.process(claim) is Outcome.REPORTED
+    assert world.events.decisions() == [
+        ("ForsendelseGoneError", Action.FAIL_PERMANENTLY, Outcome.REPORTED)
+    ]
+    assert world.events.named("receipt")[0]["outcome"] == "gone"
+    assert world.state(claim) is State.REPORTED
+    assert (world.svarinn.downloads, world.svarinn.reports) == ({letter.id: 1}, ())
+
+
+def test_a_report_that_fails_is_sent_again_later_without_a_download(world: World) -> None:
+    letter = world.svarinn.add_letter()
+    world.archive.fail_next("commit", ArchiveError("refused", temporary=False))
+    world.svarinn.fail("report_failure", unavailable())
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+
+    assert pipeline.process(claim) is Outcome.RETRY_SCHEDULED  # the report's retry
+    assert world.state(claim) is State.FAILED_PERMANENTLY
+    assert world.svarinn.reports == ()
+    world.clock.advance(BASE)
+    again = world.claim(pipeline, Work.REPORT)
+    assert pipeline.process(again) is Outcome.REPORTED
+    assert [r.permanent for r in world.svarinn.reports] == [True]
+    assert world.svarinn.downloads == {letter.id: 1}
+
+
+def test_a_refused_receipt_is_sent_again_later_without_archiving_again(world: World) -> None:
+    letter = world.svarinn.add_letter()
+    world.svarinn.fail("acknowledge", unavailable())
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+
+    assert pipeline.process(claim) is Outcome.RETRY_SCHEDULED
+    assert world.state(claim) is State.ARCHIVED
+    assert world.events.named("receipt")[0]["outcome"] == "failed"
+    world.clock.advance(BASE)
+    assert pipeline.process(world.claim(pipeline, Work.ACKNOWLEDGE)) is Outcome.ACKNOWLEDGED
+    assert world.svarinn.acknowledged == {letter.id: 1}
+    assert (world.svarinn.downloads, world.archive.commits) == ({letter.id: 1}, 1)
+
+
+def test_a_receipt_answered_404_counts_as_sent(world: World) -> None:
+    letter = world.svarinn.add_letter()
+    world.svarinn.fail("acknowledge", ForsendelseGoneError("404", status_code=404))
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+    assert pipeline.process(claim) is Outcome.ACKNOWLEDGED
+    assert world.events.named("receipt")[0]["outcome"] == "gone"
+    assert world.state(claim) is State.ACKNOWLEDGED
+    assert letter.id in world.archive.letters
+
+
+def test_refused_credentials_stop_the_account_and_release_the_letter(world: World) -> None:
+    world.svarinn.add_letter()
+    world.svarinn.fail("download", AuthenticationError("401", status_code=401))
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+
+    assert pipeline.process(claim) is Outcome.ACCOUNT_STOPPED
+    assert world.events.decisions() == [
+        ("AuthenticationError", Action.STOP_ACCOUNT, Outcome.ACCOUNT_STOPPED)
+    ]
+    assert world.events.named("decided")[0]["decision"].alert
+    recorded = world.ledger.get(claim.id)
+    assert recorded is not None
+    assert (recorded.state, recorded.claimed_by) == (State.SEEN, None)
+    assert world.svarinn.reports == ()
+    assert world.claim(pipeline).id == claim.id  # due at once, once the account runs again
+
+
+def test_a_lease_lost_before_archiving_is_abandoned_and_archived_once(world: World) -> None:
+    letter = world.svarinn.add_letter()
+    mine, theirs = world.pipeline(W), world.pipeline(OTHER)
+    mine.poll(ACCOUNT)
+    claim = world.claim(mine)
+    world.clock.advance(LEASE + timedelta(seconds=1))  # our lease ran out ...
+    taken = world.claim(theirs)  # ... and another worker took the letter
+
+    assert mine.process(claim) is Outcome.LEASE_LOST
+    assert world.events.decisions() == [("LeaseLostError", Action.ABANDON, Outcome.LEASE_LOST)]
+    recorded = world.ledger.get(claim.id)
+    assert recorded is not None
+    assert (recorded.state, recorded.claimed_by) == (State.CLAIMED, OTHER)
+    assert world.svarinn.acknowledged == {}
+
+    assert theirs.process(taken) is Outcome.ACKNOWLEDGED  # finds it in the archive
+    assert world.events.named("archived")[-1]["already"] is True
+    assert world.archive.commits == 1
+    assert world.svarinn.acknowledged == {letter.id: 1}
+
+
+def test_a_lease_lost_while_writing_a_decision_leaves_the_letter_alone(world: World) -> None:
+    world.svarinn.add_letter()
+    world.svarinn.fail("download", unavailable())
+    mine, theirs = world.pipeline(W), world.pipeline(OTHER)
+    mine.poll(ACCOUNT)
+    claim = world.claim(mine)
+    world.clock.advance(LEASE + timedelta(seconds=1))
+    world.claim(theirs)
+
+    assert mine.process(claim) is Outcome.LEASE_LOST
+    assert world.events.decisions() == [("LeaseLostError", Action.ABANDON, Outcome.LEASE_LOST)]
+    recorded = world.ledger.get(claim.id)
+    assert recorded is not None
+    assert (recorded.state, recorded.claimed_by) == (State.CLAIMED, OTHER)
+    triggers = [e.trigger for e in world.ledger.events(claim.id)]
+    assert Trigger.SCHEDULE_RETRY not in triggers  # the other worker's letter is untouched
+
+
+# --- the ledger goes away, the daemon stops ------------------------------------------------------
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> None:
+    done = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        done.wait(0.02)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def background() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool
+
+
+def test_a_decision_waits_for_the_ledger_to_come_back(
+    world: World, ledger_url: str, background: ThreadPoolExecutor
+) -> None:
+    letter = world.svarinn.add_letter()
+    world.svarinn.fail("download", unavailable())
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+
+    with outage(ledger_url):
+        outcome: Future[Outcome] = background.submit(pipeline.process, claim)
+        wait_for(lambda: world.svarinn.downloads.get(letter.id) == 1)
+        threading.Event().wait(1.5)  # the decision cannot be written meanwhile
+        assert not outcome.done()
+        assert world.events.decisions() == []
+        assert pipeline.in_flight.busy() == 1
+        assert pipeline.in_flight.stalled_for() < 1.5  # it beats while it waits
+    assert outcome.result(timeout=15) is Outcome.RETRY_SCHEDULED
+
+    assert world.events.decisions() == [
+        ("ServiceUnavailableError", Action.RETRY, Outcome.RETRY_SCHEDULED)
+    ]
+    assert world.state(claim) is State.RETRY_SCHEDULED
+    assert world.svarinn.downloads == {letter.id: 1}
+
+
+def test_stopping_while_the_ledger_is_down_leaves_the_lease_to_run_out(
+    world: World, ledger_url: str, background: ThreadPoolExecutor
+) -> None:
+    world.svarinn.add_letter()
+    world.svarinn.fail("download", unavailable())
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+
+    with outage(ledger_url):
+        outcome = background.submit(pipeline.process, claim)
+        wait_for(lambda: world.svarinn.downloads)
+        threading.Event().wait(0.5)
+        pipeline.stop()
+        assert outcome.result(timeout=15) is Outcome.RELEASED
+    (released,) = world.events.named("released")
+    assert released["reason"] == "daemon stopping"
+    assert released["error"] is not None  # the ledger could not take the lease back
+    assert world.state(claim) is State.CLAIMED
+    world.clock.advance(LEASE + timedelta(seconds=1))
+    assert world.claim(world.pipeline(OTHER)).id == claim.id  # free once the lease ran out
+
+
+def test_stop_interrupts_a_download_and_releases_the_letter(
+    world: World, background: ThreadPoolExecutor
+) -> None:
+    letter = world.svarinn.add_letter(size=300_000)
+    stall = world.svarinn.stall(letter.id)
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+
+    outcome = background.submit(pipeline.process, claim)
+    assert stall.reached.wait(10)
+    pipeline.stop()
+    assert outcome.result(timeout=10) is Outcome.RELEASED
+
+    (released,) = world.events.named("released")
+    assert (released["reason"], released["error"]) == ("daemon stopping", None)
+    assert world.events.decisions() == []  # a stop is no failure
+    recorded = world.ledger.get(claim.id)
+    assert recorded is not None
+    assert (recorded.state, recorded.claimed_by) == (State.SEEN, None)
+    assert world.archive.letters == {}
+    assert world.svarinn.reports == ()
+    assert list(world.spool.directory.iterdir()) == []
+
+    restarted = world.pipeline()  # the next start takes it up at once
+    assert restarted.process(world.claim(restarted)) is Outcome.ACKNOWLEDGED
+    assert world.svarinn.acknowledged == {letter.id: 1}
