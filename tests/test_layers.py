@@ -11,9 +11,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "svarinn_daemon"
 
-SHARED = frozenset({"", "errors", "logs", "keys", "plugins", "policies"})
+SHARED = frozenset({"", "common", "errors", "logs", "keys", "plugins", "policies"})
 BELOW_LETTER = SHARED | {"config", "cms", "svarinn", "ledger", "adapters"}
 ALLOWED: dict[str, frozenset[str]] = {
+    "common": frozenset(),
     "errors": frozenset(),
     "logs": frozenset(),
     "policies": frozenset(),

@@ -41,8 +41,8 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -58,6 +58,7 @@ from svarinn_daemon.adapters.dirfd import (
 )
 from svarinn_daemon.adapters.names import NameAllocator
 from svarinn_daemon.adapters.options import AdapterOptions
+from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
 
@@ -92,7 +93,7 @@ class FilesystemArchive:
         dir_mode: int = 0o750,
         hardlink: bool = True,
         owner: str | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Clock = utc_now,
     ):
         self.root = root.absolute()
         # Tags this process's temporary directories; see the module docstring.

@@ -11,8 +11,8 @@ every failure is logged and the next evaluation tries again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -26,6 +26,7 @@ from svarinn_daemon.alerts.dispatch import AlertDispatcher, run_alerts
 from svarinn_daemon.alerts.engine import AlertStore, Evaluation
 from svarinn_daemon.alerts.store import LedgerAlertStore
 from svarinn_daemon.alerts.watch import LedgerWatch
+from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.config import Config
 from svarinn_daemon.config.model import NotifierConfig
 from svarinn_daemon.errors import DaemonError
@@ -46,7 +47,7 @@ class AlertService:
         dispatcher: AlertDispatcher,
         *,
         store: AlertStore | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ):
         self.config = config
         self.dispatcher = dispatcher
@@ -57,9 +58,7 @@ class AlertService:
         self._closed = False
 
     @classmethod
-    def start(
-        cls, config: Config, engine: Engine, *, clock: Callable[[], datetime] | None = None
-    ) -> AlertService:
+    def start(cls, config: Config, engine: Engine, *, clock: Clock | None = None) -> AlertService:
         """Create the configured notifiers; if that fails, alert to the log rather than not
         at all (``check-config`` reports the notifier's error before a deployment)."""
         try:

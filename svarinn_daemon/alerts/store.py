@@ -16,10 +16,10 @@ from sqlalchemy.engine import Engine
 
 from svarinn_daemon.alerts.engine import AlertState
 from svarinn_daemon.alerts.message import Condition
+from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import LedgerError, SchemaMismatchError
 from svarinn_daemon.ledger.database import database_errors, reading, upsert
 from svarinn_daemon.ledger.models import alert_states as alerts_t
-from svarinn_daemon.ledger.queries import Clock, utc_now
 
 __all__ = ["LedgerAlertStore"]
 

@@ -15,11 +15,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import LedgerError
 from svarinn_daemon.ledger.database import database_errors, reading, upsert
 from svarinn_daemon.ledger.models import account_polls as polls_t
 from svarinn_daemon.ledger.models import forsendelser as letters_t
-from svarinn_daemon.ledger.queries import Clock, utc_now
 from svarinn_daemon.ledger.states import FINISHED, State
 
 __all__ = ["AccountAlertFacts", "LedgerWatch", "PollStatus"]

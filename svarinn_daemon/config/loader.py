@@ -14,6 +14,7 @@ from types import MappingProxyType
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from svarinn_daemon.common import MAX_WORKER_ID
 from svarinn_daemon.config.accounts import read_account
 from svarinn_daemon.config.alerts import read_alerts, read_notifiers
 from svarinn_daemon.config.model import (
@@ -172,8 +173,8 @@ def _daemon(table: Table, ctx: Context) -> DaemonConfig:
     d = DaemonConfig(worker_id="")
     second = timedelta(seconds=1)
     worker_id = table.string("worker_id", "") or ctx.hostname
-    if len(worker_id) > 100:
-        table.fail("worker_id", "must be at most 100 characters")
+    if len(worker_id) > MAX_WORKER_ID:
+        table.fail("worker_id", f"must be at most {MAX_WORKER_ID} characters")
     daemon = DaemonConfig(
         worker_id=worker_id,
         poll_interval=table.duration("poll_interval", d.poll_interval, second),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.ledger.database import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -16,7 +17,6 @@ from svarinn_daemon.ledger.database import (
     database_errors,
     describe_url,
 )
-from svarinn_daemon.ledger.queries import Clock, utc_now
 from svarinn_daemon.ledger.records import (
     Backlog,
     Claim,

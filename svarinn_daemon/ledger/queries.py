@@ -7,7 +7,7 @@ it also owns the engine, the clock and the row -> record conversion both halves 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -16,6 +16,7 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import LedgerError, LedgerUnavailableError, SchemaMismatchError
 from svarinn_daemon.ledger.availability import Availability
 from svarinn_daemon.ledger.database import reading, writing
@@ -23,12 +24,6 @@ from svarinn_daemon.ledger.models import forsendelse_events as events_t
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.records import Backlog, Letter, LetterEvent, StateCount
 from svarinn_daemon.ledger.states import FINISHED, State, Trigger
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _state(text: str) -> State:

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from svarinn_daemon.common import MAX_WORKER_ID, clip
 from svarinn_daemon.errors import (
     IllegalTransitionError,
     LeaseLostError,
@@ -43,13 +44,15 @@ _ENDS_FAILURES = frozenset({Trigger.ARCHIVE, Trigger.ACKNOWLEDGE, Trigger.REPORT
 
 
 def _check_worker(worker_id: str) -> str:
-    if not worker_id or len(worker_id) > 200:
-        raise LedgerError(f"a worker id must be 1-200 characters, not {worker_id!r}")
+    if not worker_id or len(worker_id) > MAX_WORKER_ID:
+        raise LedgerError(
+            f"a worker id must be 1-{MAX_WORKER_ID} characters, not {worker_id[:200]!r}"
+        )
     return worker_id
 
 
 def _clip(text: str | None) -> str | None:
-    return text if text is None or len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+    return None if text is None else clip(text, MAX_MESSAGE)
 
 
 class Ledger(LedgerQueries):

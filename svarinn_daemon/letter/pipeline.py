@@ -18,9 +18,10 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
+from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import (
     ArchiveError,
     DaemonError,
@@ -58,7 +59,7 @@ class Pipeline:
     lease: timedelta
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     verify_policy: VerifyPolicy = field(default_factory=VerifyPolicy)
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Clock = utc_now
     random: Callable[[], float] = random.random
     in_flight: InFlight = field(default_factory=InFlight)
 

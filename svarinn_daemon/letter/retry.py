@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from svarinn_daemon import errors as e
+from svarinn_daemon.common import clip
 from svarinn_daemon.errors import Retry
 from svarinn_daemon.policies import RetryPolicy
 
@@ -199,6 +200,4 @@ def failure_message(
     else:
         text += ". Mottakssystemet prøver igjen automatisk"
     text += f". [{error.kind}]"
-    if len(text) > MAX_MESSAGE_LENGTH:
-        text = text[: MAX_MESSAGE_LENGTH - 1] + "…"
-    return text
+    return clip(text, MAX_MESSAGE_LENGTH)

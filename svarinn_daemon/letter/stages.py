@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from svarinn_daemon.common import Clock
 from svarinn_daemon.letter.decode import decode
 from svarinn_daemon.letter.events import PipelineEvents
 from svarinn_daemon.letter.inflight import InFlight
@@ -46,7 +47,7 @@ class Stages:
     in_flight: InFlight
     events: PipelineEvents
     verify_policy: VerifyPolicy
-    clock: Callable[[], datetime]
+    clock: Clock
 
     def download(
         self, account: AccountRuntime, forsendelse: Forsendelse, between_chunks: Callable[[], None]

@@ -16,7 +16,7 @@ import base64
 import json
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -121,7 +121,6 @@ class SvarInnClient:
         if http.proxy_password is not None:
             secrets.append(http.proxy_password.reveal())
         self._redactor = Redactor(secrets)
-        _larger_socket_reads()
         self._http = httpx.Client(
             timeout=httpx.Timeout(
                 connect=http.connect_timeout.total_seconds(),
@@ -140,6 +139,8 @@ class SvarInnClient:
             ),
             headers={"User-Agent": user_agent()},
         )
+        if transport is None:
+            _read_large(self._http)
 
     def __repr__(self) -> str:
         return f"SvarInnClient(account={self.name!r}, origin={str(self.origin)!r})"
@@ -428,14 +429,69 @@ class SvarInnClient:
         )
 
 
-def _larger_socket_reads() -> None:
+def _read_large(client: httpx.Client) -> None:
     """httpcore asks each recv() for 64 KiB, so a 1 GiB letter takes 16,000 trips through
     h11 and httpx, which cost the daemon a third of its CPU per byte (measured by
-    benchmarks/bench_daemon.py). The constant belongs to a public httpcore class; it is
-    raised once per process, never lowered."""
-    connection = httpcore.HTTP11Connection
-    if getattr(connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
-        connection.READ_NUM_BYTES = READ_SIZE
+    benchmarks/bench_daemon.py). This client's connections read up to READ_SIZE instead,
+    through httpcore's network-backend interface; other clients (the notifiers') keep the
+    default. httpx takes no backend argument, hence the transports' pools' attribute (the
+    direct one and each proxy mount's)."""
+    for transport in (client._transport, *client._mounts.values()):
+        if isinstance(transport, httpx.HTTPTransport):
+            pool = transport._pool
+            pool._network_backend = _LargeReads(pool._network_backend)
+
+
+class _LargeReadStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max(max_bytes, READ_SIZE), timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _LargeReadStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _LargeReads(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend):
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _LargeReadStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        return _LargeReadStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
 
 
 def proxy_for(http: HttpConfig) -> httpx.Proxy | None:

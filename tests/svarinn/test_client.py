@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpcore
 import pytest
 
 from svarinn_daemon import __version__
@@ -213,6 +214,19 @@ def test_fault_by_rate_is_deterministic_per_seed(simulator: Simulator, account: 
     failures = outcomes.count(False)
     assert 5 <= failures <= 35
     assert simulator.state().faults_fired["http_503"] == failures
+
+
+def test_large_socket_reads_stay_inside_the_svarinn_client(simulator: Simulator) -> None:
+    """The client's connections read 256 KiB per recv(); httpcore's class-wide default,
+    which the notifiers' clients use, is left alone."""
+    before = httpcore.HTTP11Connection.READ_NUM_BYTES
+    (letter,) = simulator.generate(1, 1_000_000)
+    with connect(account()) as client:
+        (listed,) = client.listing().letters
+        with client.download(listed) as body:
+            received = sum(len(chunk) for chunk in body.iter_chunks())
+    assert received == letter.blob_size
+    assert httpcore.HTTP11Connection.READ_NUM_BYTES == before == 64 * 1024
 
 
 def test_wrong_credentials(simulator: Simulator) -> None:
