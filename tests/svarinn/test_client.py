@@ -216,7 +216,9 @@ def test_fault_by_rate_is_deterministic_per_seed(simulator: Simulator, account: 
     assert simulator.state().faults_fired["http_503"] == failures
 
 
-def test_large_socket_reads_stay_inside_the_svarinn_client(simulator: Simulator) -> None:
+def test_large_socket_reads_stay_inside_the_svarinn_client(
+    simulator: Simulator, account: Callable[..., AccountConfig]
+) -> None:
     """The client's connections read 256 KiB per recv(); httpcore's class-wide default,
     which the notifiers' clients use, is left alone."""
     before = httpcore.HTTP11Connection.READ_NUM_BYTES
