@@ -24,7 +24,7 @@ from pathlib import Path
 
 from svarinn_daemon.adapters import DocumentMetadata, VerificationRecord
 from svarinn_daemon.adapters.filesystem import FilesystemArchive
-from svarinn_daemon.letter.verify import ExpectedFile, open_letter, sha256_file
+from svarinn_daemon.letter.verify import ExpectedFile, open_letter
 
 MiB = 2**20
 NOW = datetime.now(UTC)
@@ -156,3 +156,13 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

@@ -88,7 +88,7 @@ def measure(account: AccountConfig, rounds: int) -> int:
     peaks: dict[str, float] = {}
     auth = (account.username, account.password.reveal())
     with httpx.Client(auth=auth, timeout=60) as http, connect(account) as client:
-        (listed,) = client.list_new()
+        (listed,) = list(client.listing().letters)
         url = listed.download_url
         size = 0
 

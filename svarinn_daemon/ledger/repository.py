@@ -60,24 +60,6 @@ class Ledger(LedgerQueries):
 
     # --- polling --------------------------------------------------------------------------
 
-    def record_seen(
-        self,
-        account: str,
-        forsendelse_id: str,
-        *,
-        sender: str | None = None,
-        title: str | None = None,
-        declared_size: int | None = None,
-        expected_sha256: str | Sequence[str] | None = None,
-        raw_json: str = "{}",
-        now: datetime | None = None,
-    ) -> SeenResult:
-        """Write one listed forsendelse down (idempotent); says what the poller should do."""
-        sighting = Sighting(
-            forsendelse_id, sender, title, declared_size, expected_sha256, None, raw_json
-        )
-        return self.record_seen_many(account, [sighting], now=now)[0]
-
     def record_seen_many(
         self, account: str, sightings: Sequence[Sighting], *, now: datetime | None = None
     ) -> tuple[SeenResult, ...]:

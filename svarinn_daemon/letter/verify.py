@@ -29,7 +29,6 @@ combined PDF, and filmetadata then describes the documents, not the download):
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -56,7 +55,6 @@ __all__ = [
     "VerificationResult",
     "detect_file_type",
     "open_letter",
-    "sha256_file",
 ]
 
 _ZIP_MIMETYPES = {"application/zip", "application/x-zip-compressed", "application/x-zip"}
@@ -390,17 +388,3 @@ def open_letter(
         policy=policy or VerifyPolicy(),
         fallback_name=fallback_name,
     )
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, streamed (for callers that did not hash while spooling)."""
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with open(path, "rb") as stream:
-            while chunk := stream.read(1024 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
-    except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
-    return digest.hexdigest(), size

@@ -161,14 +161,6 @@ class SvarInnClient:
 
     # --- the four MottakService calls ---------------------------------------------------
 
-    def list_new(self) -> list[Forsendelse]:
-        """Every new letter, each id once; strict: a malformed item raises its
-        ProtocolError. The daemon uses :meth:`listing`, which sets such items aside."""
-        listing = self.listing()
-        if listing.rejected:
-            raise listing.rejected[0].error
-        return list(listing.letters)
-
     def listing(self) -> Listing:
         """Every new letter, each id once, in the order first seen, and every item that
         could not be read (each id or position once).

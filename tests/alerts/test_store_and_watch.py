@@ -17,6 +17,7 @@ from svarinn_daemon.ledger import Ledger, build_engine, migrate
 from svarinn_daemon.ledger.models import alert_states
 from svarinn_daemon.ledger.schema import downgrade
 from svarinn_daemon.testing import FakeClock
+from tests.support.ledger_support import record_seen
 
 W = "worker-1"
 LEASE = timedelta(minutes=5)
@@ -108,7 +109,7 @@ def test_a_poll_record_keeps_the_first_failure_until_a_success(
 
 
 def _letter(ledger: Ledger, account: str, fid: str) -> int:
-    return ledger.record_seen(account, fid, title="Personal title").letter_id
+    return record_seen(ledger, account, fid, title="Personal title").letter_id
 
 
 def test_account_facts_count_per_account(ledger: Ledger, clock: FakeClock) -> None:

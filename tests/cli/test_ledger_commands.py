@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from svarinn_daemon.cli import main
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.ledger import open_ledger
+from tests.support.ledger_support import record_seen
 
 
 def write_config(tmp_path: Path, conformance_dir: Path, url: str) -> Path:
@@ -59,10 +60,10 @@ def test_migrate_status_list_show_retry(
 
     ledger = open_ledger(LedgerConfig(url=ledger_url))
     raw = {"id": "d1c6d795", "tittel": "Byggesøknad", "filmetadata": []}
-    ledger.record_seen(
-        "kommune", "d1c6d795", sender="Ola", title="Byggesøknad", raw_json=json.dumps(raw)
+    record_seen(
+        ledger, "kommune", "d1c6d795", sender="Ola", title="Byggesøknad", raw_json=json.dumps(raw)
     )
-    ledger.record_seen("kommune", "43ee26b7")
+    record_seen(ledger, "kommune", "43ee26b7")
     [claim] = ledger.claim("w1", timedelta(minutes=5))
     ledger.mark_failed_permanently(claim.id, "w1", "NoMatchingRecipientError", "wrong key")
     ledger.schedule_retry(

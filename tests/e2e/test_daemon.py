@@ -11,6 +11,7 @@ import pytest
 
 from svarinn_daemon.simulator.faults import Fault
 from tests.support.daemon_harness import harness
+from tests.support.ledger_support import record_seen
 
 
 def _letter_dir_ok(root: Path, letter_id: str, expected: dict[str, bytes]) -> None:
@@ -197,7 +198,7 @@ def test_interrupted_claims_do_not_count_as_corrupt_downloads(tmp_path: Path) ->
         (listed,) = h.sim.next_page()  # the forsendelse exactly as hentNyeForsendelser lists it
         config = load_config(h.config_path, environ={})
         with open_ledger(config.ledger, migrate_schema=True) as ledger:
-            ledger.record_seen("simulator", bad.id, raw_json=json.dumps(listed))
+            record_seen(ledger, "simulator", bad.id, raw_json=json.dumps(listed))
             for _ in range(2):
                 (claim,) = ledger.claim("killed-worker", timedelta(seconds=30))
                 ledger.release(claim.id, "killed-worker", "worker restarted")

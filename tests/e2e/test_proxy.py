@@ -25,7 +25,7 @@ from svarinn_daemon.svarinn import SvarInnClient
 from tests.support.cfg_helpers import make_config_dir, run_cli
 from tests.support.daemon_harness import harness
 from tests.support.proxy_support import ConnectProxy
-from tests.support.simhelpers import make_account
+from tests.support.simhelpers import list_new, make_account
 
 PROXY_USER = "kommune-proxy"
 PROXY_PASSWORD = "Pr0xy-s3cret!"
@@ -52,7 +52,7 @@ def _secret(text: str) -> Secret:
 
 
 def _import_all(client: SvarInnClient) -> int:
-    letters = client.list_new()
+    letters = list_new(client)
     for letter in letters:
         with client.download(letter) as download:
             assert sum(len(chunk) for chunk in download) > 0
@@ -105,7 +105,7 @@ def test_wrong_proxy_credentials_are_a_typed_error_without_secrets(
             proxy_password=_secret(PROXY_PASSWORD),
         )
         with connect(account) as client, pytest.raises(SvarInnError) as caught:
-            client.list_new()
+            list_new(client)
         text = str(caught.value)
         assert "account testkommune" in text
         assert "407" in text
@@ -124,14 +124,14 @@ def test_trust_env_takes_https_proxy_and_no_proxy(
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
         with connect(_account(sim, ca)) as client:  # trust_env = false by default
-            assert len(client.list_new()) == 2
+            assert len(list_new(client)) == 2
         assert proxy.tunnels == []
         with connect(_account(sim, ca, trust_env=True)) as client:
-            assert len(client.list_new()) == 2
+            assert len(list_new(client)) == 2
         assert [t.target for t in proxy.tunnels] == [f"127.0.0.1:{sim.port}"]
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         with connect(_account(sim, ca, trust_env=True)) as client:
-            assert len(client.list_new()) == 2
+            assert len(list_new(client)) == 2
         assert len(proxy.tunnels) == 1  # NO_PROXY: straight to the server
 
 

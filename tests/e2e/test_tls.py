@@ -20,7 +20,7 @@ from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, Simulator, generate_identity
 from svarinn_daemon.simulator.tls import ServerTls, make_server_tls
 from tests.support.daemon_harness import harness
-from tests.support.simhelpers import make_account
+from tests.support.simhelpers import list_new, make_account
 
 
 def test_the_daemon_imports_over_tls_with_verification(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_bad_server_certificates_fail_typed_and_send_nothing(tmp_path: Path, cas
             ca_bundle=ours.ca_certificate,
         )
         with connect(account) as client, pytest.raises(TlsVerificationError) as caught:
-            client.list_new()
+            list_new(client)
         error = caught.value
         assert isinstance(error, ServiceUnavailableError)  # temporary: nothing is touched
         assert error.reason == reason

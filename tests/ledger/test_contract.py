@@ -20,7 +20,7 @@ from svarinn_daemon.errors import (
 )
 from svarinn_daemon.ledger import Ledger, SeenAction, Sighting, State, Trigger, Work
 from svarinn_daemon.testing import FakeClock
-from tests.support.ledger_support import outage
+from tests.support.ledger_support import outage, record_seen
 
 W = "host-a:1"
 OTHER = "host-b:1"
@@ -34,7 +34,7 @@ def bring(ledger: Ledger, fid: str, state: State, account: str | None = None) ->
     Each letter gets its own account unless one is given, so the claim here takes only it.
     """
     account = account or f"a-{fid}"
-    letter_id = ledger.record_seen(account, fid, sender="Avsender", title=fid).letter_id
+    letter_id = record_seen(ledger, account, fid, sender="Avsender", title=fid).letter_id
     if state is State.SEEN:
         return letter_id
     [claim] = ledger.claim(W, LEASE, account=account)
@@ -116,7 +116,8 @@ def test_every_worker_verb_in_every_state(ledger: Ledger, state: State) -> None:
 
 def test_full_import_cycle_records_every_step(ledger: Ledger, clock: FakeClock) -> None:
     raw = {"id": "f-1", "filmetadata": [{"sha256hash": HASH, "size": 3}], "tittel": "Søknad"}
-    seen = ledger.record_seen(
+    seen = record_seen(
+        ledger,
         "kommune",
         "f-1",
         sender="Ola",
@@ -164,7 +165,7 @@ def test_record_seen_is_idempotent_in_pages(ledger: Ledger) -> None:
     assert {r.action for r in again} == {SeenAction.IN_PROGRESS}
     assert [r.letter_id for r in again] == [r.letter_id for r in first[:200]]
     # The same forsendelse id under another account is another letter.
-    other = ledger.record_seen("kommune-2", "id-0")
+    other = record_seen(ledger, "kommune-2", "id-0")
     assert other.action is SeenAction.NEW
     assert other.letter_id != first[0].letter_id
     assert ledger.backlog().total(State.SEEN) == 201
@@ -175,9 +176,9 @@ def test_acknowledged_letter_listed_again_is_acknowledged_again_not_imported(
     ledger: Ledger,
 ) -> None:
     letter_id = bring(ledger, "f-ack", State.ACKNOWLEDGED)
-    result = ledger.record_seen("a-f-ack", "f-ack")
+    result = record_seen(ledger, "a-f-ack", "f-ack")
     assert (result.action, result.state) == (SeenAction.REACKNOWLEDGE, State.ARCHIVED)
-    assert ledger.record_seen("a-f-ack", "f-ack").action is SeenAction.IN_PROGRESS
+    assert record_seen(ledger, "a-f-ack", "f-ack").action is SeenAction.IN_PROGRESS
     [claim] = ledger.claim(OTHER, LEASE)
     assert claim.work is Work.ACKNOWLEDGE
     assert claim.letter.archive_ref == "ref-f-ack"
@@ -188,7 +189,7 @@ def test_acknowledged_letter_listed_again_is_acknowledged_again_not_imported(
     assert ledger.mark_acknowledged(letter_id, OTHER).state is State.ACKNOWLEDGED
 
     reported = bring(ledger, "f-rep", State.REPORTED)
-    result = ledger.record_seen("a-f-rep", "f-rep")
+    result = record_seen(ledger, "a-f-rep", "f-rep")
     assert (result.action, result.state) == (SeenAction.REREPORT, State.FAILED_PERMANENTLY)
     [claim] = ledger.claim(OTHER, LEASE)
     assert (claim.id, claim.work) == (reported, Work.REPORT)
@@ -220,7 +221,7 @@ def test_retries_wait_for_their_time_and_keep_their_work(ledger: Ledger, clock: 
 def test_claim_prefers_receipts_then_reports_then_oldest_imports(
     ledger: Ledger, clock: FakeClock
 ) -> None:
-    imports = [ledger.record_seen("kommune-2", f"new-{i}").letter_id for i in range(3)]
+    imports = [record_seen(ledger, "kommune-2", f"new-{i}").letter_id for i in range(3)]
     clock.advance(timedelta(seconds=1))
     report = bring(ledger, "fail", State.FAILED_PERMANENTLY)
     receipt = bring(ledger, "arch", State.ARCHIVED)
@@ -299,7 +300,7 @@ def test_backlog_and_listing(ledger: Ledger, clock: FakeClock) -> None:
     old = bring(ledger, "old", State.ARCHIVED, account="kommune")
     clock.advance(timedelta(hours=1))
     bring(ledger, "done", State.ACKNOWLEDGED)
-    ledger.record_seen("other", "x")
+    record_seen(ledger, "other", "x")
     clock.advance(timedelta(minutes=30))
     backlog = ledger.backlog()
     assert backlog.oldest_unfinished is not None
@@ -329,7 +330,7 @@ def test_the_event_trail_is_append_only_in_the_database(ledger: Ledger) -> None:
 
 def test_two_threads_claiming_the_same_letter_exactly_one_wins(ledger: Ledger) -> None:
     for round_ in range(15):
-        letter_id = ledger.record_seen("kommune", f"race-{round_}").letter_id
+        letter_id = record_seen(ledger, "kommune", f"race-{round_}").letter_id
         barrier = threading.Barrier(2)
         results: dict[str, tuple[int, ...]] = {}
 
@@ -374,11 +375,11 @@ def test_database_error_mid_run_leaves_the_letter_claimable_and_nothing_done(
 
 def test_bad_input_is_a_ledger_error(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="64 hex"):
-        ledger.record_seen("kommune", "f", expected_sha256="not-a-hash")
+        record_seen(ledger, "kommune", "f", expected_sha256="not-a-hash")
     with pytest.raises(LedgerError, match="1-100"):
-        ledger.record_seen("kommune", "x" * 101)
+        record_seen(ledger, "kommune", "x" * 101)
     with pytest.raises(LedgerError, match="not JSON"):
-        ledger.record_seen("kommune", "f", raw_json="{not json")
+        record_seen(ledger, "kommune", "f", raw_json="{not json")
     with pytest.raises(LedgerError, match="timezone"):
         ledger.claim(W, LEASE, now=ledger.clock().replace(tzinfo=None))
     assert ledger.backlog().total() == 0
@@ -414,7 +415,7 @@ def test_claim_without_imports_takes_only_receipts_and_reports(ledger: Ledger) -
     report = bring(ledger, "fail", State.FAILED_PERMANENTLY)
     ledger.release(receipt, W, "test")
     ledger.release(report, W, "test")
-    waiting = ledger.record_seen("kommune", "new").letter_id
+    waiting = record_seen(ledger, "kommune", "new").letter_id
     claims = ledger.claim(OTHER, LEASE, limit=10, imports=False)
     assert [(c.id, c.work) for c in claims] == [(receipt, Work.ACKNOWLEDGE), (report, Work.REPORT)]
     [claim] = ledger.claim(OTHER, LEASE, limit=10)

@@ -25,9 +25,9 @@ from svarinn_daemon.letter.verify import (
     FileType,
     detect_file_type,
     open_letter,
-    sha256_file,
 )
 from svarinn_daemon.policies import VerifyPolicy, ZipLimits
+from tests.support.cmshelpers import sha256_file
 
 SMALL_PDF_SHA = "8b628fc6410a8617083a6a265c4d9ac6c8f501aa378d8137e9aae0403db95d39"
 DOKUMENTER_SHA = "9a71850e8f9e4e0269b37caf8640bca85d4f56147b9e3cae0e8b07b6f98d80a0"

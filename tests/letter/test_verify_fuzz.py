@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from svarinn_daemon.errors import DaemonError
-from svarinn_daemon.letter.verify import ExpectedFile, open_letter, sha256_file
+from svarinn_daemon.letter.verify import ExpectedFile, open_letter
+from tests.support.cmshelpers import sha256_file
 
 
 def _zip_bytes(method: int) -> bytes:

@@ -111,3 +111,14 @@ def nested(depth: int, *, definite: bool) -> Callable[[bytes], bytes]:
         return der.tlv(0xA0, inner) if definite else b"\xa0\x80" + inner + b"\x00\x00"
 
     return encode
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """sha256 and size of a file, streamed."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

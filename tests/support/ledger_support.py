@@ -8,11 +8,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+
+from svarinn_daemon.ledger import Ledger, SeenResult, Sighting
 
 
 @contextmanager
@@ -76,3 +78,15 @@ def race_worker(url: str, worker_id: str, limit: int, ready: Any, go: Any, out: 
     finally:
         ledger.close()
         out.put((worker_id, claimed))
+
+
+def record_seen(
+    ledger: Ledger,
+    account: str,
+    forsendelse_id: str,
+    *,
+    now: datetime | None = None,
+    **fields: Any,
+) -> SeenResult:
+    """One listed forsendelse written down, as ``record_seen_many`` does for a page."""
+    return ledger.record_seen_many(account, [Sighting(forsendelse_id, **fields)], now=now)[0]

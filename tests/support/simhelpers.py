@@ -12,6 +12,7 @@ from typing import Any
 
 from svarinn_daemon.config.model import AccountConfig, HttpConfig
 from svarinn_daemon.config.secrets import Secret
+from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
 
 
 def make_account(
@@ -97,3 +98,12 @@ def openssl_decrypt(ciphertext: bytes, key: Path, tmp_path: Path) -> bytes:
     if result.returncode != 0:
         raise RuntimeError(result.stderr.decode(errors="replace"))
     return result.stdout
+
+
+def list_new(client: SvarInnClient) -> list[Forsendelse]:
+    """Every new letter, strictly: the first unreadable item raises its ProtocolError (the
+    daemon itself uses ``listing()``, which sets such items aside)."""
+    listing = client.listing()
+    if listing.rejected:
+        raise listing.rejected[0].error
+    return list(listing.letters)

@@ -24,7 +24,7 @@ from svarinn_daemon.errors import (
 from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, LetterFile, Simulator
 from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
-from tests.support.simhelpers import Recorder, make_account, openssl_decrypt
+from tests.support.simhelpers import Recorder, list_new, make_account, openssl_decrypt
 
 Account = Callable[..., AccountConfig]
 
@@ -44,7 +44,7 @@ def test_list_download_acknowledge(
     pdf = (conformance_dir / "small.pdf").read_bytes()
     sim_letter = simulator.add_bytes(pdf, "Søknad om løyve.pdf", tittel="Søknad")
     with connect(account()) as client:
-        (letter,) = client.list_new()
+        (letter,) = list_new(client)
         assert letter.id == sim_letter.id
         assert letter.tittel == "Søknad"
         assert letter.filmetadata[0].sha256hash == hashlib.sha256(pdf).hexdigest()
@@ -60,7 +60,7 @@ def test_list_download_acknowledge(
         assert ciphertext == sim_letter.blob.read_bytes()
         assert openssl_decrypt(ciphertext, conformance_dir / "privatekey.pem", tmp_path) == pdf
         client.acknowledge(letter.id)
-        assert client.list_new() == []
+        assert list_new(client) == []
     state = simulator.state()
     assert state.acknowledged == {letter.id: 1}
     assert state.pending == ()
@@ -76,7 +76,7 @@ def test_list_download_acknowledge(
 def test_paging_rule(simulator: Simulator, account: Account, count: int, calls: int) -> None:
     simulator.generate(count, size=10)
     with connect(account()) as client:
-        letters = client.list_new()
+        letters = list_new(client)
     assert sorted(f.id for f in letters) == sorted(simulator.state().pending)
     assert len(letters) == count
     assert simulator.state().requests.get("list") == calls
@@ -88,7 +88,7 @@ def test_paging_stops_when_a_full_page_brings_nothing_new(
     simulator.paging = "repeat"  # a server that always answers with the same first 200
     simulator.generate(250, size=10)
     with connect(account()) as client:
-        letters = client.list_new()
+        letters = list_new(client)
     assert len(letters) == 200
     assert simulator.state().requests["list"] == 2
 
@@ -97,7 +97,7 @@ def test_duplicate_ids_are_returned_once(simulator: Simulator, account: Account)
     letters = simulator.generate(250, size=10)
     simulator.add_fault(Fault("duplicate", ids=frozenset({letters[0].id, letters[249].id})))
     with connect(account()) as client:
-        listed = client.list_new()
+        listed = list_new(client)
     assert [f.id for f in listed] == [letter.id for letter in letters]
     assert simulator.state().requests["list"] == 2  # letter 0 came again on the second page
     assert simulator.state().faults_fired["duplicate"] >= 2
@@ -119,7 +119,7 @@ def test_an_unreadable_item_is_set_aside_and_the_others_listed(
         assert "downloadUrl: missing" in str(rejected.error)
         assert bad.id in str(rejected.error)
         with pytest.raises(ProtocolError, match="downloadUrl: missing"):
-            client.list_new()
+            list_new(client)
     assert simulator.state().requests["list"] == 4  # two pages, twice
 
 
@@ -130,7 +130,7 @@ def test_acknowledge_and_report_failure(simulator: Simulator, account: Account) 
         client.acknowledge(a.id)
         client.report_failure(b.id, "arkivet svarer ikke", permanent=False)
         client.report_failure(c.id, f"feil med passord {simulator.password}", permanent=True)
-        assert [f.id for f in client.list_new()] == [b.id]
+        assert [f.id for f in list_new(client)] == [b.id]
     state = simulator.state()
     assert state.acknowledged == {a.id: 2}
     assert [(r.forsendelse_id, r.feilmelding, r.permanent) for r in state.reports] == [
@@ -142,7 +142,7 @@ def test_acknowledge_and_report_failure(simulator: Simulator, account: Account) 
 def test_gone_letters(simulator: Simulator, account: Account) -> None:
     (letter,) = simulator.generate(1, size=10)
     with connect(account()) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         simulator.remove(letter.id)
         with pytest.raises(ForsendelseGoneError) as info, client.download(listed):
             pass
@@ -160,7 +160,7 @@ def test_server_errors_are_temporary(
 ) -> None:
     (letter,) = simulator.generate(1, size=10)
     with connect(account()) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         simulator.add_fault(Fault(kind, endpoints=frozenset({endpoint}), times=1))  # type: ignore[arg-type]
         calls: dict[str, Callable[[], object]] = {
             "list": client.list_new,
@@ -183,10 +183,10 @@ def test_retry_after_is_honoured(simulator: Simulator, account: Account) -> None
     simulator.add_fault(Fault("http_429", retry_after="Wed, 21 Oct 2015 07:28:00 GMT", times=1))
     with connect(account()) as client:
         with pytest.raises(ServiceUnavailableError) as first:
-            client.list_new()
+            list_new(client)
         assert first.value.retry_after == 7.0
         with pytest.raises(ServiceUnavailableError) as second:
-            client.list_new()
+            list_new(client)
         assert second.value.status_code == 429
         assert second.value.retry_after == 0.0
 
@@ -195,7 +195,7 @@ def test_fault_by_letter_id_hits_only_that_letter(simulator: Simulator, account:
     bad, good = simulator.generate(2, size=10)
     simulator.add_fault(Fault("http_500", ids=frozenset({bad.id})))
     with connect(account()) as client:
-        listed = {f.id: f for f in client.list_new()}  # the listing has no id: unaffected
+        listed = {f.id: f for f in list_new(client)}  # the listing has no id: unaffected
         assert fetch(client, listed[good.id]) == good.blob.read_bytes()
         with pytest.raises(ServiceUnavailableError):
             fetch(client, listed[bad.id])
@@ -207,7 +207,7 @@ def test_fault_by_rate_is_deterministic_per_seed(simulator: Simulator, account: 
     with connect(account()) as client:
         for _ in range(60):
             try:
-                client.list_new()
+                list_new(client)
                 outcomes.append(True)
             except ServiceUnavailableError:
                 outcomes.append(False)
@@ -235,7 +235,7 @@ def test_wrong_credentials(simulator: Simulator) -> None:
     account = make_account(simulator.base_url, username=simulator.username, password="feil-passord")
     with connect(account) as client:
         with pytest.raises(AuthenticationError) as info:
-            client.list_new()
+            list_new(client)
         assert "feil-passord" not in repr(client)
     error = info.value
     assert error.status_code == 401
@@ -249,7 +249,7 @@ def test_unauthorized_fault(simulator: Simulator, account: Account) -> None:
     (letter,) = simulator.generate(1, size=10)
     simulator.add_fault(Fault("unauthorized", ids=frozenset({letter.id})))
     with connect(account()) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with pytest.raises(AuthenticationError):
             fetch(client, listed)
     assert simulator.state().faults_fired == {"unauthorized": 1}
@@ -259,14 +259,14 @@ def test_slow_response_times_out(simulator: Simulator, account: Account) -> None
     simulator.add_fault(Fault("slow", delay=2.0, times=1))
     with connect(account(read_timeout=timedelta(milliseconds=200))) as client:
         with pytest.raises(ServiceUnavailableError, match="timed out"):
-            client.list_new()
-        assert client.list_new() == []
+            list_new(client)
+        assert list_new(client) == []
 
 
 def test_slow_response_within_timeout_succeeds(simulator: Simulator, account: Account) -> None:
     simulator.add_fault(Fault("slow", delay=0.3))
     with connect(account()) as client:
-        assert client.list_new() == []
+        assert list_new(client) == []
 
 
 @pytest.mark.parametrize("kind", ["reset", "truncate"])
@@ -274,7 +274,7 @@ def test_broken_bodies_are_temporary(simulator: Simulator, account: Account, kin
     (letter,) = simulator.generate(1, size=300_000)
     simulator.add_fault(Fault(kind, times=1))  # type: ignore[arg-type]
     with connect(account()) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         received = []
         with pytest.raises(ServiceUnavailableError) as info:
             fetch(client, listed, sink=received)
@@ -289,7 +289,7 @@ def test_a_stalled_body_arrives_whole_after_the_pause(
     (letter,) = simulator.generate(1, size=300_000)
     simulator.add_fault(Fault("stall", delay=0.3, times=1))
     with connect(account()) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         started = time.monotonic()
         assert fetch(client, listed) == letter.blob.read_bytes()
         assert time.monotonic() - started >= 0.3
@@ -303,7 +303,7 @@ def test_corrupted_ciphertext(
     simulator.add_fault(Fault("corrupt", ids=frozenset({letter.id})))
     original = letter.blob.read_bytes()
     with connect(account()) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         served = fetch(client, listed)
     assert len(served) == len(original)
     assert [i for i in range(len(served)) if served[i] != original[i]] == [letter.content_offset]
@@ -320,7 +320,7 @@ def test_wrong_sha256_in_metadata(
     bad, good = simulator.generate(2, size=3000)
     simulator.add_fault(Fault("wrong_sha256", ids=frozenset({bad.id})))
     with connect(account()) as client:
-        listed = {f.id: f for f in client.list_new()}
+        listed = {f.id: f for f in list_new(client)}
         for letter in (bad, good):
             plaintext = openssl_decrypt(
                 fetch(client, listed[letter.id]), conformance_dir / "privatekey.pem", tmp_path
@@ -334,7 +334,7 @@ def test_wrong_sha256_in_metadata(
 def test_download_size_limit_from_content_length(simulator: Simulator, account: Account) -> None:
     (letter,) = simulator.generate(1, size=20_000)
     with connect(account(max_download_size=10_000)) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with (
             pytest.raises(DownloadTooLargeError, match="max_download_size"),
             client.download(listed),
@@ -355,7 +355,7 @@ def test_multi_file_letters_come_as_a_zip(
     ]
     simulator.add_letter(files)
     with connect(account()) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with client.download(listed) as download:
             assert download.content_type == "application/zip"
             assert download.filename is not None
@@ -376,5 +376,5 @@ def test_non_json_listing_is_a_protocol_error(recorder: Recorder) -> None:
     recorder.body = b"<html>Vedlikehold</html>"
     account = make_account(recorder.base_url, username="u", password="p4ssword")
     with connect(account) as client, pytest.raises(ProtocolError, match="not JSON") as info:
-        client.list_new()
+        list_new(client)
     assert "Vedlikehold" in info.value.body_start

@@ -17,6 +17,7 @@ from svarinn_daemon.errors import ProtocolError, ServiceUnavailableError
 from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, Simulator
 from svarinn_daemon.svarinn import Download
+from tests.support.simhelpers import list_new
 
 Account = Callable[..., AccountConfig]
 PAUSE = 30.0  # far longer than any budget below
@@ -38,7 +39,7 @@ def test_a_stalled_download_is_stopped_by_its_budget(
         read_timeout=timedelta(seconds=PAUSE * 2),  # the read timeout would not stop it
     )
     with connect(fast_enough) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with (
             pytest.raises(ServiceUnavailableError, match="too slow") as info,
             client.download(listed) as download,
@@ -56,7 +57,7 @@ def test_a_trickling_download_falls_below_the_minimum_rate(
     with connect(
         account(download_deadline_base=timedelta(milliseconds=200), download_min_rate=1024)
     ) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with (
             pytest.raises(ServiceUnavailableError, match="download_min_rate"),
             client.download(listed) as download,
@@ -100,6 +101,6 @@ def test_a_redirect_without_a_host_is_a_protocol_error(
     simulator.generate(1, size=1000)
     simulator.add_fault(Fault("redirect", location=f"http:127.0.0.1:{simulator.port}"))
     with connect(account()) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with pytest.raises(ProtocolError, match="redirect Location"), client.download(listed):
             pass

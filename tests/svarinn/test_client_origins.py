@@ -18,7 +18,7 @@ from svarinn_daemon.errors import (
 )
 from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, Simulator
-from tests.support.simhelpers import Recorder, make_account
+from tests.support.simhelpers import Recorder, list_new, make_account
 
 Account = Callable[..., AccountConfig]
 
@@ -29,7 +29,7 @@ def test_download_url_on_another_origin_is_refused(
     simulator.generate(1, size=10)
     letter = simulator.add_bytes(b"x", download_url=f"{recorder.base_url}/elsewhere/1")
     with connect(account()) as client:
-        listed = {f.id: f for f in client.list_new()}
+        listed = {f.id: f for f in list_new(client)}
         with pytest.raises(OriginNotAllowedError) as info, client.download(listed[letter.id]):
             pass
     message = str(info.value)
@@ -44,7 +44,7 @@ def test_allowed_origin_gets_no_credentials(
     letter = simulator.add_bytes(b"x", download_url=f"{recorder.base_url}/elsewhere/1")
     recorder.body = b"file from a file server"
     with connect(account(allowed_download_origins=(recorder.base_url,))) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with client.download(listed) as download:
             assert b"".join(download) == b"file from a file server"
     assert [(s.path, s.authorization) for s in recorder.seen] == [("/elsewhere/1", None)]
@@ -59,7 +59,7 @@ def test_cross_origin_redirect_never_carries_credentials(
     simulator.add_fault(Fault("redirect", location=recorder.base_url))
     origins = (recorder.base_url,) if allowed else ()
     with connect(account(allowed_download_origins=origins)) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         if allowed:
             with client.download(listed) as download:
                 assert b"".join(download) == recorder.body
@@ -80,7 +80,7 @@ def test_same_origin_redirect_keeps_credentials(simulator: Simulator, account: A
     (letter,) = simulator.generate(1, size=10)
     simulator.add_fault(Fault("redirect", location=simulator.base_url, times=1))
     with connect(account()) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with client.download(listed) as download:
             assert b"".join(download) == letter.blob.read_bytes()
     downloads = [r for r in simulator.request_log() if r.endpoint == "download"]
@@ -95,7 +95,7 @@ def test_size_limit_while_streaming(
     recorder.chunked = True  # no Content-Length: only counting while streaming can stop it
     http = {"allowed_download_origins": (recorder.base_url,), "max_download_size": 20_000}
     with connect(account(**http)) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         received: list[int] = []
 
         def drain() -> None:
@@ -118,7 +118,7 @@ def test_error_bodies_are_scrubbed(recorder: Recorder) -> None:
     ).encode()
     account = make_account(recorder.base_url, username="kommune", password=password)
     with connect(account) as client, pytest.raises(ServiceUnavailableError) as info:
-        client.list_new()
+        list_new(client)
     error = info.value
     assert error.status_code == 502
     assert len(error.body_start) <= 500
@@ -147,7 +147,7 @@ def test_status_mapping_on_the_listing(
     recorder.body = b'{"message": "nei"}'
     account = make_account(recorder.base_url, username="u", password="p4ssword")
     with connect(account) as client, pytest.raises(error) as info:
-        client.list_new()
+        list_new(client)
     assert isinstance(info.value, SvarInnError)
     assert info.value.status_code == status
     assert "nei" in info.value.body_start
@@ -162,10 +162,10 @@ def test_gzip_encoded_download_is_decoded_and_limited(
     recorder.headers = {"Content-Encoding": "gzip"}
     http = {"allowed_download_origins": (recorder.base_url,)}
     with connect(account(**http)) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with client.download(listed) as download:
             assert b"".join(download) == plain
     with connect(account(max_download_size=50_000, **http)) as client:
-        (listed,) = client.list_new()
+        (listed,) = list_new(client)
         with pytest.raises(DownloadTooLargeError), client.download(listed) as download:
             b"".join(download)

@@ -25,7 +25,7 @@ from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, LetterFile, Simulator, parse_fault
 from svarinn_daemon.simulator.letters import pdf_chunks
 from svarinn_daemon.svarinn import Forsendelse, SvarInnClient
-from tests.support.simhelpers import make_account, openssl_decrypt
+from tests.support.simhelpers import list_new, make_account, openssl_decrypt
 
 
 def test_operator_flow_through_the_command(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_operator_flow_through_the_command(tmp_path: Path) -> None:
         assert account.base_url == url.group(1)
         assert (config_dir / "private-key.pem").stat().st_mode & 0o077 == 0
         with connect(account) as client:
-            letters = client.list_new()
+            letters = list_new(client)
             assert len(letters) == 3
             with client.download(letters[0]) as download:
                 ciphertext = b"".join(download)
@@ -290,7 +290,7 @@ def test_served_files_open_with_our_decryptor(simulator: Simulator, conformance_
         simulator.base_url, username=simulator.username, password=simulator.password
     )
     with connect(account) as client:
-        listed = {f.id: f for f in client.list_new()}
+        listed = {f.id: f for f in list_new(client)}
         plain, digest = _decrypt(client, listed[single.id], keys)
         (meta,) = listed[single.id].filmetadata
         assert (digest, len(plain)) == (meta.sha256hash, meta.size)
