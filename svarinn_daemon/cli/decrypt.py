@@ -18,12 +18,13 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
-from svarinn_daemon.cms import Decryptor
+from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.keys import KeyPair, load_key_pair
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.cms import Decryptor
+    from svarinn_daemon.keys import KeyPair
 
 CHUNK = 1 << 20
 
@@ -35,7 +36,7 @@ class _Source(Protocol):
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "decrypt",
-        help="decrypt a SvarUt CMS file with one or more private keys",
+        help=summary("decrypt"),
         description="Decrypt a SvarUt/SvarInn CMS EnvelopedData file, streaming in constant "
         "memory, and print the plaintext's size and sha256 on standard error. Reads IN "
         "(standard input when omitted or '-') and writes OUT (standard output when omitted); "
@@ -78,6 +79,8 @@ def _read(path: str, what: str) -> bytes:
 
 def load_keys(keys: list[str], certs: list[str], passphrases: list[str]) -> list[KeyPair]:
     """Pair ``--key``, ``--cert`` and ``--passphrase-file`` arguments by position."""
+    from svarinn_daemon.keys import load_key_pair
+
     if len(certs) > len(keys):
         raise ConfigError(f"{len(certs)} --cert for {len(keys)} --key", key="--cert")
     if len(passphrases) not in (0, 1, len(keys)):
@@ -118,6 +121,8 @@ def decrypt_stream(decryptor: Decryptor, source: _Source, sink: BinaryIO) -> Non
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.cms import Decryptor
+
     args = ctx.args
     pairs = load_keys(args.key, args.cert, args.passphrase_file)
     decryptor = Decryptor(pairs)

@@ -8,12 +8,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from svarinn_daemon.config import load_config, parse_size
-from svarinn_daemon.daemon import Daemon
+from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.runtime import build_runtime
-from svarinn_daemon.simulator import Simulator
-from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
@@ -24,7 +20,7 @@ MAX_ROUNDS = 20
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "demo",
-        help="import generated letters from a local SvarInn simulator, then print a summary",
+        help=summary("demo"),
         description="Start the SvarInn simulator on loopback with generated letters (single "
         "PDFs and zips of several PDFs, encrypted exactly as SvarUt does), write a config with "
         "a SQLite ledger and a filesystem archive, run the daemon until every letter is "
@@ -42,6 +38,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.config import load_config, parse_size
+    from svarinn_daemon.daemon import Daemon
+    from svarinn_daemon.runtime import build_runtime
+    from svarinn_daemon.simulator import Simulator
+    from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
+
     args = ctx.args
     try:
         size = parse_size(args.size)
