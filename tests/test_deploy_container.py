@@ -207,7 +207,7 @@ def test_container_config_loads_with_its_secrets(tmp_path: Path) -> None:
 def test_compose_wiring() -> None:
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
-    assert set(services) == {"svarinn-daemon", "postgres", "prometheus"}
+    assert set(services) == {"svarinn-daemon", "postgres", "prometheus", "grafana"}
     base = COMPOSE.parent
 
     daemon = services["svarinn-daemon"]
