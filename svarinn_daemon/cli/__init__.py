@@ -46,6 +46,7 @@ class Context:
     stdout: TextIO
     stderr: TextIO
     _config: Config | None = field(default=None, repr=False)
+    _log_stream: TextIO | None = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path:
@@ -65,12 +66,16 @@ class Context:
             self.setup_logging(self._config)
         return self._config
 
-    def setup_logging(self, config: Config | None = None) -> None:
+    def setup_logging(self, config: Config | None = None, stream: TextIO | None = None) -> None:
+        """Log with the config's (or the options') level and format to ``stream`` (kept for
+        later calls), by default standard error or standard output (``logs_to_stderr``)."""
         from svarinn_daemon.logs import configure_logging
 
+        self._log_stream = stream = stream or self._log_stream
+        if stream is None:
+            stream = self.stderr if getattr(self.args, "logs_to_stderr", False) else self.stdout
         level = self.args.log_level or (config.logging.level if config else "info")
         fmt = self.args.log_format or (config.logging.format if config else "auto")
-        stream = self.stderr if getattr(self.args, "logs_to_stderr", False) else self.stdout
         configure_logging(
             level=level, fmt=fmt, stream=stream, secrets=config.secret_values() if config else ()
         )

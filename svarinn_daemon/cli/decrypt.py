@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from svarinn_daemon.cli.commands import summary
+from svarinn_daemon.cli.progress import Progress
 from svarinn_daemon.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -40,7 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Decrypt a SvarUt/SvarInn CMS EnvelopedData file, streaming in constant "
         "memory, and print the plaintext's size and sha256 on standard error. Reads IN "
         "(standard input when omitted or '-') and writes OUT (standard output when omitted); "
-        "OUT only appears once the whole file has decrypted and checked out.",
+        "OUT only appears once the whole file has decrypted and checked out. On a terminal, "
+        "standard error shows a progress line (bytes, rate, time left) while it runs.",
     )
     parser.add_argument(
         "--key",
@@ -111,13 +114,30 @@ def load_keys(keys: list[str], certs: list[str], passphrases: list[str]) -> list
     return pairs
 
 
-def decrypt_stream(decryptor: Decryptor, source: _Source, sink: BinaryIO) -> None:
+def decrypt_stream(
+    decryptor: Decryptor, source: _Source, sink: BinaryIO, progress: Progress | None = None
+) -> None:
     """Feed ``source`` through ``decryptor`` into ``sink`` with one reused read buffer."""
     buffer = bytearray(CHUNK)
+    done = 0
     with memoryview(buffer) as view:
         while count := source.readinto(view):
             sink.write(decryptor.feed(view[:count]))
+            done += count
+            if progress is not None:
+                progress.update(done)
     sink.write(decryptor.close())
+    if progress is not None:
+        progress.update(done, force=True)
+
+
+def _size_of(source: object) -> int | None:
+    """The input's size when it is a regular file (a named IN, or < redirected), else None."""
+    try:
+        status = os.fstat(source.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
 def run(ctx: Context) -> int:
@@ -134,18 +154,22 @@ def run(ctx: Context) -> int:
                 source = stack.enter_context(open(args.input, "rb", buffering=0))
             except OSError as exc:
                 raise ConfigError(f"cannot open {args.input}: {exc.strerror}", key="IN") from None
+        # On a terminal, standard error shows bytes, rate and time left while it runs.
+        progress = Progress.for_stream(ctx.stderr, total_bytes=_size_of(source))
+        stack.callback(progress.close)
         if args.output is None:
             out = getattr(ctx.stdout, "buffer", None)
             if out is None:
                 raise ConfigError("standard output does not take bytes: use -o OUT", key="-o")
             try:
-                decrypt_stream(decryptor, source, out)
+                decrypt_stream(decryptor, source, out, progress)
                 out.flush()
             except OSError as exc:
+                progress.close()
                 print(f"svarinn-daemon: cannot read or write: {exc}", file=ctx.stderr)
                 return 1
         else:
-            result = _decrypt_to_file(decryptor, source, Path(args.output), ctx)
+            result = _decrypt_to_file(decryptor, source, Path(args.output), ctx, progress)
             if result:
                 return result
     recipient = decryptor.recipient.describe() if decryptor.recipient else "?"
@@ -157,7 +181,9 @@ def run(ctx: Context) -> int:
     return 0
 
 
-def _decrypt_to_file(decryptor: Decryptor, source: _Source, target: Path, ctx: Context) -> int:
+def _decrypt_to_file(
+    decryptor: Decryptor, source: _Source, target: Path, ctx: Context, progress: Progress
+) -> int:
     try:
         # mkstemp: a fresh random name, O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600.
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -168,12 +194,13 @@ def _decrypt_to_file(decryptor: Decryptor, source: _Source, target: Path, ctx: C
     part = Path(name)
     try:
         with open(fd, "wb") as sink:
-            decrypt_stream(decryptor, source, sink)
+            decrypt_stream(decryptor, source, sink, progress)
             sink.flush()
             os.fsync(sink.fileno())
         os.replace(part, target)
     except OSError as exc:
         part.unlink(missing_ok=True)
+        progress.close()
         print(f"svarinn-daemon: cannot read or write: {exc}", file=ctx.stderr)
         return 1
     except BaseException:
