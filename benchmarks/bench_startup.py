@@ -163,7 +163,15 @@ def main() -> int:
             "status": [*daemon, *cfg, "status"],
             "list": [*daemon, *cfg, "list"],
             "show": [*daemon, *cfg, "show", "1"],
-            "decrypt": [*daemon, "decrypt", "--key", str(key), str(encrypted), "-o", os.devnull],
+            "decrypt": [
+                *daemon,
+                "decrypt",
+                "--key",
+                str(key),
+                str(encrypted),
+                "-o",
+                str(root / "plain"),
+            ],
             "check-config": [*daemon, *cfg, "check-config", "--quiet"],
         }
         print(f"{'command':16} {'median s':>9} {'min s':>7} {'- python':>9} {'peak RSS':>9}")

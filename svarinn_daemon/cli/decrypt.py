@@ -185,6 +185,13 @@ def _decrypt_to_file(
     decryptor: Decryptor, source: _Source, target: Path, ctx: Context, progress: Progress
 ) -> int:
     try:
+        mode = os.stat(target).st_mode
+        special = not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    except OSError:  # not there yet (or not reachable): the temporary file says why
+        special = False
+    if special:
+        return _decrypt_to_special(decryptor, source, target, ctx, progress)
+    try:
         # mkstemp: a fresh random name, O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600.
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except OSError as exc:
@@ -206,4 +213,20 @@ def _decrypt_to_file(
     except BaseException:
         part.unlink(missing_ok=True)
         raise
+    return 0
+
+
+def _decrypt_to_special(
+    decryptor: Decryptor, source: _Source, target: Path, ctx: Context, progress: Progress
+) -> int:
+    """OUT is a device or a pipe (``-o /dev/null`` to check a file's sha256, a FIFO): write
+    into it. Renaming a temporary file over it would replace the device node itself (as root,
+    /dev/null would become a regular file); nothing is kept there to be half written."""
+    try:
+        with open(target, "wb") as sink:
+            decrypt_stream(decryptor, source, sink, progress)
+    except OSError as exc:
+        progress.close()
+        print(f"svarinn-daemon: cannot read or write: {exc}", file=ctx.stderr)
+        return 1
     return 0

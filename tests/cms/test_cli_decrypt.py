@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,3 +151,25 @@ def test_a_planted_part_link_or_file_is_left_alone(
     else:
         assert code == 1
         assert not out.exists()
+
+
+def test_out_that_is_a_pipe_or_device_is_written_into_not_replaced(
+    conformance_dir: Path, tmp_path: Path
+) -> None:
+    """`-o /dev/null` (to check a file's sha256) or a FIFO: the plaintext goes into it, and
+    the node stays what it was (a rename over it would, as root, replace /dev/null)."""
+    fifo = tmp_path / "plain.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    code, err = cli(
+        "--key", str(conformance_dir / "privatekey.pem"),
+        str(conformance_dir / "test.crypt"), "-o", str(fifo),
+    )  # fmt: skip
+    reader.join(timeout=30)
+    assert code == 0, err
+    assert received == [(conformance_dir / "test.pdf").read_bytes()]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["plain.fifo"]  # no .part left beside it
+    assert "decrypted 3183789 bytes" in err
