@@ -1,16 +1,23 @@
 # Two commands for operators and developers: `make demo` and `make test`.
-# Each creates .venv and installs what it needs by itself.
+# Each creates .venv and installs what it needs by itself, at the versions (and hashes)
+# locked in uv.lock: requirements/dev.txt is its export for the suite, requirements/app.txt
+# for servers and the container image. `make lock` updates them after pyproject.toml
+# changes; `make lock-check` (CI) fails when they no longer match pyproject.toml.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UV := $(BIN)/uv
+EXPORT := $(UV) export --frozen --no-emit-project --format requirements-txt --quiet
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo test lint typecheck unit clean lock lock-check
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py uv.lock requirements/dev.txt requirements/uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/uv.txt
+	$(UV) pip install --quiet --python $(BIN)/python --compile-bytecode --require-hashes \
+		-r requirements/dev.txt
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,6 +34,17 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+# Resolve pyproject.toml's ranges again (newest versions that fit) and export the lock.
+lock: $(STAMP)
+	$(UV) lock --upgrade
+	$(EXPORT) --extra postgres -o requirements/app.txt
+	$(EXPORT) --extra postgres --extra dev -o requirements/dev.txt
+	$(UV) pip compile --quiet --universal --generate-hashes requirements/uv.in \
+		-o requirements/uv.txt
+
+lock-check: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_lock.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

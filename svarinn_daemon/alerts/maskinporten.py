@@ -1,5 +1,5 @@
 """Maskinporten access tokens by JWT grant (RFC 7523), signed RS256 with the business
-certificate's key.
+certificate's key by PyJWT (the library everyone audits; we only choose the claims).
 
 The grant is a JWT whose header carries the certificate chain (``x5c``) or a registered key
 id (``kid``) and whose claims are ``aud`` (the issuer), ``iss`` (the client id), ``scope``,
@@ -10,7 +10,6 @@ access token and ``expires_in``; :class:`TokenSource` keeps it until shortly bef
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from svarinn_daemon.errors import NotifierError
 from svarinn_daemon.logs import get_logger
@@ -31,7 +31,6 @@ __all__ = [
     "MAX_GRANT_LIFETIME",
     "MaskinportenClient",
     "TokenSource",
-    "b64url",
     "build_grant",
 ]
 
@@ -40,10 +39,6 @@ ISSUERS = {"production": "https://maskinporten.no/", "test": "https://test.maski
 MAX_GRANT_LIFETIME = 120
 # A token is renewed this many seconds before Maskinporten says it expires.
 EXPIRY_MARGIN = 30.0
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def build_grant(
@@ -58,15 +53,16 @@ def build_grant(
     lifetime: int = MAX_GRANT_LIFETIME,
 ) -> str:
     """The signed JWT for one token request (compact serialisation)."""
-    header: dict[str, Any] = {"alg": "RS256", "typ": "JWT"}
+    # PyJWT adds "alg" and "typ"; we add the key's identification.
+    headers: dict[str, Any] = {}
     if chain:
         # x5c is plain base64 of each DER certificate, leaf first (RFC 7515 4.1.6).
-        header["x5c"] = [
+        headers["x5c"] = [
             base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
             for c in chain
         ]
     elif kid:
-        header["kid"] = kid
+        headers["kid"] = kid
     iat = int(now)
     claims = {
         "aud": issuer,
@@ -76,13 +72,12 @@ def build_grant(
         "exp": iat + min(lifetime, MAX_GRANT_LIFETIME),
         "jti": str(uuid.uuid4()),
     }
-    signing_input = (
-        b64url(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + b64url(json.dumps(claims, separators=(",", ":")).encode())
-    )
-    signature = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{b64url(signature)}"
+    try:
+        return jwt.encode(claims, key, algorithm="RS256", headers=headers)
+    except jwt.PyJWTError as exc:  # the library's error becomes ours at the boundary
+        raise NotifierError(
+            f"maskinporten: cannot sign the JWT grant ({type(exc).__name__})", temporary=False
+        ) from None
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """The ``svarinn-daemon`` command line.
 
 Each subcommand lives in its own module with ``register(subparsers)``; the module sets
-``func`` (and, when its standard output carries data, ``logs_to_stderr``).
+``func`` (and, when its standard output carries data, ``logs_to_stderr``). Only the module of
+the command that runs is imported (see ``commands.py``); the others appear in ``--help`` by
+name and summary alone, and each module imports what its command needs inside the command.
 
 Exit codes: 0 ok, 1 runtime failure, 2 configuration or usage error.
 """
@@ -10,17 +12,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from svarinn_daemon import __version__
-from svarinn_daemon.config import DEFAULT_CONFIG_PATH, Config, load_config
+from svarinn_daemon.cli.commands import COMMANDS, command_in
 from svarinn_daemon.errors import ConfigError, DaemonError
-from svarinn_daemon.logs import configure_logging
+
+if TYPE_CHECKING:
+    from svarinn_daemon.config import Config
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -41,9 +46,12 @@ class Context:
     stdout: TextIO
     stderr: TextIO
     _config: Config | None = field(default=None, repr=False)
+    _log_stream: TextIO | None = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path:
+        from svarinn_daemon.config import DEFAULT_CONFIG_PATH
+
         if self.args.config is not None:
             return Path(self.args.config)
         conf_dir = self.environ.get("CONFIGURATION_DIRECTORY", "").split(":")[0]
@@ -51,15 +59,23 @@ class Context:
 
     def config(self) -> Config:
         """Load the config once, then log with its level and with its secrets redacted."""
+        from svarinn_daemon.config import load_config
+
         if self._config is None:
             self._config = load_config(self.config_path, environ=self.environ)
             self.setup_logging(self._config)
         return self._config
 
-    def setup_logging(self, config: Config | None = None) -> None:
+    def setup_logging(self, config: Config | None = None, stream: TextIO | None = None) -> None:
+        """Log with the config's (or the options') level and format to ``stream`` (kept for
+        later calls), by default standard error or standard output (``logs_to_stderr``)."""
+        from svarinn_daemon.logs import configure_logging
+
+        self._log_stream = stream = stream or self._log_stream
+        if stream is None:
+            stream = self.stderr if getattr(self.args, "logs_to_stderr", False) else self.stdout
         level = self.args.log_level or (config.logging.level if config else "info")
         fmt = self.args.log_format or (config.logging.format if config else "auto")
-        stream = self.stderr if getattr(self.args, "logs_to_stderr", False) else self.stdout
         configure_logging(
             level=level, fmt=fmt, stream=stream, secrets=config.secret_values() if config else ()
         )
@@ -68,36 +84,12 @@ class Context:
 Command = Callable[[Context], int]
 
 
-def _command_modules() -> list[
-    Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
-]:
-    from svarinn_daemon.cli import (
-        alerts,
-        check_config,
-        decrypt,
-        demo,
-        list_letters,
-        migrate,
-        retry,
-        run,
-        show,
-        simulator,
-        status,
-    )
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-    return [
-        check_config.register,
-        run.register,
-        demo.register,
-        decrypt.register,
-        migrate.register,
-        status.register,
-        list_letters.register,
-        show.register,
-        retry.register,
-        simulator.register,
-        alerts.register,
-    ]
+
+def _register(module: str) -> Register:
+    register: Register = importlib.import_module(f"svarinn_daemon.cli.{module}").register
+    return register
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -132,7 +124,10 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, that command in full and the others as a name
+    and a summary (enough for ``--help`` and for parsing ``only``'s arguments); ``only=""``
+    gives every command as a summary."""
     parser = argparse.ArgumentParser(
         prog="svarinn-daemon",
         description="Fetch letters from KS SvarInn, decrypt and verify them, hand them to the "
@@ -143,8 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_global_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in _command_modules():
-        register(sub)
+    registered: set[str] = set()
+    for name, (module, summary) in COMMANDS.items():
+        if only is None or COMMANDS.get(only, ("",))[0] == module:
+            if module not in registered:
+                _register(module)(sub)
+                registered.add(module)
+        else:
+            sub.add_parser(name, help=summary)
     for subparser in _subparsers(parser):
         _add_global_options(subparser, default=argparse.SUPPRESS)
     return parser
@@ -159,10 +160,12 @@ def main(
 ) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    # No command named (--help, --version, a usage error): every command as a summary.
+    parser = build_parser(only=command_in(words) or "")
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            args = parser.parse_args(argv)
+            args = parser.parse_args(words)
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(exc.code or 0)
     ctx = Context(

@@ -7,22 +7,19 @@ import argparse
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from svarinn_daemon.alerts.engine import AlertState
-from svarinn_daemon.alerts.message import AlertMessage, AlertStatus, Condition
-from svarinn_daemon.alerts.notifiers.registry import NotifierRegistry
-from svarinn_daemon.alerts.store import LedgerAlertStore
-from svarinn_daemon.cli.ledger_io import dump_json, human_time, iso, table, with_ledger
+from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.ledger import Ledger, describe_url
 
 if TYPE_CHECKING:
+    from svarinn_daemon.alerts.engine import AlertState
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.ledger import Ledger
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "alerts",
-        help="list the active alerts; send a test message through a notifier",
+        help=summary("alerts"),
         description="Without ACTION (or with 'list'): list the alerts that hold now, from "
         "the ledger. 'test' sends a test message through a notifier in [[notifiers]].",
     )
@@ -61,6 +58,8 @@ def _list_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
 
 
 def alert_json(state: AlertState) -> dict[str, Any]:
+    from svarinn_daemon.cli.ledger_io import iso
+
     return {
         "condition": state.condition.value,
         "subject": state.subject,
@@ -74,6 +73,10 @@ def alert_json(state: AlertState) -> dict[str, Any]:
 
 
 def run_list(ctx: Context) -> int:
+    from svarinn_daemon.alerts.store import LedgerAlertStore
+    from svarinn_daemon.cli.ledger_io import dump_json, human_time, table, with_ledger
+    from svarinn_daemon.ledger import describe_url
+
     def body(ledger: Ledger) -> int:
         store = LedgerAlertStore(ledger.engine)
         states = store.load(include_resolved=bool(ctx.args.all))
@@ -106,6 +109,9 @@ def run_list(ctx: Context) -> int:
 
 
 def run_test(ctx: Context) -> int:
+    from svarinn_daemon.alerts.message import AlertMessage, AlertStatus, Condition
+    from svarinn_daemon.alerts.notifiers.registry import NotifierRegistry
+
     config = ctx.config()
     name = ctx.args.notifier
     chosen = next((n for n in config.notifiers if n.name == name), None)

@@ -6,14 +6,12 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from svarinn_daemon.alerts.notifiers.registry import NotifierRegistry
-from svarinn_daemon.config import Config, render_config
+from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.errors import DaemonError
-from svarinn_daemon.keys import certificate_warnings
-from svarinn_daemon.service.runtime import connect
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.config import Config
 
 EXPIRY_WARNING = timedelta(days=30)
 
@@ -21,7 +19,7 @@ EXPIRY_WARNING = timedelta(days=30)
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "check-config",
-        help="validate the configuration and print it with secrets masked",
+        help=summary("check-config"),
         description="Validate the configuration file, load every private key and certificate, "
         "check every notifier's options, and print the effective configuration with secrets "
         "masked. Warns when a private key "
@@ -44,6 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def audit(config: Config, now: datetime) -> tuple[list[str], list[str]]:
     """Return (warnings, permission problems) for the loaded configuration."""
+    from svarinn_daemon.keys import certificate_warnings
+
     warnings = list(config.warnings)
     permissions: list[str] = []
     for account in config.accounts:
@@ -63,6 +63,8 @@ def audit(config: Config, now: datetime) -> tuple[list[str], list[str]]:
 
 def check_notifiers(config: Config) -> None:
     """Create (and close) every notifier: its factory checks its options; nothing is sent."""
+    from svarinn_daemon.alerts.notifiers.registry import NotifierRegistry
+
     registry = NotifierRegistry()
     for notifier_config in config.notifiers:
         registry.create(
@@ -71,6 +73,8 @@ def check_notifiers(config: Config) -> None:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.config import render_config
+
     config = ctx.config()
     check_notifiers(config)
     warnings, permissions = audit(config, datetime.now(UTC))
@@ -96,6 +100,8 @@ def run(ctx: Context) -> int:
 
 def check_online(config: Config, ctx: Context) -> int:
     """One hentNyeForsendelser per account: proves base URL, TLS and credentials."""
+    from svarinn_daemon.service.runtime import connect
+
     failed = 0
     for account in config.accounts:
         try:

@@ -20,12 +20,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
-from svarinn_daemon.cms import Decryptor
+from svarinn_daemon.cli.commands import summary
+from svarinn_daemon.cli.progress import Progress
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.keys import KeyPair, load_key_pair
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.cms import Decryptor
+    from svarinn_daemon.keys import KeyPair
 
 CHUNK = 1 << 20
 
@@ -37,11 +39,12 @@ class _Source(Protocol):
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "decrypt",
-        help="decrypt a SvarUt CMS file with one or more private keys",
+        help=summary("decrypt"),
         description="Decrypt a SvarUt/SvarInn CMS EnvelopedData file, streaming in constant "
         "memory, and print the plaintext's size and sha256 on standard error. Reads IN "
         "(standard input when omitted or '-') and writes OUT (standard output when omitted); "
-        "OUT only appears once the whole file has decrypted and checked out.",
+        "OUT only appears once the whole file has decrypted and checked out. On a terminal, "
+        "standard error shows a progress line (bytes, rate, time left) while it runs.",
     )
     parser.add_argument(
         "--key",
@@ -80,6 +83,8 @@ def _read(path: str, what: str) -> bytes:
 
 def load_keys(keys: list[str], certs: list[str], passphrases: list[str]) -> list[KeyPair]:
     """Pair ``--key``, ``--cert`` and ``--passphrase-file`` arguments by position."""
+    from svarinn_daemon.keys import load_key_pair
+
     if len(certs) > len(keys):
         raise ConfigError(f"{len(certs)} --cert for {len(keys)} --key", key="--cert")
     if len(passphrases) not in (0, 1, len(keys)):
@@ -110,16 +115,35 @@ def load_keys(keys: list[str], certs: list[str], passphrases: list[str]) -> list
     return pairs
 
 
-def decrypt_stream(decryptor: Decryptor, source: _Source, sink: BinaryIO) -> None:
+def decrypt_stream(
+    decryptor: Decryptor, source: _Source, sink: BinaryIO, progress: Progress | None = None
+) -> None:
     """Feed ``source`` through ``decryptor`` into ``sink`` with one reused read buffer."""
     buffer = bytearray(CHUNK)
+    done = 0
     with memoryview(buffer) as view:
         while count := source.readinto(view):
             sink.write(decryptor.feed(view[:count]))
+            done += count
+            if progress is not None:
+                progress.update(done)
     sink.write(decryptor.close())
+    if progress is not None:
+        progress.update(done, force=True)
+
+
+def _size_of(source: object) -> int | None:
+    """The input's size when it is a regular file (a named IN, or < redirected), else None."""
+    try:
+        status = os.fstat(source.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.cms import Decryptor
+
     args = ctx.args
     pairs = load_keys(args.key, args.cert, args.passphrase_file)
     decryptor = Decryptor(pairs)
@@ -131,18 +155,22 @@ def run(ctx: Context) -> int:
                 source = stack.enter_context(open(args.input, "rb", buffering=0))
             except OSError as exc:
                 raise ConfigError(f"cannot open {args.input}: {exc.strerror}", key="IN") from None
+        # On a terminal, standard error shows bytes, rate and time left while it runs.
+        progress = Progress.for_stream(ctx.stderr, total_bytes=_size_of(source))
+        stack.callback(progress.close)
         if args.output is None:
             out = getattr(ctx.stdout, "buffer", None)
             if out is None:
                 raise ConfigError("standard output does not take bytes: use -o OUT", key="-o")
             try:
-                decrypt_stream(decryptor, source, out)
+                decrypt_stream(decryptor, source, out, progress)
                 out.flush()
             except OSError as exc:
+                progress.close()
                 print(f"svarinn-daemon: cannot read or write: {exc}", file=ctx.stderr)
                 return 1
         else:
-            result = _decrypt_to_file(decryptor, source, Path(args.output), ctx)
+            result = _decrypt_to_file(decryptor, source, Path(args.output), ctx, progress)
             if result:
                 return result
     recipient = decryptor.recipient.describe() if decryptor.recipient else "?"
@@ -154,15 +182,16 @@ def run(ctx: Context) -> int:
     return 0
 
 
-def _decrypt_to_file(decryptor: Decryptor, source: _Source, target: Path, ctx: Context) -> int:
+def _decrypt_to_file(
+    decryptor: Decryptor, source: _Source, target: Path, ctx: Context, progress: Progress
+) -> int:
     try:
-        existing = target.stat()  # follows a link: what would be written is what counts
-    except OSError:
-        existing = None
-    if existing is not None and not stat.S_ISREG(existing.st_mode):
-        if stat.S_ISDIR(existing.st_mode):
-            raise ConfigError(f"{target} is a directory", key="-o")
-        return _decrypt_into_special(decryptor, source, target, ctx)
+        mode = os.stat(target).st_mode
+        special = not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    except OSError:  # not there yet (or not reachable): the temporary file says why
+        special = False
+    if special:
+        return _decrypt_to_special(decryptor, source, target, ctx, progress)
     try:
         # mkstemp: a fresh random name, O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600.
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -173,12 +202,13 @@ def _decrypt_to_file(decryptor: Decryptor, source: _Source, target: Path, ctx: C
     part = Path(name)
     try:
         with open(fd, "wb") as sink:
-            decrypt_stream(decryptor, source, sink)
+            decrypt_stream(decryptor, source, sink, progress)
             sink.flush()
             os.fsync(sink.fileno())
         os.replace(part, target)
     except OSError as exc:
         part.unlink(missing_ok=True)
+        progress.close()
         print(f"svarinn-daemon: cannot read or write: {exc}", file=ctx.stderr)
         return 1
     except BaseException:
@@ -187,12 +217,17 @@ def _decrypt_to_file(decryptor: Decryptor, source: _Source, target: Path, ctx: C
     return 0
 
 
-def _decrypt_into_special(decryptor: Decryptor, source: _Source, target: Path, ctx: Context) -> int:
-    """A device or FIFO takes the bytes as they come; renaming over it would destroy it."""
+def _decrypt_to_special(
+    decryptor: Decryptor, source: _Source, target: Path, ctx: Context, progress: Progress
+) -> int:
+    """OUT is a device or a pipe (``-o /dev/null`` to check a file's sha256, a FIFO): write
+    into it. Renaming a temporary file over it would replace the device node itself (as root,
+    /dev/null would become a regular file); nothing is kept there to be half written."""
     try:
-        with open(target, "wb", buffering=0) as sink:
-            decrypt_stream(decryptor, source, sink)
+        with open(target, "wb") as sink:
+            decrypt_stream(decryptor, source, sink, progress)
     except OSError as exc:
+        progress.close()
         print(f"svarinn-daemon: cannot read or write: {exc}", file=ctx.stderr)
         return 1
     return 0

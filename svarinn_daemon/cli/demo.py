@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from svarinn_daemon.config import load_config, parse_size
+from svarinn_daemon.cli.commands import summary
+from svarinn_daemon.cli.progress import REDRAW_EVERY, Progress
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.service.daemon import Daemon
-from svarinn_daemon.service.runtime import build_runtime
-from svarinn_daemon.simulator import Simulator
-from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.simulator import SimLetter, Simulator
 
 MAX_ROUNDS = 20
 
@@ -24,11 +26,12 @@ MAX_ROUNDS = 20
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "demo",
-        help="import generated letters from a local SvarInn simulator, then print a summary",
+        help=summary("demo"),
         description="Start the SvarInn simulator on loopback with generated letters (single "
         "PDFs and zips of several PDFs, encrypted exactly as SvarUt does), write a config with "
         "a SQLite ledger and a filesystem archive, run the daemon until every letter is "
-        "imported and acknowledged, print a summary and stop. Needs no configuration file.",
+        "imported and acknowledged, print a summary and stop. Needs no configuration file. On a "
+        "terminal, standard error shows a progress line and the log goes to DIR/demo.log.",
     )
     parser.add_argument("--letters", type=int, default=20, help="how many letters (default 20)")
     parser.add_argument("--size", default="200KiB", help="size of each document (default 200KiB)")
@@ -42,6 +45,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.config import parse_size
+
     args = ctx.args
     try:
         size = parse_size(args.size)
@@ -51,6 +56,30 @@ def run(ctx: Context) -> int:
         raise ConfigError("must be from 1 to 100000", key="--letters")
     root: Path = args.dir or Path(tempfile.mkdtemp(prefix="svarinn-demo-"))
     root.mkdir(parents=True, exist_ok=True)
+    progress = Progress.for_stream(ctx.stderr)
+    log_path = root / "demo.log"
+    with contextlib.ExitStack() as stack:
+        if progress.enabled:
+            # A person at a terminal sees the progress line and the summary; the daemon's
+            # log lines (JSON, as anywhere that is not a terminal) go to a file.
+            ctx.setup_logging(stream=stack.enter_context(log_path.open("a", encoding="utf-8")))
+        return _demo(ctx, args, root, size, progress, log_path if progress.enabled else None)
+
+
+def _demo(
+    ctx: Context,
+    args: argparse.Namespace,
+    root: Path,
+    size: int,
+    progress: Progress,
+    log_path: Path | None,
+) -> int:
+    from svarinn_daemon.config import load_config
+    from svarinn_daemon.service.daemon import Daemon
+    from svarinn_daemon.service.runtime import build_runtime
+    from svarinn_daemon.simulator import Simulator
+    from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
+
     out = ctx.stdout
     identity = generate_identity("svarinn-demo")
     with Simulator(identity.certificate, work_dir=root / "simulator") as sim:
@@ -73,7 +102,7 @@ def run(ctx: Context) -> int:
         config = load_config(files.config, environ=ctx.environ)
         ctx.setup_logging(config)
         started = time.perf_counter()
-        with build_runtime(config) as runtime:
+        with _progress_of(sim, letters, progress), build_runtime(config) as runtime:
             daemon = Daemon(runtime)
             daemon.recover()
             report = daemon.run_once()
@@ -98,6 +127,41 @@ def run(ctx: Context) -> int:
         file=out,
     )
     print(f"ledger:    {root / 'state' / 'ledger.sqlite3'}", file=out)
+    if log_path is not None:
+        print(f"log:       {log_path}", file=out)
     print(f"config:    {files.config}", file=out)
     print(f"try:       svarinn-daemon --config {files.config} status", file=out)
     return 0 if report.ok and acknowledged == len(letters) else 1
+
+
+@contextlib.contextmanager
+def _progress_of(sim: Simulator, letters: list[SimLetter], progress: Progress) -> Iterator[None]:
+    """While the daemon works, redraw the progress line from what SvarInn (the simulator)
+    has been told: a letter counts once it is acknowledged, with its plaintext bytes."""
+    if not progress.enabled:
+        yield
+        return
+    sizes = {letter.id: sum(f.size for f in letter.files) for letter in letters}
+    progress.total_letters = len(sizes)
+    progress.total_bytes = sum(sizes.values())
+    progress.start()
+    stop = threading.Event()
+
+    def draw(force: bool = False) -> None:
+        acknowledged = sim.state().acknowledged
+        done = [size for letter_id, size in sizes.items() if acknowledged.get(letter_id)]
+        progress.update(sum(done), len(done), force=force)
+
+    def redraw() -> None:
+        while not stop.wait(REDRAW_EVERY):
+            draw()
+
+    ticker = threading.Thread(target=redraw, name="demo-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join()
+        draw(force=True)
+        progress.close()

@@ -6,16 +6,17 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from svarinn_daemon.cli.ledger_io import dump_json, human_time, letter_json, table, with_ledger
-from svarinn_daemon.config.units import parse_duration
-from svarinn_daemon.ledger import Ledger, State
+from svarinn_daemon.cli.commands import summary
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.ledger import Ledger
 
 
 def since_value(text: str) -> datetime | timedelta:
     """An ISO 8601 time (UTC when no offset is given) or a duration back from now ("2h")."""
+    from svarinn_daemon.config.units import parse_duration
+
     try:
         return parse_duration(text)
     except ValueError:
@@ -30,9 +31,11 @@ def since_value(text: str) -> datetime | timedelta:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from svarinn_daemon.ledger import State  # its values are the --state choices
+
     parser = sub.add_parser(
         "list",
-        help="list letters (filter by --state, --account, --since)",
+        help=summary("list"),
         description="List the ledger's letters, oldest first.",
     )
     parser.add_argument("--state", choices=[s.value for s in State], help="only this state")
@@ -52,6 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.cli.ledger_io import dump_json, human_time, letter_json, table, with_ledger
+    from svarinn_daemon.ledger import State
+
     args = ctx.args
 
     def body(ledger: Ledger) -> int:

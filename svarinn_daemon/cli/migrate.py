@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from svarinn_daemon.cli.ledger_io import EXIT_CANNOT_START
+from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.errors import LedgerUnavailableError, SchemaMismatchError
-from svarinn_daemon.ledger import build_engine, describe_url, migrate
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "migrate",
-        help="create or upgrade the ledger's tables",
+        help=summary("migrate"),
         description="Create the ledger's tables, or upgrade them to this version's schema, "
         "in one transaction. Safe to run again; refuses a database whose schema is foreign or "
         "newer than this version (exit 2).",
@@ -25,6 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.cli.ledger_io import EXIT_CANNOT_START
+    from svarinn_daemon.ledger import build_engine, describe_url, migrate
+
     config = ctx.config()
     try:
         engine = build_engine(config.ledger)

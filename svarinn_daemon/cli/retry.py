@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from svarinn_daemon.cli.ledger_io import dump_json, letter_json, with_ledger
-from svarinn_daemon.cli.show import resolve
-from svarinn_daemon.ledger import Ledger
+from svarinn_daemon.cli.commands import summary
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.ledger import Ledger
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "retry",
-        help="send a failed or retry-scheduled letter back to pending",
+        help=summary("retry"),
         description="Send a letter that failed permanently (and is not yet reported to "
         "SvarUt) or waits for a retry back to pending, so the daemon imports it again at once; "
         "for an archived letter, make its receipt due now (it never goes to the archive "
@@ -30,6 +29,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.cli.ledger_io import dump_json, letter_json, with_ledger
+    from svarinn_daemon.cli.show import resolve
+
     args = ctx.args
     user = ctx.environ.get("SUDO_USER") or ctx.environ.get("USER") or "unknown"
 

@@ -5,24 +5,20 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.errors import ConfigError, LedgerUnavailableError, SchemaMismatchError
-from svarinn_daemon.logs import get_logger
-from svarinn_daemon.service.daemon import Daemon
-from svarinn_daemon.service.health import Check, HealthServer
-from svarinn_daemon.service.metrics import Metrics
-from svarinn_daemon.service.runtime import build_runtime
-from svarinn_daemon.service.sdnotify import Notifier
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
-
-log = get_logger(__name__)
+    from svarinn_daemon.service.daemon import Daemon
+    from svarinn_daemon.service.health import Check
+    from svarinn_daemon.service.metrics import Metrics
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_parser = sub.add_parser(
         "run",
-        help="run the daemon: poll every account on a schedule and import what arrives",
+        help=summary("run"),
         description="Run until SIGTERM/SIGINT: migrate the ledger (unless [ledger] "
         "migrate_on_start = false), recover what a previous run left half done, then poll "
         "each account every [daemon] poll_interval and import letters with [daemon] "
@@ -31,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_parser.set_defaults(func=run)
     once = sub.add_parser(
         "poll-once",
-        help="one full cycle: poll, import everything due, send receipts, then exit",
+        help=summary("poll-once"),
         description="Poll every account once, import every letter that is due and send its "
         "receipt, then exit: 0 when every letter in the ledger is acknowledged or reported, "
         "1 when some are waiting for a retry, a poll failed or listed an item the daemon "
@@ -49,13 +45,22 @@ class _Probes:
         self.daemon: Daemon | None = None
 
     def liveness(self) -> Check:
+        from svarinn_daemon.service.health import Check
+
         return self.daemon.liveness() if self.daemon else Check(True, {"phase": "starting"})
 
     def readiness(self) -> Check:
+        from svarinn_daemon.service.health import Check
+
         return self.daemon.readiness() if self.daemon else Check(False, {"phase": "starting"})
 
 
 def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
+    from svarinn_daemon.logs import get_logger
+    from svarinn_daemon.service.daemon import Daemon
+    from svarinn_daemon.service.runtime import build_runtime
+    from svarinn_daemon.service.sdnotify import Notifier
+
     config = ctx.config()
     notifier = Notifier(ctx.environ)
     notifier.status("opening and migrating the ledger")
@@ -68,7 +73,7 @@ def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
     except LedgerUnavailableError as exc:
         # A database that does not answer (yet) is an outage, not a mistake: exit 1, and
         # systemd starts the daemon again after RestartSec until it answers.
-        log.error("ledger.unavailable", error=str(exc), phase="start")
+        get_logger(__name__).error("ledger.unavailable", error=str(exc), phase="start")
         raise
     daemon = Daemon(runtime, notifier)
     try:
@@ -81,6 +86,11 @@ def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.logs import get_logger
+    from svarinn_daemon.service.health import HealthServer
+    from svarinn_daemon.service.metrics import Metrics
+
+    log = get_logger(__name__)
     config = ctx.config()
     metrics = Metrics()
     probes = _Probes()
@@ -112,6 +122,8 @@ def run(ctx: Context) -> int:
 
 
 def poll_once(ctx: Context) -> int:
+    from svarinn_daemon.logs import get_logger
+
     daemon = _start(ctx)
     try:
         daemon.install_signal_handlers()
@@ -120,7 +132,7 @@ def poll_once(ctx: Context) -> int:
     finally:
         daemon.runtime.close()
     outcomes = {k.value: v for k, v in sorted(report.outcomes.items())}
-    log.info(
+    get_logger(__name__).info(
         "poll_once.finished",
         ok=report.ok,
         unfinished=report.unfinished if report.unfinished >= 0 else "unknown (ledger down)",

@@ -5,24 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from svarinn_daemon.cli.ledger_io import (
-    dump_json,
-    event_json,
-    human_time,
-    letter_json,
-    with_ledger,
-)
+from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.errors import LetterNotFoundError
-from svarinn_daemon.ledger import Ledger, Letter
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.ledger import Ledger, Letter
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "show",
-        help="show one letter and its event history",
+        help=summary("show"),
         description="Show one letter: its record in the ledger and every transition it went "
         "through (time, worker, from and to state, reason).",
     )
@@ -50,6 +44,14 @@ def resolve(ledger: Ledger, ident: str, account: str | None) -> Letter:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.cli.ledger_io import (
+        dump_json,
+        event_json,
+        human_time,
+        letter_json,
+        with_ledger,
+    )
+
     args = ctx.args
 
     def body(ledger: Ledger) -> int:

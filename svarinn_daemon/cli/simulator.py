@@ -9,38 +9,28 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from svarinn_daemon.config.units import parse_size
+from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.simulator import (
-    FAULT_KINDS,
-    Fault,
-    ReceiverIdentity,
-    Simulator,
-    generate_identity,
-    parse_fault,
-    write_operator_files,
-)
-from svarinn_daemon.simulator.tls import DEFAULT_HOSTS, make_server_tls
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.simulator import Fault, ReceiverIdentity
     from svarinn_daemon.simulator.tls import ServerTls
 
 FAULT_HELP = (
-    "inject a fault: KIND[:key=value,...] with KIND one of "
-    + ", ".join(FAULT_KINDS)
-    + "; keys rate (0..1), times, ids (a+b), endpoints (list+download+acknowledge+report), "
+    "inject a fault: KIND[:key=value,...] with KIND one of {kinds}; keys rate (0..1), times, "
+    "ids (a+b), endpoints (list+download+acknowledge+report), "
     "delay (seconds, for slow and stall), retry_after, location (for redirect). Repeatable. "
     "Example: --fault http_503:rate=0.2,retry_after=5"
 )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from svarinn_daemon.simulator import FAULT_KINDS
+
     parser = sub.add_parser(
         "simulator",
-        help="run a local SvarInn (MottakService v1) with test letters and fault injection",
+        help=summary("simulator"),
         description="Run a SvarInn simulator on this machine: it lists, serves (encrypted for "
         "a certificate, exactly as SvarUt does), and takes acknowledgements and failure "
         "reports for letters read from a directory or generated. It prints its URL, "
@@ -75,7 +65,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="K",
         help="files per generated letter; more than 1 serves each letter as a zip",
     )
-    parser.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help=FAULT_HELP.format(kinds=", ".join(FAULT_KINDS)),
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for rate-based faults (0)")
     parser.add_argument(
         "--paging",
@@ -102,6 +98,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _identity(args: argparse.Namespace) -> ReceiverIdentity:
+    from cryptography import x509
+
+    from svarinn_daemon.simulator import ReceiverIdentity, generate_identity
+
     if args.certificate is None:
         return generate_identity()
     try:
@@ -118,6 +118,9 @@ def _identity(args: argparse.Namespace) -> ReceiverIdentity:
 
 
 def _options(args: argparse.Namespace) -> tuple[list[Fault], int, str | None]:
+    from svarinn_daemon.config.units import parse_size
+    from svarinn_daemon.simulator import parse_fault
+
     try:
         faults = [parse_fault(spec) for spec in args.fault]
     except ValueError as exc:
@@ -138,6 +141,8 @@ def _options(args: argparse.Namespace) -> tuple[list[Fault], int, str | None]:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.simulator.tls import DEFAULT_HOSTS, make_server_tls
+
     args = ctx.args
     faults, size, password = _options(args)
     identity = _identity(args)
@@ -159,6 +164,8 @@ def _serve(
     directory: Path,
     tls: ServerTls | None,
 ) -> int:
+    from svarinn_daemon.simulator import Simulator, write_operator_files
+
     args = ctx.args
     out = ctx.stdout
     with Simulator(

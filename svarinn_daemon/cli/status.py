@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from svarinn_daemon.cli.ledger_io import dump_json, human_age, human_time, iso, table, with_ledger
-from svarinn_daemon.ledger import Backlog, Ledger, State, describe_url
+from svarinn_daemon.cli.commands import summary
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
+    from svarinn_daemon.ledger import Backlog, Ledger
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "status",
-        help="count letters per account and state; age of the oldest unfinished letter",
+        help=summary("status"),
         description="Count the ledger's letters per account and state, and show the oldest "
         "letter that is neither acknowledged nor reported, with its age.",
     )
@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def backlog_json(backlog: Backlog, where: str) -> dict[str, Any]:
+    from svarinn_daemon.cli.ledger_io import iso
+    from svarinn_daemon.ledger import State
+
     accounts: dict[str, dict[str, int]] = {}
     for count in backlog.counts:
         accounts.setdefault(count.account, {s.value: 0 for s in State})[count.state.value] = (
@@ -49,6 +52,9 @@ def backlog_json(backlog: Backlog, where: str) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> int:
+    from svarinn_daemon.cli.ledger_io import dump_json, human_age, human_time, table, with_ledger
+    from svarinn_daemon.ledger import State, describe_url
+
     def body(ledger: Ledger) -> int:
         backlog = ledger.backlog()
         where = describe_url(ledger.engine.url)

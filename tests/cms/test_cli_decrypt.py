@@ -164,7 +164,7 @@ def test_an_existing_device_or_fifo_is_written_into_not_replaced(
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     received: list[bytes] = []
-    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
     reader.start()
     code, err = cli("--key", key, source, "-o", str(fifo))
     reader.join(timeout=30)

@@ -119,8 +119,19 @@ def test_build_context_holds_what_the_builder_copies() -> None:
     for word, rest in _instructions():
         if word == "COPY" and not rest.startswith("--from"):
             sources += shlex.split(rest)[:-1]
-    # setup.py maps migrations/ into the package: without either, the image cannot migrate.
-    assert sources == ["pyproject.toml", "setup.py", "README.md", "svarinn_daemon", "migrations"]
+    # The locked dependencies first (a layer that changes only with the lock); setup.py maps
+    # migrations/ into the package: without either, the image cannot migrate.
+    assert sources == [
+        "requirements/app.txt",
+        "pyproject.toml",
+        "setup.py",
+        "README.md",
+        "svarinn_daemon",
+        "migrations",
+    ]
+    runs = " ".join(" ".join(rest.split()) for word, rest in _instructions() if word == "RUN")
+    assert "--require-hashes -r requirements/app.txt" in runs
+    assert "--no-deps ." in runs  # the package alone: its dependencies are the locked ones
     for source in sources:
         assert (REPO / source).exists(), source
         assert any(fnmatch.fnmatch(source, pattern) for pattern in allowed), source
@@ -196,7 +207,7 @@ def test_container_config_loads_with_its_secrets(tmp_path: Path) -> None:
 def test_compose_wiring() -> None:
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
-    assert set(services) == {"svarinn-daemon", "postgres", "prometheus"}
+    assert set(services) == {"svarinn-daemon", "postgres", "prometheus", "grafana"}
     base = COMPOSE.parent
 
     daemon = services["svarinn-daemon"]
