@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from test_deploy_prometheus import exposition  # noqa: F401  (the /metrics fixture)
+
+from tests.deploy.test_prometheus import exposition  # noqa: F401  (the /metrics fixture)
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 GRAFANA = DEPLOY / "grafana"
