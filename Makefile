@@ -44,7 +44,7 @@ lock: $(STAMP)
 		-o requirements/uv.txt
 
 lock-check: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider tests/test_lock.py
+	$(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_lock.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -10,7 +10,7 @@ Prints, per backend:
 - the full claim -> mark_archived -> mark_acknowledged cycle, one worker, in letters/s;
 - baselines in the same run: a bare multi-row INSERT of the same rows per page, and three
   bare single-row UPDATE commits per letter -- what the database costs without the ledger.
-PostgreSQL is the throwaway server from tests/pg_server.py (fsync off: its figures show the
+PostgreSQL is the throwaway server from tests/support/pg_server.py (fsync off: its figures show the
 ledger's own cost, not a production server's disk). SQLite runs with synchronous=FULL.
 """
 
@@ -28,12 +28,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from pg_server import PostgresServer, find_bindir
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.ledger import Ledger, Sighting, build_engine, open_ledger
 from svarinn_daemon.ledger.models import forsendelser
+from tests.support.pg_server import PostgresServer, find_bindir
 
 PAGE = 200
 LEASE = timedelta(minutes=5)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from svarinn_daemon.cms import encrypt_bytes
 from svarinn_daemon.config import LedgerConfig
-from svarinn_daemon.ledger import open_ledger
+from svarinn_daemon.ledger import Sighting, open_ledger
 from svarinn_daemon.simulator import Simulator
 from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
 
@@ -93,7 +93,7 @@ def prepare(root: Path) -> tuple[Path, Path, Path]:
     )
     ledger_url = "sqlite:///" + str((root / "state" / "ledger.sqlite3").resolve())
     ledger = open_ledger(LedgerConfig(url=ledger_url), migrate_schema=True)
-    ledger.record_seen("kommune", "d1c6d795", sender="Ola", title="Byggesøknad", raw={})
+    ledger.record_seen_many("kommune", [Sighting("d1c6d795", sender="Ola", title="Byggesøknad")])
     ledger.close()
     encrypted = root / "letter.cms"
     encrypted.write_bytes(encrypt_bytes(os.urandom(256 * 1024), identity.certificate))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-__all__ = ["ELLIPSIS", "MAX_WORKER_ID", "Clock", "clip", "utc_now"]
+__all__ = ["ELLIPSIS", "LOG_LEVELS", "MAX_WORKER_ID", "Clock", "clip", "utc_now"]
 
 Clock = Callable[[], datetime]  # aware UTC datetimes; tests pass a FakeClock
 ELLIPSIS = "…"
+LOG_LEVELS = ("debug", "info", "warning", "error")  # [logging] level and --log-level
 MAX_WORKER_ID = 100  # characters in [daemon] worker_id, in leases and audit events
 
 

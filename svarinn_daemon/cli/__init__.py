@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from svarinn_daemon import __version__
 from svarinn_daemon.cli.commands import COMMANDS, command_in
+from svarinn_daemon.common import LOG_LEVELS
 from svarinn_daemon.errors import ConfigError, DaemonError
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, default: object) -> 
     )
     group.add_argument(
         "--log-level",
-        choices=("debug", "info", "warning", "error"),
+        choices=LOG_LEVELS,
         help="overrides [logging] level",
         default=default,
     )

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from svarinn_daemon.common import MAX_WORKER_ID
+from svarinn_daemon.common import LOG_LEVELS, MAX_WORKER_ID
 from svarinn_daemon.config.accounts import read_account
 from svarinn_daemon.config.alerts import read_alerts, read_notifiers
 from svarinn_daemon.config.model import (
@@ -32,7 +32,6 @@ from svarinn_daemon.config.table import Context, Table
 from svarinn_daemon.config.units import parse_host_port
 from svarinn_daemon.errors import ConfigError
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 
 

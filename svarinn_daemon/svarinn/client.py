@@ -37,7 +37,12 @@ from svarinn_daemon.errors import (
 )
 from svarinn_daemon.logs import Redactor, get_logger
 from svarinn_daemon.svarinn.download import Download
-from svarinn_daemon.svarinn.failures import body_start, error_for_status, error_for_transport
+from svarinn_daemon.svarinn.failures import (
+    BODY_START_BYTES,
+    body_start,
+    error_for_status,
+    error_for_transport,
+)
 from svarinn_daemon.svarinn.listing_json import NotAList, TooManyItems, iter_items
 from svarinn_daemon.svarinn.models import (
     Forsendelse,
@@ -254,7 +259,7 @@ class SvarInnClient:
         except UnicodeDecodeError as exc:
             raise ProtocolError(
                 f"{what}: the response is not UTF-8 JSON ({exc})",
-                body_start=body_start(bytes(data[:2000]), self._redactor.secrets),
+                body_start=body_start(bytes(data[:BODY_START_BYTES]), self._redactor.secrets),
             ) from None
         del data
         return self._parse_page(text, what)
@@ -290,7 +295,7 @@ class SvarInnClient:
         except json.JSONDecodeError as exc:
             raise ProtocolError(
                 f"{what}: the response is not JSON ({exc})",
-                body_start=body_start(text[:2000].encode(), self._redactor.secrets),
+                body_start=body_start(text[:BODY_START_BYTES].encode(), self._redactor.secrets),
             ) from None
         return Listing(tuple(letters), tuple(rejected))
 
@@ -406,7 +411,7 @@ class SvarInnClient:
         try:
             for chunk in response.iter_raw():
                 data += chunk
-                if len(data) >= 4 * 500:
+                if len(data) >= BODY_START_BYTES:
                     break
         except httpx.HTTPError:
             pass  # the status is what matters; a body that breaks off is no extra news

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 BODY_START_CHARS = 500
+BODY_START_BYTES = BODY_START_CHARS * 4  # what is read of an error body: UTF-8 takes up to 4
 # Longest wait we accept from Retry-After; a server asking for a week is misconfigured.
 MAX_RETRY_AFTER = 6 * 3600.0
 
@@ -59,7 +60,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 def body_start(data: bytes, secrets: Iterable[str] = ()) -> str:
     """The first ~500 characters of an error body, credentials removed."""
-    text = data[: BODY_START_CHARS * 4].decode("utf-8", "replace")[:BODY_START_CHARS]
+    text = data[:BODY_START_BYTES].decode("utf-8", "replace")[:BODY_START_CHARS]
     text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
     return Redactor(secrets).scrub(text).strip()
 

@@ -173,7 +173,7 @@ def test_downgrade_to_0001_keeps_the_letters(ledger_url: str) -> None:
     engine = build_engine(LedgerConfig(url=ledger_url))
     try:
         migrate(engine)
-        Ledger(engine).record_seen("kommune", "f-1")
+        record_seen(Ledger(engine), "kommune", "f-1")
         downgrade(engine, "0001")
         tables = set(sa.inspect(engine).get_table_names())
         assert {"alert_states", "account_polls"}.isdisjoint(tables)

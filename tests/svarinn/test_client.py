@@ -163,7 +163,7 @@ def test_server_errors_are_temporary(
         (listed,) = list_new(client)
         simulator.add_fault(Fault(kind, endpoints=frozenset({endpoint}), times=1))  # type: ignore[arg-type]
         calls: dict[str, Callable[[], object]] = {
-            "list": client.list_new,
+            "list": lambda: list_new(client),
             "download": lambda: fetch(client, listed),
             "acknowledge": lambda: client.acknowledge(letter.id),
             "report": lambda: client.report_failure(letter.id, "x", permanent=False),
