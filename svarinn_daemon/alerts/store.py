@@ -17,20 +17,16 @@ from sqlalchemy.engine import Engine
 from svarinn_daemon.alerts.engine import AlertState
 from svarinn_daemon.alerts.message import Condition
 from svarinn_daemon.common import Clock, utc_now
-from svarinn_daemon.errors import LedgerError, SchemaMismatchError
+from svarinn_daemon.errors import LedgerError
 from svarinn_daemon.ledger.database import database_errors, reading, upsert
 from svarinn_daemon.ledger.models import alert_states as alerts_t
+from svarinn_daemon.ledger.queries import known
 
 __all__ = ["LedgerAlertStore"]
 
 
 def _condition(text: str) -> Condition:
-    try:
-        return Condition(text)
-    except ValueError:
-        raise SchemaMismatchError(
-            f"the ledger holds alert condition {text!r}, which this svarinn-daemon does not know"
-        ) from None
+    return known(Condition, text, "alert condition")
 
 
 def _details(text: str) -> dict[str, int]:

@@ -74,12 +74,20 @@ def read_header(
                 f"offset {offset}: indefinite length on a primitive element (tag 0x{tag:02X})"
             )
         return Header(tag, None, 2)
+    long_form = long_length(buf, pos, first, offset, limits)
+    return None if long_form is None else Header(tag, *long_form)
+
+
+def long_length(
+    buf: bytes | bytearray | memoryview, pos: int, first: int, offset: int, limits: CmsLimits
+) -> tuple[int, int] | None:
+    """A long-form definite length whose first length octet ``first`` is at ``pos + 1``:
+    (length, header length), or None while its octets have not all arrived."""
     count = first & 0x7F
     if count > limits.max_length_octets:
         raise CmsLimitExceededError(
             f"offset {offset}: a length field of {count} octets (limit {limits.max_length_octets})"
         )
-    if pos + 2 + count > end:
+    if pos + 2 + count > len(buf):
         return None
-    length = int.from_bytes(buf[pos + 2 : pos + 2 + count], "big")
-    return Header(tag, length, 2 + count)
+    return int.from_bytes(buf[pos + 2 : pos + 2 + count], "big"), 2 + count

@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import CipherContext
 
-from svarinn_daemon.cms.ber import CmsLimits
+from svarinn_daemon.cms.ber import CmsLimits, long_length
 from svarinn_daemon.cms.sink import PlaintextSink
 from svarinn_daemon.errors import (
     CmsLimitExceededError,
@@ -298,11 +298,5 @@ def _parse_header(
                 f"offset {offset}: indefinite length on tag 0x{tag:02X} in the encrypted content"
             )
         return tag, None, 2
-    count = first & 0x7F
-    if count > limits.max_length_octets:
-        raise CmsLimitExceededError(
-            f"offset {offset}: a length field of {count} octets (limit {limits.max_length_octets})"
-        )
-    if pos + 2 + count > end:
-        return None
-    return tag, int.from_bytes(buf[pos + 2 : pos + 2 + count], "big"), 2 + count
+    long_form = long_length(buf, pos, first, offset, limits)
+    return None if long_form is None else (tag, *long_form)

@@ -6,12 +6,13 @@ it also owns the engine, the clock and the row -> record conversion both halves 
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -25,14 +26,21 @@ from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.records import Backlog, Letter, LetterEvent, StateCount
 from svarinn_daemon.ledger.states import FINISHED, State, Trigger
 
+E = TypeVar("E", bound=enum.Enum)
 
-def _state(text: str) -> State:
+
+def known(kind: type[E], text: str, what: str) -> E:
+    """A stored enum value, or SchemaMismatchError: a newer daemon wrote what we do not know."""
     try:
-        return State(text)
+        return kind(text)
     except ValueError:
         raise SchemaMismatchError(
-            f"the ledger holds state {text!r}, which this svarinn-daemon does not know"
+            f"the ledger holds {what} {text!r}, which this svarinn-daemon does not know"
         ) from None
+
+
+def _state(text: str) -> State:
+    return known(State, text, "state")
 
 
 def split_hashes(text: str | None) -> tuple[str, ...]:

@@ -30,9 +30,8 @@ from svarinn_daemon.simulator.state import FailureReport
 from svarinn_daemon.svarinn.models import (
     Forsendelse,
     Listing,
-    RejectedItem,
     check_forsendelse_id,
-    parse_item,
+    parse_listing,
 )
 
 __all__ = ["FakeClock", "InMemorySvarInn", "MemoryDownload", "Stall", "make_key_pair"]
@@ -275,15 +274,7 @@ class InMemorySvarInn:
                 self._letters[i].to_json(self._url(i), wrong_sha256=i in self._wrong_sha256)
                 for i in self._pending
             ]
-        letters: list[Forsendelse] = []
-        rejected: list[RejectedItem] = []
-        for index, item in enumerate(json.loads(json.dumps(items))):
-            parsed = parse_item(item, index=index)
-            if isinstance(parsed, Forsendelse):
-                letters.append(parsed)
-            else:
-                rejected.append(parsed)
-        return Listing(tuple(letters), tuple(rejected))
+        return parse_listing(json.loads(json.dumps(items)))
 
     @contextmanager
     def download(self, forsendelse: Forsendelse) -> Iterator[MemoryDownload]:
