@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from svarinn_daemon.adapters.base import AdapterContext
+from svarinn_daemon.config.units import parse_duration
 
 
 class AdapterOptions:
@@ -46,6 +48,46 @@ class AdapterOptions:
             raise self.context.option_error(key, f"must be a path (a string), not {value!r}")
         path = Path(value)
         return path if path.is_absolute() else self.context.base_dir / path
+
+    def argv(self, key: str, *, required: bool) -> tuple[str, ...] | None:
+        """A program and its arguments as a list of strings (never a shell line)."""
+        value = self._raw(key)
+        if value is None:
+            if required:
+                raise self.context.option_error(
+                    key, 'is required: the program and its arguments, e.g. ["/usr/bin/prog"]'
+                )
+            return None
+        if isinstance(value, str):
+            raise self.context.option_error(
+                key,
+                f"must be a list (argv, never run by a shell), e.g. {value.split()!r}",
+            )
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(part, str) for part in value)
+            or not value[0].strip()
+        ):
+            raise self.context.option_error(
+                key, f"must be a non-empty list of strings (the program first), not {value!r}"
+            )
+        return tuple(value)
+
+    def duration(self, key: str, default: timedelta) -> timedelta:
+        """A duration like "90s", "5m" or "1h30m"; more than zero."""
+        value = self._raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self.context.option_error(key, f'must be a duration like "5m", not {value!r}')
+        try:
+            parsed = parse_duration(value)
+        except ValueError as exc:
+            raise self.context.option_error(key, str(exc)) from None
+        if parsed <= timedelta(0):
+            raise self.context.option_error(key, f"must be longer than zero, not {value!r}")
+        return parsed
 
     def mode(self, key: str, default: int, *, required_bits: int) -> int:
         """A permission mode written as an octal string ("0640") or a TOML octal (0o640)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from svarinn_daemon.adapters import has_letter
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import (
     ArchiveError,
@@ -178,7 +179,7 @@ class Pipeline:
         letter = claim.letter
         account = self.accounts[letter.account]
         forsendelse = parse_forsendelse(dict(letter.raw))
-        existing = account.adapter.has(forsendelse.id)
+        existing = has_letter(account.adapter, forsendelse.id, account.origin)
         if existing is not None:
             # The archive has it but the ledger missed it (crash between the two): never twice.
             self._record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from svarinn_daemon.adapters import ArchiveAdapter
+from svarinn_daemon.adapters import ArchiveAdapter, LetterOrigin
 from svarinn_daemon.errors import AuthenticationError, DaemonError
 from svarinn_daemon.keys import KeyPair
 from svarinn_daemon.ledger import Sighting
@@ -33,6 +33,11 @@ class AccountRuntime:
     adapter: ArchiveAdapter
     keys: tuple[KeyPair, ...]
     archive: str  # the [archives.NAME] its letters go to
+    api: str = "v1"  # the SvarInn API version its client speaks (told to adapters)
+
+    @property
+    def origin(self) -> LetterOrigin:
+        return LetterOrigin(self.name, self.api)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,85 @@
+"""Real programs for the ``command`` adapter's tests, written to disk by the tests.
+
+``write_import_program(directory)`` writes ``import-letter``, a small sakssystem importer:
+it copies the letter directory it is given into its own store (``<store>/<id>/``, through a
+partial directory and a rename, so a kill mid-copy leaves no letter), idempotent on
+``SVARINN_FORSENDELSE_ID``, and prints ``sak:<id>`` as the reference. ``--status`` is its
+check command. ``--mode`` makes it misbehave the ways a real one does.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PROGRAM = r"""
+import json, os, shutil, signal, subprocess, sys, time
+from pathlib import Path
+
+args = sys.argv[1:]
+store = Path(args[args.index("--store") + 1])
+mode = args[args.index("--mode") + 1] if "--mode" in args else "ok"
+fid = os.environ["SVARINN_FORSENDELSE_ID"]
+target = store / fid
+store.mkdir(parents=True, exist_ok=True)
+
+if "--status" in args:
+    if mode == "status-broken":
+        print("status service is down", file=sys.stderr)
+        sys.exit(3)
+    if target.is_dir():
+        print(f"sak:{fid}")
+        sys.exit(0)
+    sys.exit(1)
+
+if mode == "record":
+    observed = {
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "stdin": sys.stdin.read(),
+        "files": sorted(os.listdir(".")),
+    }
+    (store / f"{fid}.observed.json").write_text(json.dumps(observed))
+if mode == "tempfail":
+    print("the sakssystem is in maintenance until 06:00", file=sys.stderr)
+    sys.exit(75)
+if mode == "refuse":
+    print("x" * 2000, file=sys.stderr)
+    print("Elements refused the letter: case 2026/17 is closed", file=sys.stderr)
+    sys.exit(65)
+if mode == "hang":
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    (store / f"{fid}.child").write_text(str(child.pid))
+    time.sleep(3600)
+if mode == "chatty":
+    chunk = ("noise " * 100 + "\n").encode()
+    for _ in range(20000):
+        sys.stdout.buffer.write(chunk)
+    sys.stdout.flush()
+if mode == "long-ref":
+    print("r" * 800)
+    sys.exit(0)
+
+if target.is_dir():
+    print(f"sak:{fid}")
+    sys.exit(0)
+partial = store / f".partial-{fid}-{os.getpid()}"
+partial.mkdir()
+for name in sorted(os.listdir(os.environ["SVARINN_LETTER_DIR"])):
+    shutil.copyfile(Path(os.environ["SVARINN_LETTER_DIR"]) / name, partial / name)
+    if mode == "kill-self":
+        os.kill(os.getpid(), signal.SIGKILL)
+os.rename(partial, target)
+print("importing ...")
+print(f"sak:{fid}")
+print("")
+"""
+
+
+def write_import_program(directory: Path) -> Path:
+    """Write ``import-letter`` into ``directory``, executable, run by this Python."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "import-letter"
+    path.write_text(f"#!{sys.executable}\n{PROGRAM}", encoding="utf-8")
+    path.chmod(0o755)
+    return path
