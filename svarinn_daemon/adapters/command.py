@@ -227,6 +227,16 @@ class CommandArchive:
             env["SVARINN_LETTER_DIR"] = str(letter_dir)
         return env
 
+    def warnings(self) -> list[str]:
+        """What ``check-config`` should tell the operator about this archive."""
+        if self.check_command is not None:
+            return []
+        return [
+            "command has no check_command: after a crash or a timeout the daemon cannot "
+            "know whether the program finished, and runs it again; it must be idempotent "
+            "on SVARINN_FORSENDELSE_ID (or set check_command)"
+        ]
+
     def has(self, forsendelse_id: str) -> str | None:
         return self.has_from(None, forsendelse_id)
 

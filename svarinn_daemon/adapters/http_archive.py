@@ -101,6 +101,16 @@ class HttpArchive:
     def __repr__(self) -> str:
         return f"HttpArchive(url={self.url!r})"
 
+    def warnings(self) -> list[str]:
+        """What ``check-config`` should tell the operator about this archive."""
+        if self.status_url is not None:
+            return []
+        return [
+            "http has no status_url: after a crash or a timeout the daemon cannot ask "
+            "whether the endpoint has a letter, and posts it again; the endpoint must "
+            "answer a repeated Idempotency-Key with 409 (or set status_url)"
+        ]
+
     def headers(self, forsendelse_id: str) -> dict[str, str]:
         headers = {**self._headers, "Idempotency-Key": forsendelse_id}
         if self._authorization is not None:
