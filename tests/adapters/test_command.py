@@ -102,7 +102,7 @@ def test_the_program_gets_the_letter_directory_its_input_and_a_clean_environment
     archive, store = make(tmp_path, "record")
     ref = import_one(archive, LetterOrigin("byggesak", "v2"))
     assert ref == f"sak:{FID}"  # the last non-empty line of its output
-    observed = json.loads((store / f"{FID}.observed.json").read_text())
+    observed = json.loads((store / f".observed-{FID}.json").read_text())
     env = observed["env"]
     assert env["SVARINN_FORSENDELSE_ID"] == FID
     assert env["SVARINN_ACCOUNT"] == "byggesak"
@@ -163,7 +163,7 @@ def test_a_hanging_program_and_its_children_are_killed_at_the_timeout(tmp_path: 
         import_one(archive)
     assert info.value.temporary
     assert time.monotonic() - started < 15
-    child = int((store / f"{FID}.child").read_text())
+    child = int((store / f".child-{FID}").read_text())
     deadline = time.monotonic() + 5
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)

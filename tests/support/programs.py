@@ -4,7 +4,8 @@
 it copies the letter directory it is given into its own store (``<store>/<id>/``, through a
 partial directory and a rename, so a kill mid-copy leaves no letter), idempotent on
 ``SVARINN_FORSENDELSE_ID``, and prints ``sak:<id>`` as the reference. ``--status`` is its
-check command. ``--mode`` makes it misbehave the ways a real one does.
+check command. ``--mode`` makes it misbehave the ways a real one does; ``--script DIR``
+does so per letter: ``DIR/<id>`` lists one behaviour a line, each run uses up the first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ args = sys.argv[1:]
 store = Path(args[args.index("--store") + 1])
 mode = args[args.index("--mode") + 1] if "--mode" in args else "ok"
 fid = os.environ["SVARINN_FORSENDELSE_ID"]
+if "--script" in args and "--status" not in args:
+    # <script>/<id>: one behaviour a line, the first used (and removed) by each run
+    script = Path(args[args.index("--script") + 1]) / fid
+    if script.exists():
+        steps = script.read_text().split()
+        if steps:
+            mode = steps[0]
+            script.write_text("\n".join(steps[1:]))
 target = store / fid
 store.mkdir(parents=True, exist_ok=True)
 
@@ -32,14 +41,14 @@ if "--status" in args:
         sys.exit(0)
     sys.exit(1)
 
-if mode == "record":
+if mode == "record" or "--record" in args:
     observed = {
         "cwd": os.getcwd(),
         "env": dict(os.environ),
         "stdin": sys.stdin.read(),
         "files": sorted(os.listdir(".")),
     }
-    (store / f"{fid}.observed.json").write_text(json.dumps(observed))
+    (store / f".observed-{fid}.json").write_text(json.dumps(observed))
 if mode == "tempfail":
     print("the sakssystem is in maintenance until 06:00", file=sys.stderr)
     sys.exit(75)
@@ -49,7 +58,7 @@ if mode == "refuse":
     sys.exit(65)
 if mode == "hang":
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
-    (store / f"{fid}.child").write_text(str(child.pid))
+    (store / f".child-{fid}").write_text(str(child.pid))
     time.sleep(3600)
 if mode == "chatty":
     chunk = ("noise " * 100 + "\n").encode()

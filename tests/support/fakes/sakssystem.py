@@ -15,6 +15,7 @@ import json
 import socket
 import ssl
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -38,10 +39,12 @@ class SakState:
     letters: dict[str, ReceivedLetter] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
     status_faults: list[str] = field(default_factory=list)
+    faults_by_key: dict[str, list[str]] = field(default_factory=dict)  # after ``faults``
     posts: int = 0
     posts_by_key: dict[str, int] = field(default_factory=dict)
     big: dict[str, tuple[int, str]] = field(default_factory=dict)  # key: size, sha256
     lock: threading.Lock = field(default_factory=threading.Lock)
+    errors: int = 0  # requests the server itself failed on (a bug in a test or the client)
     spool_over: int = 8 * 1024 * 1024  # bodies larger than this are hashed, not parsed
 
 
@@ -108,6 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
             state.posts += 1
             state.posts_by_key[key] = state.posts_by_key.get(key, 0) + 1
             fault = state.faults.pop(0) if state.faults else ""
+            if not fault and state.faults_by_key.get(key):
+                fault = state.faults_by_key[key].pop(0)
         length = int(self.headers.get("Content-Length") or 0)
         with tempfile.TemporaryFile() as body:
             digest = hashlib.sha256()
@@ -170,6 +175,13 @@ class SakServer(ThreadingHTTPServer):
             self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a timeout) is part of the tests; anything else is not."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        self.state.errors += 1
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
