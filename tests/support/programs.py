@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 PROGRAM = r"""
-import json, os, shutil, signal, subprocess, sys, time
+import fcntl, json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
 args = sys.argv[1:]
@@ -69,6 +69,9 @@ if mode == "long-ref":
     print("r" * 800)
     sys.exit(0)
 
+# Idempotent on the forsendelse id, also against a run left over from a killed daemon.
+lock = open(store / f".lock-{fid}", "w")
+fcntl.flock(lock, fcntl.LOCK_EX)
 if target.is_dir():
     print(f"sak:{fid}")
     sys.exit(0)
@@ -78,7 +81,11 @@ for name in sorted(os.listdir(os.environ["SVARINN_LETTER_DIR"])):
     shutil.copyfile(Path(os.environ["SVARINN_LETTER_DIR"]) / name, partial / name)
     if mode == "kill-self":
         os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "slow":
+        time.sleep(0.4)
 os.rename(partial, target)
+with open(store / ".imports.log", "a") as imports:  # one line per letter really imported
+    imports.write(fid + "\n")
 print("importing ...")
 print(f"sak:{fid}")
 print("")
