@@ -111,6 +111,12 @@ def render_config(config: Config) -> str:
     for archive in config.archives.values():
         out += ["", f"[archives.{archive.name}]", f"adapter = {_value(archive.adapter)}"]
         out += [f"{k} = {_archive_option(k, v)}" for k, v in archive.options.items()]
+    for n, route in enumerate(config.routes):
+        out += ["", f"# routes[{n}]: first match wins; no match: the account's archive"]
+        out += ["[[routes]]", f"archive = {_value(route.archive)}"]
+        for condition in ("account", "type", "mottaker_orgnr", "avsender"):
+            if getattr(route, condition):
+                out.append(f"{condition} = {_value(list(getattr(route, condition)))}")
     for account in config.accounts:
         http = account.http
         out += [

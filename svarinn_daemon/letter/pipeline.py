@@ -179,6 +179,7 @@ class Pipeline:
         letter = claim.letter
         account = self.accounts[letter.account]
         forsendelse = parse_forsendelse(dict(letter.raw))
+        account = account.for_letter(forsendelse)
         existing = has_letter(account.adapter, forsendelse.id, account.origin)
         if existing is not None:
             # The archive has it but the ledger missed it (crash between the two): never twice.
@@ -190,6 +191,7 @@ class Pipeline:
                     actual_sha256=None,
                     actual_size=None,
                     verified=None,  # unknown here; the archive holds the verification record
+                    note=account.destination or None,
                 )
             )
             self.events.archived(
@@ -234,6 +236,7 @@ class Pipeline:
                 actual_sha256=downloaded.sha256,
                 actual_size=downloaded.size,
                 verified=result.verified,
+                note=account.destination or None,
             )
         )
         self.events.archived(

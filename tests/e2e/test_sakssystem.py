@@ -143,3 +143,40 @@ timeout = "1s"
         assert report.permanent
         assert "HTTP 422" in logged
         assert "e2e-token-77" not in logged + report.feilmelding
+
+
+def test_routes_send_letters_to_their_archive_and_show_says_which(tmp_path: Path) -> None:
+    with harness(tmp_path / "h") as h:
+        bedrift = h.root / "bedrift"
+        text = h.config_path.read_text()
+        start = text.index("[[accounts]]")
+        h.config_path.write_text(
+            text[:start]
+            + f"""[archives.bedrift]
+adapter = "filesystem"
+root = "{bedrift}"
+
+[[routes]]
+archive = "bedrift"
+account = ["simulator"]
+avsender = ["testbedrift *"]
+mottaker_orgnr = ["999888777"]
+
+"""
+            + text[start:]
+        )
+        letters = h.sim.generate(6, 20_000)  # every third from a person, the others firms
+        people = {x.id for x in letters if x.avsender.get("fnr")}
+        firms = {x.id for x in letters} - people
+        assert people
+        assert firms
+        assert h.until_done() == 0
+        assert h.archived_ids() == people
+        assert {p.name for p in bedrift.iterdir()} == firms
+        assert set(h.sim.state().acknowledged) == people | firms
+        firm = h.cli("show", sorted(firms)[0])
+        assert "in archive bedrift by routes[0]" in firm.stdout, firm.stdout + firm.stderr
+        person = h.cli("show", sorted(people)[0])
+        assert "in archive default (the account's; no route matched)" in person.stdout
+        checked = h.cli("check-config")
+        assert "[[routes]]" in checked.stdout
