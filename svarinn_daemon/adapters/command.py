@@ -106,25 +106,34 @@ class RunResult:
 
 class _Tail:
     """Drains a pipe to its end in a thread, keeping only the last ``OUTPUT_CAP`` bytes, so
-    the program never blocks on a full pipe and we never hold more than the cap."""
+    the program never blocks on a full pipe and we never hold more than the cap. The thread
+    closes the pipe itself at its end: a descendant that escaped the process group may hold
+    it open longer than we wait, and closing it under a blocked read could let the loop
+    read from a reused descriptor number."""
 
     def __init__(self, stream: IO[bytes]):
         self._stream = stream
         self._kept = bytearray()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
 
     def _drain(self) -> None:
         fd = self._stream.fileno()
-        with contextlib.suppress(OSError, ValueError):
-            while chunk := os.read(fd, 65536):
-                self._kept += chunk
-                if len(self._kept) > 2 * OUTPUT_CAP:
-                    del self._kept[:-OUTPUT_CAP]
+        try:
+            with contextlib.suppress(OSError, ValueError):
+                while chunk := os.read(fd, 65536):
+                    with self._lock:
+                        self._kept += chunk
+                        if len(self._kept) > 2 * OUTPUT_CAP:
+                            del self._kept[:-OUTPUT_CAP]
+        finally:
+            self._stream.close()
 
     def result(self, timeout: float) -> bytes:
         self._thread.join(timeout)
-        return bytes(self._kept[-OUTPUT_CAP:])
+        with self._lock:
+            return bytes(self._kept[-OUTPUT_CAP:])
 
 
 def run_program(
@@ -165,10 +174,7 @@ def run_program(
         _kill_group(process)
     finally:
         returncode = process.wait()
-    result = RunResult(returncode, out.result(5.0), err.result(5.0), timed_out=timed_out)
-    process.stdout.close()
-    process.stderr.close()
-    return result
+    return RunResult(returncode, out.result(5.0), err.result(5.0), timed_out=timed_out)
 
 
 def _wait_unreaped(pid: int, timeout: float) -> bool:

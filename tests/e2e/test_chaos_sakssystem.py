@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 
 from svarinn_daemon.simulator.letters import SimLetter
-from tests.e2e.test_sakssystem import command_table, use_archive
 from tests.support.daemon_harness import Harness, harness
 from tests.support.fakes.sakssystem import SakServer
-from tests.support.programs import write_import_program
+from tests.support.programs import command_table, use_archive, write_import_program
 
 SEED = 20_261_201
 KILLS = 6

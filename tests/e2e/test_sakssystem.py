@@ -14,15 +14,7 @@ from svarinn_daemon.ledger import Ledger, State, open_ledger
 from svarinn_daemon.simulator.letters import SimLetter
 from tests.support.daemon_harness import Harness, harness
 from tests.support.fakes.sakssystem import SakServer
-from tests.support.programs import write_import_program
-
-
-def use_archive(h: Harness, table: str) -> None:
-    """Replace the harness's filesystem archive with ``table``."""
-    text = h.config_path.read_text()
-    start = text.index("[archives.default]")
-    end = text.index("[[accounts]]")
-    h.config_path.write_text(text[:start] + table + "\n" + text[end:])
+from tests.support.programs import command_table, use_archive, write_import_program
 
 
 @contextmanager
@@ -43,15 +35,6 @@ def until_done(h: Harness, rounds: int = 12) -> str:
         if code == 0:
             return text
     raise AssertionError(f"poll-once did not finish: {text[-3000:]}")
-
-
-def command_table(program: Path, store: Path, script: Path, *, timeout: str = "2s") -> str:
-    return f"""[archives.default]
-adapter = "command"
-command = ["{program}", "--store", "{store}", "--script", "{script}", "--record"]
-check_command = ["{program}", "--store", "{store}", "--status"]
-timeout = "{timeout}"
-"""
 
 
 def assert_stored(directory: Path, letter: SimLetter) -> None:

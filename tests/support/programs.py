@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.support.daemon_harness import Harness
 
 PROGRAM = r"""
 import fcntl, json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.support.daemon_harness import Harness
 
 args = sys.argv[1:]
 store = Path(args[args.index("--store") + 1])
@@ -99,3 +107,20 @@ def write_import_program(directory: Path) -> Path:
     path.write_text(f"#!{sys.executable}\n{PROGRAM}", encoding="utf-8")
     path.chmod(0o755)
     return path
+
+
+def use_archive(h: Harness, table: str) -> None:
+    """Replace the harness's filesystem archive with ``table``."""
+    text = h.config_path.read_text()
+    start = text.index("[archives.default]")
+    end = text.index("[[accounts]]")
+    h.config_path.write_text(text[:start] + table + "\n" + text[end:])
+
+
+def command_table(program: Path, store: Path, script: Path, *, timeout: str = "2s") -> str:
+    return f"""[archives.default]
+adapter = "command"
+command = ["{program}", "--store", "{store}", "--script", "{script}", "--record"]
+check_command = ["{program}", "--store", "{store}", "--status"]
+timeout = "{timeout}"
+"""
