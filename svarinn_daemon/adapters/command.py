@@ -169,10 +169,11 @@ def run_program(
     out, err = _Tail(process.stdout), _Tail(process.stderr)
     try:
         timed_out = not _wait_unreaped(process.pid, timeout)
-        # Whatever it left behind (children holding our pipes, a hung run) goes with it;
-        # the leader is not reaped yet, so its group id cannot have been reused.
-        _kill_group(process)
     finally:
+        # Whatever it left behind (children holding our pipes, a hung run, a run we stop
+        # waiting for) goes with it; the leader is not reaped yet, so its group id cannot
+        # have been reused.
+        _kill_group(process)
         returncode = process.wait()
     return RunResult(returncode, out.result(5.0), err.result(5.0), timed_out=timed_out)
 
