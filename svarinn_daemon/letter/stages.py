@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from svarinn_daemon.adapters import begin_letter
 from svarinn_daemon.common import Clock
 from svarinn_daemon.letter.decode import decode
 from svarinn_daemon.letter.events import PipelineEvents
@@ -107,7 +108,9 @@ class Stages:
                 self.events.stage(name, "archive"),
             ):
                 result = contents.result
-                transaction = account.adapter.begin(forsendelse.id, dict(forsendelse.raw))
+                transaction = begin_letter(
+                    account.adapter, forsendelse.id, dict(forsendelse.raw), account.origin
+                )
                 try:
                     for document in contents.documents():
                         transaction.add_document(document.name, document.path, document.metadata)
