@@ -4,7 +4,8 @@ Every condition is per account (the subject is the account name; the details are
 
     condition           holds while                                         resolves when
     pending_too_long    letters waiting for import or receipt were first    none is that old
-                        seen at least ``pending_after`` ago                 any more
+                        seen at least ``pending_after`` ago (a receipt      any more
+                        withheld by shadow mode is not waiting)
     permanent_failure   letters are failed_permanently (report pending) or  the window passes
                         were reported within the failure window             with no new one
     no_matching_key     unfinished letters failed last with                 they are imported
@@ -23,6 +24,8 @@ Every condition is per account (the subject is the account name; the details are
 The failure window is ``repeat_every`` (so a permanent failure is announced once and then
 resolves at about the time it would repeat), or 24 hours when ``repeat_every`` is zero.
 Only configured accounts are considered: a removed account's rows could never resolve.
+An alert about an account in shadow mode (``receipts = false``) carries ``shadow_mode=1``
+among its counts, so whoever reads it knows SvarUt hears nothing from this daemon for it.
 """
 
 from __future__ import annotations
@@ -89,16 +92,19 @@ def holding(
     now: datetime,
     config: AlertsConfig,
     archives_unavailable: Mapping[str, timedelta] | None = None,
+    shadow_accounts: Collection[str] = (),
 ) -> dict[AlertKey, AlertDetails]:
     """The (condition, subject) pairs that hold ``now``, with their counts.
 
     ``facts`` must come from the ledger queried with :func:`cutoffs` for the same ``now``
     and ``config``; ``archives_unavailable`` says for how long each paused archive has
-    been paused.
+    been paused; ``shadow_accounts`` are those with ``receipts = false``.
     """
     out: dict[AlertKey, AlertDetails] = {}
 
     def hold(condition: Condition, account: str, **counts: int) -> None:
+        if account in shadow_accounts:
+            counts["shadow_mode"] = 1
         out[AlertKey(condition, account)] = AlertDetails(account=account, counts=counts)
 
     for fact in facts:

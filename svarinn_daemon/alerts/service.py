@@ -114,6 +114,7 @@ class AlertService:
             now=now,
             config=alerts,
             archives_unavailable=archives_unavailable,
+            shadow_accounts={a.name for a in self.config.accounts if not a.receipts},
         )
         evaluation, deliveries = run_alerts(
             self.store,

@@ -33,8 +33,9 @@ _PENDING = [s for s in _UNFINISHED if s != State.FAILED_PERMANENTLY.value]
 class AccountAlertFacts:
     """What the alert conditions need to know about one account's letters (counts only).
 
-    ``pending`` counts letters neither acknowledged nor reported that were first seen at or
-    before the pending cut-off; ``oldest_pending_seen_at`` is the first of them.
+    ``pending`` counts letters neither acknowledged nor reported (nor withheld by shadow
+    mode) that were first seen at or before the pending cut-off;
+    ``oldest_pending_seen_at`` is the first of them.
     ``reported_recently`` counts letters reported since the failure window's start;
     ``key_errors`` unfinished letters whose last error says no configured key fits;
     ``storage_errors`` those whose last error was our own disk (StorageError).
@@ -100,7 +101,10 @@ class LedgerWatch:
         _aware(pending_before, "pending_before")
         _aware(reported_since, "reported_since")
         c = letters_t.c
-        pending = sa.and_(c.state.in_(_PENDING), c.seen_at <= pending_before)
+        # A receipt withheld by shadow mode is not pending: the other importer answers SvarUt.
+        pending = sa.and_(
+            c.state.in_(_PENDING), c.seen_at <= pending_before, c.receipt_withheld_at.is_(None)
+        )
         recent = sa.and_(c.state == State.REPORTED.value, c.reported_at >= reported_since)
         key_error = sa.and_(c.state.in_(_UNFINISHED), c.last_error_kind.in_(list(key_error_kinds)))
         storage_error = sa.and_(

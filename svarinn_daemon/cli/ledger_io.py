@@ -45,6 +45,17 @@ def human_age(value: timedelta) -> str:
     return format_duration(timedelta(seconds=int(value.total_seconds())))
 
 
+WITHHELD = "receipt withheld (shadow mode)"
+
+
+def state_text(letter: Letter) -> str:
+    """The state as people read it: an archived letter of a shadow-mode account says that
+    its receipt is withheld (SvarUt still lists it for the other importer)."""
+    if letter.receipt_withheld:
+        return f"{letter.state.value}, {WITHHELD}"
+    return letter.state.value
+
+
 def letter_json(letter: Letter, *, raw: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": letter.id,
@@ -73,6 +84,7 @@ def letter_json(letter: Letter, *, raw: bool) -> dict[str, Any]:
         "failed_at": iso(letter.failed_at),
         "reported_at": iso(letter.reported_at),
         "updated_at": iso(letter.updated_at),
+        "receipt_withheld_at": iso(letter.receipt_withheld_at),
     }
     if raw:
         out["raw"] = dict(letter.raw)

@@ -55,7 +55,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(ctx: Context) -> int:
-    from svarinn_daemon.cli.ledger_io import dump_json, human_time, letter_json, table, with_ledger
+    from svarinn_daemon.cli.ledger_io import (
+        dump_json,
+        human_time,
+        letter_json,
+        state_text,
+        table,
+        with_ledger,
+    )
     from svarinn_daemon.ledger import State
 
     args = ctx.args
@@ -83,7 +90,7 @@ def run(ctx: Context) -> int:
                     str(x.id),
                     x.account,
                     x.forsendelse_id,
-                    x.state.value,
+                    state_text(x),
                     str(x.attempts),
                     human_time(x.seen_at),
                     x.last_error_kind or "",

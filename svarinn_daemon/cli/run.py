@@ -137,6 +137,7 @@ def poll_once(ctx: Context) -> int:
         ok=report.ok,
         unfinished=report.unfinished if report.unfinished >= 0 else "unknown (ledger down)",
         wedged=report.wedged,
+        receipts_withheld=report.withheld,
         outcomes=outcomes,
         polls_failed=[p.account for p in report.polls if not p.ok],
         items_rejected=sum(p.rejected for p in report.polls),

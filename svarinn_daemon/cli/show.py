@@ -49,6 +49,7 @@ def run(ctx: Context) -> int:
         event_json,
         human_time,
         letter_json,
+        state_text,
         with_ledger,
     )
 
@@ -69,6 +70,8 @@ def run(ctx: Context) -> int:
             return 0
         out = ctx.stdout
         for key, value in letter_json(letter, raw=False).items():
+            if key == "state":
+                value = state_text(letter)
             if isinstance(value, list):
                 value = ", ".join(value) or None
             print(f"{key + ':':20} {'-' if value is None else value}", file=out)

@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "status",
         help=summary("status"),
-        description="Count the ledger's letters per account and state, and show the oldest "
-        "letter that is neither acknowledged nor reported, with its age.",
+        description="Count the ledger's letters per account and state (and the archived ones "
+        "whose receipt shadow mode withholds), and show the oldest letter that is neither "
+        "acknowledged nor reported, nor withheld, with its age.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON (stable keys)")
     parser.set_defaults(func=run, logs_to_stderr=True)
@@ -32,12 +33,16 @@ def backlog_json(backlog: Backlog, where: str) -> dict[str, Any]:
         accounts.setdefault(count.account, {s.value: 0 for s in State})[count.state.value] = (
             count.count
         )
+    withheld: dict[str, int] = {}
+    for count in backlog.withheld:
+        withheld[count.account] = withheld.get(count.account, 0) + count.count
     oldest = backlog.oldest_unfinished
     return {
         "ledger": where,
         "now": iso(backlog.now),
         "accounts": accounts,
         "totals": {s.value: backlog.total(s) for s in State},
+        "receipts_withheld": withheld,
         "oldest_unfinished": None
         if oldest is None or backlog.oldest_age is None
         else {
@@ -52,7 +57,14 @@ def backlog_json(backlog: Backlog, where: str) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> int:
-    from svarinn_daemon.cli.ledger_io import dump_json, human_age, human_time, table, with_ledger
+    from svarinn_daemon.cli.ledger_io import (
+        WITHHELD,
+        dump_json,
+        human_age,
+        human_time,
+        table,
+        with_ledger,
+    )
     from svarinn_daemon.ledger import State, describe_url
 
     def body(ledger: Ledger) -> int:
@@ -68,6 +80,11 @@ def run(ctx: Context) -> int:
             rows.append([account, *(str(backlog.total(s, account)) for s in State)])
         rows.append(["total", *(str(backlog.total(s)) for s in State)])
         ctx.stdout.write(table(rows))
+        for count in backlog.withheld:
+            print(
+                f"{count.account}: {count.count} {count.state.value} letter(s) with the {WITHHELD}",
+                file=ctx.stdout,
+            )
         oldest = backlog.oldest_unfinished
         if oldest is None or backlog.oldest_age is None:
             print("no unfinished letters", file=ctx.stdout)

@@ -42,6 +42,13 @@ def read_account(table: Table, archives: Mapping[str, ArchiveConfig]) -> Account
     keys = tuple(_key(t) for t in table.tables("keys"))
     if not keys:
         table.fail("keys", "at least one [[accounts.keys]] (the private key SvarUt encrypts for)")
+    receipts = table.boolean("receipts", True)
+    if not receipts:
+        table.ctx.warnings.append(
+            f"{table.key('receipts')} is false: shadow mode, letters are imported but never "
+            "acknowledged (no kvitterMottak, no mottakFeilet); another importer must answer "
+            "SvarUt for them"
+        )
     http = _http(table.table("http"))
     table.finish()
     return AccountConfig(
@@ -52,6 +59,7 @@ def read_account(table: Table, archives: Mapping[str, ArchiveConfig]) -> Account
         archive=archive,
         base_url=base_url,
         http=http,
+        receipts=receipts,
     )
 
 

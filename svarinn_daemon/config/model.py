@@ -103,6 +103,9 @@ class AccountConfig:
     archive: str
     base_url: str = DEFAULT_BASE_URL
     http: HttpConfig = field(default_factory=HttpConfig)
+    # False: shadow mode. Letters are imported, but neither kvitterMottak nor mottakFeilet
+    # is sent, so an importer being replaced keeps answering SvarUt for them.
+    receipts: bool = True
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,8 @@ def render_config(config: Config) -> str:
             f"username = {_value(account.username)}",
             f"password = {_value(account.password)}",
             f"archive = {_value(account.archive)}",
+            f"receipts = {_value(account.receipts)}"
+            + ("" if account.receipts else "  # shadow mode: imports, never acknowledges"),
         ]
         for key in account.keys:
             out += [

@@ -6,6 +6,9 @@ instead of sorting every claimable row. On PostgreSQL the reads take row locks w
 ``FOR UPDATE SKIP LOCKED``: concurrent claimers pass each other instead of waiting. On SQLite
 the transaction holds the write lock from its start (``BEGIN IMMEDIATE``). Either way the
 UPDATE repeats the "lease is free" condition, so a letter can never be leased twice.
+
+A letter whose receipt is withheld (shadow mode, ``receipt_withheld_at`` set) is never a
+candidate: no claim, no attempt counted, nothing to loop on until receipts are turned on.
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ def work_for_claim(state: State) -> Work:
 
 
 def _free(now: datetime) -> sa.ColumnElement[bool]:
-    return sa.or_(c.claimed_by.is_(None), c.lease_expires_at <= now)
+    """No live lease, and no receipt withheld by shadow mode."""
+    return sa.and_(
+        sa.or_(c.claimed_by.is_(None), c.lease_expires_at <= now),
+        c.receipt_withheld_at.is_(None),
+    )
 
 
 def _candidates(

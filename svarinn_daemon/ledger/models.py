@@ -88,9 +88,14 @@ forsendelser = sa.Table(
     # Since when the current run of failures lasts, and the last mottakFeilet(permanent=false).
     sa.Column("failing_since", UtcDateTime, nullable=True),
     sa.Column("temporary_reported_at", UtcDateTime, nullable=True),
+    # Shadow mode (receipts = false): since when this letter's receipt is held back. While
+    # set, the letter is not claimed; turning receipts on clears it (the receipt is due).
+    sa.Column("receipt_withheld_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("account", "forsendelse_id"),
     sa.CheckConstraint(_in("state", STATE_VALUES), name="state"),
     sa.Index(None, "state", "seen_at", "id"),
+    # Claims read (state, not withheld) in seen order: withheld letters are never scanned.
+    sa.Index(None, "state", "receipt_withheld_at", "seen_at", "id"),
     sa.Index(None, "lease_expires_at"),
 )
 

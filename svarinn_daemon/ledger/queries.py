@@ -79,6 +79,7 @@ def row_to_letter(row: sa.Row[Any]) -> Letter:
         raw=MappingProxyType(json.loads(m["raw"])),
         failing_since=m["failing_since"],
         temporary_reported_at=m["temporary_reported_at"],
+        receipt_withheld_at=m["receipt_withheld_at"],
     )
 
 
@@ -179,31 +180,39 @@ class LedgerQueries:
         return self.list(state=State.ARCHIVED)
 
     def backlog(self, now: datetime | None = None) -> Backlog:
-        """Counts per account and state, and the oldest letter not yet finished."""
+        """Counts per account and state (and of them, receipts withheld), and the oldest
+        letter not yet finished whose work is not withheld by shadow mode."""
         now = self._now(now)
+        c = letters_t.c
+        withheld = c.receipt_withheld_at.is_not(None)
         counts_q = (
-            sa.select(letters_t.c.account, letters_t.c.state, sa.func.count())
-            .group_by(letters_t.c.account, letters_t.c.state)
-            .order_by(letters_t.c.account, letters_t.c.state)
+            sa.select(c.account, c.state, sa.func.count(), withheld)
+            .group_by(c.account, c.state, withheld)
+            .order_by(c.account, c.state)
         )
         oldest_q = (
             sa.select(letters_t)
-            .where(letters_t.c.state.not_in([s.value for s in FINISHED]))
-            .order_by(letters_t.c.seen_at, letters_t.c.id)
+            .where(c.state.not_in([s.value for s in FINISHED]), c.receipt_withheld_at.is_(None))
+            .order_by(c.seen_at, c.id)
             .limit(1)
         )
+        totals: dict[tuple[str, State], int] = {}
+        held: dict[tuple[str, State], int] = {}
         with self._read("counting letters") as conn:
-            counts = tuple(
-                StateCount(account, _state(state), count)
-                for account, state, count in conn.execute(counts_q).all()
-            )
+            for account, state, count, is_withheld in conn.execute(counts_q).all():
+                key = (account, _state(state))
+                totals[key] = totals.get(key, 0) + count
+                if is_withheld:
+                    held[key] = held.get(key, 0) + count
             row = conn.execute(oldest_q).first()
+        counts = tuple(StateCount(a, s, n) for (a, s), n in totals.items())
         oldest = row_to_letter(row) if row is not None else None
         return Backlog(
             counts=counts,
             oldest_unfinished=oldest,
             oldest_age=now - oldest.seen_at if oldest is not None else None,
             now=now,
+            withheld=tuple(StateCount(a, s, n) for (a, s), n in held.items()),
         )
 
     def list(

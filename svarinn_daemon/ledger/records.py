@@ -72,6 +72,12 @@ class Letter:
     raw: Mapping[str, Any] = field(repr=False)
     failing_since: datetime | None = None  # the current run of failures began
     temporary_reported_at: datetime | None = None  # last mottakFeilet(permanent=false)
+    receipt_withheld_at: datetime | None = None  # shadow mode: receipt held back since
+
+    @property
+    def receipt_withheld(self) -> bool:
+        """Archived (or failed) and its receipt held back: its account is in shadow mode."""
+        return self.receipt_withheld_at is not None
 
     def leased(self, now: datetime) -> bool:
         return (
@@ -121,9 +127,10 @@ class Backlog:
     """Counts per account and state, and the oldest letter not yet finished."""
 
     counts: tuple[StateCount, ...]
-    oldest_unfinished: Letter | None
+    oldest_unfinished: Letter | None  # not counting withheld receipts (shadow mode)
     oldest_age: timedelta | None
     now: datetime
+    withheld: tuple[StateCount, ...] = ()  # of ``counts``: letters with the receipt withheld
 
     def total(self, state: State | None = None, account: str | None = None) -> int:
         return sum(
@@ -131,3 +138,6 @@ class Backlog:
             for c in self.counts
             if (state is None or c.state is state) and (account is None or c.account == account)
         )
+
+    def total_withheld(self, account: str | None = None) -> int:
+        return sum(c.count for c in self.withheld if account is None or c.account == account)

@@ -27,6 +27,7 @@ from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.queries import LedgerQueries, row_to_letter
 from svarinn_daemon.ledger.records import Claim, Letter, SeenResult, Sighting
 from svarinn_daemon.ledger.seen import record_sightings
+from svarinn_daemon.ledger.shadow import RECEIPT_STATES, apply_receipts
 from svarinn_daemon.ledger.states import (
     CLAIM_PRIORITY,
     Lease,
@@ -145,11 +146,11 @@ class Ledger(LedgerQueries):
             archived_at=None,  # filled with now by _apply
         )
 
-    def mark_acknowledged(self, letter_id: int, worker_id: str) -> Letter:
-        """kvitterMottak succeeded: the letter is finished."""
-        return self._apply(
-            letter_id, worker_id, Trigger.ACKNOWLEDGE, "kvitterMottak", acknowledged_at=None
-        )
+    def mark_acknowledged(
+        self, letter_id: int, worker_id: str, reason: str = "kvitterMottak"
+    ) -> Letter:
+        """kvitterMottak succeeded (or SvarUt no longer lists it): the letter is finished."""
+        return self._apply(letter_id, worker_id, Trigger.ACKNOWLEDGE, reason, acknowledged_at=None)
 
     def schedule_retry(
         self,
@@ -207,6 +208,31 @@ class Ledger(LedgerQueries):
         """Give the lease back without a result (shutdown, say); the work is due again."""
         return self._apply(letter_id, worker_id, Trigger.RELEASE, reason)
 
+    # --- shadow mode ----------------------------------------------------------------------
+
+    def withhold_receipt(self, letter_id: int, worker_id: str, reason: str) -> Letter:
+        """Shadow mode: the archived (or failed) letter's receipt is not sent. The lease is
+        given back and the letter is not claimed again until :meth:`set_receipts` turns
+        receipts on for its account."""
+        return self._apply(
+            letter_id,
+            worker_id,
+            Trigger.RELEASE,
+            reason,
+            from_states=RECEIPT_STATES,
+            receipt_withheld_at=None,  # now
+        )
+
+    def set_receipts(
+        self, account: str, on: bool, *, now: datetime | None = None
+    ) -> tuple[int, ...]:
+        """Bring the account's letters in line with its ``receipts`` setting; returns the ids
+        changed. On: every withheld receipt is due now. Off: every receipt or report waiting
+        without a live lease is withheld (one with a lease is withheld by its worker)."""
+        now = self._now(now)
+        with self._write("applying the receipts setting") as conn:
+            return apply_receipts(conn, account, on, now)
+
     # --- housekeeping ---------------------------------------------------------------------
 
     def reap_expired_leases(self, now: datetime | None = None) -> tuple[int, ...]:
@@ -253,6 +279,11 @@ class Ledger(LedgerQueries):
                 raise IllegalTransitionError(
                     f"letter {letter_id} is being worked on by {letter.claimed_by} until "
                     f"{letter.lease_expires_at:%Y-%m-%d %H:%M:%S}Z; try again after that"
+                )
+            if letter.receipt_withheld:
+                raise IllegalTransitionError(
+                    f"letter {letter_id} is archived with its receipt withheld: its account "
+                    "is in shadow mode (receipts = false); set receipts = true to send it"
                 )
             to, _ = transition(letter.state, Trigger.OPERATOR_RETRY)
             row = conn.execute(
@@ -303,15 +334,23 @@ class Ledger(LedgerQueries):
         worker_id: str,
         trigger: Trigger,
         reason: str,
+        *,
+        from_states: frozenset[State] | None = None,
         **values: Any,
     ) -> Letter:
-        """One transition under the worker's lease. ``None`` for a ``*_at`` value means now."""
+        """One transition under the worker's lease. ``None`` for a ``*_at`` value means now;
+        ``from_states`` narrows the states the trigger is allowed from."""
         now = self._now(None)
         c = letters_t.c
         with self._write(f"recording {trigger.value}") as conn:
             letter = self._load(conn, letter_id)
             if letter.claimed_by != worker_id or not letter.leased(now):
                 self._lease_lost(conn, letter_id, worker_id, now)
+            if from_states is not None and letter.state not in from_states:
+                raise IllegalTransitionError(
+                    f"letter {letter_id}: {trigger.value} ({reason}) is not allowed in state "
+                    f"{letter.state.value}"
+                )
             to, lease = transition(letter.state, trigger)
             values = {k: (now if k.endswith("_at") and v is None else v) for k, v in values.items()}
             values.update(state=to.value, updated_at=now)

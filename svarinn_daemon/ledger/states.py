@@ -40,6 +40,10 @@ The transition table (``TRANSITIONS``), ``*`` = the lease after the transition:
     failed_permanently   OPERATOR_RETRY   seen                 -
     archived             OPERATOR_RETRY   archived             -  (receipt due now)
 
+Shadow mode (an account with ``receipts = false``, see :mod:`.shadow`) changes no state: an
+archived or failed letter's receipt is *withheld* (RELEASE, the lease given back, and a mark
+that keeps claims away), and made due again (RELEASE) when receipts are turned on.
+
 Deliberately absent: archived -> failed_permanently (a letter in the archive must never be
 sent on to paper), and anything out of acknowledged or reported except SEEN_AGAIN.
 """

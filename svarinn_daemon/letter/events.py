@@ -58,7 +58,8 @@ class PipelineEvents(Protocol):
         ...
 
     def receipt(self, claim: Claim, kind: ReceiptKind, outcome: str) -> None:
-        """``outcome``: ok, failed, or gone (404: an earlier receipt's answer was lost)."""
+        """``outcome``: ok, failed, gone (404: no longer listed, an earlier receipt's answer
+        was lost or another importer answered), or withheld (shadow mode: not sent)."""
         ...
 
     def acknowledged(self, claim: Claim) -> None: ...

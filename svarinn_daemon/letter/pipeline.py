@@ -48,6 +48,8 @@ T = TypeVar("T")
 # How long a worker waits before writing a decision again while the ledger is down.
 LEDGER_RETRY_FIRST = 0.5
 LEDGER_RETRY_MAX = 5.0
+# A receipt answered 404: SvarUt no longer lists the letter.
+GONE = "answered 404: no longer listed (acknowledged elsewhere, or an earlier answer was lost)"
 
 
 @dataclass
@@ -250,42 +252,58 @@ class Pipeline:
 
     def _acknowledge(self, claim: Claim) -> Outcome:
         letter = claim.letter
-        client = self.accounts[letter.account].client
-        self._receipt(claim, "kvitterMottak", lambda: client.acknowledge(letter.forsendelse_id))
-        self._record(lambda: self.ledger.mark_acknowledged(letter.id, self.worker_id))
+        account = self.accounts[letter.account]
+        if not account.receipts:
+            return self._withhold(claim, "kvitterMottak")
+        client = account.client
+        gone = self._receipt(
+            claim, "kvitterMottak", lambda: client.acknowledge(letter.forsendelse_id)
+        )
+        reason = f"kvitterMottak {GONE}" if gone else "kvitterMottak"
+        self._record(lambda: self.ledger.mark_acknowledged(letter.id, self.worker_id, reason))
         self.events.acknowledged(claim)
         return Outcome.ACKNOWLEDGED
 
     def _report(self, claim: Claim, message: str) -> Outcome:
         """mottakFeilet permanent=true: SvarUt sends the letter on by other channels."""
         letter = claim.letter
-        client = self.accounts[letter.account].client
-        self._receipt(
+        account = self.accounts[letter.account]
+        if not account.receipts:
+            return self._withhold(claim, "mottakFeilet")
+        client = account.client
+        gone = self._receipt(
             claim,
             "mottakFeilet",
             lambda: client.report_failure(letter.forsendelse_id, message, permanent=True),
         )
-        self._record(
-            lambda: self.ledger.mark_reported(
-                letter.id, self.worker_id, "mottakFeilet permanent=true"
-            )
-        )
+        reason = f"mottakFeilet permanent=true {GONE}" if gone else "mottakFeilet permanent=true"
+        self._record(lambda: self.ledger.mark_reported(letter.id, self.worker_id, reason))
         self.events.reported(claim, message)
         return Outcome.REPORTED
 
-    def _receipt(self, claim: Claim, kind: str, send: Callable[[], None]) -> None:
-        """Send kvitterMottak or mottakFeilet. A 404 means SvarUt no longer lists the
-        letter: an earlier receipt whose answer was lost, so it counts as sent."""
+    def _withhold(self, claim: Claim, kind: str) -> Outcome:
+        """Shadow mode (``receipts = false``): the receipt is not sent and the letter is not
+        claimed again until receipts are turned on; the importer being replaced answers."""
+        reason = f"{kind} withheld (shadow mode: receipts = false)"
+        self._record(lambda: self.ledger.withhold_receipt(claim.id, self.worker_id, reason))
+        self.events.receipt(claim, kind, "withheld")
+        return Outcome.WITHHELD
+
+    def _receipt(self, claim: Claim, kind: str, send: Callable[[], None]) -> bool:
+        """Send kvitterMottak or mottakFeilet; True when SvarUt answered 404. A 404 means
+        SvarUt no longer lists the letter: an earlier receipt whose answer was lost, or
+        another importer's (shadow mode ended), so it counts as sent."""
         with self.events.stage(claim.letter.account, "receipt"):
             try:
                 send()
             except ForsendelseGoneError:
                 self.events.receipt(claim, kind, "gone")
-                return
+                return True
             except DaemonError:
                 self.events.receipt(claim, kind, "failed")
                 raise
         self.events.receipt(claim, kind, "ok")
+        return False
 
     # --- failures -----------------------------------------------------------------------
 
@@ -337,7 +355,7 @@ class Pipeline:
             outcome = Outcome.RETRY_SCHEDULED
         self.events.decided(claim, error, decision, outcome)
         retried = outcome is Outcome.RETRY_SCHEDULED and claim.work is Work.IMPORT
-        if retried and decision.report_temporary:
+        if retried and decision.report_temporary and account.receipts:
             self._report_temporary(claim, decision.message)
         return outcome
 

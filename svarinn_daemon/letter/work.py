@@ -22,6 +22,7 @@ class Outcome(StrEnum):
 
     ACKNOWLEDGED = "acknowledged"
     REPORTED = "reported"
+    WITHHELD = "withheld"  # archived (or failed), receipt withheld: shadow mode
     RETRY_SCHEDULED = "retry_scheduled"
     RELEASED = "released"
     ACCOUNT_STOPPED = "account_stopped"
@@ -42,6 +43,7 @@ class AccountRuntime:
     routes: tuple[RouteConfig, ...] = ()
     archives: Mapping[str, ArchiveAdapter] = field(default_factory=lambda: MappingProxyType({}))
     destination: str = ""  # for one letter: where it goes and why (see for_letter)
+    receipts: bool = True  # False: shadow mode, receipts are withheld (see pipeline)
 
     @property
     def origin(self) -> LetterOrigin:

@@ -46,8 +46,9 @@ TICK = 5.0  # seconds between watchdog pings and status lines
 class CycleReport:
     polls: tuple[PollResult, ...]
     outcomes: dict[Outcome, int]
-    unfinished: int  # -1: unknown, the ledger did not answer
+    unfinished: int  # -1: unknown, the ledger did not answer; receipts withheld not counted
     wedged: bool = False
+    withheld: int = 0  # letters archived (or failed) whose receipt shadow mode withholds
 
     @property
     def ok(self) -> bool:
@@ -91,7 +92,8 @@ class Daemon:
         cleaned = sum(
             adapter.cleanup(self.config.daemon.lease) for adapter in self.runtime.adapters.values()
         )
-        waiting = len(self.ledger.archived_unacknowledged())
+        self.runtime.apply_receipts()
+        waiting = sum(1 for x in self.ledger.archived_unacknowledged() if not x.receipt_withheld)
         log.info(
             "daemon.recovered",
             worker_id=worker,
@@ -283,21 +285,25 @@ class Daemon:
         wedged = not self.wait_idle()
         if wedged:
             self.pipeline.stop()
-        unfinished = -1
+        unfinished, withheld = -1, 0
         if self.ledger_up():
             self.alerts.check(self.archives_unavailable())
             try:
                 backlog = self.ledger.backlog()
-                unfinished = sum(
-                    c.count
-                    for c in backlog.counts
-                    if c.state not in (State.ACKNOWLEDGED, State.REPORTED)
+                withheld = backlog.total_withheld()
+                unfinished = (
+                    sum(
+                        c.count
+                        for c in backlog.counts
+                        if c.state not in (State.ACKNOWLEDGED, State.REPORTED)
+                    )
+                    - withheld
                 )
             except LedgerUnavailableError:
                 pass
         with self._lock:
             outcomes = dict(self.outcomes)
-        return CycleReport(polls, outcomes, unfinished, wedged)
+        return CycleReport(polls, outcomes, unfinished, wedged, withheld)
 
     def run_forever(self, on_ready: Callable[[], None] | None = None) -> None:
         settings = self.config.daemon

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
@@ -28,7 +28,8 @@ class LedgerSnapshot:
     """What the ledger says at scrape time."""
 
     counts: Mapping[tuple[str, str], int]  # (account, state) -> letters
-    oldest_unacknowledged_age: Mapping[str, float]  # account -> seconds
+    oldest_unacknowledged_age: Mapping[str, float]  # account -> seconds (not withheld)
+    receipts_withheld: Mapping[str, int] = field(default_factory=dict)  # account -> letters
 
 
 class _LedgerCollector(Collector):
@@ -43,7 +44,14 @@ class _LedgerCollector(Collector):
         )
         oldest = GaugeMetricFamily(
             "svarinn_oldest_unacknowledged_letter_age_seconds",
-            "Age of the oldest letter not yet acknowledged to SvarUt (SvarUt warns at 2h).",
+            "Age of the oldest letter not yet acknowledged to SvarUt (SvarUt warns at 2h); "
+            "letters whose receipt shadow mode withholds are not counted.",
+            labels=["account"],
+        )
+        withheld = GaugeMetricFamily(
+            "svarinn_receipts_withheld_letters",
+            "Letters archived (or failed) whose receipt is withheld: their account is in "
+            "shadow mode (receipts = false).",
             labels=["account"],
         )
         up = GaugeMetricFamily("svarinn_ledger_up", "1 when the ledger answered this scrape.")
@@ -57,9 +65,12 @@ class _LedgerCollector(Collector):
                 counts.add_metric([account, state], n)
             for account, age in sorted(snap.oldest_unacknowledged_age.items()):
                 oldest.add_metric([account], age)
+            for account, n in sorted(snap.receipts_withheld.items()):
+                withheld.add_metric([account], n)
         up.add_metric([], 1 if snap is not None else 0)
         yield counts
         yield oldest
+        yield withheld
         yield up
 
 
@@ -119,7 +130,8 @@ class Metrics:
         )
         self.receipts = Counter(
             "svarinn_receipts_total",
-            "Receipts sent to SvarUt by kind (kvitterMottak, mottakFeilet) and outcome.",
+            "Receipts to SvarUt by kind (kvitterMottak, mottakFeilet) and outcome (ok, "
+            "failed, withheld: not sent, the account is in shadow mode).",
             ["account", "kind", "outcome"],
             registry=r,
         )
@@ -137,6 +149,13 @@ class Metrics:
             "0 while an archive's circuit breaker holds imports back after consecutive "
             "temporary failures, 1 otherwise.",
             ["archive"],
+            registry=r,
+        )
+        self.shadow_mode = Gauge(
+            "svarinn_account_shadow_mode",
+            "1 while an account is in shadow mode (receipts = false): its letters are "
+            "imported but neither kvitterMottak nor mottakFeilet is sent.",
+            ["account"],
             registry=r,
         )
         self.retries = Counter(
@@ -160,14 +179,15 @@ class Metrics:
     def init_archive(self, archive: str) -> None:
         self.archive_available.labels(archive).set(1)
 
-    def init_account(self, account: str) -> None:
+    def init_account(self, account: str, *, shadow: bool = False) -> None:
         """Create every labelled series at zero so rates and alerts work from the start."""
+        self.shadow_mode.labels(account).set(1 if shadow else 0)
         for outcome in ("ok", "auth_failed", "failed"):
             self.polls.labels(account, outcome)
         for outcome in ("acknowledged", "retry_scheduled", "failed_permanently", "reported"):
             self.letters.labels(account, outcome)
         for kind in ("kvitterMottak", "mottakFeilet"):
-            for outcome in ("ok", "failed"):
+            for outcome in ("ok", "failed", "withheld"):
                 self.receipts.labels(account, kind, outcome)
         self.unverified.labels(account)
         self.rejected_items.labels(account)

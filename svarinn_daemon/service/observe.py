@@ -154,6 +154,14 @@ class Observer:
                 forsendelse_id=claim.letter.forsendelse_id,
             )
             outcome = "ok"
+        elif outcome == "withheld":
+            log.info(
+                "forsendelse.receipt_withheld",
+                account=account,
+                kind=kind,
+                forsendelse_id=claim.letter.forsendelse_id,
+                reason="shadow mode (receipts = false)",
+            )
         self.metrics.receipts.labels(account, kind, outcome).inc()
 
     def acknowledged(self, claim: Claim) -> None:

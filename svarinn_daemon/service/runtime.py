@@ -56,6 +56,21 @@ class Runtime:
     ) -> None:
         self.close()
 
+    def apply_receipts(self) -> None:
+        """Shadow mode: withhold the waiting receipts of accounts with ``receipts = false``;
+        make the withheld receipts of accounts with ``receipts = true`` due now."""
+        for account in self.config.accounts:
+            changed = self.ledger.set_receipts(account.name, account.receipts)
+            if not account.receipts:
+                log.warning(
+                    "daemon.shadow_mode",
+                    account=account.name,
+                    receipts_newly_withheld=len(changed),
+                    note="receipts = false: letters are imported, SvarUt gets no receipts",
+                )
+            elif changed:
+                log.info("daemon.withheld_receipts_due", account=account.name, letters=len(changed))
+
     def ledger_snapshot(self) -> LedgerSnapshot:
         """Counts per account and state, and the oldest unfinished letter's age, for metrics."""
         backlog = self.ledger.backlog()
@@ -64,7 +79,8 @@ class Runtime:
         oldest = backlog.oldest_unfinished
         if oldest is not None and backlog.oldest_age is not None:
             ages[oldest.account] = backlog.oldest_age.total_seconds()
-        return LedgerSnapshot(counts, ages)
+        withheld = {a.name: backlog.total_withheld(a.name) for a in self.config.accounts}
+        return LedgerSnapshot(counts, ages, withheld)
 
 
 def connect(account: AccountConfig, **options: Any) -> SvarInnClient:
@@ -116,8 +132,9 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
                 archive=account.archive,
                 routes=config.routes,
                 archives=MappingProxyType(adapters),
+                receipts=account.receipts,
             )
-            metrics.init_account(account.name)
+            metrics.init_account(account.name, shadow=not account.receipts)
         spool = Spool(config.state_directory / "spool")
         spool.prepare()
         pipeline = Pipeline(

@@ -114,6 +114,7 @@ class Simulator:
         self._pending: list[str] = []
         self._cursor = 0
         self._acknowledged: Counter[str] = Counter()
+        self._elsewhere: set[str] = set()  # acknowledged by another importer: receipts 404
         self._downloads: Counter[str] = Counter()
         self._requests: Counter[str] = Counter()
         self._reports: list[FailureReport] = []
@@ -273,6 +274,14 @@ class Simulator:
             if forsendelse_id in self._pending:
                 self._pending.remove(forsendelse_id)
 
+    def acknowledge_elsewhere(self, forsendelse_id: str) -> None:
+        """Another importer on the same account acknowledged the letter (the one a daemon in
+        shadow mode runs beside): no longer listed, and receipts for it answer 404."""
+        with self._lock:
+            self._elsewhere.add(forsendelse_id)
+            if forsendelse_id in self._pending:
+                self._pending.remove(forsendelse_id)
+
     def relist(self, forsendelse_id: str) -> None:
         """List a letter again, as SvarUt does when it did not register a receipt."""
         with self._lock:
@@ -348,7 +357,7 @@ class Simulator:
 
     def acknowledge(self, forsendelse_id: str) -> bool:
         with self._lock:
-            if forsendelse_id not in self._letters:
+            if forsendelse_id not in self._letters or forsendelse_id in self._elsewhere:
                 return False
             self._acknowledged[forsendelse_id] += 1
             if forsendelse_id in self._pending:
@@ -357,7 +366,7 @@ class Simulator:
 
     def report(self, forsendelse_id: str, feilmelding: str, permanent: bool) -> bool:
         with self._lock:
-            if forsendelse_id not in self._letters:
+            if forsendelse_id not in self._letters or forsendelse_id in self._elsewhere:
                 return False
             self._reports.append(
                 FailureReport(forsendelse_id, feilmelding, permanent, datetime.now(UTC))
