@@ -183,3 +183,16 @@ def test_archive_unavailable_after_its_threshold(paused: timedelta, holds: bool)
     if holds:
         minutes = int(paused.total_seconds() // 60)
         assert out[key] == AlertDetails(account=None, counts={"paused_minutes": minutes})
+
+
+def test_alerts_about_an_account_in_shadow_mode_say_so() -> None:
+    facts = [
+        AccountAlertFacts("kommune", failed_permanently=1),
+        AccountAlertFacts("skole", failed_permanently=1),
+    ]
+    got = holding(facts, [], accounts=ACCOUNTS, now=NOW, config=CONFIG, shadow_accounts={"kommune"})
+    counts = {key.subject: dict(details.counts) for key, details in got.items()}
+    assert counts == {
+        "kommune": {"letters": 1, "reported": 0, "shadow_mode": 1},
+        "skole": {"letters": 1, "reported": 0},
+    }

@@ -159,6 +159,32 @@ def test_account_facts_count_per_account(ledger: Ledger, clock: FakeClock) -> No
     )
 
 
+def test_a_receipt_withheld_by_shadow_mode_is_not_pending(ledger: Ledger, clock: FakeClock) -> None:
+    watch = LedgerWatch(ledger.engine, clock=clock)
+    archived = _letter(ledger, "kommune", "archived")
+    waiting = _letter(ledger, "kommune", "waiting")
+    claims = ledger.claim(W, LEASE, account="kommune", limit=2)
+    assert {c.id for c in claims} == {archived, waiting}
+    ledger.release(waiting, W, "test")
+    ledger.mark_archived(
+        archived, W, archive_ref="r", actual_sha256=None, actual_size=1, verified=True
+    )
+    ledger.withhold_receipt(archived, W, "kvitterMottak withheld (shadow mode)")
+    clock.advance(120 * MINUTE)
+
+    def facts() -> tuple[AccountAlertFacts, ...]:
+        return watch.account_facts(
+            pending_before=clock.now - 90 * MINUTE,
+            reported_since=clock.now,
+            key_error_kinds=KEY_ERROR_KINDS,
+        )
+
+    t0 = clock.now - 120 * MINUTE
+    assert facts() == (AccountAlertFacts("kommune", pending=1, oldest_pending_seen_at=t0),)
+    assert ledger.set_receipts("kommune", True) == (archived,)  # due again: pending again
+    assert facts() == (AccountAlertFacts("kommune", pending=2, oldest_pending_seen_at=t0),)
+
+
 def test_naive_cutoffs_are_refused(ledger: Ledger) -> None:
     watch = LedgerWatch(ledger.engine)
     with pytest.raises(LedgerError, match="timezone-aware"):

@@ -301,3 +301,18 @@ def test_console_script_exits_2_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "x.toml" in result.stderr
+
+
+def test_receipts_false_is_shadow_mode_and_check_config_says_so(tmp_path: Path) -> None:
+    cfg = make_config_dir(tmp_path)
+    assert load_config(cfg.path, environ={}).account("kommune").receipts is True
+    cfg = make_config_dir(tmp_path, extra_account="receipts = false")
+    config = load_config(cfg.path, environ={})
+    assert config.account("kommune").receipts is False
+    assert any("accounts[0].receipts is false: shadow mode" in w for w in config.warnings)
+    code, out, err = run_cli("--config", str(cfg.path), "check-config")
+    assert code == 0, err
+    assert "shadow mode" in err + out
+    assert "receipts = false" in out
+    code, err = _bad(tmp_path, 'username = "mottaker-1"', 'username = "u"\nreceipts = "no"')
+    _assert_one_clear_line(code, err, "accounts[0].receipts", "must be true or false")
