@@ -42,9 +42,9 @@ def _metrics(h: Harness) -> str:
 
 
 def test_shadow_mode_imports_without_receipts_and_sends_them_when_turned_on(
-    tmp_path: Path,
+    tmp_path: Path, ledger_url: str
 ) -> None:
-    with harness(tmp_path, extra_config=FAST) as h:
+    with harness(tmp_path, extra_config=FAST, ledger_url=ledger_url) as h:
         account = h.config_path.read_text().split("[[accounts]]")[1].split('"')[1]
         _receipts(h, on=False)
         good = h.sim.generate(3, 20_000)
