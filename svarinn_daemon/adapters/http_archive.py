@@ -24,7 +24,6 @@ import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
@@ -34,7 +33,7 @@ import httpx
 from svarinn_daemon.adapters.base import AdapterContext, DocumentMetadata, VerificationRecord
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
-from svarinn_daemon.common import Clock, utc_now
+from svarinn_daemon.common import Clock, is_loopback, utc_now
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
@@ -290,17 +289,8 @@ def _check_url(reader: AdapterOptions, key: str, text: str) -> None:
         raise reader.context.option_error(
             key, "must not contain a user name or password: set authorization_file"
         )
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise reader.context.option_error(key, "uses plain http to a remote host; use https://")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpArchive:

@@ -9,11 +9,13 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from svarinn_daemon.config.secrets import Secret
-from svarinn_daemon.keys import KeyPair
 from svarinn_daemon.policies import RetryPolicy, VerifyPolicy
+
+if TYPE_CHECKING:
+    from svarinn_daemon.keys import KeyPair
 
 DEFAULT_BASE_URL = "https://svarut.ks.no"
 DEFAULT_CONFIG_PATH = Path("/etc/svarinn-daemon/config.toml")

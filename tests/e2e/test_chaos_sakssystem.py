@@ -13,41 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import signal
-import subprocess
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from svarinn_daemon.simulator.letters import SimLetter
-from tests.support.daemon_harness import Harness, harness
+from tests.support.daemon_harness import harness
 from tests.support.fakes.sakssystem import SakServer
 from tests.support.programs import command_table, use_archive, write_import_program
 
 SEED = 20_261_201
 KILLS = 6
 FULL_IMPORT = 3.0
-
-
-def _kill_after(h: Harness, command: str, delay: float, log: Path) -> bool:
-    """Start the daemon, SIGKILL it after ``delay`` seconds; False when it ended first."""
-    process = h.spawn(command, output=log)
-    try:
-        process.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-        return True
-    return False
-
-
-def _finish(h: Harness, rounds: int = 10) -> None:
-    for _ in range(rounds):
-        result = h.cli("--log-format", "json", "poll-once")
-        if result.returncode == 0:
-            return
-    pytest.fail(f"poll-once did not finish: {result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
 def _check_files(letter: SimLetter, files: dict[str, bytes]) -> None:
@@ -77,12 +53,12 @@ def test_sigkill_with_the_command_adapter(tmp_path: Path) -> None:
         killed = 0
         for n in range(KILLS):
             command = rng.choice(["run", "poll-once"])
-            killed += _kill_after(h, command, rng.uniform(0.2, FULL_IMPORT), tmp_path / f"{n}.log")
+            killed += h.kill_after(command, rng.uniform(0.2, FULL_IMPORT), tmp_path / f"{n}.log")
             # none acknowledged before it arrived
             assert set(h.sim.state().acknowledged) <= arrived()
         print(f"{killed} of {KILLS} runs killed mid-way")
         assert killed > 0
-        _finish(h)
+        h.finish(10)
         state = h.sim.state()
         assert arrived() == {x.id for x in good}
         imports = Counter((store / ".imports.log").read_text().split())
@@ -120,13 +96,13 @@ timeout = "1s"
         killed = 0
         for n in range(KILLS):
             command = rng.choice(["run", "poll-once"])
-            killed += _kill_after(h, command, rng.uniform(0.2, FULL_IMPORT), tmp_path / f"{n}.log")
+            killed += h.kill_after(command, rng.uniform(0.2, FULL_IMPORT), tmp_path / f"{n}.log")
             with server.state.lock:
                 have = set(server.state.letters)
             assert set(h.sim.state().acknowledged) <= have
         print(f"{killed} of {KILLS} runs killed mid-way")
         assert killed > 0
-        _finish(h)
+        h.finish(10)
         state = h.sim.state()
         assert set(server.state.letters) == {x.id for x in good}
         assert server.state.errors == 0
