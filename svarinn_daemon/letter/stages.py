@@ -103,6 +103,7 @@ class Stages:
                     work_dir=work_dir,
                     policy=self.verify_policy,
                     fallback_name=downloaded.filename or "dokument",
+                    container_zip=forsendelse.api == "v2",
                 ) as contents,
                 self.events.stage(name, "archive"),
             ):

@@ -3,6 +3,10 @@
 Each letter is encrypted once when it is added, as SvarUt stores it, and streamed from disk
 on download, so letters of several GB cost disk, not memory. Letters of several files are
 zipped first; their filmetadata then describes the files inside the zip, as SvarUt's does.
+
+SvarInn V2 always serves a ZIP: a letter of several files has one already; for a letter of
+one file, a stored (uncompressed) ZIP of it is encrypted in the same pass over its content
+(``v2_blob``), so both versions serve the same letters.
 """
 
 from __future__ import annotations
@@ -72,6 +76,90 @@ class SimLetter:
     avsender: dict[str, Any]
     created: datetime
     download_url: str | None = None  # None: the simulator's own URL for it
+    # SvarInn V2's download: an encrypted ZIP of the files (the same blob for a letter of
+    # several files). None: the letter was built without one (v1 only).
+    v2_blob: Path | None = None
+    v2_blob_size: int = 0
+    v2_content_offset: int = 0
+
+    @property
+    def v2_filename(self) -> str:
+        return f"forsendelse-{self.id[:8]}.zip"
+
+    def to_json_v2(self, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
+        """The SvarInn V2 listing item, with every field svarinn-v2.md documents."""
+        files = []
+        for n, info in enumerate(self.files):
+            digest = info.sha256
+            if wrong_sha256 and n == 0:
+                digest = hashlib.sha256(b"not " + digest.encode()).hexdigest()
+            files.append(
+                {
+                    "filnavn": info.filnavn,
+                    "mimeType": info.mimetype,
+                    "hash": digest,
+                    "storrelse": info.size,
+                    "type": "HOVEDDOKUMENT" if n == 0 else "VEDLEGG",
+                    "ekstraMetadata": [],
+                }
+            )
+        avsender = {
+            "navn": self.avsender.get("navn"),
+            "adresselinje1": self.avsender.get("adresselinje1"),
+            "adresselinje2": self.avsender.get("adresselinje2"),
+            "adresselinje3": self.avsender.get("adresselinje3"),
+            "postnummer": self.avsender.get("postnr"),
+            "poststed": self.avsender.get("poststed"),
+        }
+        created = self.created.isoformat(timespec="milliseconds")
+        return {
+            "id": self.id,
+            "avsender": avsender,
+            "mottaker": {
+                "navn": "Simulert kommune",
+                "organisasjonsnummer": "999888777",
+                "adresselinje1": "Rådhusgata 1",
+                "adresselinje2": None,
+                "adresselinje3": None,
+                "postnummer": "0037",
+                "poststed": "Oslo",
+                "land": "Norge",
+            },
+            "tittel": self.tittel,
+            "dato": created,
+            "metadataFraAvleverendeSystem": {
+                "sakssekvensnummer": None,
+                "saksaar": None,
+                "journalaar": None,
+                "journalsekvensnummer": None,
+                "journalpostnummer": None,
+                "journalposttype": "U",
+                "journalstatus": None,
+                "journaldato": created,
+                "dokumentetsDato": None,
+                "tittel": self.tittel,
+                "saksbehandler": None,
+                "virksomhetsspesifikkeMetadata": [],
+            },
+            "metadataForImport": {
+                "mappeId": None,
+                "journalpostId": None,
+                "journalposttype": "I",
+                "journalstatus": "M",
+                "dokumentetsDato": created,
+                "tittel": self.tittel,
+            },
+            "sikkerhetsniva": "BETYDELIG",
+            "filer": files,
+            "svarSendesTil": None,
+            "svarPaForsendelse": None,
+            "type": None,
+            "eksternRef": None,
+            "lenker": [],
+            "nedlastingslenke": self.download_url or download_url,
+            "avgivendeSystem": "SIMULATOR",
+            "taushetsbelagtPost": False,
+        }
 
     def to_json(self, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
         """The hentNyeForsendelser entry, shaped like the MottakService v1 example."""
@@ -155,9 +243,12 @@ def build_letter(
         raise ValueError("a letter needs at least one file")
     letter_id = forsendelse_id or str(uuid.uuid4())
     blob = directory / f"{letter_id}.crypt"
+    v2_blob = directory / f"{letter_id}.v2.crypt"
     if len(files) == 1:
         content_type, filename = files[0].mimetype, files[0].filnavn
-        info, offset = _encrypt_stream(files[0].read(), certificate, blob)
+        with _ZipEncryptor(certificate, v2_blob, files[0].filnavn) as v2:
+            info, offset = _encrypt_stream(v2.tee(files[0].read()), certificate, blob)
+        v2_offset = v2.content_offset
         infos: tuple[FileInfo, ...] = (FileInfo(files[0].filnavn, files[0].mimetype, *info),)
     else:
         content_type, filename = "application/zip", f"forsendelse-{letter_id[:8]}.zip"
@@ -167,6 +258,7 @@ def build_letter(
             _info, offset = _encrypt_stream(
                 iter(lambda: zipped.read(_CHUNK), b""), certificate, blob
             )
+        v2_blob, v2_offset = blob, offset
     return SimLetter(
         id=letter_id,
         tittel=tittel,
@@ -179,6 +271,9 @@ def build_letter(
         avsender=avsender,
         created=datetime.now(UTC),
         download_url=download_url,
+        v2_blob=v2_blob,
+        v2_blob_size=v2_blob.stat().st_size,
+        v2_content_offset=v2_offset,
     )
 
 
@@ -197,12 +292,70 @@ def _encrypt_stream(
             size += len(chunk)
             out.write(encryptor.feed(chunk))
         out.write(encryptor.close())
+    return (digest.hexdigest(), size), _content_offset(target, len(header))
+
+
+def _content_offset(target: Path, header_size: int) -> int:
+    """Where the first ciphertext byte of an encrypted file is."""
     with target.open("rb") as blob:
-        blob.seek(len(header))
+        blob.seek(header_size)
         first = blob.read(2)
     # The first OCTET STRING segment's header: 04 LL, 04 81 LL or 04 82 LL LL.
     segment_header = 2 if first[1] < 0x80 else 2 + (first[1] & 0x7F)
-    return (digest.hexdigest(), size), len(header) + segment_header
+    return header_size + segment_header
+
+
+class _ZipEncryptor:
+    """Writes a stored ZIP of one file, encrypted, to ``target`` while the file's chunks
+    pass through :meth:`tee` on their way elsewhere: one read of the content for both."""
+
+    def __init__(self, certificate: x509.Certificate, target: Path, filnavn: str):
+        self._encryptor = Encryptor(certificate)
+        self._target = target
+        self._out = target.open("wb")
+        self._header = self._encryptor.feed(b"")
+        self._out.write(self._header)
+        # No seek or tell: zipfile then writes a streaming ZIP (sizes after each entry).
+        self._zip = zipfile.ZipFile(_WriteOnly(self), "w", compression=zipfile.ZIP_STORED)
+        self._entry = self._zip.open(filnavn, "w", force_zip64=True)
+        self.content_offset = 0
+
+    def write(self, data: bytes) -> int:
+        self._out.write(self._encryptor.feed(data))
+        return len(data)
+
+    def tee(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self._entry.write(chunk)
+            yield chunk
+
+    def __enter__(self) -> _ZipEncryptor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._entry.close()
+            self._zip.close()
+            self._out.write(self._encryptor.close())
+        finally:
+            self._out.close()
+        self.content_offset = _content_offset(self._target, len(self._header))
+
+
+class _WriteOnly:
+    """A file object that cannot seek or tell."""
+
+    def __init__(self, sink: _ZipEncryptor):
+        self._sink = sink
+
+    def write(self, data: bytes, /) -> int:
+        return self._sink.write(bytes(data))
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _write_zip(files: list[LetterFile], target: Any) -> tuple[FileInfo, ...]:
