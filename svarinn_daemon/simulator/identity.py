@@ -97,9 +97,12 @@ def write_operator_files(
     identity: ReceiverIdentity,
     account: str = "simulator",
     ca_bundle: Path | None = None,
+    api: str = "v2",
 ) -> OperatorFiles:
     """Key, certificate, password file and a config.toml for the daemon, in ``directory``;
-    ``ca_bundle`` (the simulator's TLS CA) goes into the account's ``[accounts.http]``."""
+    ``ca_bundle`` (the simulator's TLS CA) goes into the account's ``[accounts.http]``.
+    ``base_url`` is the account's: for ``api = "v2"`` the part before ``/svarinn/v2``
+    (:meth:`Simulator.v2_base_url`)."""
     directory.mkdir(parents=True, exist_ok=True)
     password_path = directory / "svarinn-password"
     _write_private(password_path, password.encode("utf-8") + b"\n")
@@ -131,6 +134,7 @@ root = {_toml(str((directory / "archive").resolve()))}
 
 [[accounts]]
 name = {_toml(account)}
+api = {_toml(api)}
 base_url = {_toml(base_url)}
 username = {_toml(username)}
 password_file = "svarinn-password"
