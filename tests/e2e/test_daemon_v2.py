@@ -172,3 +172,18 @@ def test_v2_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str) -> None:
         assert h.poll_once()[0] == 0
         assert dict(h.sim.state().acknowledged) == {x.id: 1 for x in letters}
         assert _v1_requests(h) == []
+
+
+def test_check_config_online_names_the_other_v2_base_after_a_404(tmp_path: Path) -> None:
+    with harness(tmp_path, api="v2") as h:
+        h.sim.generate(1, 1_000)
+        ok = h.cli("check-config", "--quiet", "--online")
+        assert ok.returncode == 0, ok.stderr
+        assert "accepted the credentials; 1 letter(s) waiting" in ok.stderr
+        assert "deprecated" not in ok.stderr
+        wrong = f"{h.sim.base_url}/feil/api"
+        h.config_path.write_text(h.config_path.read_text().replace(h.sim.v2_base_url(), wrong))
+        bad = h.cli("check-config", "--quiet", "--online")
+        assert bad.returncode == 1
+        assert "404" in bad.stderr
+        assert f'try base_url = "{h.sim.base_url}/feil/tjenester"' in bad.stderr
