@@ -46,9 +46,10 @@ class Mix:
     bad: tuple[SimLetter, ...]
 
 
-def _letters(h: Harness) -> Mix:
+def _letters(h: Harness, api: str = "v1") -> Mix:
     """Good single-file and zip letters, some slow to download or to acknowledge, and two
     letters that can never verify. Each fault holds for one letter on every request."""
+    download, receipt = ("v2_download", "v2_status") if api == "v2" else ("download", "acknowledge")
     singles = h.sim.generate(3, 2_000_000)
     zips = h.sim.generate(2, 300_000, files_per_letter=3)
     (stalled,) = h.sim.generate(1, 3_000_000)
@@ -56,9 +57,9 @@ def _letters(h: Harness) -> Mix:
     corrupt, wrong_hash = h.sim.generate(2, 200_000)
     one = frozenset[str]
     h.sim.add_fault(Fault("stall", ids=one({stalled.id}), delay=0.6))
-    h.sim.add_fault(Fault("slow", ids=one({singles[0].id}), endpoints=frozenset({"download"})))
+    h.sim.add_fault(Fault("slow", ids=one({singles[0].id}), endpoints=frozenset({download})))  # type: ignore[arg-type]
     h.sim.add_fault(
-        Fault("slow", ids=one({slow_receipt.id}), endpoints=frozenset({"acknowledge"}), delay=0.5)
+        Fault("slow", ids=one({slow_receipt.id}), endpoints=frozenset({receipt}), delay=0.5)  # type: ignore[arg-type]
     )
     h.sim.add_fault(Fault("corrupt", ids=one({corrupt.id})))
     h.sim.add_fault(Fault("wrong_sha256", ids=one({wrong_hash.id})))
@@ -140,10 +141,12 @@ def _assert_exactly_right(h: Harness, mix: Mix, ledger: Ledger) -> None:
     assert state.pending == ()
 
 
-def _chaos(tmp_path: Path, rng: random.Random, ledger_url: str | None) -> Counter[str]:
+def _chaos(
+    tmp_path: Path, rng: random.Random, ledger_url: str | None, api: str = "v1"
+) -> Counter[str]:
     seen: Counter[str] = Counter()
-    with harness(tmp_path, ledger_url=ledger_url) as h, _ledger_later(h) as ledger:
-        mix = _letters(h)
+    with harness(tmp_path, ledger_url=ledger_url, api=api) as h, _ledger_later(h) as ledger:
+        mix = _letters(h, api)
         for n in range(KILLS_PER_SCENARIO):
             command = rng.choice(["run", "poll-once"])
             log = tmp_path / f"run-{n}.log"
@@ -200,6 +203,24 @@ def test_sigkill_at_random_instants_ends_exactly_right(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_sigkill_at_random_instants_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     seen = _chaos(tmp_path, random.Random(SEED + 1), postgres_url)
+    print("kill situations:", dict(seen))
+
+
+def test_sigkill_at_random_instants_over_svarinn_v2(tmp_path: Path) -> None:
+    """The same mix and kills with the account on SvarInn V2 (ZIP downloads, status PATCH)."""
+    rng = random.Random(SEED + 2)
+    seen: Counter[str] = Counter()
+    for n in range(2):
+        seen += _chaos(tmp_path / f"scenario-{n}", rng, None, api="v2")
+    print("kill situations:", dict(seen))
+    assert seen["spool_files_removed_at_start"] > 0
+
+
+@pytest.mark.postgres
+def test_sigkill_at_random_instants_over_svarinn_v2_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    seen = _chaos(tmp_path, random.Random(SEED + 3), postgres_url, api="v2")
     print("kill situations:", dict(seen))
 
 
