@@ -88,7 +88,7 @@ def _demo(
         letters += sim.generate(zips, size, files_per_letter=3)
         files = write_operator_files(
             root,
-            base_url=sim.v2_base_url(),
+            base_url=sim.base_url,
             api="v2",
             username=sim.username,
             password=sim.password,

@@ -193,7 +193,7 @@ def _serve(
             sim.generate(args.generate, size, files_per_letter=max(1, args.files_per_letter))
         files = write_operator_files(
             directory,
-            base_url=sim.v2_base_url() if args.api == "v2" else sim.base_url,
+            base_url=sim.base_url,
             api=args.api,
             username=sim.username,
             password=sim.password,

@@ -101,8 +101,10 @@ def write_operator_files(
 ) -> OperatorFiles:
     """Key, certificate, password file and a config.toml for the daemon, in ``directory``;
     ``ca_bundle`` (the simulator's TLS CA) goes into the account's ``[accounts.http]``.
-    ``base_url`` is the account's: for ``api = "v2"`` the part before ``/svarinn/v2``
-    (:meth:`Simulator.v2_base_url`)."""
+    ``base_url`` is the simulator's (``scheme://host:port``); for ``api = "v2"`` the
+    account's is its V2 base under it (``<base_url>/api``)."""
+    if api == "v2":
+        base_url = f"{base_url.rstrip('/')}/api"
     directory.mkdir(parents=True, exist_ok=True)
     password_path = directory / "svarinn-password"
     _write_private(password_path, password.encode("utf-8") + b"\n")

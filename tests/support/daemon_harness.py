@@ -134,7 +134,7 @@ def harness(
     with Simulator(identity.certificate, tls=context, **simulator_options) as sim:  # type: ignore[arg-type]
         files = write_operator_files(
             root,
-            base_url=sim.v2_base_url() if api == "v2" else sim.base_url,
+            base_url=sim.base_url,
             api=api,
             username=sim.username,
             password=sim.password,
