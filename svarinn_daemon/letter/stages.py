@@ -25,6 +25,7 @@ from svarinn_daemon.letter.verify import ExpectedFile, VerificationResult, open_
 from svarinn_daemon.letter.work import AccountRuntime
 from svarinn_daemon.policies import VerifyPolicy
 from svarinn_daemon.svarinn import Forsendelse
+from svarinn_daemon.svarinn.normalised import normalised
 
 __all__ = ["Downloaded", "Stages"]
 
@@ -108,7 +109,8 @@ class Stages:
                 self.events.stage(name, "archive"),
             ):
                 result = contents.result
-                transaction = account.adapter.begin(forsendelse.id, dict(forsendelse.raw))
+                # One shape whichever SvarInn version listed it, the item as received in "raw".
+                transaction = account.adapter.begin(forsendelse.id, normalised(forsendelse))
                 try:
                     for document in contents.documents():
                         transaction.add_document(document.name, document.path, document.metadata)

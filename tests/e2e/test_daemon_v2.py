@@ -48,6 +48,11 @@ def test_letters_are_imported_over_v2_and_acknowledged_with_a_patch(
             meta = json.loads((h.archive / letter.id / "forsendelse.json").read_text())
             assert meta["verification"]["verified"] is True
             assert meta["verification"]["file_type"] == "zip"  # V2 always sends a ZIP
+            forsendelse = meta["forsendelse"]  # the normalised shape, the item in raw
+            assert (forsendelse["api"], forsendelse["id"]) == ("v2", letter.id)
+            assert [f["hash"] for f in forsendelse["filer"]] == [f.sha256 for f in letter.files]
+            assert forsendelse["raw"]["id"] == letter.id
+            assert "nedlastingslenke" in forsendelse["raw"]
         shown = h.cli("show", singles[0].id, "--json")
         assert shown.returncode == 0, shown.stderr
         letter_json = json.loads(shown.stdout)["letter"]
@@ -163,6 +168,15 @@ def test_switching_an_account_from_v1_to_v2_with_letters_in_every_state(tmp_path
         assert state.downloads[new.id] == 1
         assert h.archived_ids() == {done.id, unreceipted.id, retrying.id, new.id}
         assert json.loads(h.cli("show", new.id, "--json").stdout)["letter"]["api"] == "v2"
+        # An adapter sees one shape whichever version listed the letter.
+        old, fresh = (
+            json.loads((h.archive / x.id / "forsendelse.json").read_text())["forsendelse"]
+            for x in (done, new)
+        )
+        assert (old["api"], fresh["api"]) == ("v1", "v2")
+        assert list(old) == list(fresh)
+        assert "downloadUrl" in old["raw"]
+        assert "nedlastingslenke" in fresh["raw"]
 
 
 @pytest.mark.postgres
