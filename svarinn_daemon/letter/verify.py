@@ -39,6 +39,7 @@ from pathlib import Path
 from svarinn_daemon.adapters.base import DocumentMetadata, VerificationRecord
 from svarinn_daemon.errors import (
     ChecksumMismatchError,
+    NotAZipError,
     StorageError,
     UnsafeArchiveError,
     VerificationError,
@@ -200,7 +201,7 @@ class LetterContents:
         file_type = detect_file_type(head)
         expected = tuple(expected)
         if container_zip and file_type is not FileType.ZIP:
-            raise VerificationError(
+            raise NotAZipError(
                 f"a SvarInn V2 download is always a ZIP of the letter's files, but this one "
                 f"decrypted to {_described(file_type)} ({size} bytes): it cannot be checked "
                 "against filer[]"

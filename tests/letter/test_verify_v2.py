@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from svarinn_daemon.errors import ChecksumMismatchError, VerificationError
+from svarinn_daemon.errors import ChecksumMismatchError, NotAZipError, Retry, VerificationError
 from svarinn_daemon.letter.verify import ExpectedFile, FileType
 from tests.letter.test_verify import documents, make_zip, sha
 
@@ -21,13 +21,17 @@ def work(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_v2_body_that_is_a_pdf_fails_permanently(conformance_dir: Path, work: Path) -> None:
+def test_a_v2_body_that_is_no_zip_is_downloaded_again_then_permanent(
+    conformance_dir: Path, work: Path
+) -> None:
     pdf = conformance_dir / "small.pdf"
     expected = [ExpectedFile("small.pdf", "application/pdf", None, None)]
     documents(pdf, expected, work)  # v1 takes a single PDF
-    with pytest.raises(VerificationError, match=r"always a ZIP.*decrypted to a PDF") as info:
+    with pytest.raises(NotAZipError, match=r"always a ZIP.*decrypted to a PDF") as info:
         documents(pdf, expected, work, container_zip=True)
-    assert info.value.permanent
+    # As a checksum mismatch: a corrupt transfer garbles the ZIP's first bytes, so a fresh
+    # download may fix it; after max_download_attempts the letter fails permanently.
+    assert info.value.retry is Retry.DOWNLOAD_AGAIN
 
 
 def test_a_v2_zip_is_unpacked_and_every_entry_checked(conformance_dir: Path, work: Path) -> None:
