@@ -153,10 +153,11 @@ def test_polls_failing_fires_after_the_threshold_and_resolves(tmp_path: Path, ap
         assert received(s.hook)[1:] == [("polls_failing", "resolved", ACCOUNT)]
 
 
+@both_apis
 def test_a_letter_for_another_certificate_fires_no_matching_key_until_the_key_is_added(
-    tmp_path: Path,
+    tmp_path: Path, api: str
 ) -> None:
-    with daemon_with_webhook(tmp_path) as s:
+    with daemon_with_webhook(tmp_path, api=api) as s:
         other = generate_identity("rotated-certificate")
         s.h.sim.certificate = other.certificate
         (letter,) = s.h.sim.generate(1, 10_000)
@@ -286,12 +287,13 @@ def test_a_broken_alert_table_or_notifier_never_stops_the_import(tmp_path: Path)
 
 
 @pytest.mark.postgres
-def test_alerts_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str) -> None:
+@both_apis
+def test_alerts_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str, api: str) -> None:
     hook = WebhookState()
     with WebhookServer(hook) as server:
         config = FAST + ALERTS + webhook_block(server.url)
-        with harness(tmp_path, extra_config=config, ledger_url=postgres_url) as h:
-            h.sim.add_fault(Fault("http_503", endpoints=frozenset({"list"})))
+        with harness(tmp_path, extra_config=config, ledger_url=postgres_url, api=api) as h:
+            h.sim.add_fault(Fault("http_503", endpoints=endpoint(api, "list")))
             assert h.poll_once()[0] == 1
             shift_ledger_back(h.config_path, timedelta(minutes=2))
             assert h.poll_once()[0] == 1

@@ -38,6 +38,7 @@ KILLS_PER_SCENARIO = 6
 # Longer than any single run here: a kill always lands inside a run unless it ended first.
 FULL_IMPORT = 2.6
 FINISHED = {State.ACKNOWLEDGED, State.REPORTED}
+BOTH_APIS = pytest.mark.parametrize("api", ["v1", "v2"])
 
 
 @dataclass(frozen=True)
@@ -254,14 +255,16 @@ def _log_events(log: Path, event: str) -> list[dict[str, Any]]:
     return [x for x in lines if x["event"] == event]
 
 
-def test_killed_between_archive_and_receipt_and_mid_download(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_killed_between_archive_and_receipt_and_mid_download(tmp_path: Path, api: str) -> None:
     """Receipts due at start are sent without downloading again; spool files are removed."""
-    with harness(tmp_path) as h:
+    receipt = "v2_status" if api == "v2" else "acknowledge"
+    with harness(tmp_path, api=api) as h:
         archived = h.sim.generate(2, 50_000, files_per_letter=2)
         # Half of it must exceed the client's 1 MiB read chunk, or nothing reaches the spool.
         (stalled,) = h.sim.generate(1, 4_000_000)
         receipts = frozenset({x.id for x in archived})
-        h.sim.add_fault(Fault("slow", ids=receipts, endpoints=frozenset({"acknowledge"}), delay=60))
+        h.sim.add_fault(Fault("slow", ids=receipts, endpoints=frozenset({receipt}), delay=60))  # type: ignore[arg-type]
         h.sim.add_fault(Fault("stall", ids=frozenset({stalled.id}), delay=60))
         log = tmp_path / "daemon.log"
         process = h.spawn("run", output=log)
@@ -297,9 +300,10 @@ def test_killed_between_archive_and_receipt_and_mid_download(tmp_path: Path) -> 
                 assert triggers[-2:] == [Trigger.CLAIM, Trigger.ACKNOWLEDGE]
 
 
-def test_killed_while_writing_the_archive(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_killed_while_writing_the_archive(tmp_path: Path, api: str) -> None:
     """A half-written letter directory is removed at the next start and written whole."""
-    with harness(tmp_path) as h:
+    with harness(tmp_path, api=api) as h:
         text = h.config_path.read_text()
         h.config_path.write_text(
             text.replace("[archives.default]\n", "[archives.default]\nhardlink = false\n")
@@ -328,9 +332,10 @@ def test_killed_while_writing_the_archive(tmp_path: Path) -> None:
         assert hashlib.sha256(data).hexdigest() == info.sha256
 
 
-def test_sigterm_in_the_middle_of_a_download_releases_the_letter(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_sigterm_in_the_middle_of_a_download_releases_the_letter(tmp_path: Path, api: str) -> None:
     config = FAST.replace('shutdown_grace = "5s"', 'shutdown_grace = "1s"')
-    with harness(tmp_path, extra_config=config) as h:
+    with harness(tmp_path, extra_config=config, api=api) as h:
         (letter,) = h.sim.generate(1, 4_000_000)
         h.sim.add_fault(Fault("stall", ids=frozenset({letter.id}), delay=60, times=1))
         log = tmp_path / "daemon.log"
@@ -362,11 +367,12 @@ def test_sigterm_in_the_middle_of_a_download_releases_the_letter(tmp_path: Path)
         assert h.archived_ids() == {letter.id}
 
 
-def test_a_ledger_that_lost_a_letter_never_archives_it_twice(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_a_ledger_that_lost_a_letter_never_archives_it_twice(tmp_path: Path, api: str) -> None:
     """The archive has the letter, the ledger does not (a crash between the two, or a ledger
     restored from an older backup): no second download, no second directory, a receipt, and
     the ledger says "not known" for verification rather than "unverified"."""
-    with harness(tmp_path) as h:
+    with harness(tmp_path, api=api) as h:
         (letter,) = h.sim.generate(1, 20_000)
         assert h.poll_once()[0] == 0
         config = load_config(h.config_path, environ={})

@@ -201,3 +201,28 @@ def test_check_config_online_names_the_other_v2_base_after_a_404(tmp_path: Path)
         assert bad.returncode == 1
         assert "404" in bad.stderr
         assert f'try base_url = "{h.sim.base_url}/feil/tjenester"' in bad.stderr
+
+
+def test_interrupted_v2_claims_do_not_count_as_corrupt_downloads(tmp_path: Path) -> None:
+    """Two claims cut short must not send a V2 letter to paper early either."""
+    from datetime import timedelta
+
+    from svarinn_daemon.config import load_config
+    from svarinn_daemon.ledger import open_ledger
+    from tests.support.ledger_support import record_seen
+
+    with harness(tmp_path, api="v2") as h:
+        (bad,) = h.sim.generate(1, 20_000)
+        h.sim.add_fault(Fault("corrupt", ids=frozenset({bad.id})))
+        (listed,) = h.sim.next_page(v2_base="/api")  # the item exactly as V2 lists it
+        assert "nedlastingslenke" in listed
+        config = load_config(h.config_path, environ={})
+        with open_ledger(config.ledger, migrate_schema=True) as ledger:
+            record_seen(ledger, "simulator", bad.id, raw_json=json.dumps(listed))
+            for _ in range(2):
+                (claim,) = ledger.claim("killed-worker", timedelta(seconds=30))
+                ledger.release(claim.id, "killed-worker", "worker restarted")
+        assert h.until_done() == 0
+        state = h.sim.state()
+        assert state.downloads[bad.id] == 3
+        assert [r.permanent for r in state.reports_for(bad.id)][-1] is True
