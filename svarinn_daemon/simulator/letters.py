@@ -26,6 +26,7 @@ from urllib.parse import quote
 from cryptography import x509
 
 from svarinn_daemon.cms import Encryptor
+from svarinn_daemon.simulator.letters_v2 import ZipEncryptor, content_offset, item_v2
 
 __all__ = ["LetterFile", "SimLetter", "build_letter", "content_disposition", "pdf_chunks"]
 
@@ -88,78 +89,7 @@ class SimLetter:
 
     def to_json_v2(self, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
         """The SvarInn V2 listing item, with every field svarinn-v2.md documents."""
-        files = []
-        for n, info in enumerate(self.files):
-            digest = info.sha256
-            if wrong_sha256 and n == 0:
-                digest = hashlib.sha256(b"not " + digest.encode()).hexdigest()
-            files.append(
-                {
-                    "filnavn": info.filnavn,
-                    "mimeType": info.mimetype,
-                    "hash": digest,
-                    "storrelse": info.size,
-                    "type": "HOVEDDOKUMENT" if n == 0 else "VEDLEGG",
-                    "ekstraMetadata": [],
-                }
-            )
-        avsender = {
-            "navn": self.avsender.get("navn"),
-            "adresselinje1": self.avsender.get("adresselinje1"),
-            "adresselinje2": self.avsender.get("adresselinje2"),
-            "adresselinje3": self.avsender.get("adresselinje3"),
-            "postnummer": self.avsender.get("postnr"),
-            "poststed": self.avsender.get("poststed"),
-        }
-        created = self.created.isoformat(timespec="milliseconds")
-        return {
-            "id": self.id,
-            "avsender": avsender,
-            "mottaker": {
-                "navn": "Simulert kommune",
-                "organisasjonsnummer": "999888777",
-                "adresselinje1": "Rådhusgata 1",
-                "adresselinje2": None,
-                "adresselinje3": None,
-                "postnummer": "0037",
-                "poststed": "Oslo",
-                "land": "Norge",
-            },
-            "tittel": self.tittel,
-            "dato": created,
-            "metadataFraAvleverendeSystem": {
-                "sakssekvensnummer": None,
-                "saksaar": None,
-                "journalaar": None,
-                "journalsekvensnummer": None,
-                "journalpostnummer": None,
-                "journalposttype": "U",
-                "journalstatus": None,
-                "journaldato": created,
-                "dokumentetsDato": None,
-                "tittel": self.tittel,
-                "saksbehandler": None,
-                "virksomhetsspesifikkeMetadata": [],
-            },
-            "metadataForImport": {
-                "mappeId": None,
-                "journalpostId": None,
-                "journalposttype": "I",
-                "journalstatus": "M",
-                "dokumentetsDato": created,
-                "tittel": self.tittel,
-            },
-            "sikkerhetsniva": "BETYDELIG",
-            "filer": files,
-            "svarSendesTil": None,
-            "svarPaForsendelse": None,
-            "type": None,
-            "eksternRef": None,
-            "lenker": [],
-            "nedlastingslenke": self.download_url or download_url,
-            "avgivendeSystem": "SIMULATOR",
-            "taushetsbelagtPost": False,
-        }
+        return item_v2(self, download_url, wrong_sha256=wrong_sha256)
 
     def to_json(self, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
         """The hentNyeForsendelser entry, shaped like the MottakService v1 example."""
@@ -246,7 +176,7 @@ def build_letter(
     v2_blob = directory / f"{letter_id}.v2.crypt"
     if len(files) == 1:
         content_type, filename = files[0].mimetype, files[0].filnavn
-        with _ZipEncryptor(certificate, v2_blob, files[0].filnavn) as v2:
+        with ZipEncryptor(certificate, v2_blob, files[0].filnavn) as v2:
             info, offset = _encrypt_stream(v2.tee(files[0].read()), certificate, blob)
         v2_offset = v2.content_offset
         infos: tuple[FileInfo, ...] = (FileInfo(files[0].filnavn, files[0].mimetype, *info),)
@@ -292,70 +222,7 @@ def _encrypt_stream(
             size += len(chunk)
             out.write(encryptor.feed(chunk))
         out.write(encryptor.close())
-    return (digest.hexdigest(), size), _content_offset(target, len(header))
-
-
-def _content_offset(target: Path, header_size: int) -> int:
-    """Where the first ciphertext byte of an encrypted file is."""
-    with target.open("rb") as blob:
-        blob.seek(header_size)
-        first = blob.read(2)
-    # The first OCTET STRING segment's header: 04 LL, 04 81 LL or 04 82 LL LL.
-    segment_header = 2 if first[1] < 0x80 else 2 + (first[1] & 0x7F)
-    return header_size + segment_header
-
-
-class _ZipEncryptor:
-    """Writes a stored ZIP of one file, encrypted, to ``target`` while the file's chunks
-    pass through :meth:`tee` on their way elsewhere: one read of the content for both."""
-
-    def __init__(self, certificate: x509.Certificate, target: Path, filnavn: str):
-        self._encryptor = Encryptor(certificate)
-        self._target = target
-        self._out = target.open("wb")
-        self._header = self._encryptor.feed(b"")
-        self._out.write(self._header)
-        # No seek or tell: zipfile then writes a streaming ZIP (sizes after each entry).
-        self._zip = zipfile.ZipFile(_WriteOnly(self), "w", compression=zipfile.ZIP_STORED)
-        self._entry = self._zip.open(filnavn, "w", force_zip64=True)
-        self.content_offset = 0
-
-    def write(self, data: bytes) -> int:
-        self._out.write(self._encryptor.feed(data))
-        return len(data)
-
-    def tee(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        for chunk in chunks:
-            self._entry.write(chunk)
-            yield chunk
-
-    def __enter__(self) -> _ZipEncryptor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._entry.close()
-            self._zip.close()
-            self._out.write(self._encryptor.close())
-        finally:
-            self._out.close()
-        self.content_offset = _content_offset(self._target, len(self._header))
-
-
-class _WriteOnly:
-    """A file object that cannot seek or tell."""
-
-    def __init__(self, sink: _ZipEncryptor):
-        self._sink = sink
-
-    def write(self, data: bytes, /) -> int:
-        return self._sink.write(bytes(data))
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    return (digest.hexdigest(), size), content_offset(target, len(header))
 
 
 def _write_zip(files: list[LetterFile], target: Any) -> tuple[FileInfo, ...]:
