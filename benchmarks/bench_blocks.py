@@ -22,9 +22,11 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from svarinn_daemon.adapters import DocumentMetadata, VerificationRecord
 from svarinn_daemon.adapters.filesystem import FilesystemArchive
 from svarinn_daemon.letter.verify import ExpectedFile, open_letter
+from tests.support.cmshelpers import sha256_file
 
 MiB = 2**20
 NOW = datetime.now(UTC)
@@ -156,13 +158,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size

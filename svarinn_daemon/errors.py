@@ -364,10 +364,12 @@ class LeaseLostError(LedgerError):
 
 
 class ArchiveError(DaemonError):
-    """The archive adapter could not take the letter; it says whether retrying helps."""
+    """The archive adapter could not take the letter; it says whether retrying helps, and
+    may say how long the archive asked it to wait (``retry_after``, seconds)."""
 
-    def __init__(self, message: str, *, temporary: bool):
+    def __init__(self, message: str, *, temporary: bool, retry_after: float | None = None):
         self.retry = Retry.BACKOFF if temporary else Retry.NEVER
+        self.retry_after = retry_after
         super().__init__(message)
 
 

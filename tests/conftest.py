@@ -16,7 +16,7 @@ from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.ledger import Ledger, open_ledger
 from svarinn_daemon.testing import FakeClock
 from tests.support import deploy_tools, image_tools
-from tests.support.pg_server import HOW_TO_ENABLE, PostgresServer, find_bindir
+from tests.support.pg_server import PostgresServer, throwaway_server
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -51,14 +51,8 @@ def shared_docs() -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    bindir = find_bindir()
-    if bindir is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(HOW_TO_ENABLE + " -- and CI=true forbids skipping them")
-        pytest.skip(HOW_TO_ENABLE)
-    server = PostgresServer(bindir)
-    server.start()
-    _server_stats["bindir"] = str(bindir)
+    server = throwaway_server()
+    _server_stats["bindir"] = str(server.bindir)
     _server_stats["port"] = server.port
     try:
         yield server

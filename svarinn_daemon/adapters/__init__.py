@@ -6,7 +6,10 @@ from svarinn_daemon.adapters.base import (
     ArchiveAdapter,
     ArchiveTransaction,
     DocumentMetadata,
+    LetterOrigin,
     VerificationRecord,
+    begin_letter,
+    has_letter,
 )
 from svarinn_daemon.adapters.registry import ENTRY_POINT_GROUP, AdapterRegistry
 
@@ -18,5 +21,8 @@ __all__ = [
     "ArchiveAdapter",
     "ArchiveTransaction",
     "DocumentMetadata",
+    "LetterOrigin",
     "VerificationRecord",
+    "begin_letter",
+    "has_letter",
 ]

@@ -38,7 +38,10 @@ __all__ = [
     "ArchiveAdapter",
     "ArchiveTransaction",
     "DocumentMetadata",
+    "LetterOrigin",
     "VerificationRecord",
+    "begin_letter",
+    "has_letter",
 ]
 
 
@@ -179,3 +182,35 @@ class AdapterFactory(Protocol):
     """What an entry point in ``svarinn_daemon.archive_adapters`` must load to."""
 
     def __call__(self, options: Mapping[str, Any], context: AdapterContext) -> ArchiveAdapter: ...
+
+
+@dataclass(frozen=True)
+class LetterOrigin:
+    """Where a letter came from: the account and the SvarInn API version it was read with."""
+
+    account: str
+    api: str = "v1"
+
+
+def has_letter(adapter: ArchiveAdapter, forsendelse_id: str, origin: LetterOrigin) -> str | None:
+    """``adapter.has``, or ``adapter.has_from(origin, id)`` when the adapter wants to know
+    where the letter came from (the ``command`` adapter hands it to its program)."""
+    has_from = getattr(adapter, "has_from", None)
+    if callable(has_from):
+        result: str | None = has_from(origin, forsendelse_id)
+        return result
+    return adapter.has(forsendelse_id)
+
+
+def begin_letter(
+    adapter: ArchiveAdapter,
+    forsendelse_id: str,
+    metadata: Mapping[str, Any],
+    origin: LetterOrigin,
+) -> ArchiveTransaction:
+    """``adapter.begin``, or ``adapter.begin_from(origin, id, metadata)`` when it has one."""
+    begin_from = getattr(adapter, "begin_from", None)
+    if callable(begin_from):
+        transaction: ArchiveTransaction = begin_from(origin, forsendelse_id, metadata)
+        return transaction
+    return adapter.begin(forsendelse_id, metadata)

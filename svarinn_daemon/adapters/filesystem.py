@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import io
-import json
 import os
 import re
 import secrets
@@ -46,7 +44,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from svarinn_daemon import __version__
 from svarinn_daemon.adapters.base import AdapterContext, DocumentMetadata, VerificationRecord
 from svarinn_daemon.adapters.dirfd import (
     DIR_FLAGS,
@@ -58,13 +55,13 @@ from svarinn_daemon.adapters.dirfd import (
 )
 from svarinn_daemon.adapters.names import NameAllocator
 from svarinn_daemon.adapters.options import AdapterOptions
+from svarinn_daemon.adapters.staging import letter_record, owner_tag
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
 
 __all__ = ["METADATA_FILE", "FilesystemArchive", "FilesystemTransaction", "create_adapter"]
 
-METADATA_FORMAT = "svarinn-daemon/forsendelse/1"
 TEMP_PREFIX = ".tmp-"
 CHUNK = 1024 * 1024
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -97,7 +94,7 @@ class FilesystemArchive:
     ):
         self.root = root.absolute()
         # Tags this process's temporary directories; see the module docstring.
-        self.owner_tag = _owner_tag(owner)
+        self.owner_tag = owner_tag(owner)
         self.file_mode = file_mode
         self.dir_mode = dir_mode
         self.hardlink = hardlink
@@ -314,24 +311,17 @@ class FilesystemTransaction:
 
     def commit(self, verification: VerificationRecord) -> str:
         self._check_open()
-        document = {
-            "format": METADATA_FORMAT,
-            "forsendelse_id": self.forsendelse_id,
-            "archived_at": self.archive._now().isoformat(),
-            "daemon_version": __version__,
-            "verification": verification.to_json(),
-            "documents": self.documents,
-            "forsendelse": self.metadata,
-        }
         try:
-            text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            data = letter_record(
+                self.forsendelse_id,
+                self.metadata,
+                self.documents,
+                verification,
+                self.archive._now(),
+            )
+        except ArchiveError:
             self.abort()
-            raise ArchiveError(
-                f"metadata of {self.forsendelse_id} cannot be written as JSON: {exc}",
-                temporary=False,
-            ) from exc
-        data = text.encode("utf-8") + b"\n"
+            raise
         try:
             self._store_stream(io.BytesIO(data), METADATA_FILE)
             os.fchmod(self._temp_fd, self.archive.dir_mode)
@@ -381,13 +371,6 @@ class FilesystemTransaction:
         os.close(self._temp_fd)
         os.close(self._root_fd)
         self.archive._forget(self.temp)
-
-
-def _owner_tag(owner: str | None) -> str:
-    """A short, filename-safe tag for a worker id ("anon" for none)."""
-    if owner is None:
-        return "anon"
-    return hashlib.sha256(owner.encode("utf-8")).hexdigest()[:10]
 
 
 def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> FilesystemArchive:

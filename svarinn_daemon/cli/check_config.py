@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "check-config",
         help=summary("check-config"),
         description="Validate the configuration file, load every private key and certificate, "
-        "check every notifier's options, and print the effective configuration with secrets "
-        "masked. Warns when a private key "
+        "check every notifier's and archive adapter's options, and print the effective "
+        "configuration with secrets masked. Warns when a private key "
         "file is readable by group or others, and when a certificate expires within 30 days.",
     )
     parser.add_argument(
@@ -72,12 +72,38 @@ def check_notifiers(config: Config) -> None:
         ).close()
 
 
+def check_archives(config: Config) -> list[str]:
+    """Create (and close) every archive adapter: its factory checks its options; nothing is
+    stored. Returns what the adapters warn of (``warnings()``, where an adapter has it)."""
+    from svarinn_daemon.adapters import AdapterRegistry
+
+    registry = AdapterRegistry()
+    warnings: list[str] = []
+    for archive in config.archives.values():
+        adapter = registry.create(
+            archive,
+            state_directory=config.state_directory,
+            base_dir=config.source.parent,
+            source=config.source,
+            worker_id=config.daemon.worker_id,
+        )
+        try:
+            said = getattr(adapter, "warnings", None)
+            if callable(said):
+                warnings += [f"archives.{archive.name}: {w}" for w in said()]
+        finally:
+            adapter.close()
+    return warnings
+
+
 def run(ctx: Context) -> int:
     from svarinn_daemon.config import render_config
 
     config = ctx.config()
     check_notifiers(config)
+    archive_warnings = check_archives(config)
     warnings, permissions = audit(config, datetime.now(UTC))
+    warnings += archive_warnings
     for line in warnings + permissions:
         print(f"warning: {line}", file=ctx.stderr)
     if permissions and ctx.args.strict_permissions:

@@ -15,6 +15,7 @@ from svarinn_daemon.config.model import (
     LoggingConfig,
     MetricsConfig,
     NotifierConfig,
+    RouteConfig,
 )
 from svarinn_daemon.config.render import render_config
 from svarinn_daemon.config.secrets import Secret
@@ -34,6 +35,7 @@ __all__ = [
     "LoggingConfig",
     "MetricsConfig",
     "NotifierConfig",
+    "RouteConfig",
     "Secret",
     "format_duration",
     "format_size",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import stat
 from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from svarinn_daemon.common import is_loopback
 from svarinn_daemon.config.model import (
     API_VERSIONS,
     DEFAULT_BASE_URL,
@@ -72,7 +72,7 @@ def _check_origin(table: Table, key: str, url: str, *, allow_path: bool) -> None
         table.fail(key, f"{url!r} must be an https:// URL")
     if parts.query or parts.fragment or parts.username or (parts.path and not allow_path):
         table.fail(key, f"{url!r} must be scheme://host[:port] only")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         table.fail(
             key,
             f"{url!r} uses plain http to a remote host; credentials would travel "
@@ -94,15 +94,6 @@ def check_proxy_url(table: Table, key: str, url: str) -> None:
         parts.port  # noqa: B018 -- raises on a bad port
     except ValueError:
         table.fail(key, f"{url!r} has an invalid port")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _http(table: Table) -> HttpConfig:

@@ -27,6 +27,7 @@ from svarinn_daemon.config.model import (
     MetricsConfig,
 )
 from svarinn_daemon.config.policies import read_retry, read_verify
+from svarinn_daemon.config.routes import read_routes
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.config.table import Context, Table
 from svarinn_daemon.config.units import parse_host_port
@@ -100,6 +101,7 @@ def _build(root: Table, ctx: Context) -> Config:
                 key=f"accounts[{i}].name",
             )
         seen.add(account.name)
+    routes = read_routes(root.tables("routes"), archives, seen)
     root.finish()
     return Config(
         source=ctx.source,
@@ -115,6 +117,7 @@ def _build(root: Table, ctx: Context) -> Config:
         verify=verify,
         alerts=alerts,
         notifiers=notifiers,
+        routes=routes,
     )
 
 

@@ -9,11 +9,13 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from svarinn_daemon.config.secrets import Secret
-from svarinn_daemon.keys import KeyPair
 from svarinn_daemon.policies import RetryPolicy, VerifyPolicy
+
+if TYPE_CHECKING:
+    from svarinn_daemon.keys import KeyPair
 
 DEFAULT_BASE_URL = "https://svarut.ks.no"
 # SvarInn V2's base: the part before /svarinn/v2/..., as KS's documentation page gives it
@@ -122,6 +124,21 @@ class ArchiveConfig:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
+@dataclass(frozen=True)
+class RouteConfig:
+    """One ``[[routes]]`` table: letters matching every given key go to ``archive``.
+
+    An empty tuple means "any". ``type`` is forsendelseType (v1) / type (v2), exact but
+    case-insensitive; ``avsender`` holds case-insensitive globs on the sender's name or orgnr.
+    """
+
+    archive: str
+    account: tuple[str, ...] = ()
+    type: tuple[str, ...] = ()
+    mottaker_orgnr: tuple[str, ...] = ()
+    avsender: tuple[str, ...] = ()
+
+
 class Condition(StrEnum):
     """The conditions the daemon alerts on: stable names, which notifier filters use (the
     alerts package decides when each holds)."""
@@ -183,6 +200,7 @@ class Config:
     verify: VerifyPolicy = field(default_factory=VerifyPolicy)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     notifiers: tuple[NotifierConfig, ...] = field(default_factory=_default_notifiers)
+    routes: tuple[RouteConfig, ...] = ()  # first match wins; else the account's archive
 
     def account(self, name: str) -> AccountConfig:
         for account in self.accounts:

@@ -26,6 +26,16 @@ def _value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+# Archive options that hold a secret when written inline (adapters read them as secrets).
+_INLINE_SECRETS = ("authorization", "password", "token", "secret")
+
+
+def _archive_option(key: str, value: Any) -> str:
+    if key in _INLINE_SECRETS and isinstance(value, str):
+        return json.dumps("*** (inline)")
+    return _value(value)
+
+
 def render_config(config: Config) -> str:
     """The configuration as the daemon will use it, defaults filled in, secrets masked."""
     out = [f"# effective configuration from {config.source}"]
@@ -100,7 +110,13 @@ def render_config(config: Config) -> str:
         out += [f"{k} = {_value(v)}" for k, v in notifier.secrets.items()]
     for archive in config.archives.values():
         out += ["", f"[archives.{archive.name}]", f"adapter = {_value(archive.adapter)}"]
-        out += [f"{k} = {_value(v)}" for k, v in archive.options.items()]
+        out += [f"{k} = {_archive_option(k, v)}" for k, v in archive.options.items()]
+    for n, route in enumerate(config.routes):
+        out += ["", f"# routes[{n}]: first match wins; no match: the account's archive"]
+        out += ["[[routes]]", f"archive = {_value(route.archive)}"]
+        for condition in ("account", "type", "mottaker_orgnr", "avsender"):
+            if getattr(route, condition):
+                out.append(f"{condition} = {_value(list(getattr(route, condition)))}")
     for account in config.accounts:
         http = account.http
         out += [

@@ -18,7 +18,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 
 from svarinn_daemon.config import LedgerConfig
@@ -147,6 +146,8 @@ def writing(engine: Engine, doing: str) -> Iterator[sa.Connection]:
 
 def upsert(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> None:
     """INSERT, or UPDATE the row with the same primary key (SQLite and PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = conn.dialect.name
     if dialect == "postgresql":
         pg = postgresql.insert(table).values(**values)

@@ -123,11 +123,13 @@ class Ledger(LedgerQueries):
         actual_sha256: str | Sequence[str] | None,
         actual_size: int | None,
         verified: bool | None,
+        note: str | None = None,
     ) -> Letter:
         """The adapter has the letter. The lease is kept: acknowledge it next.
 
         ``verified`` None: not known (the letter was found already in the archive after a
-        crash; the archive's own record says how it was verified)."""
+        crash; the archive's own record says how it was verified). ``note`` goes into the
+        event's reason (which archive, by which route)."""
         if not archive_ref:
             raise LedgerError("mark_archived needs the archive's reference for the letter")
         hashes = [actual_sha256] if isinstance(actual_sha256, str) else list(actual_sha256 or [])
@@ -135,7 +137,7 @@ class Ledger(LedgerQueries):
             letter_id,
             worker_id,
             Trigger.ARCHIVE,
-            f"archived as {archive_ref}",
+            f"archived as {archive_ref}" + (f" in {note}" if note else ""),
             archive_ref=archive_ref,
             actual_sha256=",".join(h.lower() for h in hashes) or None,
             actual_size=actual_size,

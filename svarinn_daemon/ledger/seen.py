@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from svarinn_daemon.errors import LedgerError
 from svarinn_daemon.ledger.events import NewEvent, insert_events
@@ -67,6 +66,8 @@ def _row(account: str, sighting: Sighting, now: datetime) -> dict[str, Any]:
 
 
 def _insert(conn: sa.Connection) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite  # the one in use is loaded already
+
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(letters_t).on_conflict_do_nothing(
         index_elements=["account", "forsendelse_id"]
@@ -76,6 +77,8 @@ def _insert(conn: sa.Connection) -> Any:
 def _known(conn: sa.Connection, account: str, ids: Sequence[str]) -> dict[str, tuple[int, State]]:
     c = letters_t.c
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         # One array parameter: without table statistics (right after a burst of inserts)
         # PostgreSQL plans this far better than a 200-parameter IN list.
         wanted = c.forsendelse_id == sa.any_(

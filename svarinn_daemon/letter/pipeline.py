@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from svarinn_daemon.adapters import has_letter
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import (
     ArchiveError,
@@ -178,7 +179,8 @@ class Pipeline:
         letter = claim.letter
         account = self.accounts[letter.account]
         forsendelse = parse_stored(letter.raw)  # v1 or v2, as listed
-        existing = account.adapter.has(forsendelse.id)
+        account = account.for_letter(forsendelse)
+        existing = has_letter(account.adapter, forsendelse.id, account.origin)
         if existing is not None:
             # The archive has it but the ledger missed it (crash between the two): never twice.
             self._record(
@@ -189,6 +191,7 @@ class Pipeline:
                     actual_sha256=None,
                     actual_size=None,
                     verified=None,  # unknown here; the archive holds the verification record
+                    note=account.destination or None,
                 )
             )
             self.events.archived(
@@ -233,6 +236,7 @@ class Pipeline:
                 actual_sha256=downloaded.sha256,
                 actual_size=downloaded.size,
                 verified=result.verified,
+                note=account.destination or None,
             )
         )
         self.events.archived(

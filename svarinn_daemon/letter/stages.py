@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from svarinn_daemon.adapters import begin_letter
 from svarinn_daemon.common import Clock
 from svarinn_daemon.letter.decode import decode
 from svarinn_daemon.letter.events import PipelineEvents
@@ -110,7 +111,9 @@ class Stages:
             ):
                 result = contents.result
                 # One shape whichever SvarInn version listed it, the item as received in "raw".
-                transaction = account.adapter.begin(forsendelse.id, normalised(forsendelse))
+                transaction = begin_letter(
+                    account.adapter, forsendelse.id, normalised(forsendelse), account.origin
+                )
                 try:
                     for document in contents.documents():
                         transaction.add_document(document.name, document.path, document.metadata)

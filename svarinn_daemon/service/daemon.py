@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
@@ -34,6 +33,7 @@ from svarinn_daemon.letter.work import Outcome, PollResult
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.service.breaker import Breaker
 from svarinn_daemon.service.health import Check
+from svarinn_daemon.service.liveness import Progress
 from svarinn_daemon.service.pool import WorkerPool
 from svarinn_daemon.service.runtime import Runtime
 from svarinn_daemon.service.sdnotify import Notifier
@@ -75,9 +75,9 @@ class Daemon:
         self._inflight: set[Future[Outcome]] = set()
         self._lock = threading.Lock()
         self._stopped_accounts: set[str] = set()
-        self._last_poll_ok: dict[str, float] = {}
-        self._last_tick = time.monotonic()
-        self._cycles: dict[str, float] = {}  # account -> last progress of its running cycle
+        self.progress = Progress(
+            self.pipeline.in_flight, stall_timeout=self.stall_timeout, tick_limit=6 * TICK
+        )
         self.outcomes: dict[Outcome, int] = {}
         self.alerts = runtime.alerts
 
@@ -143,9 +143,10 @@ class Daemon:
         result = self.pipeline.poll(account)
         if self.ledger.availability.up:  # the poll's record would fail the same way
             self.alerts.record_poll(account, ok=result.ok, error=result.error)
+        if result.ok:
+            self.progress.polled_ok(account)
         with self._lock:
             if result.ok:
-                self._last_poll_ok[account] = time.monotonic()
                 self._stopped_accounts.discard(account)
             elif result.auth_failed:
                 self._stopped_accounts.add(account)
@@ -390,8 +391,7 @@ class Daemon:
             if result.ok or not result.auth_failed:
                 self.drain(account)
         finally:
-            with self._lock:
-                self._cycles.pop(account, None)
+            self.progress.cycle_done(account)
 
     def _check_alerts(self) -> None:
         if self.ledger.availability.up:
@@ -409,53 +409,19 @@ class Daemon:
         return self.runtime.breakers[self.pipeline.accounts[account].archive]
 
     def _progress(self, account: str | None) -> None:
-        with self._lock:
-            self._cycles[account or "*"] = time.monotonic()
+        self.progress.cycle(account)
 
     def _tick(self) -> None:
-        self._last_tick = time.monotonic()
+        self.progress.tick()
 
     # --- health ---------------------------------------------------------------------------
 
     def liveness(self) -> Check:
-        """Alive means moving: the scheduler turns, and no poll cycle or letter in flight
-        has been silent for ``stall_timeout``. Waiting for the ledger counts as moving:
-        a restart would not bring it back."""
-        now = time.monotonic()
-        tick_age = now - self._last_tick
-        with self._lock:
-            cycle_silence = max((now - t for t in self._cycles.values()), default=0.0)
-        worker_silence = self.pipeline.in_flight.stalled_for()
-        ok = (
-            tick_age < 6 * TICK
-            and cycle_silence < self.stall_timeout
-            and worker_silence < self.stall_timeout
-        )
-        return Check(
-            ok,
-            {
-                "scheduler_tick_age_seconds": f"{tick_age:.1f}",
-                "cycle_silent_seconds": f"{cycle_silence:.1f}",
-                "worker_silent_seconds": f"{worker_silence:.1f}",
-            },
-        )
+        return self.progress.liveness()
 
     def readiness(self) -> Check:
-        details: dict[str, str] = {}
-        ok = True
-        try:
-            self.ledger.ping()
-            details["ledger"] = "ok"
-        except Exception as exc:  # any failure means not ready; the text says why
-            ok = False
-            details["ledger"] = f"unavailable: {type(exc).__name__}"
-        limit = self.config.metrics.ready_poll_age.total_seconds()
-        for account in self.config.accounts:
-            with self._lock:
-                last = self._last_poll_ok.get(account.name)
-            if last is None or time.monotonic() - last > limit:
-                ok = False
-                details[f"poll_{account.name}"] = "no successful poll recently"
-            else:
-                details[f"poll_{account.name}"] = "ok"
-        return Check(ok, details)
+        return self.progress.readiness(
+            self.ledger.ping,
+            [a.name for a in self.config.accounts],
+            self.config.metrics.ready_poll_age.total_seconds(),
+        )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 from svarinn_daemon.adapters import AdapterRegistry, ArchiveAdapter
@@ -92,7 +92,8 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
             probe_delay=retry.archive_probe_delay.total_seconds(),
             probe_max_delay=retry.archive_probe_max_delay.total_seconds(),
         )
-        for name in sorted({a.archive for a in config.accounts}):
+        used = {a.archive for a in config.accounts} | {r.archive for r in config.routes}
+        for name in sorted(used):
             adapter = registry.create(
                 config.archives[name],
                 state_directory=config.state_directory,
@@ -114,6 +115,9 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
                 adapter=adapters[account.archive],
                 keys=tuple(k.pair for k in account.keys),
                 archive=account.archive,
+                api=account.api,
+                routes=config.routes,
+                archives=MappingProxyType(adapters),
             )
             metrics.init_account(account.name)
         spool = Spool(config.state_directory / "spool")

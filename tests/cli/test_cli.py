@@ -151,3 +151,31 @@ def test_every_command_accepts_and_documents_the_global_options(tmp_path: Path) 
         ["--log-level", "debug", "alerts", "test", "--notifier", "x", "-c", "c"]
     )
     assert (args.config, args.log_level, args.notifier) == ("c", "debug", "x")
+
+
+def test_check_config_checks_archive_options_and_warns_of_a_command_without_check(
+    tmp_path: Path,
+) -> None:
+    cfg = make_config_dir(tmp_path, extra_account='archive = "sak"')
+    text = cfg.path.read_text()
+    cfg.write(
+        text.replace(
+            "[[accounts]]",
+            '[archives.sak]\nadapter = "command"\ncommand = ["/usr/local/bin/import-letter"]\n\n'
+            '[archives.web]\nadapter = "http"\nurl = "https://sak.example.no/letters"\n'
+            'status_url = "https://sak.example.no/letters/{forsendelse_id}"\n'
+            'authorization = "Bearer inline-token-9f3"\n\n[[accounts]]',
+            1,
+        )
+    )
+    code, out, err = run_cli("--config", str(cfg.path), "check-config")
+    assert code == 0, err
+    assert "archives.sak: command has no check_command" in err
+    assert "archives.web" not in err  # it has a status_url
+    assert "inline-token-9f3" not in out + err
+    program = "/usr/local/bin/import-letter"
+    cfg.write(cfg.path.read_text().replace(f'["{program}"]', f'"{program}"'))
+    code, _, err = run_cli("--config", str(cfg.path), "check-config")
+    assert code == 2
+    assert "archives.sak.command" in err
+    assert "never run by a shell" in err

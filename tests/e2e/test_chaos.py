@@ -88,27 +88,6 @@ def _situation(h: Harness, before: set[str], log: Path, ledger: _LazyLedger) -> 
     return found or {"between_letters"}
 
 
-def _kill_after(h: Harness, command: str, delay: float, log: Path) -> bool:
-    """Start the daemon, SIGKILL it after ``delay`` seconds; False when it ended first."""
-    process = h.spawn(command, output=log)
-    try:
-        process.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-        return True
-    return False
-
-
-def _finish(h: Harness, rounds: int = 8) -> None:
-    """poll-once until it reports everything finished (bad letters need several downloads)."""
-    for _ in range(rounds):
-        result = h.cli("--log-format", "json", "poll-once")
-        if result.returncode == 0:
-            return
-    pytest.fail(f"poll-once did not finish: {result.stdout[-2000:]}{result.stderr[-2000:]}")
-
-
 def _assert_exactly_right(h: Harness, mix: Mix, ledger: Ledger) -> None:
     assert not any(h.spool.iterdir()), "spool leftovers after a clean start"
     entries = {p.name for p in h.archive.iterdir()}
@@ -152,11 +131,11 @@ def _chaos(
             command = rng.choice(["run", "poll-once"])
             log = tmp_path / f"run-{n}.log"
             before = _leftovers(h)
-            if _kill_after(h, command, rng.uniform(0.0, FULL_IMPORT), log):
+            if h.kill_after(command, rng.uniform(0.0, FULL_IMPORT), log):
                 seen.update(_situation(h, before, log, ledger))
             else:
                 seen["ended_before_the_kill"] += 1
-        _finish(h)
+        h.finish(8)
         _assert_exactly_right(h, mix, ledger())
         for log in tmp_path.glob("run-*.log"):
             for record in _log_events(log, "daemon.recovered"):

@@ -8,7 +8,6 @@ the same check: every letter archived once and acknowledged once, none reported 
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -33,7 +32,7 @@ from svarinn_daemon.simulator import Fault
 from svarinn_daemon.simulator.letters import SimLetter
 from tests.support.daemon_harness import Harness, harness
 from tests.support.fault_support import fill, log_events, plugin_env, small_tmpfs, wait_for, when
-from tests.support.pg_server import HOW_TO_ENABLE, PostgresServer, find_bindir
+from tests.support.pg_server import throwaway_server
 
 POLL_INTERVAL = 1.0
 ARCHIVE_OUTAGE = 60.0
@@ -96,24 +95,13 @@ def _events(log: Path, name: str) -> list[dict[str, object]]:
     return [e for e in log_events(log) if e["event"] == name]
 
 
-def _own_postgres() -> PostgresServer:
-    bindir = find_bindir()
-    if bindir is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(HOW_TO_ENABLE + " -- and CI=true forbids skipping them")
-        pytest.skip(HOW_TO_ENABLE)
-    server = PostgresServer(bindir)
-    server.start()
-    return server
-
-
 # --- the ledger goes away ---------------------------------------------------------------
 
 
 def test_postgresql_stopped_twice_mid_run(tmp_path: Path) -> None:
     """pg_ctl stop/start twice while letters are in flight: nothing lost, nothing twice, no
     report to SvarUt, one log line per change, and polling again within an interval."""
-    server = _own_postgres()
+    server = throwaway_server()
     port = _free_port()
     try:
         url = server.create_database()

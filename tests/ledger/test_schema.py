@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from svarinn_daemon.config import LedgerConfig, Secret
 from svarinn_daemon.errors import LedgerUnavailableError, SchemaMismatchError
 from svarinn_daemon.ledger import build_engine, check_schema, head_revision, migrate, open_ledger
-from svarinn_daemon.ledger.models import metadata
+from svarinn_daemon.ledger.models import SCHEMA_REVISION, metadata
 from svarinn_daemon.ledger.schema import downgrade, script_location
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +31,7 @@ def test_upgrade_head_is_exactly_the_models_and_downgrade_base_works(ledger_url:
     try:
         before = migrate(engine)
         assert (before.current, before.head) == (None, head_revision())
+        assert head_revision() == SCHEMA_REVISION  # the models' revision is the head
         assert _diff(engine) == []
         assert check_schema(engine).current == head_revision()
         # Check constraints are not compared by Alembic: prove they exist.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -80,6 +81,27 @@ class Harness:
             text=True,
             check=False,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def kill_after(self, command: str, delay: float, log: Path) -> bool:
+        """Start the daemon, SIGKILL it after ``delay`` seconds; False when it ended first."""
+        process = self.spawn(command, output=log)
+        try:
+            process.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            return True
+        return False
+
+    def finish(self, rounds: int = 8) -> None:
+        """poll-once until it reports everything finished (bad letters need several rounds)."""
+        for _ in range(rounds):
+            result = self.cli("--log-format", "json", "poll-once")
+            if result.returncode == 0:
+                return
+        raise AssertionError(
+            f"poll-once did not finish: {result.stdout[-2000:]}{result.stderr[-2000:]}"
         )
 
     @property

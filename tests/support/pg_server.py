@@ -113,3 +113,18 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         self.databases_created += 1
         return self.url(name)
+
+
+def throwaway_server() -> PostgresServer:
+    """A started server of this test's own; skipped (failed under CI=true) without
+    PostgreSQL."""
+    import pytest
+
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(HOW_TO_ENABLE + " -- and CI=true forbids skipping them")
+        pytest.skip(HOW_TO_ENABLE)
+    server = PostgresServer(bindir)
+    server.start()
+    return server

@@ -6,13 +6,13 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from svarinn_daemon.alerts.notifiers.base import NotifierContext
+from svarinn_daemon.common import is_loopback
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.config.units import parse_duration
 from svarinn_daemon.errors import ConfigError
@@ -190,12 +190,3 @@ def check_url(text: str, fail: Any, *, allow_path: bool) -> None:
         raise fail("must be scheme://host[:port] only")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise fail("uses plain http to a remote host; use https://")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False

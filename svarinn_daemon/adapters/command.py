@@ -1,0 +1,379 @@
+"""The built-in ``command`` archive: run a program per letter, the Unix way.
+
+Like Postfix's ``pipe`` transport: the letter is gathered in a directory of the filesystem
+adapter's shape (documents under their sanitised names and ``forsendelse.json``), and the
+program ``command`` (an argv, never a shell) runs with that directory as its working
+directory and in ``SVARINN_LETTER_DIR``, with ``SVARINN_FORSENDELSE_ID`` (the idempotency
+key), ``SVARINN_ACCOUNT`` and ``SVARINN_API``, and ``forsendelse.json`` on standard input.
+Its environment is the daemon's minus secrets and credentials.
+
+Exit status (sysexits): 0 archived, the last non-empty line of standard output (at most 500
+characters) is the reference; 75 (``EX_TEMPFAIL``), a signal or the timeout (the whole
+process group is killed): temporary; anything else: permanent, with the end of standard
+error as the message. ``check_command`` (optional, same environment, no input) answers
+``has()``: 0 archived (reference on standard output), 1 not, anything else temporary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from svarinn_daemon.adapters.base import (
+    AdapterContext,
+    DocumentMetadata,
+    LetterOrigin,
+    VerificationRecord,
+)
+from svarinn_daemon.adapters.options import AdapterOptions
+from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
+from svarinn_daemon.common import Clock, utc_now
+from svarinn_daemon.errors import ArchiveError
+from svarinn_daemon.logs import get_logger
+
+__all__ = ["CommandArchive", "CommandTransaction", "RunResult", "create_adapter", "safe_environ"]
+
+EX_TEMPFAIL = 75
+MAX_REFERENCE = 500
+MAX_MESSAGE = 500
+OUTPUT_CAP = 64 * 1024  # what we keep of each stream: its end; the rest is read and dropped
+DEFAULT_TIMEOUT = timedelta(minutes=10)
+
+# Variables that carry secrets or point at them; they never reach the program.
+_SECRET_NAME = re.compile(
+    r"PASS(WORD|WD)?|(^|_)PW($|_)|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY($|_)|APIKEY|"
+    r"API_KEY|AUTH|COOKIE|SESSION|PGPASS|(^|_)DSN($|_)",
+    re.IGNORECASE,
+)
+_OWN = ("SVARINN_LETTER_DIR", "SVARINN_FORSENDELSE_ID", "SVARINN_ACCOUNT", "SVARINN_API")
+
+log = get_logger(__name__)
+
+
+def safe_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The daemon's environment without secret and credential variables (and our own)."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if not _SECRET_NAME.search(name) and name not in _OWN
+    }
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a program ended: its exit status (negative: the signal), or a timeout."""
+
+    returncode: int
+    stdout_tail: bytes
+    stderr_tail: bytes
+    timed_out: bool = False
+
+    def reference(self) -> str | None:
+        """The last non-empty line of standard output, at most 500 characters."""
+        text = self.stdout_tail.decode("utf-8", errors="replace")
+        for line in reversed(text.splitlines()):
+            if line.strip():
+                return line.strip()[:MAX_REFERENCE]
+        return None
+
+    def message(self) -> str:
+        """The end of standard error, on one line, for a person to act on."""
+        text = self.stderr_tail.decode("utf-8", errors="replace")
+        text = " ".join(text.split())
+        return text[-MAX_MESSAGE:]
+
+    def ending(self) -> str:
+        if self.timed_out:
+            return "timed out (its process group was killed)"
+        if self.returncode < 0:
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            return f"was killed by {name}"
+        return f"exited with status {self.returncode}"
+
+
+class _Tail:
+    """Drains a pipe to its end in a thread, keeping only the last ``OUTPUT_CAP`` bytes, so
+    the program never blocks on a full pipe and we never hold more than the cap. The thread
+    closes the pipe itself at its end: a descendant that escaped the process group may hold
+    it open longer than we wait, and closing it under a blocked read could let the loop
+    read from a reused descriptor number."""
+
+    def __init__(self, stream: IO[bytes]):
+        self._stream = stream
+        self._kept = bytearray()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        fd = self._stream.fileno()
+        try:
+            with contextlib.suppress(OSError, ValueError):
+                while chunk := os.read(fd, 65536):
+                    with self._lock:
+                        self._kept += chunk
+                        if len(self._kept) > 2 * OUTPUT_CAP:
+                            del self._kept[:-OUTPUT_CAP]
+        finally:
+            self._stream.close()
+
+    def result(self, timeout: float) -> bytes:
+        self._thread.join(timeout)
+        with self._lock:
+            return bytes(self._kept[-OUTPUT_CAP:])
+
+
+def run_program(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    stdin: Path | None,
+    timeout: float,
+) -> RunResult:
+    """Run ``argv`` in its own process group; on timeout kill the whole group."""
+    stdin_file = open(stdin, "rb") if stdin is not None else None  # noqa: SIM115
+    try:
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=stdin_file if stdin_file is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so that a kill reaches all
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise ArchiveError(
+            f"cannot start {argv[0]}: {exc.strerror or exc}", temporary=True
+        ) from exc
+    finally:
+        if stdin_file is not None:
+            stdin_file.close()
+    assert process.stdout is not None
+    assert process.stderr is not None
+    out, err = _Tail(process.stdout), _Tail(process.stderr)
+    try:
+        timed_out = not _wait_unreaped(process.pid, timeout)
+    finally:
+        # Whatever it left behind (children holding our pipes, a hung run, a run we stop
+        # waiting for) goes with it; the leader is not reaped yet, so its group id cannot
+        # have been reused.
+        _kill_group(process)
+        returncode = process.wait()
+    return RunResult(returncode, out.result(5.0), err.result(5.0), timed_out=timed_out)
+
+
+def _wait_unreaped(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` has ended, without reaping it; False when ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+        if info is not None:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.05)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+class CommandArchive:
+    """Archive letters by running ``command`` on each; see the module docstring."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        work_directory: Path,
+        timeout: timedelta = DEFAULT_TIMEOUT,
+        check_command: Sequence[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        owner: str | None = None,
+        now: Clock = utc_now,
+    ):
+        self.command = tuple(command)
+        self.check_command = tuple(check_command) if check_command else None
+        self.timeout = timeout
+        self.staging = StagingArea(work_directory, owner=owner)
+        self._environ = safe_environ(os.environ if environ is None else environ)
+        self._now = now
+
+    def __repr__(self) -> str:
+        return f"CommandArchive(command={self.command[0]!r})"
+
+    def environment(
+        self, forsendelse_id: str, origin: LetterOrigin | None, letter_dir: Path | None
+    ) -> dict[str, str]:
+        env = dict(self._environ)
+        env["SVARINN_FORSENDELSE_ID"] = forsendelse_id
+        if origin is not None:
+            env["SVARINN_ACCOUNT"] = origin.account
+            env["SVARINN_API"] = origin.api
+        if letter_dir is not None:
+            env["SVARINN_LETTER_DIR"] = str(letter_dir)
+        return env
+
+    def warnings(self) -> list[str]:
+        """What ``check-config`` should tell the operator about this archive."""
+        if self.check_command is not None:
+            return []
+        return [
+            "command has no check_command: after a crash or a timeout the daemon cannot "
+            "know whether the program finished, and runs it again; it must be idempotent "
+            "on SVARINN_FORSENDELSE_ID (or set check_command)"
+        ]
+
+    def has(self, forsendelse_id: str) -> str | None:
+        return self.has_from(None, forsendelse_id)
+
+    def has_from(self, origin: LetterOrigin | None, forsendelse_id: str) -> str | None:
+        """Ask ``check_command``; without one the daemon cannot know (None)."""
+        if self.check_command is None:
+            return None
+        self.staging.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        result = run_program(
+            self.check_command,
+            env=self.environment(forsendelse_id, origin, None),
+            cwd=self.staging.root,
+            stdin=None,
+            timeout=self.timeout.total_seconds(),
+        )
+        if result.returncode == 0 and not result.timed_out:
+            return result.reference() or forsendelse_id
+        if result.returncode == 1 and not result.timed_out:
+            return None
+        detail = f": {result.message()}" if result.message() else ""
+        raise ArchiveError(
+            f"check_command {self.check_command[0]} {result.ending()} for {forsendelse_id}{detail}",
+            temporary=True,
+        )
+
+    def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> CommandTransaction:
+        return self.begin_from(None, forsendelse_id, metadata)
+
+    def begin_from(
+        self, origin: LetterOrigin | None, forsendelse_id: str, metadata: Mapping[str, Any]
+    ) -> CommandTransaction:
+        staged = self.staging.stage(forsendelse_id)
+        return CommandTransaction(self, origin, dict(metadata), staged)
+
+    def cleanup(self, older_than: timedelta) -> int:
+        return self.staging.cleanup(older_than)
+
+    def close(self) -> None:
+        """Nothing to release: each run ends with its transaction."""
+
+
+class CommandTransaction:
+    """One letter gathered in a work directory; ``commit`` runs the program on it."""
+
+    def __init__(
+        self,
+        archive: CommandArchive,
+        origin: LetterOrigin | None,
+        metadata: dict[str, Any],
+        staged: StagedLetter,
+    ):
+        self.archive = archive
+        self.origin = origin
+        self.metadata = metadata
+        self.staged = staged
+        self.forsendelse_id = staged.forsendelse_id
+
+    def _check_open(self) -> None:
+        if self.staged.removed:
+            raise ArchiveError(
+                f"transaction for {self.forsendelse_id} is already finished", temporary=True
+            )
+
+    def add_document(self, name: str, content: Path | BinaryIO, metadata: DocumentMetadata) -> str:
+        self._check_open()
+        return self.staged.add(name, content, metadata)
+
+    def commit(self, verification: VerificationRecord) -> str:
+        self._check_open()
+        try:
+            if self.archive.check_command is not None:
+                existing = self.archive.has_from(self.origin, self.forsendelse_id)
+                if existing is not None:
+                    return existing
+            record = self.staged.write_record(self.metadata, verification, self.archive._now())
+            return self._run(record)
+        finally:
+            self.staged.remove()
+
+    def _run(self, record: Path) -> str:
+        archive = self.archive
+        letter_dir = self.staged.path
+        result = run_program(
+            archive.command,
+            env=archive.environment(self.forsendelse_id, self.origin, letter_dir),
+            cwd=letter_dir,
+            stdin=record,
+            timeout=archive.timeout.total_seconds(),
+        )
+        program = archive.command[0]
+        if result.returncode == 0 and not result.timed_out:
+            reference = result.reference()
+            if reference is None:
+                log.warning(
+                    "archive.command_without_reference",
+                    program=program,
+                    forsendelse_id=self.forsendelse_id,
+                )
+            return reference or self.forsendelse_id
+        detail = f": {result.message()}" if result.message() else ""
+        if result.timed_out:
+            raise ArchiveError(
+                f"{program} {result.ending()} after {archive.timeout} for "
+                f"{self.forsendelse_id}{detail}",
+                temporary=True,
+            )
+        temporary = result.returncode < 0 or result.returncode == EX_TEMPFAIL
+        raise ArchiveError(f"{program} {result.ending()}{detail}", temporary=temporary)
+
+    def abort(self) -> None:
+        self.staged.remove()
+
+
+def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> CommandArchive:
+    """Entry point ``command``: options ``command``, ``check_command``, ``timeout``,
+    ``work_directory``."""
+    reader = AdapterOptions(options, context)
+    command = reader.argv("command", required=True) or ()
+    check_command = reader.argv("check_command", required=False)
+    timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
+    default_work = context.state_directory / "adapters" / context.archive_name
+    work = reader.path("work_directory", default_work)
+    reader.finish()
+    return CommandArchive(
+        command,
+        work_directory=work,
+        timeout=timeout,
+        check_command=check_command,
+        owner=context.worker_id,
+    )
+
+
+__all__ += ["EX_TEMPFAIL", "METADATA_FILE", "run_program"]

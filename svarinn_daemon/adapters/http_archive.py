@@ -1,0 +1,356 @@
+"""The built-in ``http`` archive: each letter is POSTed to the sakssystem's endpoint.
+
+``POST url`` as ``multipart/form-data``: a part ``metadata`` (``application/json``, the
+letter's ``forsendelse.json``) and one part ``file`` per document with its file name and MIME
+type, streamed from the letter's work directory (constant memory, whatever the size), with
+``Idempotency-Key: <forsendelse id>``. The documents are gathered first because a transaction
+hands them over one at a time, and the record needs the verification known only at commit.
+
+Answers: 200/201/202 archived (the reference is the JSON body's ``reference``, else the
+``Location`` header); 409 the endpoint has it already, success as well. 408, 425, 429, 5xx,
+timeouts and broken connections are temporary, honouring ``Retry-After``; so are 401, 403 and
+407 (credentials an operator fixes) and a redirect, which is never followed. Any other 4xx is
+permanent, with the start of the body. ``status_url`` (GET, optional) answers ``has()``: 200
+archived, 404 not, anything else temporary. The Authorization value is a secret: it is never
+logged or part of an error. TLS is always verified (``ca_bundle`` for a private CA).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import ssl
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from svarinn_daemon.adapters.base import AdapterContext, DocumentMetadata, VerificationRecord
+from svarinn_daemon.adapters.options import AdapterOptions
+from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
+from svarinn_daemon.common import Clock, is_loopback, utc_now
+from svarinn_daemon.config.secrets import Secret
+from svarinn_daemon.errors import ArchiveError
+from svarinn_daemon.logs import get_logger
+
+__all__ = ["HttpArchive", "HttpTransaction", "create_adapter", "retry_after_seconds"]
+
+DEFAULT_TIMEOUT = timedelta(minutes=5)
+BODY_CAP = 64 * 1024  # what is read of a response body
+MAX_MESSAGE = 500
+MAX_REFERENCE = 500
+MAX_RETRY_AFTER = 24 * 3600.0
+SUCCESS = frozenset({200, 201, 202})
+TEMPORARY = frozenset({401, 403, 407, 408, 425, 429})
+
+log = get_logger(__name__)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date), at most a day."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class HttpArchive:
+    """Archive letters by POSTing them to ``url``; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        work_directory: Path,
+        status_url: str | None = None,
+        authorization: Secret | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: timedelta = DEFAULT_TIMEOUT,
+        tls: ssl.SSLContext | None = None,
+        owner: str | None = None,
+        now: Clock = utc_now,
+    ):
+        self.url = url
+        self.status_url = status_url
+        self.staging = StagingArea(work_directory, owner=owner)
+        self._authorization = authorization
+        self._headers = {"User-Agent": "svarinn-daemon", **(headers or {})}
+        self._now = now
+        self._client = httpx.Client(
+            timeout=timeout.total_seconds(),
+            follow_redirects=False,
+            trust_env=False,
+            verify=tls if tls is not None else ssl.create_default_context(),
+        )
+
+    def __repr__(self) -> str:
+        return f"HttpArchive(url={self.url!r})"
+
+    def warnings(self) -> list[str]:
+        """What ``check-config`` should tell the operator about this archive."""
+        if self.status_url is not None:
+            return []
+        return [
+            "http has no status_url: after a crash or a timeout the daemon cannot ask "
+            "whether the endpoint has a letter, and posts it again; the endpoint must "
+            "answer a repeated Idempotency-Key with 409 (or set status_url)"
+        ]
+
+    def headers(self, forsendelse_id: str) -> dict[str, str]:
+        headers = {**self._headers, "Idempotency-Key": forsendelse_id}
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization.reveal()
+        return headers
+
+    def has(self, forsendelse_id: str) -> str | None:
+        """Ask ``status_url``; without one the daemon cannot know (None)."""
+        if self.status_url is None:
+            return None
+        url = self.status_url.replace("{forsendelse_id}", quote(forsendelse_id, safe=""))
+        status, headers, body = self._exchange("GET", url, forsendelse_id)
+        if status == 200:
+            return _reference(body, headers) or forsendelse_id
+        if status == 404:
+            return None
+        raise ArchiveError(
+            f"status_url answered HTTP {status} for {forsendelse_id}{_detail(body)}",
+            temporary=True,
+            retry_after=retry_after_seconds(headers.get("retry-after")),
+        )
+
+    def post(self, staged: StagedLetter) -> str:
+        """POST the staged letter (its forsendelse.json written) and read the answer."""
+        forsendelse_id = staged.forsendelse_id
+        with contextlib.ExitStack() as files:
+            parts: list[tuple[str, Any]] = [
+                (
+                    "metadata",
+                    (
+                        None,
+                        files.enter_context(open(staged.path / METADATA_FILE, "rb")),
+                        "application/json",
+                    ),
+                ),
+            ]
+            for stored, mimetype in staged.files:
+                stream = files.enter_context(open(staged.path / stored, "rb"))
+                parts.append(("file", (stored, stream, mimetype or "application/octet-stream")))
+            status, headers, body = self._exchange("POST", self.url, forsendelse_id, files=parts)
+        if status in SUCCESS or status == 409:
+            reference = _reference(body, headers)
+            if reference is None:
+                log.warning("archive.http_without_reference", forsendelse_id=forsendelse_id)
+            return reference or forsendelse_id
+        retry_after = retry_after_seconds(headers.get("retry-after"))
+        if 300 <= status < 400:
+            raise ArchiveError(
+                f"{self.url} answered HTTP {status} (a redirect to "
+                f"{headers.get('location', 'nowhere')!r}, not followed): set url to the "
+                "endpoint itself",
+                temporary=True,
+            )
+        if status in TEMPORARY or status >= 500:
+            raise ArchiveError(
+                f"{self.url} answered HTTP {status} for {forsendelse_id}{_detail(body)}",
+                temporary=True,
+                retry_after=retry_after,
+            )
+        raise ArchiveError(
+            f"{self.url} refused {forsendelse_id} with HTTP {status}{_detail(body)}",
+            temporary=False,
+        )
+
+    def _exchange(
+        self, method: str, url: str, forsendelse_id: str, **kwargs: Any
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One request; the status, headers and the first ``BODY_CAP`` bytes of the body.
+        Transport failures become temporary ArchiveErrors that name neither header nor secret."""
+        try:
+            with self._client.stream(
+                method, url, headers=self.headers(forsendelse_id), **kwargs
+            ) as response:
+                body = bytearray()
+                for chunk in response.iter_raw():
+                    body += chunk
+                    if len(body) >= BODY_CAP:
+                        break
+                return response.status_code, response.headers, bytes(body[:BODY_CAP])
+        except httpx.TimeoutException as exc:
+            raise ArchiveError(
+                f"{method} {url} for {forsendelse_id} timed out ({type(exc).__name__})",
+                temporary=True,
+            ) from None
+        except httpx.HTTPError as exc:
+            cause = _tls_failure(exc)
+            if cause is not None:
+                what = f"TLS verification failed: {cause.verify_message}"
+            else:
+                what = f"{type(exc).__name__}: {_one_line(str(exc))}"
+            raise ArchiveError(
+                f"{method} {url} for {forsendelse_id} failed: {what}", temporary=True
+            ) from None
+        except OSError as exc:
+            raise ArchiveError(
+                f"cannot read the letter {forsendelse_id} to send it: {exc.strerror or exc}",
+                temporary=True,
+            ) from None
+
+    def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> HttpTransaction:
+        return HttpTransaction(self, dict(metadata), self.staging.stage(forsendelse_id))
+
+    def cleanup(self, older_than: timedelta) -> int:
+        return self.staging.cleanup(older_than)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class HttpTransaction:
+    """One letter gathered in a work directory; ``commit`` POSTs it."""
+
+    def __init__(self, archive: HttpArchive, metadata: dict[str, Any], staged: StagedLetter):
+        self.archive = archive
+        self.metadata = metadata
+        self.staged = staged
+
+    def _check_open(self) -> None:
+        if self.staged.removed:
+            raise ArchiveError(
+                f"transaction for {self.staged.forsendelse_id} is already finished",
+                temporary=True,
+            )
+
+    def add_document(self, name: str, content: Path | BinaryIO, metadata: DocumentMetadata) -> str:
+        self._check_open()
+        return self.staged.add(name, content, metadata)
+
+    def commit(self, verification: VerificationRecord) -> str:
+        self._check_open()
+        try:
+            self.staged.write_record(self.metadata, verification, self.archive._now())
+            return self.archive.post(self.staged)
+        finally:
+            self.staged.remove()
+
+    def abort(self) -> None:
+        self.staged.remove()
+
+
+def _reference(body: bytes, headers: httpx.Headers) -> str | None:
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
+        document = json.loads(body)
+        if isinstance(document, dict):
+            reference = document.get("reference")
+            if isinstance(reference, str | int) and str(reference).strip():
+                return str(reference).strip()[:MAX_REFERENCE]
+    location = headers.get("location")
+    return location[:MAX_REFERENCE] if location else None
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _detail(body: bytes) -> str:
+    text = _one_line(body.decode("utf-8", errors="replace"))[:MAX_MESSAGE]
+    return f": {text}" if text else ""
+
+
+def _check_url(reader: AdapterOptions, key: str, text: str) -> None:
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise reader.context.option_error(key, f"{text!r} must be an https:// URL")
+    if parts.username or parts.password:
+        raise reader.context.option_error(
+            key, "must not contain a user name or password: set authorization_file"
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise reader.context.option_error(key, "uses plain http to a remote host; use https://")
+
+
+def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpArchive:
+    """Entry point ``http``: ``url``, ``status_url``, ``authorization_*`` or ``username`` +
+    ``password_*``, ``headers``, ``timeout``, ``ca_bundle``, ``client_certificate_file`` +
+    ``client_key_file``, ``work_directory``."""
+    reader = AdapterOptions(options, context)
+    url = reader.string("url", "")
+    if not url:
+        raise context.option_error("url", "is required: the endpoint letters are POSTed to")
+    _check_url(reader, "url", url)
+    status_url = reader.string("status_url", "") or None
+    if status_url is not None:
+        _check_url(reader, "status_url", status_url)
+        if "{forsendelse_id}" not in status_url:
+            raise context.option_error("status_url", "must contain {forsendelse_id}")
+    authorization = reader.secret("authorization")
+    username = reader.string("username", "") or None
+    password = reader.secret("password")
+    if (username is None) != (password is None):
+        raise context.option_error("username", "username and password_file go together")
+    if username is not None and password is not None:
+        if authorization is not None:
+            raise context.option_error("username", "set authorization_file or basic auth, not both")
+        pair = f"{username}:{password.reveal()}".encode()
+        basic = b"Basic " + base64.b64encode(pair)
+        authorization = Secret(source=f"basic:{username}", _value=basic)
+    headers = reader.string_table("headers")
+    for name in headers:
+        if name.lower() in ("authorization", "idempotency-key", "content-type"):
+            raise context.option_error("headers", f"{name} is set by the adapter itself")
+    timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
+    ca_bundle = reader.optional_path("ca_bundle")
+    certificate = reader.optional_path("client_certificate_file")
+    key = reader.optional_path("client_key_file")
+    if (certificate is None) != (key is None):
+        raise context.option_error(
+            "client_certificate_file", "client_certificate_file and client_key_file go together"
+        )
+    try:
+        tls = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise context.option_error("ca_bundle", f"cannot load {ca_bundle}: {exc}") from None
+    if certificate is not None and key is not None:
+        try:
+            tls.load_cert_chain(certificate, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise context.option_error(
+                "client_certificate_file", f"cannot load {certificate} with {key}: {exc}"
+            ) from None
+    default_work = context.state_directory / "adapters" / context.archive_name
+    work = reader.path("work_directory", default_work)
+    reader.finish()
+    return HttpArchive(
+        url,
+        work_directory=work,
+        status_url=status_url,
+        authorization=authorization,
+        headers=headers,
+        timeout=timeout,
+        tls=tls,
+        owner=context.worker_id,
+    )

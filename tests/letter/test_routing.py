@@ -1,0 +1,58 @@
+"""[[routes]]: first match wins, every given key must match, globs ignore case (pure)."""
+
+from __future__ import annotations
+
+from svarinn_daemon.config import RouteConfig
+from svarinn_daemon.letter.routing import Destination, choose_archive, route_matches
+from svarinn_daemon.svarinn import Forsendelse
+from svarinn_daemon.svarinn.models import Avsender, Mottaker
+
+
+def letter(
+    kind: str | None = "Byggesøknad",
+    sender: str | None = "Statens kartverk (Kartverket)",
+    sender_orgnr: str | None = "971040238",
+    orgnr: str | None = "999888777",
+) -> Forsendelse:
+    return Forsendelse(
+        id="f1",
+        download_url="https://svarut.example/f1",
+        forsendelse_type=kind,
+        avsender=Avsender(navn=sender, orgnr=sender_orgnr),
+        mottaker=Mottaker(navn="Kommune", orgnr=orgnr),
+    )
+
+
+def test_every_given_key_must_match() -> None:
+    route = RouteConfig(
+        "byggesak",
+        account=("kommune",),
+        type=("byggesøknad", "Nabovarsel"),
+        mottaker_orgnr=("999888777",),
+        avsender=("*KARTVERKET*",),
+    )
+    assert route_matches(route, "kommune", letter())
+    assert not route_matches(route, "skole", letter())
+    assert not route_matches(route, "kommune", letter(kind="Faktura"))
+    assert not route_matches(route, "kommune", letter(kind=None))
+    assert not route_matches(route, "kommune", letter(orgnr="111222333"))
+    assert not route_matches(route, "kommune", letter(sender="Testbedrift AS"))
+
+
+def test_avsender_globs_match_the_name_or_the_orgnr() -> None:
+    assert route_matches(RouteConfig("a", avsender=("97104*",)), "k", letter(sender=None))
+    assert not route_matches(RouteConfig("a", avsender=("*",)), "k", letter(None, None, None))
+
+
+def test_first_match_wins_and_no_match_is_the_accounts_archive() -> None:
+    routes = [
+        RouteConfig("nabo", type=("Nabovarsel",)),
+        RouteConfig("byggesak", avsender=("*kartverket*",)),
+        RouteConfig("never", avsender=("*kartverket*",)),
+    ]
+    assert choose_archive(routes, "k", "default", letter()) == Destination("byggesak", 1)
+    assert choose_archive(routes, "k", "default", letter(kind="nabovarsel")).archive == "nabo"
+    other = choose_archive(routes, "k", "default", letter(sender="X", sender_orgnr=None))
+    assert other == Destination("default", None)
+    assert other.describe() == "archive default (the account's; no route matched)"
+    assert Destination("byggesak", 1).describe() == "archive byggesak by routes[1]"
