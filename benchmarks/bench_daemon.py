@@ -30,9 +30,13 @@ simulator serves with a throwaway CA that the daemon's ``ca_bundle`` names, veri
 and a TLS row shows MB/s, CPU seconds per GiB (daemon and simulator) and peak RSS beside the
 best plain run.
 
+Each workload runs once per SvarInn API (``--api both``, the default: MottakService v1, then
+SvarInn V2, where every download is a ZIP of the letter's files and receipts are a status
+PATCH), and a last table puts the two side by side.
+
     .venv/bin/python benchmarks/bench_daemon.py [--letters 1000] [--small 50KiB]
-        [--large 1GiB] [--repeat 3] [--concurrency 4] [--tls on|off] [--skip-small]
-        [--skip-large]
+        [--large 1GiB] [--repeat 3] [--concurrency 4] [--tls on|off] [--api v1|v2|both]
+        [--skip-small] [--skip-large]
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ def parse_size(text: str) -> int:
 # --- the simulator's process ------------------------------------------------------------------
 
 
-def serve(directory: Path, count: int, size: int, tls: bool) -> None:
+def serve(directory: Path, count: int, size: int, tls: bool, api: str = "v1") -> None:
     """Generate the letters, write the daemon's config, print what the parent needs as one
     JSON line, then serve until stdin closes; then print the simulator's state. With ``tls``
     the simulator serves HTTPS (throwaway CA, the daemon verifies it through ca_bundle)."""
@@ -96,7 +100,9 @@ def serve(directory: Path, count: int, size: int, tls: bool) -> None:
             password=sim.password,
             identity=identity,
             ca_bundle=server_tls.ca_certificate if server_tls else None,
+            api=api,
         )
+        v2 = api == "v2"
         ready = {
             "config": str(files.config),
             "cpu_before_serving": _cpu_seconds(),
@@ -104,8 +110,8 @@ def serve(directory: Path, count: int, size: int, tls: bool) -> None:
             "letters": [
                 {
                     "id": x.id,
-                    "blob": str(x.blob),
-                    "blob_size": x.blob_size,
+                    "blob": str(x.v2_blob if v2 else x.blob),
+                    "blob_size": x.v2_blob_size if v2 else x.blob_size,
                     "files": [[f.filnavn, f.sha256, f.size] for f in x.files],
                 }
                 for x in letters
@@ -157,10 +163,11 @@ def run_workload(
     profile: Path | None = None,
     *,
     tls: bool = False,
+    api: str = "v1",
 ) -> Run:
     mode = "tls" if tls else "plain"
     sim = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(directory), str(count), str(size), mode],
+        [sys.executable, __file__, "--serve", str(directory), str(count), str(size), mode, api],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -253,7 +260,19 @@ def pipeline_seconds(log: Path) -> float:
     return (max(times) - min(times)).total_seconds() if len(times) > 1 else float("nan")
 
 
-def large_letter(root: Path, args: argparse.Namespace) -> list[bool]:
+@dataclass(frozen=True)
+class Row:
+    """One API version's figures for the side-by-side table."""
+
+    api: str
+    small_letters_per_second: float | None = None
+    small_rss_mb: float | None = None
+    large_mb_per_second: float | None = None
+    large_median_mb_per_second: float | None = None
+    large_rss_mb: float | None = None
+
+
+def large_letter(root: Path, args: argparse.Namespace, api: str = "v1") -> tuple[list[bool], Row]:
     """The 1 GiB letter ``--repeat`` times over plain HTTP, each through a fresh simulator,
     ledger and archive, with one ceiling pass over each run's ciphertext: best against best;
     then (unless ``--tls off``) as many runs over HTTPS with verification, for the TLS row."""
@@ -262,8 +281,10 @@ def large_letter(root: Path, args: argparse.Namespace) -> list[bool]:
     ceilings: list[float] = []
     for number in range(1, args.repeat + 1):
         for tls in (False, True) if args.tls == "on" else (False,):
-            directory = root / f"large-{number}-{'tls' if tls else 'plain'}"
-            run = run_workload(directory, 1, args.large, args.concurrency, args.profile, tls=tls)
+            directory = root / f"large-{api}-{number}-{'tls' if tls else 'plain'}"
+            run = run_workload(
+                directory, 1, args.large, args.concurrency, args.profile, tls=tls, api=api
+            )
             (tls_runs if tls else runs).append(run)
             if not tls:
                 ceilings.append(decrypt_and_hash(run.blob)[0])
@@ -280,7 +301,7 @@ def large_letter(root: Path, args: argparse.Namespace) -> list[bool]:
     times = " / ".join(f"{r.pipeline_seconds:.2f}" for r in runs)
     walls = " / ".join(f"{r.wall_seconds:.2f}" for r in runs)
     print(
-        f"1 letter of {args.large / (1 << 20):.0f} MiB, {len(runs)} runs (generated in "
+        f"[{api}] 1 letter of {args.large / (1 << 20):.0f} MiB, {len(runs)} runs (generated in "
         f"{best.generated_seconds:.1f} s): listed to acknowledged in {times} s; "
         f"best {rate:.0f} MB/s, median {mb / median:.0f} MB/s; peak RSS {rss:.0f} MB (highest)"
     )
@@ -304,7 +325,25 @@ def large_letter(root: Path, args: argparse.Namespace) -> list[bool]:
     )
     if tls_runs:
         _tls_row(best, tls_runs, mb)
-    return [ok_rate, ok_rss]
+    row = Row(
+        api, large_mb_per_second=rate, large_median_mb_per_second=mb / median, large_rss_mb=rss
+    )
+    return [ok_rate, ok_rss], row
+
+
+def _side_by_side(rows: list[Row]) -> None:
+    def cell(value: float | None) -> str:
+        return f"{value:.0f}" if value is not None else "-"
+
+    print("side by side:")
+    print(f"  {'api':5}{'small letters/s':>17}{'small RSS MB':>14}{'large MB/s best':>17}"
+          f"{'median':>8}{'large RSS MB':>14}")  # fmt: skip
+    for r in rows:
+        print(
+            f"  {r.api:5}{cell(r.small_letters_per_second):>17}{cell(r.small_rss_mb):>14}"
+            f"{cell(r.large_mb_per_second):>17}{cell(r.large_median_mb_per_second):>8}"
+            f"{cell(r.large_rss_mb):>14}"
+        )
 
 
 def _tls_row(plain: Run, runs: list[Run], mb: float) -> None:
@@ -347,6 +386,12 @@ def main() -> int:
         default="on",
         help="also run the large letter over HTTPS with verification, for the TLS row (on)",
     )
+    parser.add_argument(
+        "--api",
+        choices=("v1", "v2", "both"),
+        default="both",
+        help="the SvarInn API the daemon speaks: v1, v2, or both side by side (both)",
+    )
     parser.add_argument("--skip-small", action="store_true")
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
@@ -371,32 +416,56 @@ def main() -> int:
         else tempfile.TemporaryDirectory(prefix="bench-daemon-")
     ) as tmp:
         root = Path(tmp)
-        if not args.skip_small:
-            small = run_workload(
-                root / "small", args.letters, args.small, args.concurrency, args.profile
-            )
-            ok = small.wall_seconds < TARGET_SMALL_SECONDS
-            verdicts.append(ok)
-            print(
-                f"{small.letters} letters of {args.small / 1024:.0f} KiB "
-                f"(generated in {small.generated_seconds:.1f} s): "
-                f"{small.wall_seconds:.1f} s, {small.letters / small.wall_seconds:.0f} letters/s "
-                f"({small.letters / small.pipeline_seconds:.0f}/s in pipeline), "
-                f"{small.ciphertext_bytes / 1e6 / small.wall_seconds:.1f} MB/s, "
-                f"peak RSS {small.rss_mb:.0f} MB"
-            )
-            print(
-                f"  CPU: daemon {small.daemon_cpu_seconds:.1f} s, simulator "
-                f"{small.simulator_cpu_seconds:.1f} s (serving only)"
-            )
-            print(f"  target < {TARGET_SMALL_SECONDS:.0f} s: {'MET' if ok else 'NOT MET'}")
-        if not args.skip_large:
-            verdicts += large_letter(root, args)
+        rows = []
+        for api in ("v1", "v2") if args.api == "both" else (args.api,):
+            row = Row(api)
+            if not args.skip_small:
+                ok, row = _small(root, args, api)
+                verdicts.append(ok)
+            if not args.skip_large:
+                large_verdicts, large = large_letter(root, args, api)
+                verdicts += large_verdicts
+                row = Row(
+                    api,
+                    row.small_letters_per_second,
+                    row.small_rss_mb,
+                    large.large_mb_per_second,
+                    large.large_median_mb_per_second,
+                    large.large_rss_mb,
+                )
+            rows.append(row)
+        _side_by_side(rows)
     return 0 if all(verdicts) else 1
 
 
+def _small(root: Path, args: argparse.Namespace, api: str) -> tuple[bool, Row]:
+    """The many-small-letters workload once, over ``api``."""
+    directory = root / f"small-{api}"
+    small = run_workload(
+        directory, args.letters, args.small, args.concurrency, args.profile, api=api
+    )
+    ok = small.wall_seconds < TARGET_SMALL_SECONDS
+    print(
+        f"[{api}] {small.letters} letters of {args.small / 1024:.0f} KiB "
+        f"(generated in {small.generated_seconds:.1f} s): "
+        f"{small.wall_seconds:.1f} s, {small.letters / small.wall_seconds:.0f} letters/s "
+        f"({small.letters / small.pipeline_seconds:.0f}/s in pipeline), "
+        f"{small.ciphertext_bytes / 1e6 / small.wall_seconds:.1f} MB/s, "
+        f"peak RSS {small.rss_mb:.0f} MB"
+    )
+    print(
+        f"  CPU: daemon {small.daemon_cpu_seconds:.1f} s, simulator "
+        f"{small.simulator_cpu_seconds:.1f} s (serving only)"
+    )
+    print(f"  target < {TARGET_SMALL_SECONDS:.0f} s: {'MET' if ok else 'NOT MET'}")
+    rate = small.letters / small.wall_seconds
+    return ok, Row(api, small_letters_per_second=rate, small_rss_mb=small.rss_mb)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--serve":
-        serve(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "tls")
+    if len(sys.argv) == 7 and sys.argv[1] == "--serve":
+        serve(
+            Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "tls", sys.argv[6]
+        )
         sys.exit(0)
     sys.exit(main())

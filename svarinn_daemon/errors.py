@@ -29,6 +29,7 @@ reads both and nothing overrides them. ``temporary`` follows from ``retry``.
     │   └── OriginNotAllowedError     loudly          yes  a downloadUrl outside the origin
     ├── VerificationError             never           -    contents do not match filmetadata
     │   ├── ChecksumMismatchError     download_again  yes  sha256 or size differs
+    │   ├── NotAZipError              download_again  yes  a SvarInn V2 body that is no ZIP
     │   └── UnsafeArchiveError        never           -    zip names or sizes not allowed
     ├── LedgerError                   loudly          no   the ledger database
     │   ├── LedgerUnavailableError    backoff         no   cannot connect, or failed mid-run
@@ -74,6 +75,7 @@ __all__ = [
     "LetterNotFoundError",
     "MalformedCmsError",
     "NoMatchingRecipientError",
+    "NotAZipError",
     "NotEnvelopedDataError",
     "NotifierError",
     "OriginNotAllowedError",
@@ -305,6 +307,16 @@ class ChecksumMismatchError(VerificationError):
 
     Temporary because a fresh download may fix it; the retry policy bounds how many
     downloads are tried before the letter is reported as permanently failed.
+    """
+
+    retry = Retry.DOWNLOAD_AGAIN
+
+
+class NotAZipError(VerificationError):
+    """A SvarInn V2 download decrypted to something other than a ZIP (V2 always sends one).
+
+    Like a checksum mismatch: a corrupt transfer garbles the ZIP's first bytes, so a fresh
+    download may fix it; after ``max_download_attempts`` it is permanent (goes by post).
     """
 
     retry = Retry.DOWNLOAD_AGAIN

@@ -134,7 +134,9 @@ class ArchiveAdapter(Protocol):
         ...
 
     def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> ArchiveTransaction:
-        """Start storing a letter. ``metadata`` is the forsendelse as SvarInn sent it (JSON)."""
+        """Start storing a letter. ``metadata`` is the forsendelse as JSON, in one shape
+        whichever SvarInn version listed it (``svarinn/normalised.py``; README "SvarInn
+        V2"), with the item exactly as SvarInn sent it under ``raw``."""
         ...
 
     def cleanup(self, older_than: timedelta) -> int:

@@ -2,7 +2,7 @@
 
 Layout::
 
-    <root>/<forsendelse-id>/forsendelse.json    the forsendelse as received + verification
+    <root>/<forsendelse-id>/forsendelse.json    the forsendelse (normalised + raw) + verification
     <root>/<forsendelse-id>/<document>          each document, sanitised unique file name
     <root>/.tmp-<forsendelse-id>-<random>.<worker>/   a letter being written (never read)
 

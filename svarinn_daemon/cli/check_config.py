@@ -124,8 +124,24 @@ def run(ctx: Context) -> int:
     return 0
 
 
+def _other_v2_base(base_url: str) -> str:
+    """KS documents two bases for SvarInn V2; after a 404 on one, name the other."""
+    head, _, tail = base_url.rpartition("/")
+    other = {"api": "tjenester", "tjenester": "api"}.get(tail)
+    if other is None:
+        return (
+            "SvarInn V2 has no listing under this base_url; KS documents two bases, "
+            '"https://svarut.ks.no/api" and "https://svarut.ks.no/tjenester": try the other'
+        )
+    return (
+        f"SvarInn V2 has no listing under {base_url}; KS also documents the base "
+        f'"{head}/{other}": try base_url = "{head}/{other}"'
+    )
+
+
 def check_online(config: Config, ctx: Context) -> int:
-    """One hentNyeForsendelser per account: proves base URL, TLS and credentials."""
+    """One listing call per account (hentNyeForsendelser in v1, GET svarinn/v2/forsendelser
+    in v2): proves base URL, TLS and credentials."""
     from svarinn_daemon.service.runtime import connect
 
     failed = 0
@@ -136,6 +152,10 @@ def check_online(config: Config, ctx: Context) -> int:
         except DaemonError as exc:
             failed += 1
             print(f"account {account.name}: {exc.kind}: {exc}", file=ctx.stderr)
+            if account.api == "v2" and getattr(exc, "status_code", None) == 404:
+                print(
+                    f"account {account.name}: {_other_v2_base(account.base_url)}", file=ctx.stderr
+                )
             continue
         print(
             f"account {account.name}: {account.base_url} accepted the credentials; "

@@ -89,6 +89,7 @@ def _demo(
         files = write_operator_files(
             root,
             base_url=sim.base_url,
+            api="v2",
             username=sim.username,
             password=sim.password,
             identity=identity,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 FAULT_HELP = (
     "inject a fault: KIND[:key=value,...] with KIND one of {kinds}; keys rate (0..1), times, "
-    "ids (a+b), endpoints (list+download+acknowledge+report), "
+    "ids (a+b), endpoints (any of {endpoints}, joined by +), "
     "delay (seconds, for slow and stall), retry_after, location (for redirect). Repeatable. "
     "Example: --fault http_503:rate=0.2,retry_after=5"
 )
@@ -27,6 +27,7 @@ FAULT_HELP = (
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from svarinn_daemon.simulator import FAULT_KINDS
+    from svarinn_daemon.simulator.faults import ENDPOINTS
 
     parser = sub.add_parser(
         "simulator",
@@ -70,7 +71,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         metavar="SPEC",
-        help=FAULT_HELP.format(kinds=", ".join(FAULT_KINDS)),
+        help=FAULT_HELP.format(kinds=", ".join(FAULT_KINDS), endpoints=", ".join(ENDPOINTS)),
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for rate-based faults (0)")
     parser.add_argument(
@@ -84,6 +85,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=Path,
         metavar="DIR",
         help="write config.toml, password, key and certificate for the daemon into DIR",
+    )
+    parser.add_argument(
+        "--api",
+        choices=("v2", "v1"),
+        default="v2",
+        help='the API --write-config\'s account speaks: "v2" (SvarInn V2, default) or "v1" '
+        "(MottakService, deprecated); the simulator answers both",
     )
     parser.add_argument(
         "--tls",
@@ -186,12 +194,17 @@ def _serve(
         files = write_operator_files(
             directory,
             base_url=sim.base_url,
+            api=args.api,
             username=sim.username,
             password=sim.password,
             identity=identity,
             ca_bundle=tls.ca_certificate if tls is not None else None,
         )
         print(f"SvarInn simulator listening on {sim.base_url}", file=out)
+        print(f"  v1 base_url: {sim.base_url} (MottakService, /tjenester/svarinn/...)", file=out)
+        print(
+            f"  v2 base_url: {sim.v2_base_url()} (also {sim.v2_base_url('/tjenester')})", file=out
+        )
         print(f"  username:    {sim.username}", file=out)
         print(f"  password:    {sim.password}", file=out)
         certificate = args.certificate or files.certificate

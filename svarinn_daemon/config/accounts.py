@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 
 from svarinn_daemon.common import is_loopback
 from svarinn_daemon.config.model import (
+    API_VERSIONS,
     DEFAULT_BASE_URL,
+    DEFAULT_V2_BASE_URL,
     AccountConfig,
     ArchiveConfig,
     HttpConfig,
@@ -26,7 +28,15 @@ def read_account(table: Table, archives: Mapping[str, ArchiveConfig]) -> Account
     name = table.string("name")
     if not name or not all(c.isalnum() or c in "-_" for c in name) or not name.isascii():
         table.fail("name", f"{name!r} must be letters, digits, '-' or '_'")
-    base_url = table.string("base_url", DEFAULT_BASE_URL).rstrip("/")
+    api = table.string("api", "v1", choices=API_VERSIONS)
+    default_base = DEFAULT_V2_BASE_URL if api == "v2" else DEFAULT_BASE_URL
+    base_url = table.string("base_url", default_base).rstrip("/")
+    if api == "v1":
+        said = "is v1" if "api" in table.data else "is not set, so it means v1"
+        table.ctx.warnings.append(
+            f"{table.key('api')} {said}: SvarInn v1 (MottakService), which KS lists as "
+            'deprecated; switch to api = "v2" (README: "Switching an account to SvarInn V2")'
+        )
     _check_origin(table, "base_url", base_url, allow_path=True)
     username = table.string("username")
     password = table.secret("password", required=True)
@@ -60,6 +70,7 @@ def read_account(table: Table, archives: Mapping[str, ArchiveConfig]) -> Account
         base_url=base_url,
         http=http,
         receipts=receipts,
+        api=api,
     )
 
 

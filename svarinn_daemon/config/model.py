@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from svarinn_daemon.keys import KeyPair
 
 DEFAULT_BASE_URL = "https://svarut.ks.no"
+# SvarInn V2's base: the part before /svarinn/v2/..., as KS's documentation page gives it
+# (the OpenAPI document names https://svarut.ks.no/tjenester instead).
+DEFAULT_V2_BASE_URL = "https://svarut.ks.no/api"
+ALTERNATIVE_V2_BASE_URL = "https://svarut.ks.no/tjenester"
+API_VERSIONS = ("v1", "v2")
 DEFAULT_CONFIG_PATH = Path("/etc/svarinn-daemon/config.toml")
 DEFAULT_STATE_DIRECTORY = Path("/var/lib/svarinn-daemon")
 
@@ -108,6 +113,9 @@ class AccountConfig:
     # False: shadow mode. Letters are imported, but neither kvitterMottak nor mottakFeilet
     # is sent, so an importer being replaced keeps answering SvarUt for them.
     receipts: bool = True
+    # "v1": MottakService (deprecated by KS; the default, so old configs keep their meaning);
+    # "v2": SvarInn V2.
+    api: str = "v1"
 
 
 @dataclass(frozen=True)

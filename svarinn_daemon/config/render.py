@@ -123,6 +123,7 @@ def render_config(config: Config) -> str:
             "",
             "[[accounts]]",
             f"name = {_value(account.name)}",
+            f"api = {_value(account.api)}",
             f"base_url = {_value(account.base_url)}",
             f"username = {_value(account.username)}",
             f"password = {_value(account.password)}",

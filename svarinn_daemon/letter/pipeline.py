@@ -42,7 +42,7 @@ from svarinn_daemon.letter.stages import Downloaded, Stages
 from svarinn_daemon.letter.work import AccountRuntime, Outcome, PollResult, sighting
 from svarinn_daemon.policies import RetryPolicy, VerifyPolicy
 from svarinn_daemon.svarinn import Forsendelse
-from svarinn_daemon.svarinn.models import parse_forsendelse
+from svarinn_daemon.svarinn.models_v2 import parse_stored
 
 T = TypeVar("T")
 # How long a worker waits before writing a decision again while the ledger is down.
@@ -180,7 +180,7 @@ class Pipeline:
     def _import(self, claim: Claim) -> None:
         letter = claim.letter
         account = self.accounts[letter.account]
-        forsendelse = parse_forsendelse(dict(letter.raw))
+        forsendelse = parse_stored(letter.raw)  # v1 or v2, as listed
         account = account.for_letter(forsendelse)
         existing = has_letter(account.adapter, forsendelse.id, account.origin)
         if existing is not None:

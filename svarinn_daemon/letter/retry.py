@@ -153,6 +153,7 @@ def decide(
 
 _MESSAGES: tuple[tuple[type[e.DaemonError], str], ...] = (
     (e.ChecksumMismatchError, "Dokumentet stemmer ikke med sjekksum eller størrelse i filmetadata"),
+    (e.NotAZipError, "Forsendelsen var ikke en zip-fil, slik SvarInn V2 alltid sender"),
     (e.UnsafeArchiveError, "Zip-fila har filnavn, lenker eller størrelser som ikke tillates"),
     (e.VerificationError, "Innholdet stemmer ikke med filmetadata"),
     (e.TruncatedCmsError, "Den krypterte fila var ufullstendig"),

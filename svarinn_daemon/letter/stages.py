@@ -26,6 +26,7 @@ from svarinn_daemon.letter.verify import ExpectedFile, VerificationResult, open_
 from svarinn_daemon.letter.work import AccountRuntime
 from svarinn_daemon.policies import VerifyPolicy
 from svarinn_daemon.svarinn import Forsendelse
+from svarinn_daemon.svarinn.normalised import normalised
 
 __all__ = ["Downloaded", "Stages"]
 
@@ -104,12 +105,14 @@ class Stages:
                     work_dir=work_dir,
                     policy=self.verify_policy,
                     fallback_name=downloaded.filename or "dokument",
+                    container_zip=forsendelse.api == "v2",
                 ) as contents,
                 self.events.stage(name, "archive"),
             ):
                 result = contents.result
+                # One shape whichever SvarInn version listed it, the item as received in "raw".
                 transaction = begin_letter(
-                    account.adapter, forsendelse.id, dict(forsendelse.raw), account.origin
+                    account.adapter, forsendelse.id, normalised(forsendelse), account.origin
                 )
                 try:
                     for document in contents.documents():

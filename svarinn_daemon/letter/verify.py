@@ -39,6 +39,7 @@ from pathlib import Path
 from svarinn_daemon.adapters.base import DocumentMetadata, VerificationRecord
 from svarinn_daemon.errors import (
     ChecksumMismatchError,
+    NotAZipError,
     StorageError,
     UnsafeArchiveError,
     VerificationError,
@@ -142,6 +143,10 @@ def detect_file_type(head: bytes) -> FileType:
     return FileType.OTHER
 
 
+def _described(file_type: FileType) -> str:
+    return "a PDF" if file_type is FileType.PDF else f"a file of type {file_type.value!r}"
+
+
 def _guess_mimetype(file_type: FileType) -> str | None:
     return "application/pdf" if file_type is FileType.PDF else None
 
@@ -177,8 +182,10 @@ class LetterContents:
         work_dir: Path,
         policy: VerifyPolicy,
         fallback_name: str,
+        container_zip: bool = False,
     ):
         self.plaintext = plaintext
+        self.container_zip = container_zip
         self.work_dir = work_dir
         self.policy = policy
         self._zip: ZipReader | None = None
@@ -193,6 +200,12 @@ class LetterContents:
             raise StorageError(f"cannot read {plaintext}: {exc.strerror}") from exc
         file_type = detect_file_type(head)
         expected = tuple(expected)
+        if container_zip and file_type is not FileType.ZIP:
+            raise NotAZipError(
+                f"a SvarInn V2 download is always a ZIP of the letter's files, but this one "
+                f"decrypted to {_described(file_type)} ({size} bytes): it cannot be checked "
+                "against filer[]"
+            )
         if file_type is FileType.ZIP:
             self.result = self._plan_zip(sha256, size, expected, fallback_name)
         else:
@@ -229,7 +242,7 @@ class LetterContents:
     def _plan_zip(
         self, sha256: str, size: int, expected: tuple[ExpectedFile, ...], fallback_name: str
     ) -> VerificationResult:
-        if len(expected) == 1 and expected[0].known_sha256 == sha256:
+        if not self.container_zip and len(expected) == 1 and expected[0].known_sha256 == sha256:
             return self._plan_single(FileType.ZIP, sha256, size, expected, fallback_name)
         reader = ZipReader(self.plaintext, self.policy.limits)
         try:
@@ -252,17 +265,22 @@ class LetterContents:
         fallback_name: str,
     ) -> VerificationResult:
         names = reader.all_names
-        if "[Content_Types].xml" in names or names[:1] == ("mimetype",):
+        if not self.container_zip and (
+            "[Content_Types].xml" in names or names[:1] == ("mimetype",)
+        ):
             kept = ("the zip is an office or signed document, kept whole",)
             return self._plan_single(FileType.ZIP, sha256, size, expected, fallback_name, kept)
         pairs = _match(reader.entries, expected)
         if len(expected) == 1 and all(e is None for _, e in pairs):
             if len(reader.entries) == 1 and (
-                expected[0].mimetype not in _ZIP_MIMETYPES
-                and not expected[0].filnavn.lower().endswith(".zip")
+                self.container_zip
+                or (
+                    expected[0].mimetype not in _ZIP_MIMETYPES
+                    and not expected[0].filnavn.lower().endswith(".zip")
+                )
             ):
                 pairs = [(reader.entries[0], expected[0])]
-            else:
+            elif not self.container_zip:  # (in V2's ZIP, an unnamed file is missing)
                 kept = ("one filmetadata entry names no zip entry: the zip is the document",)
                 return self._plan_single(FileType.ZIP, sha256, size, expected, fallback_name, kept)
         matched = {id(e) for _, e in pairs if e is not None}
@@ -376,9 +394,14 @@ def open_letter(
     work_dir: Path,
     policy: VerifyPolicy | None = None,
     fallback_name: str = "dokument",
+    container_zip: bool = False,
 ) -> LetterContents:
     """Check ``plaintext`` (its ``sha256`` and ``size`` computed while spooling) against
-    filmetadata; raises VerificationError (and subclasses) or StorageError."""
+    filmetadata; raises VerificationError (and subclasses) or StorageError.
+
+    ``container_zip`` (SvarInn V2): the plaintext must be a ZIP whose entries are the
+    letter's files, each checked against filer[]; anything else fails permanently, and the
+    zip is never taken for a document itself."""
     return LetterContents(
         plaintext,
         sha256=sha256,
@@ -387,4 +410,5 @@ def open_letter(
         work_dir=work_dir,
         policy=policy or VerifyPolicy(),
         fallback_name=fallback_name,
+        container_zip=container_zip,
     )

@@ -51,12 +51,20 @@ class AccountRuntime:
 
     def for_letter(self, forsendelse: Forsendelse) -> AccountRuntime:
         """This account as one letter sees it: ``adapter`` and ``archive`` are the ones its
-        route chose, ``destination`` says which route (the ledger records it)."""
-        if not self.routes:
-            return self
-        chosen = choose_archive(self.routes, self.name, self.archive, forsendelse)
-        adapter = self.adapter if chosen.archive == self.archive else self.archives[chosen.archive]
-        return replace(self, adapter=adapter, archive=chosen.archive, destination=chosen.describe())
+        route chose, ``destination`` says which route (the ledger records it), ``api`` the
+        version that listed the letter (after a switch from v1 to v2, v1's letters stay v1)."""
+        account = self if forsendelse.api == self.api else replace(self, api=forsendelse.api)
+        if not account.routes:
+            return account
+        chosen = choose_archive(account.routes, account.name, account.archive, forsendelse)
+        adapter = (
+            account.adapter
+            if chosen.archive == account.archive
+            else account.archives[chosen.archive]
+        )
+        return replace(
+            account, adapter=adapter, archive=chosen.archive, destination=chosen.describe()
+        )
 
 
 @dataclass(frozen=True)

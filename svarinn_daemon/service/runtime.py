@@ -27,6 +27,7 @@ from svarinn_daemon.service.metrics import LedgerSnapshot, Metrics
 from svarinn_daemon.service.observe import Observer
 from svarinn_daemon.svarinn import SvarInnClient
 from svarinn_daemon.svarinn.client import Credentials
+from svarinn_daemon.svarinn.client_v2 import SvarInnV2Client
 
 log = get_logger(__name__)
 
@@ -84,11 +85,11 @@ class Runtime:
 
 
 def connect(account: AccountConfig, **options: Any) -> SvarInnClient:
-    """The SvarInn client for one ``[[accounts]]`` table (options: see SvarInnClient)."""
+    """The SvarInn client for one ``[[accounts]]`` table, of its ``api`` version (options:
+    see SvarInnClient)."""
     credentials = Credentials(account.username, account.password)
-    return SvarInnClient(
-        account.base_url, credentials, account.http, account=account.name, **options
-    )
+    cls = SvarInnV2Client if account.api == "v2" else SvarInnClient
+    return cls(account.base_url, credentials, account.http, account=account.name, **options)
 
 
 def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
@@ -130,6 +131,7 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
                 adapter=adapters[account.archive],
                 keys=tuple(k.pair for k in account.keys),
                 archive=account.archive,
+                api=account.api,
                 routes=config.routes,
                 archives=MappingProxyType(adapters),
                 receipts=account.receipts,

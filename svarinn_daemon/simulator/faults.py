@@ -17,6 +17,7 @@ from typing import Literal, get_args
 __all__ = ["ENDPOINTS", "FAULT_KINDS", "Endpoint", "Fault", "FaultKind", "FaultPlan", "parse_fault"]
 
 FaultKind = Literal[
+    "http_400",  # 400 Bad Request: the server refuses the request (a receipt's body, say)
     "http_500",  # 500 Internal Server Error
     "http_503",  # 503 Service Unavailable (with Retry-After when retry_after is set)
     "http_429",  # 429 Too Many Requests (with Retry-After when retry_after is set)
@@ -31,9 +32,12 @@ FaultKind = Literal[
     "redirect",  # download: 302 to `location` + the same path
     "wrong_sha256",  # listing: the first file's sha256hash is wrong
     "duplicate",  # listing: the letter appears on two pages (or twice on one)
-    "malformed",  # listing: the letter's item has no downloadUrl
+    "malformed",  # listing: the letter's item has no downloadUrl (v2: no nedlastingslenke)
 ]
-Endpoint = Literal["list", "download", "acknowledge", "report"]
+# v1's four, and SvarInn V2's three (one PATCH for both receipts).
+Endpoint = Literal[
+    "list", "download", "acknowledge", "report", "v2_list", "v2_download", "v2_status"
+]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 
@@ -64,7 +68,7 @@ class Fault:
     def applies_to(self, endpoint: Endpoint, letter_id: str | None) -> bool:
         if self.kind in _LISTING:
             return False
-        if self.kind in _DOWNLOAD_ONLY and endpoint != "download":
+        if self.kind in _DOWNLOAD_ONLY and endpoint not in ("download", "v2_download"):
             return False
         if self.endpoints is not None and endpoint not in self.endpoints:
             return False

@@ -1,4 +1,5 @@
-"""The simulator's HTTP handler: MottakService v1 routes, Basic auth, and the faults."""
+"""The simulator's HTTP handler: MottakService v1 and SvarInn V2 routes (V2 under both
+documented bases, ``/api`` and ``/tjenester``), Basic auth, and the faults."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import json
 import re
 import socket
 import struct
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from svarinn_daemon.simulator.faults import Endpoint, Fault
@@ -26,6 +29,13 @@ _ROUTES: list[tuple[str, re.Pattern[str], Endpoint]] = [
     ("GET", re.compile(r"/tjenester/svarinn/forsendelse/([^/?]+)"), "download"),
     ("POST", re.compile(r"/tjenester/svarinn/kvitterMottak/forsendelse/([^/?]+)"), "acknowledge"),
     ("POST", re.compile(r"/tjenester/svarinn/mottakFeilet/forsendelse/([^/?]+)"), "report"),
+    ("GET", re.compile(r"(?:/api|/tjenester)/svarinn/v2/forsendelser/?"), "v2_list"),
+    ("GET", re.compile(r"(?:/api|/tjenester)/svarinn/v2/forsendelser/([^/?]+)"), "v2_download"),
+    (
+        "PATCH",
+        re.compile(r"(?:/api|/tjenester)/svarinn/v2/forsendelser/([^/?]+)/status"),
+        "v2_status",
+    ),
 ]
 _STATE_PATH = "/_simulator/state"
 _CHUNK = 64 * 1024
@@ -60,6 +70,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch("POST")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
 
     # --- routing ----------------------------------------------------------------------------
 
@@ -123,7 +136,7 @@ class Handler(BaseHTTPRequestHandler):
         self, endpoint: Endpoint, letter_id: str | None, body: bytes, fault: Fault | None
     ) -> int:
         kind = fault.kind if fault else None
-        if fault is not None and kind in ("http_500", "http_503", "http_429"):
+        if fault is not None and kind in ("http_400", "http_500", "http_503", "http_429"):
             status = int(fault.kind.removeprefix("http_"))
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             self._error(status, f"Simulert feil {status}", headers)
@@ -138,9 +151,15 @@ class Handler(BaseHTTPRequestHandler):
         if endpoint == "list":
             self._send_json_bytes(200, self.sim.listing_body())
             return 200
+        if endpoint == "v2_list":
+            base = self.path.split("/svarinn/v2/", 1)[0]
+            self._send_json_bytes(200, self.sim.listing_body(v2_base=base))
+            return 200
         assert letter_id is not None
-        if endpoint == "download":
-            return self._download(letter_id, fault)
+        if endpoint in ("download", "v2_download"):
+            return self._download(letter_id, fault, v2=endpoint == "v2_download")
+        if endpoint == "v2_status":
+            return self._status(letter_id, body)
         if endpoint == "acknowledge":
             if not self.sim.acknowledge(letter_id):
                 self._error(404, f"Fant ikke forsendelse {letter_id}")
@@ -168,13 +187,45 @@ class Handler(BaseHTTPRequestHandler):
         self._empty(200)
         return 200
 
-    # --- the download and its faults -----------------------------------------------------
-
-    def _download(self, letter_id: str, fault: Fault | None) -> int:
-        letter = self.sim.servable(letter_id)
-        if letter is None:
+    def _status(self, letter_id: str, body: bytes) -> int:
+        """V2's PATCH .../status: MOTTATT, or FEILET with feil {feilmelding, permanent}."""
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        status = data.get("status") if isinstance(data, dict) else None
+        feil = data.get("feil") if isinstance(data, dict) else None
+        if status == "MOTTATT":
+            found = self.sim.acknowledge(letter_id)
+        elif (
+            status == "FEILET"
+            and isinstance(feil, dict)
+            and isinstance(feil.get("feilmelding"), str)
+            and feil["feilmelding"]
+            and isinstance(feil.get("permanent"), bool)
+        ):
+            found = self.sim.report(letter_id, feil["feilmelding"], feil["permanent"])
+        else:
+            self._error(
+                400,
+                'Ugyldig Statusoppdatering: forventet {"status": "MOTTATT"} eller {"status": '
+                '"FEILET", "feil": {"feilmelding": tekst, "permanent": true|false}}',
+            )
+            return 400
+        if not found:
             self._error(404, f"Fant ikke forsendelse {letter_id}")
             return 404
+        self._empty(200)
+        return 200
+
+    # --- the download and its faults -----------------------------------------------------
+
+    def _download(self, letter_id: str, fault: Fault | None, *, v2: bool = False) -> int:
+        letter = self.sim.servable(letter_id)
+        if letter is None or (v2 and letter.v2_blob is None):
+            self._error(404, f"Fant ikke forsendelse {letter_id}")
+            return 404
+        blob = _Blob.v2(letter) if v2 else _Blob.v1(letter)
         if fault is not None and fault.kind == "redirect":
             self.send_response(302)
             self.send_header("Location", f"{fault.location}{self.path}")
@@ -182,32 +233,32 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return 302
         self.send_response(200)
-        self.send_header("Content-Type", letter.content_type)
-        self.send_header("Content-Disposition", content_disposition(letter.filename))
-        self.send_header("Content-Length", str(letter.blob_size))
+        self.send_header("Content-Type", blob.content_type)
+        self.send_header("Content-Disposition", content_disposition(blob.filename))
+        self.send_header("Content-Length", str(blob.size))
         self.end_headers()
         kind = fault.kind if fault else None
         if kind == "trickle" and fault is not None:
-            self._trickle(letter, fault.delay)
+            self._trickle(blob, fault.delay)
             return 200
-        half = letter.blob_size // 2
-        limit = half if kind in ("reset", "truncate", "stall") else letter.blob_size
-        self._stream(letter, 0, limit, corrupt=kind == "corrupt")
+        half = blob.size // 2
+        limit = half if kind in ("reset", "truncate", "stall") else blob.size
+        self._stream(blob, 0, limit, corrupt=kind == "corrupt")
         if kind == "stall" and fault is not None:
             self.wfile.flush()
             if self.sim.stopping.wait(fault.delay):
                 self.close_connection = True  # stopping: hang up mid-body
                 return 200
-            self._stream(letter, half, letter.blob_size, corrupt=False)
+            self._stream(blob, half, blob.size, corrupt=False)
         if kind == "reset":
             self._reset()
         elif kind == "truncate":
             self.close_connection = True
         return 200
 
-    def _stream(self, letter: SimLetter, start: int, limit: int, *, corrupt: bool) -> None:
+    def _stream(self, letter: _Blob, start: int, limit: int, *, corrupt: bool) -> None:
         sent = start
-        with letter.blob.open("rb") as handle:
+        with letter.path.open("rb") as handle:
             handle.seek(start)
             while sent < limit:
                 chunk = handle.read(min(_CHUNK, limit - sent))
@@ -219,9 +270,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
                 sent += len(chunk)
 
-    def _trickle(self, letter: SimLetter, delay: float) -> None:
+    def _trickle(self, letter: _Blob, delay: float) -> None:
         """One byte, a pause, the next byte: never idle long enough for a read timeout."""
-        with letter.blob.open("rb") as handle:
+        with letter.path.open("rb") as handle:
             while byte := handle.read(1):
                 self.wfile.write(byte)
                 self.wfile.flush()
@@ -283,3 +334,35 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+
+@dataclass(frozen=True)
+class _Blob:
+    """What one download serves: v1's file (a PDF, or a zip of several) or V2's ZIP."""
+
+    path: Path
+    size: int
+    content_offset: int
+    content_type: str
+    filename: str
+
+    @classmethod
+    def v1(cls, letter: SimLetter) -> _Blob:
+        return cls(
+            letter.blob,
+            letter.blob_size,
+            letter.content_offset,
+            letter.content_type,
+            letter.filename,
+        )
+
+    @classmethod
+    def v2(cls, letter: SimLetter) -> _Blob:
+        assert letter.v2_blob is not None
+        return cls(
+            letter.v2_blob,
+            letter.v2_blob_size,
+            letter.v2_content_offset,
+            "application/zip",
+            letter.v2_filename,
+        )

@@ -97,9 +97,14 @@ def write_operator_files(
     identity: ReceiverIdentity,
     account: str = "simulator",
     ca_bundle: Path | None = None,
+    api: str = "v2",
 ) -> OperatorFiles:
     """Key, certificate, password file and a config.toml for the daemon, in ``directory``;
-    ``ca_bundle`` (the simulator's TLS CA) goes into the account's ``[accounts.http]``."""
+    ``ca_bundle`` (the simulator's TLS CA) goes into the account's ``[accounts.http]``.
+    ``base_url`` is the simulator's (``scheme://host:port``); for ``api = "v2"`` the
+    account's is its V2 base under it (``<base_url>/api``)."""
+    if api == "v2":
+        base_url = f"{base_url.rstrip('/')}/api"
     directory.mkdir(parents=True, exist_ok=True)
     password_path = directory / "svarinn-password"
     _write_private(password_path, password.encode("utf-8") + b"\n")
@@ -131,6 +136,7 @@ root = {_toml(str((directory / "archive").resolve()))}
 
 [[accounts]]
 name = {_toml(account)}
+api = {_toml(api)}
 base_url = {_toml(base_url)}
 username = {_toml(username)}
 password_file = "svarinn-password"

@@ -3,6 +3,10 @@
 Each letter is encrypted once when it is added, as SvarUt stores it, and streamed from disk
 on download, so letters of several GB cost disk, not memory. Letters of several files are
 zipped first; their filmetadata then describes the files inside the zip, as SvarUt's does.
+
+SvarInn V2 always serves a ZIP: a letter of several files has one already; for a letter of
+one file, a stored (uncompressed) ZIP of it is encrypted in the same pass over its content
+(``v2_blob``), so both versions serve the same letters.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from urllib.parse import quote
 from cryptography import x509
 
 from svarinn_daemon.cms import Encryptor
+from svarinn_daemon.simulator.letters_v2 import ZipEncryptor, content_offset, item_v2
 
 __all__ = ["LetterFile", "SimLetter", "build_letter", "content_disposition", "pdf_chunks"]
 
@@ -72,6 +77,19 @@ class SimLetter:
     avsender: dict[str, Any]
     created: datetime
     download_url: str | None = None  # None: the simulator's own URL for it
+    # SvarInn V2's download: an encrypted ZIP of the files (the same blob for a letter of
+    # several files). None: the letter was built without one (v1 only).
+    v2_blob: Path | None = None
+    v2_blob_size: int = 0
+    v2_content_offset: int = 0
+
+    @property
+    def v2_filename(self) -> str:
+        return f"forsendelse-{self.id[:8]}.zip"
+
+    def to_json_v2(self, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
+        """The SvarInn V2 listing item, with every field svarinn-v2.md documents."""
+        return item_v2(self, download_url, wrong_sha256=wrong_sha256)
 
     def to_json(self, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
         """The hentNyeForsendelser entry, shaped like the MottakService v1 example."""
@@ -155,9 +173,12 @@ def build_letter(
         raise ValueError("a letter needs at least one file")
     letter_id = forsendelse_id or str(uuid.uuid4())
     blob = directory / f"{letter_id}.crypt"
+    v2_blob = directory / f"{letter_id}.v2.crypt"
     if len(files) == 1:
         content_type, filename = files[0].mimetype, files[0].filnavn
-        info, offset = _encrypt_stream(files[0].read(), certificate, blob)
+        with ZipEncryptor(certificate, v2_blob, files[0].filnavn) as v2:
+            info, offset = _encrypt_stream(v2.tee(files[0].read()), certificate, blob)
+        v2_offset = v2.content_offset
         infos: tuple[FileInfo, ...] = (FileInfo(files[0].filnavn, files[0].mimetype, *info),)
     else:
         content_type, filename = "application/zip", f"forsendelse-{letter_id[:8]}.zip"
@@ -167,6 +188,7 @@ def build_letter(
             _info, offset = _encrypt_stream(
                 iter(lambda: zipped.read(_CHUNK), b""), certificate, blob
             )
+        v2_blob, v2_offset = blob, offset
     return SimLetter(
         id=letter_id,
         tittel=tittel,
@@ -179,6 +201,9 @@ def build_letter(
         avsender=avsender,
         created=datetime.now(UTC),
         download_url=download_url,
+        v2_blob=v2_blob,
+        v2_blob_size=v2_blob.stat().st_size,
+        v2_content_offset=v2_offset,
     )
 
 
@@ -197,12 +222,7 @@ def _encrypt_stream(
             size += len(chunk)
             out.write(encryptor.feed(chunk))
         out.write(encryptor.close())
-    with target.open("rb") as blob:
-        blob.seek(len(header))
-        first = blob.read(2)
-    # The first OCTET STRING segment's header: 04 LL, 04 81 LL or 04 82 LL LL.
-    segment_header = 2 if first[1] < 0x80 else 2 + (first[1] & 0x7F)
-    return (digest.hexdigest(), size), len(header) + segment_header
+    return (digest.hexdigest(), size), content_offset(target, len(header))
 
 
 def _write_zip(files: list[LetterFile], target: Any) -> tuple[FileInfo, ...]:

@@ -1,4 +1,4 @@
-"""A SvarInn MottakService v1 server on loopback, with fault injection.
+"""A SvarInn server on loopback (MottakService v1 and SvarInn V2), with fault injection.
 
 Real HTTP (stdlib ``ThreadingHTTPServer`` in a thread), so the client is tested through the
 same sockets, headers and broken connections it meets in production. Paging: each call
@@ -184,6 +184,14 @@ class Simulator:
     def download_url(self, forsendelse_id: str) -> str:
         return f"{self.base_url}/tjenester/svarinn/forsendelse/{forsendelse_id}"
 
+    def v2_base_url(self, base: str = "/api") -> str:
+        """A SvarInn V2 account's ``base_url``: the simulator answers under ``/api`` (KS's
+        documentation page) and ``/tjenester`` (KS's OpenAPI document)."""
+        return f"{self.base_url}{base}"
+
+    def v2_download_url(self, forsendelse_id: str, base: str = "/api") -> str:
+        return f"{self.v2_base_url(base)}/svarinn/v2/forsendelser/{forsendelse_id}"
+
     # --- letters --------------------------------------------------------------------------
 
     def add_letter(
@@ -320,7 +328,9 @@ class Simulator:
 
     # --- used by the handler ----------------------------------------------------------------
 
-    def next_page(self) -> list[dict[str, Any]]:
+    def next_page(self, *, v2_base: str | None = None) -> list[dict[str, Any]]:
+        """The next page of items: v1's, or V2's when ``v2_base`` (the base path the
+        listing was asked under) is given. Both versions share one cursor."""
         with self._lock:
             sequence = list(self._pending)
             sequence += [i for i in self._pending if self.faults.listing_flag("duplicate", i)]
@@ -328,24 +338,29 @@ class Simulator:
                 self._cursor = 0
             page = sequence[self._cursor : self._cursor + self.page_size]
             self._cursor = 0 if len(page) < self.page_size else self._cursor + len(page)
-            items = [
-                self._letters[i].to_json(
-                    self.download_url(i), wrong_sha256=self.faults.listing_flag("wrong_sha256", i)
-                )
-                for i in page
-            ]
+            items = [self._item(i, v2_base) for i in page]
+            link = "downloadUrl" if v2_base is None else "nedlastingslenke"
             for item in items:
                 if self.faults.listing_flag("malformed", item["id"]):
-                    del item["downloadUrl"]
+                    del item[link]
             return items
 
-    def listing_body(self) -> bytes:
+    def _item(self, forsendelse_id: str, v2_base: str | None) -> dict[str, Any]:
+        letter = self._letters[forsendelse_id]
+        wrong = self.faults.listing_flag("wrong_sha256", forsendelse_id)
+        if v2_base is None:
+            return letter.to_json(self.download_url(forsendelse_id), wrong_sha256=wrong)
+        url = self.v2_download_url(forsendelse_id, v2_base)
+        return letter.to_json_v2(url, wrong_sha256=wrong)
+
+    def listing_body(self, *, v2_base: str | None = None) -> bytes:
         """The next page as the bytes to send, with the raw items appended."""
         with self._lock:
             if self._raw_listing is not None:
                 return self._raw_listing
             raw = list(self._raw_items)
-        items = [json.dumps(item, ensure_ascii=False) for item in self.next_page()] + raw
+        page = self.next_page(v2_base=v2_base)
+        items = [json.dumps(item, ensure_ascii=False) for item in page] + raw
         return ("[" + ",".join(items) + "]").encode("utf-8")
 
     def servable(self, forsendelse_id: str) -> SimLetter | None:

@@ -26,7 +26,7 @@ class RequestRecord:
 
     method: str
     path: str
-    endpoint: str  # list | download | acknowledge | report | state | unknown
+    endpoint: str  # list | download | acknowledge | report | v2_* | state | unknown
     forsendelse_id: str | None
     authorization: bool
     authenticated: bool

@@ -98,7 +98,14 @@ class SvarInnClient:
     """One account's connection to SvarInn. Thread-safe; close it (or use ``with``).
 
     ``account`` is the account's name, for messages. ``transport`` replaces httpx's network
-    transport, as in :class:`httpx.Client` (an in-memory SvarInn, say)."""
+    transport, as in :class:`httpx.Client` (an in-memory SvarInn, say). This class speaks
+    MottakService v1; :class:`~svarinn_daemon.svarinn.client_v2.SvarInnV2Client` changes
+    only the paths, the item parser and the receipts, and keeps all the HTTP handling here.
+    """
+
+    api = "v1"
+    list_path = LIST_PATH
+    listing_name = "hentNyeForsendelser"
 
     def __init__(
         self,
@@ -148,7 +155,7 @@ class SvarInnClient:
             _read_large(self._http)
 
     def __repr__(self) -> str:
-        return f"SvarInnClient(account={self.name!r}, origin={str(self.origin)!r})"
+        return f"{type(self).__name__}(account={self.name!r}, origin={str(self.origin)!r})"
 
     def __enter__(self) -> SvarInnClient:
         return self
@@ -218,7 +225,7 @@ class SvarInnClient:
     def acknowledge(self, forsendelse_id: str) -> None:
         """kvitterMottak: the letter is safely archived; SvarUt will not send it on."""
         url = self._base + ACKNOWLEDGE_PATH.format(id=_path_id(forsendelse_id))
-        self._post(url, content=b"")
+        self._call("POST", url, content=b"")
 
     def report_failure(self, forsendelse_id: str, message: str, *, permanent: bool) -> None:
         """mottakFeilet: tell SvarUt (and the sender) that the import failed.
@@ -228,12 +235,16 @@ class SvarInnClient:
         url = self._base + REPORT_FAILURE_PATH.format(id=_path_id(forsendelse_id))
         text = self._redactor.scrub(message).strip() or "mottak feilet"
         body = {"feilmelding": text[:MAX_FEILMELDING_CHARS], "permanent": bool(permanent)}
-        self._post(url, json_body=body)
+        self._call("POST", url, json_body=body)
 
     # --- plumbing -----------------------------------------------------------------------
 
+    def _parse_item(self, value: Any, index: int) -> Forsendelse | RejectedItem:
+        """One decoded listing item of this API version."""
+        return parse_item(value, index=index)
+
     def _list_page(self, deadline: float) -> Listing:
-        url = self._base + LIST_PATH
+        url = self._base + self.list_path
         action = f"GET {display_url(url)}"
         what = f"account {self.name}: {action}"
         remaining = deadline - time.monotonic()
@@ -276,12 +287,12 @@ class SvarInnClient:
         rejected: list[RejectedItem] = []
         try:
             for item in iter_items(text, max_items=MAX_PAGE_ITEMS):
-                where = f"hentNyeForsendelser[{item.index}]"
+                where = f"{self.listing_name}[{item.index}]"
                 if item.problem is not None:
                     error = ProtocolError(f"{where}: {item.problem}")
                     rejected.append(rejected_item(item.value, index=item.index, error=error))
                     continue
-                parsed = parse_item(item.value, index=item.index)
+                parsed = self._parse_item(item.value, item.index)
                 if isinstance(parsed, Forsendelse):
                     letters.append(parsed)
                 else:
@@ -291,7 +302,7 @@ class SvarInnClient:
                 f"{what}: the page has {exc}; SvarInn sends at most {PAGE_SIZE}"
             ) from None
         except NotAList as exc:
-            raise ProtocolError(f"hentNyeForsendelser: {exc}") from None
+            raise ProtocolError(f"{self.listing_name}: {exc}") from None
         except json.JSONDecodeError as exc:
             raise ProtocolError(
                 f"{what}: the response is not JSON ({exc})",
@@ -299,9 +310,21 @@ class SvarInnClient:
             ) from None
         return Listing(tuple(letters), tuple(rejected))
 
-    def _post(self, url: str, *, content: bytes | None = None, json_body: Any = None) -> None:
-        action = f"POST {display_url(url)}"
-        response = self._send("POST", url, action=action, content=content, json_body=json_body)
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        json_body: Any = None,
+        letter: bool = False,
+    ) -> None:
+        """A call whose answer is only its status (receipts); the body is read and dropped.
+        ``letter``: the URL names one letter, so 404 means it is gone."""
+        action = f"{method} {display_url(url)}"
+        response = self._send(
+            method, url, action=action, content=content, json_body=json_body, letter=letter
+        )
         try:
             for _ in response.iter_raw():
                 if response.num_bytes_downloaded > MAX_LIST_BYTES:
@@ -321,9 +344,10 @@ class SvarInnClient:
         content: bytes | None = None,
         json_body: Any = None,
         deadline: float | None = None,
+        letter: bool = False,
     ) -> httpx.Response:
         """Send with our redirect handling; return an open 2xx response or raise. With a
-        ``deadline`` (monotonic), no single wait lasts past it."""
+        ``deadline`` (monotonic), no single wait lasts past it; ``letter``: see _call."""
         target = httpx.URL(url)
         for _hop in range(MAX_REDIRECTS + 1):
             home = self._check_origin(target, download=download)
@@ -353,13 +377,13 @@ class SvarInnClient:
                 if method != "GET" and response.status_code not in (307, 308):
                     raise ProtocolError(
                         f"account {self.name}: {action}: answered with redirect "
-                        f"{response.status_code}, which would turn the POST into a GET"
+                        f"{response.status_code}, which would turn the {method} into a GET"
                     )
                 target = self._redirect_target(target, location, action=action)
                 continue
             if response.is_success:
                 return response
-            raise self._status_error(response, action=action, download=download)
+            raise self._status_error(response, action=action, download=download or letter)
         raise ProtocolError(f"account {self.name}: {action}: more than 5 redirects")
 
     def _timeout_until(self, deadline: float | None) -> Any:

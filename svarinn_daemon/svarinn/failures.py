@@ -106,7 +106,7 @@ def error_for_status(
             retry_after=retry_after,
         )
     return ProtocolError(
-        f"{what}: a status MottakService v1 does not document{detail}",
+        f"{what}: a status the SvarInn API does not document{detail}",
         status_code=status,
         body_start=body,
     )

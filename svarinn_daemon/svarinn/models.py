@@ -35,6 +35,7 @@ __all__ = [
     "Avsender",
     "Filmetadata",
     "Forsendelse",
+    "Lenke",
     "Listing",
     "Metadata",
     "Mottaker",
@@ -110,6 +111,12 @@ class Metadata:
     tittel: str | None = None
     saksbehandler: str | None = None
     ekstra_metadata: tuple[tuple[str, str | None], ...] = ()
+    # v2's metadataForImport names the case and record in the receiving system:
+    # mappeId.mappeId and journalpostId.registreringsId, each with its systemId.
+    mappe_id: str | None = None
+    mappe_system_id: str | None = None
+    journalpost_id: str | None = None
+    journalpost_system_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,11 +128,22 @@ class Filmetadata:
     sha256hash: str | None = None  # lower-case hex; None for older letters
     size: int | None = None
     dokument_type: str | None = None
+    ekstra_metadata: tuple[tuple[str, str | None], ...] = ()  # v2's filer[].ekstraMetadata
+
+
+@dataclass(frozen=True)
+class Lenke:
+    """A link attached to a v2 letter (``lenker``)."""
+
+    lenke: str
+    tekst: str | None = None
+    ledetekst: str | None = None
 
 
 @dataclass(frozen=True)
 class Forsendelse:
-    """One letter from hentNyeForsendelser. ``raw`` is the JSON object as received."""
+    """One letter from either API version. ``raw`` is the JSON object as received, ``api``
+    the version that delivered it ("v1" or "v2"); the fields mean the same for both."""
 
     id: str
     download_url: str
@@ -143,6 +161,10 @@ class Forsendelse:
     metadata_for_import: Metadata | None = None
     filmetadata: tuple[Filmetadata, ...] = ()
     kryptert: bool | None = None  # false: SvarUt sends the file unencrypted
+    api: str = "v1"
+    lenker: tuple[Lenke, ...] = ()  # v2 only
+    avgivende_system: str | None = None  # v2 only
+    taushetsbelagt_post: bool | None = None  # v2 only
     raw: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False
     )

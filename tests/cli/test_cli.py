@@ -50,7 +50,7 @@ def test_group_readable_key_warns_and_strict_refuses(tmp_path: Path) -> None:
 
 
 def test_private_key_mode_600_gives_no_warning(tmp_path: Path) -> None:
-    cfg = make_config_dir(tmp_path)
+    cfg = make_config_dir(tmp_path, extra_account='api = "v2"')
     code, _, err = run_cli("--config", str(cfg.path), "check-config", "--strict-permissions")
     assert code == 0
     assert "warning" not in err

@@ -36,6 +36,45 @@ def test_valid_config_loads_with_defaults(tmp_path: Path) -> None:
     assert config.ledger.migrate_on_start is True
 
 
+def test_an_account_without_api_speaks_v1_and_check_config_says_it_is_deprecated(
+    tmp_path: Path,
+) -> None:
+    cfg = make_config_dir(tmp_path)
+    config = load_config(cfg.path, environ={})
+    assert config.account("kommune").api == "v1"
+    assert config.account("kommune").base_url == "https://svarut.ks.no"
+    code, out, err = run_cli("--config", str(cfg.path), "check-config")
+    assert code == 0
+    assert "accounts[0].api is not set, so it means v1" in err
+    assert "deprecated" in err
+    assert 'api = "v1"' in out
+
+
+def test_api_v2_has_its_own_default_base_url_and_no_deprecation_warning(tmp_path: Path) -> None:
+    cfg = make_config_dir(tmp_path, extra_account='api = "v2"')
+    config = load_config(cfg.path, environ={})
+    account = config.account("kommune")
+    assert (account.api, account.base_url) == ("v2", "https://svarut.ks.no/api")
+    assert not any("deprecated" in w for w in config.warnings)
+    text = cfg.path.read_text().replace(
+        'api = "v2"', 'api = "v2"\nbase_url = "https://x.no/tjenester/"'
+    )
+    cfg.write(text)
+    assert load_config(cfg.path, environ={}).account("kommune").base_url == (
+        "https://x.no/tjenester"
+    )
+    cfg.write(cfg.path.read_text().replace('api = "v2"', 'api = "v1"'))
+    assert any("api is v1" in w for w in load_config(cfg.path, environ={}).warnings)
+
+
+def test_an_unknown_api_version_is_refused(tmp_path: Path) -> None:
+    cfg = make_config_dir(tmp_path, extra_account='api = "v3"')
+    code, _, err = run_cli("--config", str(cfg.path), "check-config")
+    assert code == 2
+    assert "accounts[0].api" in err
+    assert "must be one of v1, v2" in err
+
+
 def test_state_directory_defaults_to_systemd_state_directory(tmp_path: Path) -> None:
     cfg = make_config_dir(tmp_path)
     text = cfg.path.read_text().replace(f'state_directory = "{tmp_path / "state"}"', "")

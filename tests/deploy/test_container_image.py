@@ -177,7 +177,7 @@ def _run_config(simulator: Simulator) -> str:
     without_ledger = re.sub(r"\[ledger\]\n(?:[^\[\n].*\n|\n)*", "", text)
     assert "[ledger]" not in without_ledger
     assert "[metrics]" in without_ledger
-    replaced = without_ledger.replace('"https://svarut.ks.no"', f'"{simulator.url}"')
+    replaced = without_ledger.replace('"https://svarut.ks.no/api"', f'"{simulator.url}"')
     replaced = re.sub(r'username = "[^"]*"', f'username = "{simulator.username}"', replaced)
     assert simulator.url in replaced
     assert 'username = "simulator"' in replaced

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -63,19 +64,32 @@ class Setup:
 
 
 @contextmanager
-def daemon_with_webhook(root: Path, extra: str = "") -> Iterator[Setup]:
+def daemon_with_webhook(root: Path, extra: str = "", api: str = "v1") -> Iterator[Setup]:
     hook = WebhookState()
     with WebhookServer(hook) as server:
         config = FAST + ALERTS + webhook_block(server.url) + extra
-        with harness(root, extra_config=config) as h:
+        with harness(root, extra_config=config, api=api) as h:
             yield Setup(h, hook)
 
 
-def test_auth_failing_fires_once_survives_restarts_repeats_and_resolves(tmp_path: Path) -> None:
+# The alert tests that depend on SvarInn's answers run on both API versions.
+both_apis = pytest.mark.parametrize("api", ["v1", "v2"])
+
+
+def endpoint(api: str, v1_name: str) -> frozenset[Any]:
+    """A simulator endpoint by its v1 name, in the given version."""
+    v2 = {"list": "v2_list", "download": "v2_download", "acknowledge": "v2_status"}
+    return frozenset({v2[v1_name] if api == "v2" else v1_name})
+
+
+@both_apis
+def test_auth_failing_fires_once_survives_restarts_repeats_and_resolves(
+    tmp_path: Path, api: str
+) -> None:
     fiks = fiks_state(tmp_path)
     with FakeFiksServer(fiks) as fiks_server:
         sms = fiks_block(fiks, fiks_server.base_url, ["auth_failing"])
-        with daemon_with_webhook(tmp_path, sms) as s:
+        with daemon_with_webhook(tmp_path, sms, api=api) as s:
             (letter,) = s.h.sim.generate(1, 10_000)
             s.h.sim.add_fault(Fault("unauthorized"))
             assert s.h.poll_once()[0] == 1
@@ -124,9 +138,10 @@ def _sms_says(fiks: FiksState, expected: list[str]) -> None:
         assert "host test-worker" in text
 
 
-def test_polls_failing_fires_after_the_threshold_and_resolves(tmp_path: Path) -> None:
-    with daemon_with_webhook(tmp_path) as s:
-        s.h.sim.add_fault(Fault("http_503", endpoints=frozenset({"list"})))
+@both_apis
+def test_polls_failing_fires_after_the_threshold_and_resolves(tmp_path: Path, api: str) -> None:
+    with daemon_with_webhook(tmp_path, api=api) as s:
+        s.h.sim.add_fault(Fault("http_503", endpoints=endpoint(api, "list")))
         assert s.h.poll_once()[0] == 1
         assert s.hook.received == []  # failing, but not for polls_failing_after yet
         s.later(minutes=2)
@@ -138,10 +153,11 @@ def test_polls_failing_fires_after_the_threshold_and_resolves(tmp_path: Path) ->
         assert received(s.hook)[1:] == [("polls_failing", "resolved", ACCOUNT)]
 
 
+@both_apis
 def test_a_letter_for_another_certificate_fires_no_matching_key_until_the_key_is_added(
-    tmp_path: Path,
+    tmp_path: Path, api: str
 ) -> None:
-    with daemon_with_webhook(tmp_path) as s:
+    with daemon_with_webhook(tmp_path, api=api) as s:
         other = generate_identity("rotated-certificate")
         s.h.sim.certificate = other.certificate
         (letter,) = s.h.sim.generate(1, 10_000)
@@ -167,10 +183,11 @@ def test_a_letter_for_another_certificate_fires_no_matching_key_until_the_key_is
         assert received(s.hook)[1:] == [("no_matching_key", "resolved", ACCOUNT)]
 
 
+@both_apis
 def test_a_corrupt_letter_reported_permanently_fires_then_resolves_after_the_window(
-    tmp_path: Path,
+    tmp_path: Path, api: str
 ) -> None:
-    with daemon_with_webhook(tmp_path) as s:
+    with daemon_with_webhook(tmp_path, api=api) as s:
         bad, good = s.h.sim.generate(2, 10_000)
         s.h.sim.add_fault(Fault("corrupt", ids=frozenset({bad.id})))
         assert s.h.until_done() == 0
@@ -187,12 +204,13 @@ def test_a_corrupt_letter_reported_permanently_fires_then_resolves_after_the_win
         assert s.h.archived_ids() == {good.id}
 
 
+@both_apis
 def test_a_letter_held_back_longer_than_pending_after_fires_and_resolves_on_import(
-    tmp_path: Path,
+    tmp_path: Path, api: str
 ) -> None:
-    with daemon_with_webhook(tmp_path) as s:
+    with daemon_with_webhook(tmp_path, api=api) as s:
         (letter,) = s.h.sim.generate(1, 10_000)
-        s.h.sim.add_fault(Fault("http_503", endpoints=frozenset({"download"})))
+        s.h.sim.add_fault(Fault("http_503", endpoints=endpoint(api, "download")))
         assert s.h.poll_once()[0] == 1
         assert s.hook.received == []
         s.later(minutes=3)
@@ -269,12 +287,13 @@ def test_a_broken_alert_table_or_notifier_never_stops_the_import(tmp_path: Path)
 
 
 @pytest.mark.postgres
-def test_alerts_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str) -> None:
+@both_apis
+def test_alerts_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str, api: str) -> None:
     hook = WebhookState()
     with WebhookServer(hook) as server:
         config = FAST + ALERTS + webhook_block(server.url)
-        with harness(tmp_path, extra_config=config, ledger_url=postgres_url) as h:
-            h.sim.add_fault(Fault("http_503", endpoints=frozenset({"list"})))
+        with harness(tmp_path, extra_config=config, ledger_url=postgres_url, api=api) as h:
+            h.sim.add_fault(Fault("http_503", endpoints=endpoint(api, "list")))
             assert h.poll_once()[0] == 1
             shift_ledger_back(h.config_path, timedelta(minutes=2))
             assert h.poll_once()[0] == 1

@@ -38,6 +38,7 @@ KILLS_PER_SCENARIO = 6
 # Longer than any single run here: a kill always lands inside a run unless it ended first.
 FULL_IMPORT = 2.6
 FINISHED = {State.ACKNOWLEDGED, State.REPORTED}
+BOTH_APIS = pytest.mark.parametrize("api", ["v1", "v2"])
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,10 @@ class Mix:
     bad: tuple[SimLetter, ...]
 
 
-def _letters(h: Harness) -> Mix:
+def _letters(h: Harness, api: str = "v1") -> Mix:
     """Good single-file and zip letters, some slow to download or to acknowledge, and two
     letters that can never verify. Each fault holds for one letter on every request."""
+    download, receipt = ("v2_download", "v2_status") if api == "v2" else ("download", "acknowledge")
     singles = h.sim.generate(3, 2_000_000)
     zips = h.sim.generate(2, 300_000, files_per_letter=3)
     (stalled,) = h.sim.generate(1, 3_000_000)
@@ -56,9 +58,9 @@ def _letters(h: Harness) -> Mix:
     corrupt, wrong_hash = h.sim.generate(2, 200_000)
     one = frozenset[str]
     h.sim.add_fault(Fault("stall", ids=one({stalled.id}), delay=0.6))
-    h.sim.add_fault(Fault("slow", ids=one({singles[0].id}), endpoints=frozenset({"download"})))
+    h.sim.add_fault(Fault("slow", ids=one({singles[0].id}), endpoints=frozenset({download})))  # type: ignore[arg-type]
     h.sim.add_fault(
-        Fault("slow", ids=one({slow_receipt.id}), endpoints=frozenset({"acknowledge"}), delay=0.5)
+        Fault("slow", ids=one({slow_receipt.id}), endpoints=frozenset({receipt}), delay=0.5)  # type: ignore[arg-type]
     )
     h.sim.add_fault(Fault("corrupt", ids=one({corrupt.id})))
     h.sim.add_fault(Fault("wrong_sha256", ids=one({wrong_hash.id})))
@@ -119,10 +121,12 @@ def _assert_exactly_right(h: Harness, mix: Mix, ledger: Ledger) -> None:
     assert state.pending == ()
 
 
-def _chaos(tmp_path: Path, rng: random.Random, ledger_url: str | None) -> Counter[str]:
+def _chaos(
+    tmp_path: Path, rng: random.Random, ledger_url: str | None, api: str = "v1"
+) -> Counter[str]:
     seen: Counter[str] = Counter()
-    with harness(tmp_path, ledger_url=ledger_url) as h, _ledger_later(h) as ledger:
-        mix = _letters(h)
+    with harness(tmp_path, ledger_url=ledger_url, api=api) as h, _ledger_later(h) as ledger:
+        mix = _letters(h, api)
         for n in range(KILLS_PER_SCENARIO):
             command = rng.choice(["run", "poll-once"])
             log = tmp_path / f"run-{n}.log"
@@ -182,6 +186,24 @@ def test_sigkill_at_random_instants_on_postgresql(tmp_path: Path, postgres_url: 
     print("kill situations:", dict(seen))
 
 
+def test_sigkill_at_random_instants_over_svarinn_v2(tmp_path: Path) -> None:
+    """The same mix and kills with the account on SvarInn V2 (ZIP downloads, status PATCH)."""
+    rng = random.Random(SEED + 2)
+    seen: Counter[str] = Counter()
+    for n in range(2):
+        seen += _chaos(tmp_path / f"scenario-{n}", rng, None, api="v2")
+    print("kill situations:", dict(seen))
+    assert seen["spool_files_removed_at_start"] > 0
+
+
+@pytest.mark.postgres
+def test_sigkill_at_random_instants_over_svarinn_v2_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    seen = _chaos(tmp_path, random.Random(SEED + 3), postgres_url, api="v2")
+    print("kill situations:", dict(seen))
+
+
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -212,14 +234,16 @@ def _log_events(log: Path, event: str) -> list[dict[str, Any]]:
     return [x for x in lines if x["event"] == event]
 
 
-def test_killed_between_archive_and_receipt_and_mid_download(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_killed_between_archive_and_receipt_and_mid_download(tmp_path: Path, api: str) -> None:
     """Receipts due at start are sent without downloading again; spool files are removed."""
-    with harness(tmp_path) as h:
+    receipt = "v2_status" if api == "v2" else "acknowledge"
+    with harness(tmp_path, api=api) as h:
         archived = h.sim.generate(2, 50_000, files_per_letter=2)
         # Half of it must exceed the client's 1 MiB read chunk, or nothing reaches the spool.
         (stalled,) = h.sim.generate(1, 4_000_000)
         receipts = frozenset({x.id for x in archived})
-        h.sim.add_fault(Fault("slow", ids=receipts, endpoints=frozenset({"acknowledge"}), delay=60))
+        h.sim.add_fault(Fault("slow", ids=receipts, endpoints=frozenset({receipt}), delay=60))  # type: ignore[arg-type]
         h.sim.add_fault(Fault("stall", ids=frozenset({stalled.id}), delay=60))
         log = tmp_path / "daemon.log"
         process = h.spawn("run", output=log)
@@ -255,9 +279,10 @@ def test_killed_between_archive_and_receipt_and_mid_download(tmp_path: Path) -> 
                 assert triggers[-2:] == [Trigger.CLAIM, Trigger.ACKNOWLEDGE]
 
 
-def test_killed_while_writing_the_archive(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_killed_while_writing_the_archive(tmp_path: Path, api: str) -> None:
     """A half-written letter directory is removed at the next start and written whole."""
-    with harness(tmp_path) as h:
+    with harness(tmp_path, api=api) as h:
         text = h.config_path.read_text()
         h.config_path.write_text(
             text.replace("[archives.default]\n", "[archives.default]\nhardlink = false\n")
@@ -286,9 +311,10 @@ def test_killed_while_writing_the_archive(tmp_path: Path) -> None:
         assert hashlib.sha256(data).hexdigest() == info.sha256
 
 
-def test_sigterm_in_the_middle_of_a_download_releases_the_letter(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_sigterm_in_the_middle_of_a_download_releases_the_letter(tmp_path: Path, api: str) -> None:
     config = FAST.replace('shutdown_grace = "5s"', 'shutdown_grace = "1s"')
-    with harness(tmp_path, extra_config=config) as h:
+    with harness(tmp_path, extra_config=config, api=api) as h:
         (letter,) = h.sim.generate(1, 4_000_000)
         h.sim.add_fault(Fault("stall", ids=frozenset({letter.id}), delay=60, times=1))
         log = tmp_path / "daemon.log"
@@ -320,11 +346,12 @@ def test_sigterm_in_the_middle_of_a_download_releases_the_letter(tmp_path: Path)
         assert h.archived_ids() == {letter.id}
 
 
-def test_a_ledger_that_lost_a_letter_never_archives_it_twice(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_a_ledger_that_lost_a_letter_never_archives_it_twice(tmp_path: Path, api: str) -> None:
     """The archive has the letter, the ledger does not (a crash between the two, or a ledger
     restored from an older backup): no second download, no second directory, a receipt, and
     the ledger says "not known" for verification rather than "unverified"."""
-    with harness(tmp_path) as h:
+    with harness(tmp_path, api=api) as h:
         (letter,) = h.sim.generate(1, 20_000)
         assert h.poll_once()[0] == 0
         config = load_config(h.config_path, environ={})

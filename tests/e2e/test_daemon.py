@@ -13,6 +13,9 @@ from svarinn_daemon.simulator.faults import Fault
 from tests.support.daemon_harness import harness
 from tests.support.ledger_support import record_seen
 
+# These run against both SvarInn APIs (tests/e2e/test_daemon_v2.py has V2's own).
+BOTH_APIS = pytest.mark.parametrize("api", ["v1", "v2"])
+
 
 def _letter_dir_ok(root: Path, letter_id: str, expected: dict[str, bytes]) -> None:
     directory = root / letter_id
@@ -28,8 +31,11 @@ def _letter_dir_ok(root: Path, letter_id: str, expected: dict[str, bytes]) -> No
         assert hashlib.sha256(path.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
 
 
-def test_single_file_and_zip_letters_are_archived_once_and_acknowledged(tmp_path: Path) -> None:
-    with harness(tmp_path) as h:
+@BOTH_APIS
+def test_single_file_and_zip_letters_are_archived_once_and_acknowledged(
+    tmp_path: Path, api: str
+) -> None:
+    with harness(tmp_path, api=api) as h:
         singles = h.sim.generate(3, 30_000)
         zips = h.sim.generate(2, 20_000, files_per_letter=3)
         code, lines = h.poll_once()
@@ -52,8 +58,11 @@ def test_single_file_and_zip_letters_are_archived_once_and_acknowledged(tmp_path
 
 
 @pytest.mark.parametrize("kind", ["http_500", "http_503", "reset", "truncate", "slow"])
-def test_temporary_download_faults_are_retried_until_imported(tmp_path: Path, kind: str) -> None:
-    with harness(tmp_path) as h:
+@BOTH_APIS
+def test_temporary_download_faults_are_retried_until_imported(
+    tmp_path: Path, kind: str, api: str
+) -> None:
+    with harness(tmp_path, api=api) as h:
         (letter,) = h.sim.generate(1, 200_000)
         h.sim.add_fault(Fault(kind, ids=frozenset({letter.id}), times=1, delay=0.2))
         assert h.until_done() == 0
@@ -65,10 +74,11 @@ def test_temporary_download_faults_are_retried_until_imported(tmp_path: Path, ki
 
 
 @pytest.mark.parametrize("kind", ["corrupt", "wrong_sha256"])
+@BOTH_APIS
 def test_letters_still_corrupt_after_retries_are_reported_permanently(
-    tmp_path: Path, kind: str
+    tmp_path: Path, kind: str, api: str
 ) -> None:
-    with harness(tmp_path) as h:
+    with harness(tmp_path, api=api) as h:
         bad, good = h.sim.generate(2, 50_000)
         h.sim.add_fault(Fault(kind, ids=frozenset({bad.id})))
         assert h.until_done() == 0
@@ -83,8 +93,9 @@ def test_letters_still_corrupt_after_retries_are_reported_permanently(
         assert json.loads(result.stdout)["letter"]["state"] == "reported"
 
 
-def test_a_duplicate_listing_is_imported_once(tmp_path: Path) -> None:
-    with harness(tmp_path) as h:
+@BOTH_APIS
+def test_a_duplicate_listing_is_imported_once(tmp_path: Path, api: str) -> None:
+    with harness(tmp_path, api=api) as h:
         letters = h.sim.generate(3, 10_000)
         h.sim.add_fault(Fault("duplicate"))
         assert h.poll_once()[0] == 0
@@ -92,8 +103,9 @@ def test_a_duplicate_listing_is_imported_once(tmp_path: Path) -> None:
         assert h.archived_ids() == {x.id for x in letters}
 
 
-def test_unauthorized_stops_the_account_and_touches_no_letter(tmp_path: Path) -> None:
-    with harness(tmp_path) as h:
+@BOTH_APIS
+def test_unauthorized_stops_the_account_and_touches_no_letter(tmp_path: Path, api: str) -> None:
+    with harness(tmp_path, api=api) as h:
         h.sim.generate(2, 10_000)
         h.sim.add_fault(Fault("unauthorized", times=1))
         code, lines = h.poll_once()
@@ -119,10 +131,12 @@ def test_receipts_that_failed_are_sent_later_without_downloading_again(tmp_path:
         assert dict(state.downloads) == {x.id: 1 for x in letters}
 
 
+@BOTH_APIS
 def test_a_letter_listed_again_after_its_receipt_is_acknowledged_not_imported(
     tmp_path: Path,
+    api: str,
 ) -> None:
-    with harness(tmp_path) as h:
+    with harness(tmp_path, api=api) as h:
         (letter,) = h.sim.generate(1, 10_000)
         assert h.poll_once()[0] == 0
         h.sim.relist(letter.id)  # SvarUt lists it again, as if the receipt had been lost
@@ -143,11 +157,14 @@ def test_the_daemon_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str) ->
         assert status.returncode == 0, status.stderr
 
 
-def test_zip_from_conformance_data_is_unpacked(tmp_path: Path, conformance_dir: Path) -> None:
+@BOTH_APIS
+def test_zip_from_conformance_data_is_unpacked(
+    tmp_path: Path, conformance_dir: Path, api: str
+) -> None:
     data = (conformance_dir / "dokumenter.zip").read_bytes()
     with zipfile.ZipFile(conformance_dir / "dokumenter.zip") as z:
         names = z.namelist()
-    with harness(tmp_path) as h:
+    with harness(tmp_path, api=api) as h:
         from svarinn_daemon.simulator import LetterFile
 
         letter = h.sim.add_letter(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from svarinn_daemon.simulator.letters import LetterFile
 from tests.support.daemon_harness import harness
 
@@ -20,8 +22,9 @@ def _events(lines: list[dict[str, object]], event: str) -> list[dict[str, object
     return [line for line in lines if line["event"] == event]
 
 
-def test_a_zip_of_many_small_zero_entries_is_refused_as_unsafe(tmp_path: Path) -> None:
-    with harness(tmp_path) as h:
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_a_zip_of_many_small_zero_entries_is_refused_as_unsafe(tmp_path: Path, api: str) -> None:
+    with harness(tmp_path, api=api) as h:
         (good,) = h.sim.generate(1, 20_000)
         bomb = h.sim.add_letter(
             [

@@ -88,6 +88,51 @@ def test_good_letter_beside_poisoned_items_is_imported(tmp_path: Path) -> None:
         assert sum(line["event"] == "poll.item_rejected" for line in lines) == len(POISON)
 
 
+V2_POISON = {
+    "v2-nan-dato": {"dato": "NaN"},
+    "v2-long-dato": {"dato": "1" + "0" * 400},
+    "v2-huge-title": {"tittel": "9" * 5000},
+    "v2-nan-journaldato": {"metadataFraAvleverendeSystem": '{"journaldato":NaN}'},
+    "v2-deep-mappeid": {"metadataForImport": '{"mappeId":' + _nested(900) + "}"},
+    "v2-huge-storrelse": {"filer": '[{"filnavn":"a.pdf","storrelse":' + "1" * 30 + "}]"},
+    "v2-negative-storrelse": {"filer": '[{"filnavn":"a.pdf","storrelse":-1}]'},
+    "v2-short-hash": {"filer": '[{"filnavn":"a.pdf","hash":"abc"}]'},
+    "v2-filer-object": {"filer": '{"filnavn":"a.pdf"}'},
+}
+
+
+def test_good_v2_letter_beside_poisoned_v2_items_is_imported(tmp_path: Path) -> None:
+    """The same over SvarInn V2: each bad item is set aside naming its id and field."""
+    with harness(tmp_path, api="v2") as h:
+        (good,) = h.sim.generate(1, 20_000)
+        for forsendelse_id, fields in V2_POISON.items():
+            link = json.dumps(h.sim.v2_download_url(forsendelse_id))
+            extra = "".join(f',"{name}":{value}' for name, value in fields.items())
+            h.sim.add_raw_item(f'{{"id":"{forsendelse_id}","nedlastingslenke":{link}{extra}}}')
+        h.sim.add_raw_item('{"nedlastingslenke":"https://x.no/y"}')  # no id at all
+        code, lines = h.poll_once()
+        assert code == 1
+        assert dict(h.sim.state().acknowledged) == {good.id: 1}
+        assert h.archived_ids() == {good.id}
+        assert _ledger_ids(h) == {good.id}
+        rejected = {
+            line["forsendelse_id"]: line["error"]
+            for line in lines
+            if line["event"] == "poll.item_rejected"
+        }
+        assert set(rejected) == {*V2_POISON, None}
+        assert "dato: NaN" in rejected["v2-nan-dato"]
+        assert "dato: a number of 401 digits" in rejected["v2-long-dato"]
+        assert "metadataFraAvleverendeSystem.journaldato: NaN" in rejected["v2-nan-journaldato"]
+        assert "nested" in rejected["v2-deep-mappeid"]
+        assert "filer[0].storrelse" in rejected["v2-huge-storrelse"]
+        assert "filer[0].storrelse: -1" in rejected["v2-negative-storrelse"]
+        assert "filer[0].hash" in rejected["v2-short-hash"]
+        assert "filer: expected a list" in rejected["v2-filer-object"]
+        assert "svarinn/v2/forsendelser[" in rejected[None]
+        assert ".id: missing" in rejected[None]
+
+
 def test_rejected_item_log_lines_and_ids_are_bounded(tmp_path: Path) -> None:
     with harness(tmp_path) as h:
         (good,) = h.sim.generate(1, 20_000)

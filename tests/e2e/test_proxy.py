@@ -135,11 +135,12 @@ def test_trust_env_takes_https_proxy_and_no_proxy(
         assert len(proxy.tunnels) == 1  # NO_PROXY: straight to the server
 
 
-def test_the_daemon_through_a_proxy(tmp_path: Path) -> None:
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_the_daemon_through_a_proxy(tmp_path: Path, api: str) -> None:
     """poll-once with [accounts.http] proxy and a proxy password file: every letter archived,
     every connection a CONNECT tunnel, no secret in the log."""
     with (
-        harness(tmp_path, tls=True) as h,
+        harness(tmp_path, tls=True, api=api) as h,
         ConnectProxy(credentials=(PROXY_USER, PROXY_PASSWORD)) as proxy,
     ):
         letters = h.sim.generate(3, 50_000)

@@ -23,8 +23,9 @@ from tests.support.daemon_harness import harness
 from tests.support.simhelpers import list_new, make_account
 
 
-def test_the_daemon_imports_over_tls_with_verification(tmp_path: Path) -> None:
-    with harness(tmp_path, tls=True) as h:
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_the_daemon_imports_over_tls_with_verification(tmp_path: Path, api: str) -> None:
+    with harness(tmp_path, tls=True, api=api) as h:
         assert h.sim.base_url.startswith("https://127.0.0.1:")
         assert "ca_bundle" in h.config_path.read_text()
         singles = h.sim.generate(3, 300_000)

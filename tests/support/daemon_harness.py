@@ -144,10 +144,12 @@ def harness(
     extra_config: str = FAST,
     ledger_url: str | None = None,
     tls: bool = False,
+    api: str = "v1",
     **simulator_options: object,
 ) -> Iterator[Harness]:
     """With ``tls``, the simulator serves HTTPS with a throwaway CA that the config's
-    ``ca_bundle`` names (verification on, as in production)."""
+    ``ca_bundle`` names (verification on, as in production). ``api``: the version the
+    account speaks (the simulator answers both)."""
     identity = generate_identity()
     server_tls = make_server_tls(root / "tls") if tls else None
     context = server_tls.server_context() if server_tls else None
@@ -155,6 +157,7 @@ def harness(
         files = write_operator_files(
             root,
             base_url=sim.base_url,
+            api=api,
             username=sim.username,
             password=sim.password,
             identity=identity,

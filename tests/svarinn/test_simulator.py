@@ -65,7 +65,8 @@ def test_operator_flow_through_the_command(tmp_path: Path) -> None:
         assert "3 waiting" in text
         config = load_config(config_dir / "config.toml", environ={})
         (account,) = config.accounts
-        assert account.base_url == url.group(1)
+        assert (account.api, account.base_url) == ("v2", f"{url.group(1)}/api")  # the default
+        assert f"v2 base_url: {url.group(1)}/api" in text
         assert (config_dir / "private-key.pem").stat().st_mode & 0o077 == 0
         with connect(account) as client:
             letters = list_new(client)
@@ -305,3 +306,14 @@ def test_served_files_open_with_our_decryptor(simulator: Simulator, conformance_
             pass  # the flipped byte broke the padding or the structure
         else:
             assert digest != listed[corrupt.id].filmetadata[0].sha256hash
+
+
+@pytest.mark.parametrize(("api", "suffix"), [("v1", ""), ("v2", "/api")])
+def test_write_config_takes_the_api(tmp_path: Path, api: str, suffix: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["simulator", "--duration", "0", "--write-config", str(tmp_path), "--api", api]
+    assert main(argv, environ={}, stdout=out, stderr=err) == 0, err.getvalue()
+    (account,) = load_config(tmp_path / "config.toml", environ={}).accounts
+    url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", out.getvalue())
+    assert url is not None
+    assert (account.api, account.base_url) == (api, url.group(1) + suffix)

@@ -1,0 +1,259 @@
+"""SvarInn V2 listing JSON -> the same frozen :class:`Forsendelse` records as v1.
+
+V2 renames and retypes fields (``nedlastingslenke``, ``dato`` in ISO 8601, ``sikkerhetsniva``,
+``filer[].hash/storrelse/mimeType/type``, ``mottaker.organisasjonsnummer``, nested
+``metadataForImport.mappeId/journalpostId``) and adds ``lenker``, ``avgivendeSystem`` and
+``taushetsbelagtPost``; this module maps them onto the one model the pipeline uses, with
+v1's tolerance: unknown fields and missing optional ones are accepted, and only what the
+daemon relies on is strict (the list, ``id``, ``nedlastingslenke``, the shape of ``filer``,
+each ``hash`` and ``storrelse``), raising a :class:`ProtocolError` that names item and field.
+
+:func:`parse_stored` reads a ledger's raw item of either version (the shapes do not overlap:
+v1 has ``downloadUrl``, v2 ``nedlastingslenke``), so letters listed before an account
+switched version are still read as what they are.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from svarinn_daemon.errors import ProtocolError
+from svarinn_daemon.svarinn import models as v1
+from svarinn_daemon.svarinn.models import (
+    MAX_FILE_SIZE,
+    MAX_FILES,
+    Adressat,
+    Avsender,
+    Filmetadata,
+    Forsendelse,
+    Lenke,
+    Listing,
+    Metadata,
+    Mottaker,
+    RejectedItem,
+    check_forsendelse_id,
+    parse_date,
+    rejected_item,
+)
+
+__all__ = [
+    "LISTING_NAME",
+    "NIVA",
+    "api_of",
+    "parse_forsendelse_v2",
+    "parse_item_v2",
+    "parse_listing_v2",
+    "parse_stored",
+]
+
+LISTING_NAME = "svarinn/v2/forsendelser"
+# sikkerhetsniva -> v1's niva, so both versions store one value ("3", "4").
+NIVA = {"BETYDELIG": "3", "HOYESTE": "4"}
+_A = TypeVar("_A", bound=Adressat)
+_text = v1._text
+_number = v1._number
+_short = v1._short
+_json_type = v1._json_type
+
+
+def api_of(raw: Mapping[str, Any]) -> str:
+    """The API version a stored item came from: v2 items have ``nedlastingslenke``."""
+    return "v2" if "nedlastingslenke" in raw and "downloadUrl" not in raw else "v1"
+
+
+def parse_stored(raw: Mapping[str, Any]) -> Forsendelse:
+    """A ledger's raw item, of whichever version delivered it."""
+    if api_of(raw) == "v2":
+        return parse_forsendelse_v2(dict(raw))
+    return v1.parse_forsendelse(dict(raw))
+
+
+def parse_listing_v2(data: Any) -> Listing:
+    """A decoded v2 listing, malformed items set aside; only a non-list raises."""
+    if not isinstance(data, list):
+        raise ProtocolError(f"{LISTING_NAME}: expected a JSON list, got {_json_type(data)}")
+    letters: list[Forsendelse] = []
+    rejected: list[RejectedItem] = []
+    for index, item in enumerate(data):
+        parsed = parse_item_v2(item, index=index)
+        if isinstance(parsed, Forsendelse):
+            letters.append(parsed)
+        else:
+            rejected.append(parsed)
+    return Listing(tuple(letters), tuple(rejected))
+
+
+def parse_item_v2(item: Any, *, index: int) -> Forsendelse | RejectedItem:
+    """One listed v2 item: the letter, or why it cannot be read. Never raises."""
+    try:
+        return parse_forsendelse_v2(item, index=index)
+    except ProtocolError as exc:
+        return rejected_item(item, index=index, error=exc)
+    except (ValueError, OverflowError, RecursionError, TypeError, MemoryError) as exc:
+        what = f"{type(exc).__name__}: {str(exc)[:200]}"
+        error = ProtocolError(f"{LISTING_NAME}[{index}]: cannot be read ({what})")
+        return rejected_item(item, index=index, error=error)
+
+
+def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
+    """One v2 letter; ``index`` is its position in the listing, for error messages."""
+    where = f"{LISTING_NAME}[{index}]"
+    if not isinstance(item, dict):
+        raise ProtocolError(f"{where}: expected a JSON object, got {_json_type(item)}")
+    v1._check_depth(item, where=where)
+    raw_id = item.get("id")
+    if not isinstance(raw_id, str):
+        raise ProtocolError(f"{where}.id: missing or not a string ({_json_type(raw_id)})")
+    where = f"{where} (id {raw_id[:80]!r})"
+    forsendelse_id = check_forsendelse_id(raw_id, where=f"{where}.id")
+    link = item.get("nedlastingslenke")
+    if not isinstance(link, str) or not link:
+        raise ProtocolError(f"{where}.nedlastingslenke: missing or not a string")
+    parts = urlsplit(link)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ProtocolError(f"{where}.nedlastingslenke: {link[:200]!r} is not an http(s) URL")
+    niva = _text(item.get("sikkerhetsniva"))
+    taushet = item.get("taushetsbelagtPost")
+    return Forsendelse(
+        id=forsendelse_id,
+        download_url=link,
+        tittel=_text(item.get("tittel")),
+        date=parse_date(item.get("dato")),
+        niva=NIVA.get(niva, niva) if niva else None,
+        avsender=_party(Avsender, item.get("avsender")),
+        mottaker=_party(Mottaker, item.get("mottaker")),
+        svar_sendes_til=_party(Mottaker, item.get("svarSendesTil")),
+        svar_pa_forsendelse=_text(item.get("svarPaForsendelse")),
+        forsendelse_type=_text(item.get("type")),
+        ekstern_ref=_text(item.get("eksternRef")),
+        metadata_fra_avleverende_system=_metadata_fra(item.get("metadataFraAvleverendeSystem")),
+        metadata_for_import=_metadata_for_import(item.get("metadataForImport")),
+        filmetadata=_filer(item.get("filer"), where=f"{where}.filer"),
+        api="v2",
+        lenker=_lenker(item.get("lenker")),
+        avgivende_system=_text(item.get("avgivendeSystem")),
+        taushetsbelagt_post=taushet if isinstance(taushet, bool) else None,
+        raw=MappingProxyType(copy.deepcopy(item)),
+    )
+
+
+def _party(cls: type[_A], value: Any) -> _A | None:
+    if not isinstance(value, dict):
+        return None
+    lines = (_text(value.get(f"adresselinje{n}")) for n in (1, 2, 3))
+    return cls(
+        navn=_text(value.get("navn")),
+        adresselinjer=tuple(line for line in lines if line),
+        postnr=_text(value.get("postnummer")),
+        poststed=_text(value.get("poststed")),
+        land=_text(value.get("land")),
+        orgnr=_text(value.get("organisasjonsnummer")),
+        fnr=_text(value.get("fodselsnummer")),
+    )
+
+
+def _pairs(value: Any) -> tuple[tuple[str, str | None], ...]:
+    """A list of ``{key, value}``; entries without a key are left out."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        (key, _text(entry.get("value")))
+        for entry in value
+        if isinstance(entry, dict) and (key := _text(entry.get("key")))
+    )
+
+
+def _metadata_fra(value: Any) -> Metadata | None:
+    if not isinstance(value, dict):
+        return None
+    return Metadata(
+        sakssekvensnummer=_number(value.get("sakssekvensnummer")),
+        saksaar=_number(value.get("saksaar")),
+        journalaar=_number(value.get("journalaar")),
+        journalsekvensnummer=_number(value.get("journalsekvensnummer")),
+        journalpostnummer=_number(value.get("journalpostnummer")),
+        journalposttype=_text(value.get("journalposttype")),
+        journalstatus=_text(value.get("journalstatus")),
+        journaldato=parse_date(value.get("journaldato")),
+        dokumentets_dato=parse_date(value.get("dokumentetsDato")),
+        tittel=_text(value.get("tittel")),
+        saksbehandler=_text(value.get("saksbehandler")),
+        ekstra_metadata=_pairs(value.get("virksomhetsspesifikkeMetadata")),
+    )
+
+
+def _metadata_for_import(value: Any) -> Metadata | None:
+    if not isinstance(value, dict):
+        return None
+    mappe = _object(value.get("mappeId"))
+    journalpost = _object(value.get("journalpostId"))
+    return Metadata(
+        sakssekvensnummer=_number(mappe.get("sakssekvensnummer")),
+        saksaar=_number(mappe.get("saksaar")),
+        journalpostnummer=_number(journalpost.get("journalpostnummer")),
+        journalposttype=_text(value.get("journalposttype")),
+        journalstatus=_text(value.get("journalstatus")),
+        dokumentets_dato=parse_date(value.get("dokumentetsDato")),
+        tittel=_text(value.get("tittel")),
+        mappe_id=_text(mappe.get("mappeId")),
+        mappe_system_id=_text(mappe.get("systemId")),
+        journalpost_id=_text(journalpost.get("registreringsId")),
+        journalpost_system_id=_text(journalpost.get("systemId")),
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _lenker(value: Any) -> tuple[Lenke, ...]:
+    """``lenker``: entries without a ``lenke`` carry nothing to follow and are left out."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        Lenke(lenke=link, tekst=_text(entry.get("tekst")), ledetekst=_text(entry.get("ledetekst")))
+        for entry in value
+        if isinstance(entry, dict) and (link := _text(entry.get("lenke")))
+    )
+
+
+def _filer(value: Any, *, where: str) -> tuple[Filmetadata, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ProtocolError(f"{where}: expected a list of objects, got {_json_type(value)}")
+    if len(value) > MAX_FILES:
+        raise ProtocolError(f"{where}: {len(value)} files, more than {MAX_FILES}")
+    return tuple(_fil(entry, where=f"{where}[{i}]") for i, entry in enumerate(value))
+
+
+def _fil(value: Any, *, where: str) -> Filmetadata:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{where}: expected an object, got {_json_type(value)}")
+    filnavn = value.get("filnavn")
+    if filnavn is not None and not isinstance(filnavn, str):
+        raise ProtocolError(f"{where}.filnavn: expected a string, got {_json_type(filnavn)}")
+    digest = value.get("hash")
+    if digest in (None, ""):
+        digest = None  # required by the spec; without it the letter is imported unverified
+    elif not isinstance(digest, str) or not v1._SHA256.fullmatch(digest.strip()):
+        raise ProtocolError(f"{where}.hash: {_short(digest)} is not 64 hex characters (sha256)")
+    else:
+        digest = digest.strip().lower()
+    size = value.get("storrelse")
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_FILE_SIZE
+    ):
+        raise ProtocolError(f"{where}.storrelse: {_short(size)} is not a byte count")
+    return Filmetadata(
+        filnavn=filnavn or None,
+        mimetype=_text(value.get("mimeType")),
+        sha256hash=digest,
+        size=size or None,
+        dokument_type=_text(value.get("type")),
+        ekstra_metadata=_pairs(value.get("ekstraMetadata")),
+    )
