@@ -225,8 +225,11 @@ def test_a_letter_held_back_longer_than_pending_after_fires_and_resolves_on_impo
         assert received(s.hook)[1:] == [("pending_too_long", "resolved", ACCOUNT)]
 
 
-def test_a_failing_notifier_never_stops_the_daemon_and_is_tried_again(tmp_path: Path) -> None:
-    with daemon_with_webhook(tmp_path) as s:
+@both_apis
+def test_a_failing_notifier_never_stops_the_daemon_and_is_tried_again(
+    tmp_path: Path, api: str
+) -> None:
+    with daemon_with_webhook(tmp_path, api=api) as s:
         bad, good = s.h.sim.generate(2, 10_000)
         s.h.sim.add_fault(Fault("corrupt", ids=frozenset({bad.id})))
         s.hook.fail_with = [500] * 10
@@ -241,8 +244,9 @@ def test_a_failing_notifier_never_stops_the_daemon_and_is_tried_again(tmp_path: 
         assert [a["condition"] for a in s.alerts()] == ["permanent_failure"]
 
 
-def test_run_evaluates_alerts_on_its_schedule(tmp_path: Path) -> None:
-    with daemon_with_webhook(tmp_path) as s:
+@both_apis
+def test_run_evaluates_alerts_on_its_schedule(tmp_path: Path, api: str) -> None:
+    with daemon_with_webhook(tmp_path, api=api) as s:
         s.h.sim.add_fault(Fault("unauthorized"))
         process = s.h.spawn("run")
         try:
@@ -264,9 +268,10 @@ def test_run_evaluates_alerts_on_its_schedule(tmp_path: Path) -> None:
         ]
 
 
-def test_a_broken_alert_table_or_notifier_never_stops_the_import(tmp_path: Path) -> None:
+@both_apis
+def test_a_broken_alert_table_or_notifier_never_stops_the_import(tmp_path: Path, api: str) -> None:
     bad_notifier = webhook_block("http://127.0.0.1:9/x") + 'format = "xml"\n'
-    with harness(tmp_path, extra_config=FAST + ALERTS + bad_notifier) as h:
+    with harness(tmp_path, extra_config=FAST + ALERTS + bad_notifier, api=api) as h:
         letters = h.sim.generate(2, 10_000)
         h.sim.add_fault(Fault("unauthorized", times=1))
         code, lines = h.poll_once()

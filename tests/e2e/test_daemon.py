@@ -117,10 +117,14 @@ def test_unauthorized_stops_the_account_and_touches_no_letter(tmp_path: Path, ap
         assert h.poll_once()[0] == 0  # credentials work again: everything comes in
 
 
-def test_receipts_that_failed_are_sent_later_without_downloading_again(tmp_path: Path) -> None:
-    with harness(tmp_path) as h:
+@BOTH_APIS
+def test_receipts_that_failed_are_sent_later_without_downloading_again(
+    tmp_path: Path, api: str
+) -> None:
+    receipts = "v2_status" if api == "v2" else "acknowledge"
+    with harness(tmp_path, api=api) as h:
         letters = h.sim.generate(2, 10_000)
-        h.sim.add_fault(Fault("http_503", endpoints=frozenset({"acknowledge"})))
+        h.sim.add_fault(Fault("http_503", endpoints=frozenset({receipts})))  # type: ignore[arg-type]
         assert h.poll_once()[0] == 1
         assert h.archived_ids() == {x.id for x in letters}
         assert h.sim.state().acknowledged == {}
@@ -148,8 +152,9 @@ def test_a_letter_listed_again_after_its_receipt_is_acknowledged_not_imported(
 
 
 @pytest.mark.postgres
-def test_the_daemon_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str) -> None:
-    with harness(tmp_path, ledger_url=postgres_url) as h:
+@BOTH_APIS
+def test_the_daemon_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str, api: str) -> None:
+    with harness(tmp_path, ledger_url=postgres_url, api=api) as h:
         letters = h.sim.generate(4, 10_000, files_per_letter=2)
         assert h.poll_once()[0] == 0
         assert dict(h.sim.state().acknowledged) == {x.id: 1 for x in letters}

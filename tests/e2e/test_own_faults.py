@@ -35,6 +35,7 @@ from tests.support.fault_support import fill, log_events, plugin_env, small_tmpf
 from tests.support.pg_server import throwaway_server
 
 POLL_INTERVAL = 1.0
+BOTH_APIS = pytest.mark.parametrize("api", ["v1", "v2"])
 ARCHIVE_OUTAGE = 60.0
 _CLI = (sys.executable, "-m", "svarinn_daemon", "--config")
 
@@ -98,7 +99,8 @@ def _events(log: Path, name: str) -> list[dict[str, object]]:
 # --- the ledger goes away ---------------------------------------------------------------
 
 
-def test_postgresql_stopped_twice_mid_run(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_postgresql_stopped_twice_mid_run(tmp_path: Path, api: str) -> None:
     """pg_ctl stop/start twice while letters are in flight: nothing lost, nothing twice, no
     report to SvarUt, one log line per change, and polling again within an interval."""
     server = throwaway_server()
@@ -106,7 +108,7 @@ def test_postgresql_stopped_twice_mid_run(tmp_path: Path) -> None:
     try:
         url = server.create_database()
         extra = _config(metrics=f'listen = "127.0.0.1:{port}"')
-        with harness(tmp_path, ledger_url=url, extra_config=extra) as h:
+        with harness(tmp_path, api=api, ledger_url=url, extra_config=extra) as h:
             letters = h.sim.generate(12, 200_000)
             h.sim.add_fault(Fault("slow", endpoints=frozenset({"download"}), delay=1.0))
             log = tmp_path / "daemon.log"
@@ -143,9 +145,10 @@ def test_postgresql_stopped_twice_mid_run(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_sqlite_locked_past_the_busy_timeout(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_sqlite_locked_past_the_busy_timeout(tmp_path: Path, api: str) -> None:
     """Another connection holds the SQLite write lock for seconds: the daemon waits it out."""
-    with harness(tmp_path, extra_config=_config()) as h:
+    with harness(tmp_path, api=api, extra_config=_config()) as h:
         _edit(h, r"^\[ledger\]\n", '[ledger]\nbusy_timeout = "200ms"\n')
         letters = h.sim.generate(9, 100_000)
         h.sim.add_fault(Fault("slow", endpoints=frozenset({"download"}), delay=0.5))
@@ -167,8 +170,9 @@ def test_sqlite_locked_past_the_busy_timeout(tmp_path: Path) -> None:
 # --- our disks and the archive's ----------------------------------------------------------
 
 
-def test_a_full_spool_disk_is_a_storage_error_not_the_archives(tmp_path: Path) -> None:
-    with harness(tmp_path, extra_config=_config()) as h, small_tmpfs(h.spool, "4m"):
+@BOTH_APIS
+def test_a_full_spool_disk_is_a_storage_error_not_the_archives(tmp_path: Path, api: str) -> None:
+    with harness(tmp_path, api=api, extra_config=_config()) as h, small_tmpfs(h.spool, "4m"):
         letters = h.sim.generate(4, 500_000)
         filler = fill(h.spool, leave=16 * 1024)
         code, lines = h.poll_once()
@@ -189,8 +193,9 @@ def test_a_full_spool_disk_is_a_storage_error_not_the_archives(tmp_path: Path) -
         _assert_imported_once(h, letters)
 
 
+@BOTH_APIS
 def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
-    tmp_path: Path,
+    tmp_path: Path, api: str
 ) -> None:
     """The archive's disk full for a minute. The circuit breaker: after three temporary
     failures the archive gets only probes; SvarUt hears nothing (temporary_report_after is
@@ -202,7 +207,7 @@ def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
         alerts='archive_unavailable_after = "0s"',
         metrics=f'listen = "127.0.0.1:{port}"',
     )
-    with harness(tmp_path, extra_config=extra) as h, small_tmpfs(h.archive, "4m"):
+    with harness(tmp_path, api=api, extra_config=extra) as h, small_tmpfs(h.archive, "4m"):
         letters = h.sim.generate(10, 300_000)
         filler = fill(h.archive, leave=16 * 1024)
         log = tmp_path / "daemon.log"
@@ -251,13 +256,14 @@ def _troubled(h: Harness, **switches: Path) -> None:
     _edit(h, r'^adapter = "filesystem"\n', f'adapter = "troubled"\n{options}')
 
 
+@BOTH_APIS
 def test_an_adapter_raising_an_unexpected_type_is_an_internal_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
     monkeypatch.setenv("PYTHONPATH", plugin_env()["PYTHONPATH"])
     switch = tmp_path / "adapter-broken"
     switch.touch()
-    with harness(tmp_path, extra_config=_config()) as h:
+    with harness(tmp_path, api=api, extra_config=_config()) as h:
         _troubled(h, raise_while=switch)
         letters = h.sim.generate(3, 50_000)
         result = h.cli("--log-format", "json", "poll-once")
@@ -277,13 +283,14 @@ def test_an_adapter_raising_an_unexpected_type_is_an_internal_error(
         _assert_imported_once(h, letters)
 
 
+@BOTH_APIS
 def test_a_ledger_verb_failing_inside_a_worker_loses_nothing(
-    tmp_path: Path, postgres_url: str
+    tmp_path: Path, postgres_url: str, api: str
 ) -> None:
     """The database refuses one state change (a constraint added behind the daemon's back):
     the letter is archived, the ledger cannot say so, it is retried loudly and never sent to
     paper; once the constraint is gone it is recorded as archived and acknowledged once."""
-    with harness(tmp_path, ledger_url=postgres_url, extra_config=_config()) as h:
+    with harness(tmp_path, api=api, ledger_url=postgres_url, extra_config=_config()) as h:
         assert h.cli("migrate").returncode == 0
         engine = sa.create_engine(postgres_url)
         with engine.begin() as conn:
@@ -352,14 +359,15 @@ def _probe(port: int, path: str) -> int:
         return int(exc.code)
 
 
-def test_a_wedged_worker_lets_the_watchdog_lapse_and_healthz_fail(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_a_wedged_worker_lets_the_watchdog_lapse_and_healthz_fail(tmp_path: Path, api: str) -> None:
     port = _free_port()
     wedge = tmp_path / "archive-wedged"
     wedge.touch()
     notify = _NotifySocket(tmp_path / "notify.sock")
     extra = _config(daemon='stall_timeout = "2s"', metrics=f'listen = "127.0.0.1:{port}"')
     try:
-        with harness(tmp_path, extra_config=extra) as h:
+        with harness(tmp_path, api=api, extra_config=extra) as h:
             _troubled(h, wedge_while=wedge)
             (letter,) = h.sim.generate(1, 10_000)
             env = {**plugin_env(), "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
@@ -389,13 +397,14 @@ def test_a_wedged_worker_lets_the_watchdog_lapse_and_healthz_fail(tmp_path: Path
         notify.close()
 
 
-def test_poll_once_gives_up_a_wedged_letter_and_exits(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_poll_once_gives_up_a_wedged_letter_and_exits(tmp_path: Path, api: str) -> None:
     wedge = tmp_path / "archive-wedged"
     wedge.touch()
     extra = _config(daemon='stall_timeout = "2s"\nshutdown_grace = "1s"').replace(
         'shutdown_grace = "5s"\n', ""
     )
-    with harness(tmp_path, extra_config=extra) as h:
+    with harness(tmp_path, api=api, extra_config=extra) as h:
         _troubled(h, wedge_while=wedge)
         (letter,) = h.sim.generate(1, 10_000)
         started = time.monotonic()
