@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from svarinn_daemon.config.units import format_duration
 from svarinn_daemon.errors import LedgerUnavailableError, SchemaMismatchError
 from svarinn_daemon.ledger import Ledger, Letter, LetterEvent, open_ledger
-from svarinn_daemon.svarinn.models_v2 import api_of
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
@@ -60,7 +59,7 @@ def state_text(letter: Letter) -> str:
 def letter_json(letter: Letter, *, raw: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": letter.id,
-        "api": api_of(letter.raw),  # the SvarInn version that listed it
+        "api": letter.api,  # the SvarInn version that listed it (a ledger column)
         "account": letter.account,
         "forsendelse_id": letter.forsendelse_id,
         "state": letter.state.value,

@@ -23,7 +23,7 @@ NAMING_CONVENTION = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # The migration that builds exactly these tables (tests/ledger/test_schema.py checks that it
 # is the migrations' head): a ledger at it needs no alembic to be trusted.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -88,6 +88,7 @@ forsendelser = sa.Table(
     sa.Column("reported_at", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("api", sa.String(8), nullable=False, server_default="v1"),  # who listed it
     # Since when the current run of failures lasts, and the last mottakFeilet(permanent=false).
     sa.Column("failing_since", UtcDateTime, nullable=True),
     sa.Column("temporary_reported_at", UtcDateTime, nullable=True),

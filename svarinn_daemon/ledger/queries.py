@@ -77,6 +77,7 @@ def row_to_letter(row: sa.Row[Any]) -> Letter:
         reported_at=m["reported_at"],
         updated_at=m["updated_at"],
         raw=MappingProxyType(json.loads(m["raw"])),
+        api=m["api"],
         failing_since=m["failing_since"],
         temporary_reported_at=m["temporary_reported_at"],
         receipt_withheld_at=m["receipt_withheld_at"],

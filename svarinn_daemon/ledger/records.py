@@ -27,6 +27,7 @@ class Sighting:
     expected_sha256: str | Sequence[str] | None = None
     file_count: int | None = None
     raw_json: str = "{}"
+    api: str = "v1"  # the SvarInn API version that listed it
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Letter:
     failing_since: datetime | None = None  # the current run of failures began
     temporary_reported_at: datetime | None = None  # last mottakFeilet(permanent=false)
     receipt_withheld_at: datetime | None = None  # shadow mode: receipt held back since
+    api: str = "v1"  # the SvarInn API version that listed it (raw is in its shape)
 
     @property
     def receipt_withheld(self) -> bool:

@@ -62,6 +62,7 @@ def _row(account: str, sighting: Sighting, now: datetime) -> dict[str, Any]:
         "seen_at": now,
         "updated_at": now,
         "raw": sighting.raw_json,
+        "api": sighting.api,
     }
 
 

@@ -95,4 +95,5 @@ def sighting(forsendelse: Forsendelse) -> Sighting:
         expected_sha256=hashes or None,
         file_count=len(forsendelse.filmetadata),
         raw_json=forsendelse.raw_json(),
+        api=forsendelse.api,
     )
