@@ -20,7 +20,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from types import MappingProxyType
@@ -61,6 +61,7 @@ MAX_ITEM_DEPTH = 32
 # A file size the ledger's BIGINT columns can add up for every file of a letter.
 MAX_FILE_SIZE = 2**48
 MAX_FILES = 10_000
+LISTING_NAME = "hentNyeForsendelser"
 # A rejected item's id goes into log lines and metrics at every poll: keep it short.
 MAX_REJECTED_ID_CHARS = 100
 
@@ -203,16 +204,21 @@ def parse_forsendelser(data: Any) -> tuple[Forsendelse, ...]:
     return listing.letters
 
 
-def parse_listing(data: Any) -> Listing:
-    """Parse a decoded hentNyeForsendelser response, setting malformed items aside.
+ItemParser = Callable[..., Forsendelse]  # (item, *, index) -> Forsendelse, or raises
 
-    Only a response that is not a JSON list raises: the daemon cannot read any of it."""
+
+def parse_listing(
+    data: Any, *, parse: ItemParser | None = None, name: str = LISTING_NAME
+) -> Listing:
+    """Parse a decoded listing (``parse``: one item of its API version, v1 by default),
+    setting malformed items aside. Only a response that is not a JSON list raises: the
+    daemon cannot read any of it."""
     if not isinstance(data, list):
-        raise ProtocolError(f"hentNyeForsendelser: expected a JSON list, got {_json_type(data)}")
+        raise ProtocolError(f"{name}: expected a JSON list, got {_json_type(data)}")
     letters: list[Forsendelse] = []
     rejected: list[RejectedItem] = []
     for index, item in enumerate(data):
-        parsed = parse_item(item, index=index)
+        parsed = parse_item(item, index=index, parse=parse, name=name)
         if isinstance(parsed, Forsendelse):
             letters.append(parsed)
         else:
@@ -220,16 +226,18 @@ def parse_listing(data: Any) -> Listing:
     return Listing(tuple(letters), tuple(rejected))
 
 
-def parse_item(item: Any, *, index: int) -> Forsendelse | RejectedItem:
+def parse_item(
+    item: Any, *, index: int, parse: ItemParser | None = None, name: str = LISTING_NAME
+) -> Forsendelse | RejectedItem:
     """One listed item: the letter, or why it cannot be read. Never raises: any value in
     any field ends here, so one hostile item cannot stop the others."""
     try:
-        return parse_forsendelse(item, index=index)
+        return (parse or parse_forsendelse)(item, index=index)
     except ProtocolError as exc:
         return rejected_item(item, index=index, error=exc)
     except (ValueError, OverflowError, RecursionError, TypeError, MemoryError) as exc:
         what = f"{type(exc).__name__}: {str(exc)[:200]}"
-        error = ProtocolError(f"hentNyeForsendelser[{index}]: cannot be read ({what})")
+        error = ProtocolError(f"{name}[{index}]: cannot be read ({what})")
         return rejected_item(item, index=index, error=error)
 
 
@@ -276,7 +284,9 @@ def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
         kryptert=item.get("kryptert") if isinstance(item.get("kryptert"), bool) else None,
         metadata_fra_avleverende_system=_metadata(item.get("metadataFraAvleverendeSystem")),
         metadata_for_import=_metadata(item.get("metadataForImport")),
-        filmetadata=_filmetadata_list(item.get("filmetadata"), where=f"{where}.filmetadata"),
+        filmetadata=parse_files(
+            item.get("filmetadata"), V1_FILE_KEYS, where=f"{where}.filmetadata"
+        ),
         raw=MappingProxyType(copy.deepcopy(item)),
     )
 
@@ -337,42 +347,73 @@ def _from_epoch_ms(ms: float) -> datetime | None:
     return None if parsed.year <= 1 else parsed
 
 
-def _filmetadata_list(value: Any, *, where: str) -> tuple[Filmetadata, ...]:
+@dataclass(frozen=True)
+class FileKeys:
+    """What one API version calls a file's fields (``single``: a lone object counts as a
+    list of one, as some v1 senders send it)."""
+
+    hash: str
+    size: str
+    mimetype: str
+    dokument_type: str
+    extra: str | None = None
+    single: bool = False
+
+
+V1_FILE_KEYS = FileKeys("sha256hash", "size", "mimetype", "dokumentType", single=True)
+
+
+def parse_files(value: Any, keys: FileKeys, *, where: str) -> tuple[Filmetadata, ...]:
+    """filmetadata (v1) or filer (v2): each file checked, a typed error naming the field."""
     if value is None:
         return ()
-    if isinstance(value, dict):  # one file, sent as an object instead of a list of one
+    if keys.single and isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
         raise ProtocolError(f"{where}: expected a list of objects, got {_json_type(value)}")
     if len(value) > MAX_FILES:
         raise ProtocolError(f"{where}: {len(value)} files, more than {MAX_FILES}")
-    return tuple(_filmetadata(entry, where=f"{where}[{i}]") for i, entry in enumerate(value))
+    return tuple(_file(entry, keys, where=f"{where}[{i}]") for i, entry in enumerate(value))
 
 
-def _filmetadata(value: Any, *, where: str) -> Filmetadata:
+def _file(value: Any, keys: FileKeys, *, where: str) -> Filmetadata:
     if not isinstance(value, dict):
         raise ProtocolError(f"{where}: expected an object, got {_json_type(value)}")
     filnavn = value.get("filnavn")
     if filnavn is not None and not isinstance(filnavn, str):
         raise ProtocolError(f"{where}.filnavn: expected a string, got {_json_type(filnavn)}")
-    digest = value.get("sha256hash")
+    digest = value.get(keys.hash)
     if digest in (None, ""):
-        digest = None
+        digest = None  # without it the letter is imported unverified
     elif not isinstance(digest, str) or not _SHA256.fullmatch(digest.strip()):
-        raise ProtocolError(f"{where}.sha256hash: {_short(digest)} is not a hex sha256")
+        raise ProtocolError(
+            f"{where}.{keys.hash}: {_short(digest)} is not a hex sha256: not 64 hex characters"
+        )
     else:
         digest = digest.strip().lower()
-    size = value.get("size")
+    size = value.get(keys.size)
     if size is not None and (
         isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_FILE_SIZE
     ):
-        raise ProtocolError(f"{where}.size: {_short(size)} is not a byte count")
+        raise ProtocolError(f"{where}.{keys.size}: {_short(size)} is not a byte count")
     return Filmetadata(
         filnavn=filnavn or None,
-        mimetype=_text(value.get("mimetype")),
+        mimetype=_text(value.get(keys.mimetype)),
         sha256hash=digest,
         size=size or None,
-        dokument_type=_text(value.get("dokumentType")),
+        dokument_type=_text(value.get(keys.dokument_type)),
+        ekstra_metadata=pairs(value.get(keys.extra)) if keys.extra else (),
+    )
+
+
+def pairs(value: Any) -> tuple[tuple[str, str | None], ...]:
+    """A list of ``{key, value}``; entries without a key are left out."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        (key, _text(entry.get("value")))
+        for entry in value
+        if isinstance(entry, dict) and (key := _text(entry.get("key")))
     )
 
 
@@ -395,11 +436,6 @@ def _metadata(value: Any) -> Metadata | None:
     if not isinstance(value, dict):
         return None
     extra = value.get("ekstraMetadata")
-    pairs: list[tuple[str, str | None]] = []
-    if isinstance(extra, list):
-        for entry in extra:
-            if isinstance(entry, dict) and (key := _text(entry.get("key"))):
-                pairs.append((key, _text(entry.get("value"))))
     return Metadata(
         sakssekvensnummer=_number(value.get("sakssekvensnummer")),
         saksaar=_number(value.get("saksaar")),
@@ -412,7 +448,7 @@ def _metadata(value: Any) -> Metadata | None:
         dokumentets_dato=parse_date(value.get("dokumentetsDato")),
         tittel=_text(value.get("tittel")),
         saksbehandler=_text(value.get("saksBehandler", value.get("saksbehandler"))),
-        ekstra_metadata=tuple(pairs),
+        ekstra_metadata=pairs(extra),
     )
 
 

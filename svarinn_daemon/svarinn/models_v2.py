@@ -24,11 +24,8 @@ from urllib.parse import urlsplit
 from svarinn_daemon.errors import ProtocolError
 from svarinn_daemon.svarinn import models as v1
 from svarinn_daemon.svarinn.models import (
-    MAX_FILE_SIZE,
-    MAX_FILES,
     Adressat,
     Avsender,
-    Filmetadata,
     Forsendelse,
     Lenke,
     Listing,
@@ -37,7 +34,6 @@ from svarinn_daemon.svarinn.models import (
     RejectedItem,
     check_forsendelse_id,
     parse_date,
-    rejected_item,
 )
 
 __all__ = [
@@ -60,6 +56,9 @@ _short = v1._short
 _json_type = v1._json_type
 
 
+V2_FILE_KEYS = v1.FileKeys("hash", "storrelse", "mimeType", "type", extra="ekstraMetadata")
+
+
 def api_of(raw: Mapping[str, Any]) -> str:
     """The API version a stored item came from: v2 items have ``nedlastingslenke``."""
     return "v2" if "nedlastingslenke" in raw and "downloadUrl" not in raw else "v1"
@@ -74,29 +73,12 @@ def parse_stored(raw: Mapping[str, Any]) -> Forsendelse:
 
 def parse_listing_v2(data: Any) -> Listing:
     """A decoded v2 listing, malformed items set aside; only a non-list raises."""
-    if not isinstance(data, list):
-        raise ProtocolError(f"{LISTING_NAME}: expected a JSON list, got {_json_type(data)}")
-    letters: list[Forsendelse] = []
-    rejected: list[RejectedItem] = []
-    for index, item in enumerate(data):
-        parsed = parse_item_v2(item, index=index)
-        if isinstance(parsed, Forsendelse):
-            letters.append(parsed)
-        else:
-            rejected.append(parsed)
-    return Listing(tuple(letters), tuple(rejected))
+    return v1.parse_listing(data, parse=parse_forsendelse_v2, name=LISTING_NAME)
 
 
 def parse_item_v2(item: Any, *, index: int) -> Forsendelse | RejectedItem:
     """One listed v2 item: the letter, or why it cannot be read. Never raises."""
-    try:
-        return parse_forsendelse_v2(item, index=index)
-    except ProtocolError as exc:
-        return rejected_item(item, index=index, error=exc)
-    except (ValueError, OverflowError, RecursionError, TypeError, MemoryError) as exc:
-        what = f"{type(exc).__name__}: {str(exc)[:200]}"
-        error = ProtocolError(f"{LISTING_NAME}[{index}]: cannot be read ({what})")
-        return rejected_item(item, index=index, error=error)
+    return v1.parse_item(item, index=index, parse=parse_forsendelse_v2, name=LISTING_NAME)
 
 
 def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
@@ -132,7 +114,7 @@ def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
         ekstern_ref=_text(item.get("eksternRef")),
         metadata_fra_avleverende_system=_metadata_fra(item.get("metadataFraAvleverendeSystem")),
         metadata_for_import=_metadata_for_import(item.get("metadataForImport")),
-        filmetadata=_filer(item.get("filer"), where=f"{where}.filer"),
+        filmetadata=v1.parse_files(item.get("filer"), V2_FILE_KEYS, where=f"{where}.filer"),
         api="v2",
         lenker=_lenker(item.get("lenker")),
         avgivende_system=_text(item.get("avgivendeSystem")),
@@ -156,17 +138,6 @@ def _party(cls: type[_A], value: Any) -> _A | None:
     )
 
 
-def _pairs(value: Any) -> tuple[tuple[str, str | None], ...]:
-    """A list of ``{key, value}``; entries without a key are left out."""
-    if not isinstance(value, list):
-        return ()
-    return tuple(
-        (key, _text(entry.get("value")))
-        for entry in value
-        if isinstance(entry, dict) and (key := _text(entry.get("key")))
-    )
-
-
 def _metadata_fra(value: Any) -> Metadata | None:
     if not isinstance(value, dict):
         return None
@@ -182,7 +153,7 @@ def _metadata_fra(value: Any) -> Metadata | None:
         dokumentets_dato=parse_date(value.get("dokumentetsDato")),
         tittel=_text(value.get("tittel")),
         saksbehandler=_text(value.get("saksbehandler")),
-        ekstra_metadata=_pairs(value.get("virksomhetsspesifikkeMetadata")),
+        ekstra_metadata=v1.pairs(value.get("virksomhetsspesifikkeMetadata")),
     )
 
 
@@ -218,42 +189,4 @@ def _lenker(value: Any) -> tuple[Lenke, ...]:
         Lenke(lenke=link, tekst=_text(entry.get("tekst")), ledetekst=_text(entry.get("ledetekst")))
         for entry in value
         if isinstance(entry, dict) and (link := _text(entry.get("lenke")))
-    )
-
-
-def _filer(value: Any, *, where: str) -> tuple[Filmetadata, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ProtocolError(f"{where}: expected a list of objects, got {_json_type(value)}")
-    if len(value) > MAX_FILES:
-        raise ProtocolError(f"{where}: {len(value)} files, more than {MAX_FILES}")
-    return tuple(_fil(entry, where=f"{where}[{i}]") for i, entry in enumerate(value))
-
-
-def _fil(value: Any, *, where: str) -> Filmetadata:
-    if not isinstance(value, dict):
-        raise ProtocolError(f"{where}: expected an object, got {_json_type(value)}")
-    filnavn = value.get("filnavn")
-    if filnavn is not None and not isinstance(filnavn, str):
-        raise ProtocolError(f"{where}.filnavn: expected a string, got {_json_type(filnavn)}")
-    digest = value.get("hash")
-    if digest in (None, ""):
-        digest = None  # required by the spec; without it the letter is imported unverified
-    elif not isinstance(digest, str) or not v1._SHA256.fullmatch(digest.strip()):
-        raise ProtocolError(f"{where}.hash: {_short(digest)} is not 64 hex characters (sha256)")
-    else:
-        digest = digest.strip().lower()
-    size = value.get("storrelse")
-    if size is not None and (
-        isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_FILE_SIZE
-    ):
-        raise ProtocolError(f"{where}.storrelse: {_short(size)} is not a byte count")
-    return Filmetadata(
-        filnavn=filnavn or None,
-        mimetype=_text(value.get("mimeType")),
-        sha256hash=digest,
-        size=size or None,
-        dokument_type=_text(value.get("type")),
-        ekstra_metadata=_pairs(value.get("ekstraMetadata")),
     )
