@@ -2,6 +2,9 @@
 
 Event names are stable (``poll.finished``, ``forsendelse.archived``, ...): alert rules and
 log searches depend on them, so rename one only with a note in the changelog.
+
+structlog (and asyncio, which it imports) is loaded by the first line actually logged, not
+here: ``status``, ``list`` and ``show`` usually log nothing and start faster without it.
 """
 
 from __future__ import annotations
@@ -9,10 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterable, MutableMapping
-from typing import Any, TextIO
-
-import structlog
+from typing import Any, NamedTuple, TextIO
 
 REDACTED = "***"
 
@@ -64,6 +66,19 @@ class Redactor:
         return self.scrub(repr(value) if isinstance(value, BaseException) else str(value))
 
 
+class _Settings(NamedTuple):
+    level: str
+    fmt: str
+    out: TextIO
+    redactor: Redactor
+
+
+# The settings of the last configure_logging() not yet given to structlog, because structlog
+# was not imported then; the first logger used applies them.
+_pending: list[_Settings] = []
+_lock = threading.Lock()
+
+
 def configure_logging(
     *,
     level: str = "info",
@@ -76,6 +91,20 @@ def configure_logging(
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
     redactor = Redactor(secrets)
+    with _lock:
+        _pending[:] = [_Settings(level, fmt, out, redactor)]
+        if "structlog" in sys.modules:
+            _apply_pending()
+    return redactor
+
+
+def _apply_pending() -> None:
+    """Give the pending settings to structlog (the caller holds ``_lock``)."""
+    import structlog
+
+    if not _pending:
+        return
+    level, fmt, out, redactor = _pending.pop()
     renderer: Any
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
@@ -100,13 +129,32 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    return redactor
+
+
+class _LazyLogger:
+    """Stands for ``structlog.get_logger(logger_name=name)`` until first used."""
+
+    __slots__ = ("_name", "_proxy")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._proxy: Any = None
+
+    def __getattr__(self, method: str) -> Any:
+        if self._proxy is None or _pending:
+            with _lock:
+                _apply_pending()
+                import structlog
+
+                # "logger" itself is wrap_logger's argument, hence logger_name.
+                self._proxy = structlog.get_logger(logger_name=self._name)
+        return getattr(self._proxy, method)
 
 
 def get_logger(name: str) -> Any:
     """A lazy logger carrying the module name: safe to create at import time, because it
     takes its level and output from the configuration in force when it first logs."""
-    return structlog.get_logger(logger_name=name)  # "logger" itself is wrap_logger's argument
+    return _LazyLogger(name)
 
 
 def _name_logger(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:

@@ -47,6 +47,7 @@ class Context:
     stdout: TextIO
     stderr: TextIO
     _config: Config | None = field(default=None, repr=False)
+    _config_has_keys: bool = field(default=False, repr=False)
     _log_stream: TextIO | None = field(default=None, repr=False)
 
     @property
@@ -58,12 +59,14 @@ class Context:
         conf_dir = self.environ.get("CONFIGURATION_DIRECTORY", "").split(":")[0]
         return Path(conf_dir) / "config.toml" if conf_dir else DEFAULT_CONFIG_PATH
 
-    def config(self) -> Config:
-        """Load the config once, then log with its level and with its secrets redacted."""
+    def config(self, *, keys: bool = True) -> Config:
+        """Load the config once, then log with its level and with its secrets redacted;
+        ``keys=False`` for commands that never decrypt (see ``load_config``)."""
         from svarinn_daemon.config import load_config
 
-        if self._config is None:
-            self._config = load_config(self.config_path, environ=self.environ)
+        if self._config is None or (keys and not self._config_has_keys):
+            self._config = load_config(self.config_path, environ=self.environ, keys=keys)
+            self._config_has_keys = keys
             self.setup_logging(self._config)
         return self._config
 

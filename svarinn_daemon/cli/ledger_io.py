@@ -21,7 +21,7 @@ EXIT_CANNOT_START = 2
 def with_ledger(ctx: Context, body: Callable[[Ledger], int], *, migrate: bool = False) -> int:
     """Open the configured ledger and run ``body``; a database that cannot be reached, or
     whose schema is foreign, older or newer, is a clear message and exit code 2."""
-    config = ctx.config()
+    config = ctx.config(keys=False)
     try:
         ledger = open_ledger(config.ledger, migrate_schema=migrate)
     except (LedgerUnavailableError, SchemaMismatchError) as exc:

@@ -27,7 +27,7 @@ def run(ctx: Context) -> int:
     from svarinn_daemon.cli.ledger_io import EXIT_CANNOT_START
     from svarinn_daemon.ledger import build_engine, describe_url, migrate
 
-    config = ctx.config()
+    config = ctx.config(keys=False)
     try:
         engine = build_engine(config.ledger)
         try:

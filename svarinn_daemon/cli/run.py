@@ -55,7 +55,10 @@ class _Probes:
         return self.daemon.readiness() if self.daemon else Check(False, {"phase": "starting"})
 
 
-def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
+def _start(ctx: Context, metrics: Metrics | None = None, *, long_running: bool = False) -> Daemon:
+    """Open the runtime and recover; ``long_running`` (``run``) migrates the ledger in a child
+    process, so that alembic never takes memory in the process that then runs for months."""
+    from svarinn_daemon.ledger import migrate_isolated
     from svarinn_daemon.logs import get_logger
     from svarinn_daemon.service.daemon import Daemon
     from svarinn_daemon.service.runtime import build_runtime
@@ -65,6 +68,8 @@ def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
     notifier = Notifier(ctx.environ)
     notifier.status("opening and migrating the ledger")
     try:
+        if long_running and config.ledger.migrate_on_start:
+            migrate_isolated(config.ledger)
         runtime = build_runtime(config, metrics=metrics)
     except SchemaMismatchError as exc:
         # A ledger this code cannot use is a configuration problem: exit 2, and systemd's
@@ -108,7 +113,7 @@ def run(ctx: Context) -> int:
         health.start()
         log.info("metrics.listening", url=health.url)
     try:
-        daemon = _start(ctx, metrics)
+        daemon = _start(ctx, metrics, long_running=True)
         probes.daemon = daemon
         try:
             daemon.install_signal_handlers()

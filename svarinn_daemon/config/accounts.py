@@ -21,7 +21,6 @@ from svarinn_daemon.config.model import (
 from svarinn_daemon.config.secrets import secret_keys
 from svarinn_daemon.config.table import Table
 from svarinn_daemon.errors import ConfigError
-from svarinn_daemon.keys import load_key_pair
 
 
 def read_account(table: Table, archives: Mapping[str, ArchiveConfig]) -> AccountConfig:
@@ -153,18 +152,21 @@ def _key(table: Table) -> KeyConfig:
     cert_secret = table.secret("certificate", required=False, strip=False)
     passphrase = table.secret("passphrase", required=False)
     table.finish()
-    label = key_secret.source
-    try:
-        pair = load_key_pair(
-            label,
-            key_secret.reveal_bytes(),
-            passphrase=passphrase.reveal_bytes() if passphrase else None,
-            certificate_pem=cert_secret.reveal_bytes() if cert_secret else None,
-            key_name=table.key(_set_variant(table, "private_key")),
-            certificate_name=table.key(_set_variant(table, "certificate")),
-        )
-    except ConfigError as exc:
-        raise ConfigError(str(exc), source=str(table.ctx.source)) from None
+    pair = None
+    if table.ctx.load_keys:
+        from svarinn_daemon.keys import load_key_pair
+
+        try:
+            pair = load_key_pair(
+                key_secret.source,
+                key_secret.reveal_bytes(),
+                passphrase=passphrase.reveal_bytes() if passphrase else None,
+                certificate_pem=cert_secret.reveal_bytes() if cert_secret else None,
+                key_name=table.key(_set_variant(table, "private_key")),
+                certificate_name=table.key(_set_variant(table, "certificate")),
+            )
+        except ConfigError as exc:
+            raise ConfigError(str(exc), source=str(table.ctx.source)) from None
     mode = None
     if key_secret.path is not None:
         try:
@@ -172,7 +174,7 @@ def _key(table: Table) -> KeyConfig:
         except OSError:
             mode = None
     return KeyConfig(
-        pair=pair,
+        loaded=pair,
         key_path=key_secret.path,
         key_mode=mode,
         certificate_path=cert_secret.path if cert_secret else None,

@@ -36,8 +36,11 @@ from svarinn_daemon.errors import ConfigError
 LOG_FORMATS = ("auto", "json", "console")
 
 
-def load_config(path: Path, *, environ: Mapping[str, str]) -> Config:
-    """Read and validate ``path``. ``environ`` is passed in: nothing reads os.environ here."""
+def load_config(path: Path, *, environ: Mapping[str, str], keys: bool = True) -> Config:
+    """Read and validate ``path``. ``environ`` is passed in: nothing reads os.environ here.
+
+    ``keys=False`` reads the key files but does not parse them (``KeyConfig.loaded`` is None):
+    for commands that only read the ledger."""
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -54,7 +57,7 @@ def load_config(path: Path, *, environ: Mapping[str, str]) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", source=str(path)) from None
-    ctx = Context(path, environ)
+    ctx = Context(path, environ, load_keys=keys)
     return _build(Table(data, "", ctx), ctx)
 
 

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from svarinn_daemon.config.secrets import Secret
+from svarinn_daemon.errors import InternalError
 from svarinn_daemon.policies import RetryPolicy, VerifyPolicy
 
 if TYPE_CHECKING:
@@ -91,12 +92,22 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class KeyConfig:
-    """One receiver key; ``key_path`` is None when it came from the environment."""
+    """One receiver key; ``key_path`` is None when it came from the environment.
 
-    pair: KeyPair
+    ``loaded`` is None only in a configuration read with ``keys=False``: the ledger commands,
+    which never decrypt, start without parsing keys (and without importing cryptography).
+    """
+
+    loaded: KeyPair | None
     key_path: Path | None
     key_mode: int | None
     certificate_path: Path | None
+
+    @property
+    def pair(self) -> KeyPair:
+        if self.loaded is None:
+            raise InternalError("the configuration was read without its keys (keys=False)")
+        return self.loaded
 
 
 @dataclass(frozen=True)

@@ -162,8 +162,9 @@ class Table:
 
 
 class Context:
-    def __init__(self, source: Path, environ: Mapping[str, str]):
+    def __init__(self, source: Path, environ: Mapping[str, str], *, load_keys: bool = True):
         self.source = source
+        self.load_keys = load_keys
         self.base_dir = source.parent
         self.environ = environ
         self.hostname = socket.gethostname()

@@ -17,6 +17,7 @@ from svarinn_daemon.ledger.database import (
     database_errors,
     describe_url,
 )
+from svarinn_daemon.ledger.isolated import migrate_isolated
 from svarinn_daemon.ledger.records import (
     Backlog,
     Claim,
@@ -80,6 +81,7 @@ __all__ = [
     "describe_url",
     "head_revision",
     "migrate",
+    "migrate_isolated",
     "open_ledger",
     "utc_now",
 ]

@@ -144,20 +144,24 @@ def writing(engine: Engine, doing: str) -> Iterator[sa.Connection]:
         yield conn
 
 
-def upsert(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> None:
-    """INSERT, or UPDATE the row with the same primary key (SQLite and PostgreSQL)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
+def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The INSERT of the dialect in use, which has ON CONFLICT; imports that dialect only
+    (SQLAlchemy's PostgreSQL dialect costs a SQLite daemon 2 MB)."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        pg = postgresql.insert(table).values(**values)
-        keys = [c.name for c in table.primary_key.columns]
-        update = {k: pg.excluded[k] for k in values if k not in keys}
-        conn.execute(pg.on_conflict_do_update(index_elements=keys, set_=update))
-    elif dialect == "sqlite":
-        lite = sqlite.insert(table).values(**values)
-        keys = [c.name for c in table.primary_key.columns]
-        update = {k: lite.excluded[k] for k in values if k not in keys}
-        conn.execute(lite.on_conflict_do_update(index_elements=keys, set_=update))
-    else:  # the ledger supports these two only (see database.build_engine)
-        raise LedgerError(f"the ledger cannot store alerts on {dialect}")
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    raise LedgerError(f"the ledger does not support {dialect}")  # see build_engine
+
+
+def upsert(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> None:
+    """INSERT, or UPDATE the row with the same primary key (SQLite and PostgreSQL)."""
+    insert = dialect_insert(conn, table).values(**values)
+    keys = [c.name for c in table.primary_key.columns]
+    update = {k: insert.excluded[k] for k in values if k not in keys}
+    conn.execute(insert.on_conflict_do_update(index_elements=keys, set_=update))

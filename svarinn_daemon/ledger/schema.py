@@ -137,11 +137,16 @@ def _stored_revision(connection: sa.Connection) -> str | None:
     return str(rows[0][0]) if len(rows) == 1 else None
 
 
+def needs_migration(engine: Engine) -> bool:
+    """Whether the database is anywhere but at this code's revision (one query, no alembic)."""
+    with database_errors(engine, "reading the schema version"), engine.connect() as connection:
+        return _stored_revision(connection) != SCHEMA_REVISION
+
+
 def migrate(engine: Engine) -> SchemaState:
     """Upgrade to head in one transaction; returns the revision before and the head."""
-    with database_errors(engine, "reading the schema version"), engine.connect() as connection:
-        if _stored_revision(connection) == SCHEMA_REVISION:  # up to date: no alembic needed
-            return SchemaState(SCHEMA_REVISION, SCHEMA_REVISION)
+    if not needs_migration(engine):  # up to date: no alembic needed
+        return SchemaState(SCHEMA_REVISION, SCHEMA_REVISION)
     with database_errors(engine, "migrating the schema"), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from svarinn_daemon.errors import LedgerError
+from svarinn_daemon.ledger.database import dialect_insert
 from svarinn_daemon.ledger.events import NewEvent, insert_events
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.records import SeenResult, Sighting
@@ -67,10 +68,7 @@ def _row(account: str, sighting: Sighting, now: datetime) -> dict[str, Any]:
 
 
 def _insert(conn: sa.Connection) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite  # the one in use is loaded already
-
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(letters_t).on_conflict_do_nothing(
+    return dialect_insert(conn, letters_t).on_conflict_do_nothing(
         index_elements=["account", "forsendelse_id"]
     )
 

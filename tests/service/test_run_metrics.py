@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -56,7 +57,8 @@ def _run(h: Harness, port: int) -> tuple[object, str]:
     return proc, base
 
 
-def _stop(proc: object) -> None:
+def _stop(proc: object) -> str:
+    """Stop ``run`` and return its log."""
     import subprocess
 
     assert isinstance(proc, subprocess.Popen)
@@ -64,6 +66,22 @@ def _stop(proc: object) -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
     assert '"event": "daemon.stopped"' in out
+    return str(out)
+
+
+def test_run_migrates_a_fresh_ledger_in_a_child_process_once(tmp_path: Path) -> None:
+    """alembic stays out of the long-running process: the child migrates, ``run`` logs it."""
+    port = _free_port()
+    with harness(tmp_path, extra_config=_config(port)) as h:
+        logs = []
+        for _ in range(2):
+            proc, base = _run(h, port)
+            ready = base + "/readyz"
+            _until(lambda u=ready: (r := _get(u)) is not None and r.status_code == 200)
+            logs.append([json.loads(line) for line in _stop(proc).splitlines() if line[:1] == "{"])
+        (migrated,) = [line for line in logs[0] if line["event"] == "ledger.migrated"]
+        assert (migrated["from"], migrated["process"]) == (None, "child")
+        assert not [line for line in logs[1] if line["event"] == "ledger.migrated"]
 
 
 def test_metrics_follow_every_outcome_and_readiness_follows_polls(tmp_path: Path) -> None:

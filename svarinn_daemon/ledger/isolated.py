@@ -1,0 +1,129 @@
+"""Migrating the ledger in a child interpreter, so the long-running daemon never loads alembic.
+
+alembic and its migration scripts cost an interpreter about 12 MB that it keeps for as long
+as it runs; ``run`` migrates once at start and then idles for months. So ``run`` asks a
+short-lived ``python -m svarinn_daemon.ledger.isolated`` to migrate, and opens a ledger that is
+already at this code's revision (the check for that needs no alembic).
+
+The child reads the ledger settings, password included, as JSON on standard input (never on
+its command line, which ``ps`` shows) and answers with one JSON line on standard output: the
+revision before and the head, or the error's kind and message, which the parent raises again
+as the same typed error.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from svarinn_daemon.config import LedgerConfig
+from svarinn_daemon.config.secrets import Secret
+from svarinn_daemon.errors import (
+    ConfigError,
+    DaemonError,
+    LedgerError,
+    LedgerUnavailableError,
+    SchemaMismatchError,
+)
+from svarinn_daemon.ledger.database import build_engine, describe_url
+from svarinn_daemon.ledger.models import SCHEMA_REVISION
+from svarinn_daemon.ledger.schema import SchemaState, migrate, needs_migration
+from svarinn_daemon.logs import get_logger
+
+log = get_logger("svarinn_daemon.ledger.schema")
+
+# The errors a migration may end in, by the name the child reports.
+_KINDS: dict[str, type[DaemonError]] = {
+    cls.__name__: cls
+    for cls in (ConfigError, LedgerError, LedgerUnavailableError, SchemaMismatchError)
+}
+_STDERR_TAIL = 2000
+
+
+def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> SchemaState:
+    """Bring the ledger to this code's revision in a child process (nothing to do, and no
+    child, when it is there already); raises the typed error the migration ended in."""
+    engine = build_engine(config, busy_timeout=config.busy_timeout)
+    try:
+        if not needs_migration(engine):
+            return SchemaState(SCHEMA_REVISION, SCHEMA_REVISION)
+    finally:
+        engine.dispose()
+    request = {
+        "url": config.url,
+        "password": config.password.reveal() if config.password is not None else None,
+        "busy_timeout": config.busy_timeout.total_seconds(),
+    }
+    try:
+        done = subprocess.run(
+            [python, "-m", "svarinn_daemon.ledger.isolated"],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise LedgerError(f"cannot start the migration process {python}: {exc.strerror}") from None
+    answer = _answer(done.stdout)
+    if answer is None or done.returncode not in (0, 1):
+        tail = done.stderr.strip()[-_STDERR_TAIL:] or "no output"
+        raise LedgerError(
+            f"the migration process for {describe_url(make_url(config.url))} exited "
+            f"{done.returncode} without an answer: {tail}"
+        )
+    if "error" in answer:
+        kind = _KINDS.get(str(answer["error"]), LedgerError)
+        raise kind(str(answer.get("message", "")))
+    state = SchemaState(answer.get("current"), str(answer["head"]))
+    if state.current != state.head:
+        log.info(
+            "ledger.migrated",
+            ledger=describe_url(make_url(config.url)),
+            **{"from": state.current},
+            to=state.head,
+            process="child",
+        )
+    return state
+
+
+def _answer(stdout: str) -> dict[str, Any] | None:
+    lines = stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _child() -> int:
+    """The child's side: settings from standard input, one JSON answer on standard output."""
+    from svarinn_daemon.logs import configure_logging
+
+    configure_logging(level="warning", fmt="json", stream=sys.stderr)
+    request = json.loads(sys.stdin.read())
+    password = request.get("password")
+    config = LedgerConfig(
+        url=request["url"],
+        password=Secret("the parent process", password.encode("utf-8")) if password else None,
+        busy_timeout=timedelta(seconds=float(request["busy_timeout"])),
+    )
+    try:
+        engine = build_engine(config, busy_timeout=config.busy_timeout)
+        try:
+            state = migrate(engine)
+        finally:
+            engine.dispose()
+    except tuple(_KINDS.values()) as exc:
+        print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
+        return 1
+    print(json.dumps({"current": state.current, "head": state.head}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child())

@@ -1,0 +1,94 @@
+"""Migrating in a child interpreter (what ``run`` does), against real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from svarinn_daemon.config import LedgerConfig, Secret
+from svarinn_daemon.errors import LedgerError, LedgerUnavailableError, SchemaMismatchError
+from svarinn_daemon.ledger import build_engine, migrate, migrate_isolated, open_ledger
+from svarinn_daemon.ledger.models import SCHEMA_REVISION
+from svarinn_daemon.ledger.schema import SchemaState
+from tests.ledger.test_schema import _closed_port
+
+
+def _recording_python(tmp_path: Path, *, exit_code: int | None = None) -> tuple[Path, Path]:
+    """An executable standing in for the interpreter: records its argv and standard input,
+    then runs the real interpreter (or exits ``exit_code`` with a message on stderr)."""
+    record = tmp_path / "record.json"
+    program = tmp_path / "python"
+    ending = (
+        f"sys.stderr.write('the child broke\\n'); sys.exit({exit_code})"
+        if exit_code is not None
+        else "import subprocess; sys.exit(subprocess.run([REAL, *sys.argv[1:]], input=data, "
+        "text=True).returncode)"
+    )
+    program.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"REAL = {sys.executable!r}\n"
+        "data = sys.stdin.read()\n"
+        f"open({str(record)!r}, 'w').write(json.dumps({{'argv': sys.argv, 'stdin': data}}))\n"
+        f"{ending}\n"
+    )
+    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    return program, record
+
+
+def test_a_fresh_ledger_is_migrated_by_a_child(ledger_url: str, tmp_path: Path) -> None:
+    python, record = _recording_python(tmp_path)
+    secret = Secret(source="env:LEDGER_PW", _value=b"hunter2-very-secret")
+    config = LedgerConfig(url=ledger_url, password=secret)
+    assert migrate_isolated(config, python=str(python)) == SchemaState(None, SCHEMA_REVISION)
+    seen = json.loads(record.read_text())
+    assert seen["argv"][1:] == ["-m", "svarinn_daemon.ledger.isolated"]
+    assert "hunter2" not in " ".join(seen["argv"])  # the password travels on stdin only
+    assert json.loads(seen["stdin"])["password"] == "hunter2-very-secret"
+    open_ledger(LedgerConfig(url=ledger_url)).close()  # at head, without migrate_schema
+
+
+def test_a_ledger_at_head_starts_no_child(ledger_url: str, tmp_path: Path) -> None:
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    migrate(engine)
+    engine.dispose()
+    state = migrate_isolated(LedgerConfig(url=ledger_url), python=str(tmp_path / "no-python"))
+    assert state == SchemaState(SCHEMA_REVISION, SCHEMA_REVISION)
+
+
+def test_the_childs_typed_errors_are_raised_again(ledger_url: str) -> None:
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    with pytest.raises(SchemaMismatchError, match=r"invoices.*no svarinn-daemon schema"):
+        migrate_isolated(LedgerConfig(url=ledger_url))
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE invoices"))
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(SchemaMismatchError, match=r"9999_future.*does not know"):
+        migrate_isolated(LedgerConfig(url=ledger_url))
+
+
+def test_an_unreachable_database_fails_before_any_child(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://svarinn@127.0.0.1:{_closed_port()}/ledger"
+    with pytest.raises(LedgerUnavailableError, match=r"127\.0\.0\.1"):
+        migrate_isolated(LedgerConfig(url=url), python=str(tmp_path / "no-python"))
+
+
+def test_a_child_that_dies_is_a_ledger_error_with_its_stderr(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    python, _ = _recording_python(tmp_path, exit_code=3)
+    with pytest.raises(LedgerError, match=r"exited 3 without an answer: the child broke"):
+        migrate_isolated(LedgerConfig(url=url), python=str(python))
+    with pytest.raises(LedgerError, match="cannot start the migration process"):
+        migrate_isolated(LedgerConfig(url=url), python=str(tmp_path / "no-python"))
