@@ -63,7 +63,7 @@ from ceiling import decrypt_and_hash
 
 CHUNK = 1 << 20
 TARGET_LARGE_RATIO = 0.60
-TARGET_LARGE_RSS_MB = 100.0
+TARGET_LARGE_RSS_MB = 80.0
 TARGET_SMALL_SECONDS = 60.0
 _UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "kb": 1000, "mb": 10**6}
 

@@ -55,9 +55,9 @@ class _Probes:
         return self.daemon.readiness() if self.daemon else Check(False, {"phase": "starting"})
 
 
-def _start(ctx: Context, metrics: Metrics | None = None, *, long_running: bool = False) -> Daemon:
-    """Open the runtime and recover; ``long_running`` (``run``) migrates the ledger in a child
-    process, so that alembic never takes memory in the process that then runs for months."""
+def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
+    """Open the runtime and recover. The ledger is migrated in a child process, so alembic
+    never takes memory in a process that then runs for months (or imports a 1 GiB letter)."""
     from svarinn_daemon.ledger import migrate_isolated
     from svarinn_daemon.logs import get_logger
     from svarinn_daemon.service.daemon import Daemon
@@ -68,7 +68,7 @@ def _start(ctx: Context, metrics: Metrics | None = None, *, long_running: bool =
     notifier = Notifier(ctx.environ)
     notifier.status("opening and migrating the ledger")
     try:
-        if long_running and config.ledger.migrate_on_start:
+        if config.ledger.migrate_on_start:
             migrate_isolated(config.ledger)
         runtime = build_runtime(config, metrics=metrics)
     except SchemaMismatchError as exc:
@@ -113,7 +113,7 @@ def run(ctx: Context) -> int:
         health.start()
         log.info("metrics.listening", url=health.url)
     try:
-        daemon = _start(ctx, metrics, long_running=True)
+        daemon = _start(ctx, metrics)
         probes.daemon = daemon
         try:
             daemon.install_signal_handlers()

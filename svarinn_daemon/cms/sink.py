@@ -22,8 +22,9 @@ import time
 import weakref
 
 _THREAD_AFTER = 1 << 20  # plaintext bytes before hashing moves to a worker thread
-_RING = 3  # plaintext buffers: one being filled, up to two being hashed
+_RING = 2  # plaintext buffers: one being filled, one being hashed
 _HANDOFF = 1 << 20  # plaintext bytes per hand-over to the worker
+_FEED_SLACK = 1 << 18  # what one feed usually adds past _HANDOFF (a 256 KiB network read)
 
 
 class PlaintextSink:
@@ -46,7 +47,10 @@ class PlaintextSink:
         """
         needed = self._used + count
         if len(self._buffer) < needed:
-            self._buffer.extend(bytes(max(needed, 2 * len(self._buffer)) - len(self._buffer)))
+            # Doubling, but not far past what a hand-over holds (_HANDOFF and one feed): each
+            # of the ring's buffers would otherwise end at 2 MiB.
+            size = max(needed, min(2 * len(self._buffer), _HANDOFF + _FEED_SLACK))
+            self._buffer.extend(bytes(size - len(self._buffer)))
         return memoryview(self._buffer)[self._used :]
 
     def commit(self, count: int) -> None:

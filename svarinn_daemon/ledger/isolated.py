@@ -61,7 +61,7 @@ def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> S
     }
     try:
         done = subprocess.run(
-            [python, "-m", "svarinn_daemon.ledger.isolated"],
+            [python, *interpreter_flags(), "-m", "svarinn_daemon.ledger.isolated"],
             input=json.dumps(request),
             capture_output=True,
             text=True,
@@ -89,6 +89,25 @@ def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> S
             process="child",
         )
     return state
+
+
+def interpreter_flags(flags: Any = sys.flags) -> list[str]:
+    """This interpreter's options that decide where modules come from, for the child: it must
+    import the same svarinn_daemon (and the same migrations) as the parent."""
+    out = []
+    if flags.isolated:
+        out.append("-I")
+    else:
+        out += [
+            opt for opt, on in (("-E", flags.ignore_environment), ("-s", flags.no_user_site)) if on
+        ]
+        if getattr(flags, "safe_path", False):
+            out.append("-P")
+    if flags.no_site:
+        out.append("-S")
+    if flags.optimize:
+        out.append("-" + "O" * flags.optimize)
+    return out
 
 
 def _answer(stdout: str) -> dict[str, Any] | None:

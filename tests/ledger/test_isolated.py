@@ -6,6 +6,7 @@ import json
 import stat
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -13,9 +14,11 @@ import sqlalchemy as sa
 from svarinn_daemon.config import LedgerConfig, Secret
 from svarinn_daemon.errors import LedgerError, LedgerUnavailableError, SchemaMismatchError
 from svarinn_daemon.ledger import build_engine, migrate, migrate_isolated, open_ledger
+from svarinn_daemon.ledger.isolated import interpreter_flags
 from svarinn_daemon.ledger.models import SCHEMA_REVISION
 from svarinn_daemon.ledger.schema import SchemaState
 from tests.ledger.test_schema import _closed_port
+from tests.support.ledger_support import migrate_then_mark
 
 
 def _recording_python(tmp_path: Path, *, exit_code: int | None = None) -> tuple[Path, Path]:
@@ -71,10 +74,8 @@ def test_the_childs_typed_errors_are_raised_again(ledger_url: str) -> None:
     engine = build_engine(LedgerConfig(url=ledger_url))
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE invoices"))
-    migrate(engine)
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
     engine.dispose()
+    migrate_then_mark(ledger_url, "9999_future")
     with pytest.raises(SchemaMismatchError, match=r"9999_future.*does not know"):
         migrate_isolated(LedgerConfig(url=ledger_url))
 
@@ -92,3 +93,20 @@ def test_a_child_that_dies_is_a_ledger_error_with_its_stderr(tmp_path: Path) -> 
         migrate_isolated(LedgerConfig(url=url), python=str(python))
     with pytest.raises(LedgerError, match="cannot start the migration process"):
         migrate_isolated(LedgerConfig(url=url), python=str(tmp_path / "no-python"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({}, []),
+        ({"isolated": 1, "ignore_environment": 1, "no_user_site": 1}, ["-I"]),
+        ({"ignore_environment": 1, "no_user_site": 1}, ["-E", "-s"]),
+        ({"safe_path": True, "no_site": 1}, ["-P", "-S"]),
+        ({"optimize": 2}, ["-OO"]),
+    ],
+)
+def test_the_child_finds_modules_as_the_parent_does(
+    flags: dict[str, int], expected: list[str]
+) -> None:
+    names = ("isolated", "ignore_environment", "no_user_site", "safe_path", "no_site", "optimize")
+    assert interpreter_flags(SimpleNamespace(**{n: flags.get(n, 0) for n in names})) == expected

@@ -16,6 +16,7 @@ from svarinn_daemon.errors import LedgerUnavailableError, SchemaMismatchError
 from svarinn_daemon.ledger import build_engine, check_schema, head_revision, migrate, open_ledger
 from svarinn_daemon.ledger.models import SCHEMA_REVISION, metadata
 from svarinn_daemon.ledger.schema import downgrade, script_location
+from tests.support.ledger_support import migrate_then_mark
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,11 +60,7 @@ def test_migrations_come_from_the_top_level_directory() -> None:
 
 
 def test_a_newer_schema_is_refused(ledger_url: str) -> None:
-    engine = build_engine(LedgerConfig(url=ledger_url))
-    migrate(engine)
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
-    engine.dispose()
+    migrate_then_mark(ledger_url, "9999_future")
     with pytest.raises(SchemaMismatchError, match=r"9999_future.*upgrade svarinn-daemon"):
         open_ledger(LedgerConfig(url=ledger_url))
     with pytest.raises(SchemaMismatchError, match="does not know"):

@@ -14,7 +14,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from svarinn_daemon.ledger import Ledger, SeenResult, Sighting
+from svarinn_daemon.config import LedgerConfig
+from svarinn_daemon.ledger import Ledger, SeenResult, Sighting, build_engine, migrate
+
+
+def migrate_then_mark(url: str, revision: str) -> None:
+    """Migrate the ledger at ``url``, then write ``revision`` as its schema version (one
+    that a newer svarinn-daemon would have left)."""
+    engine = build_engine(LedgerConfig(url=url))
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    engine.dispose()
 
 
 @contextmanager
