@@ -1,5 +1,7 @@
 """Benchmark: how fast each command starts and how much memory it takes, beside a bare
-``python -c pass`` measured in the same run.
+``python -c pass`` measured in the same run, and beside an interpreter that only imports the
+libraries ``run`` is built on (SQLAlchemy, httpx, APScheduler, prometheus-client, structlog,
+cryptography): the floor under the daemon's own memory.
 
 Each command runs as a child process (``os.wait4`` gives its own peak RSS, ``ru_maxrss``,
 started through a tiny launcher so the benchmark's own memory is not counted in it)
@@ -46,6 +48,11 @@ from svarinn_daemon.simulator import Simulator
 from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
 
 BIN = Path(sys.executable).parent
+# What `run` cannot do without, imported and nothing else: the floor under its RSS.
+LIBRARIES = (
+    "import sqlalchemy, sqlalchemy.dialects.sqlite, httpx, apscheduler.schedulers.background, "
+    "prometheus_client, structlog, cryptography.x509, cryptography.hazmat.primitives.ciphers"
+)
 # The commands with a start-up target, and what each is given to do.
 TARGETED = ("--help", "status", "list", "show", "decrypt")
 
@@ -172,6 +179,7 @@ def main() -> int:
         cfg = ["--config", str(config)]
         commands: dict[str, list[str]] = {
             "python -c pass": [sys.executable, "-c", "pass"],
+            "libraries alone": [sys.executable, "-c", LIBRARIES],
             "--help": [*daemon, "--help"],
             "status": [*daemon, *cfg, "status"],
             "list": [*daemon, *cfg, "list"],
