@@ -1,0 +1,145 @@
+"""How the SvarInn client reaches SvarInn: TLS, proxy, timeouts, and large socket reads.
+
+The HTTP plumbing under :class:`~svarinn_daemon.svarinn.client.SvarInnClient`, apart from
+what it says to SvarInn: one ``httpx.Client`` per account, built from its ``HttpConfig``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+from svarinn_daemon import __version__
+from svarinn_daemon.config.model import HttpConfig
+from svarinn_daemon.errors import ConfigError
+
+READ_SIZE = 256 * 1024  # bytes asked of each socket read of a response
+
+
+def user_agent() -> str:
+    return f"svarinn-daemon/{__version__}"
+
+
+def http_client(
+    http: HttpConfig,
+    *,
+    account: str,
+    transport: httpx.BaseTransport | None = None,
+    max_connections: int = 16,
+) -> httpx.Client:
+    """The account's HTTP client: no redirects followed (the SvarInn client checks each hop's
+    origin), the environment's proxy and CA settings only with ``trust_env``."""
+    client = httpx.Client(
+        timeout=httpx.Timeout(
+            connect=http.connect_timeout.total_seconds(),
+            read=http.read_timeout.total_seconds(),
+            write=http.write_timeout.total_seconds(),
+            pool=http.pool_timeout.total_seconds(),
+        ),
+        verify=_tls_verification(http, account),
+        transport=transport,
+        follow_redirects=False,
+        proxy=proxy_for(http),
+        trust_env=http.trust_env,
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        headers={"User-Agent": user_agent()},
+    )
+    if transport is None:
+        _read_large(client)
+    return client
+
+
+def _read_large(client: httpx.Client) -> None:
+    """httpcore asks each recv() for 64 KiB, so a 1 GiB letter takes 16,000 trips through
+    h11 and httpx, which cost the daemon a third of its CPU per byte (measured by
+    benchmarks/bench_daemon.py). This client's connections read up to READ_SIZE instead,
+    through httpcore's network-backend interface; other clients (the notifiers') keep the
+    default. httpx takes no backend argument, hence the transports' pools' attribute (the
+    direct one and each proxy mount's)."""
+    for transport in (client._transport, *client._mounts.values()):
+        if isinstance(transport, httpx.HTTPTransport):
+            pool = transport._pool
+            pool._network_backend = _LargeReads(pool._network_backend)
+
+
+class _LargeReadStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max(max_bytes, READ_SIZE), timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _LargeReadStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _LargeReads(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend):
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _LargeReadStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        return _LargeReadStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def proxy_for(http: HttpConfig) -> httpx.Proxy | None:
+    """The configured proxy, with its credentials (sent to the proxy only, as
+    Proxy-Authorization; an https origin is reached through a CONNECT tunnel, so the
+    account's own Authorization travels encrypted end to end)."""
+    if http.proxy is None:
+        return None
+    if http.proxy_username is not None and http.proxy_password is not None:
+        return httpx.Proxy(http.proxy, auth=(http.proxy_username, http.proxy_password.reveal()))
+    return httpx.Proxy(http.proxy)
+
+
+def _tls_verification(http: HttpConfig, account: str) -> ssl.SSLContext | bool:
+    if not http.verify_tls:
+        return False
+    try:
+        if http.ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(http.ca_bundle))
+        return ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load the CA bundle {http.ca_bundle}: {exc}",
+            key=f"accounts.{account}.http.ca_bundle",
+        ) from None
