@@ -16,19 +16,26 @@ tolerated or rejected with a message naming item and field -- never with another
 from __future__ import annotations
 
 import copy
-import functools
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from svarinn_daemon.errors import ProtocolError
+from svarinn_daemon.svarinn.fields import (
+    as_number,
+    as_text,
+    check_depth,
+    check_forsendelse_id,
+    json_type,
+    pairs,
+    parse_date,
+    short_repr,
+)
 
 __all__ = [
     "Adressat",
@@ -49,15 +56,7 @@ __all__ = [
     "rejected_item",
 ]
 
-# SvarUt ids are UUIDs; this is looser, but an id travels into URL paths and file names, so
-# nothing that could be a separator, a dot-segment or a control character gets through.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Epoch milliseconds beyond this are no date (year ~318,000): float() and timedelta overflow.
-_MAX_EPOCH_MS = 10**16
-# SvarInn items nest about four levels deep; far deeper is hostile and would exhaust the stack.
-MAX_ITEM_DEPTH = 32
 # A file size the ledger's BIGINT columns can add up for every file of a letter.
 MAX_FILE_SIZE = 2**48
 MAX_FILES = 10_000
@@ -214,7 +213,7 @@ def parse_listing(
     setting malformed items aside. Only a response that is not a JSON list raises: the
     daemon cannot read any of it."""
     if not isinstance(data, list):
-        raise ProtocolError(f"{name}: expected a JSON list, got {_json_type(data)}")
+        raise ProtocolError(f"{name}: expected a JSON list, got {json_type(data)}")
     letters: list[Forsendelse] = []
     rejected: list[RejectedItem] = []
     for index, item in enumerate(data):
@@ -255,11 +254,11 @@ def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
     """Parse one letter; ``index`` is its position in the response, for error messages."""
     where = f"hentNyeForsendelser[{index}]"
     if not isinstance(item, dict):
-        raise ProtocolError(f"{where}: expected a JSON object, got {_json_type(item)}")
-    _check_depth(item, where=where)
+        raise ProtocolError(f"{where}: expected a JSON object, got {json_type(item)}")
+    check_depth(item, where=where)
     raw_id = item.get("id")
     if not isinstance(raw_id, str):
-        raise ProtocolError(f"{where}.id: missing or not a string ({_json_type(raw_id)})")
+        raise ProtocolError(f"{where}.id: missing or not a string ({json_type(raw_id)})")
     where = f"{where} (id {raw_id[:80]!r})"
     forsendelse_id = check_forsendelse_id(raw_id, where=f"{where}.id")
     download_url = item.get("downloadUrl")
@@ -271,16 +270,16 @@ def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
     return Forsendelse(
         id=forsendelse_id,
         download_url=download_url,
-        tittel=_text(item.get("tittel")),
+        tittel=as_text(item.get("tittel")),
         date=parse_date(item.get("date")),
-        status=_text(item.get("status")),
-        niva=_text(item.get("niva")),
+        status=as_text(item.get("status")),
+        niva=as_text(item.get("niva")),
         avsender=_adressat(Avsender, item.get("avsender")),
         mottaker=_adressat(Mottaker, item.get("mottaker")),
         svar_sendes_til=_adressat(Mottaker, item.get("svarSendesTil")),
-        svar_pa_forsendelse=_text(item.get("svarPaForsendelse")),
-        forsendelse_type=_text(item.get("forsendelseType")),
-        ekstern_ref=_text(item.get("eksternRef")),
+        svar_pa_forsendelse=as_text(item.get("svarPaForsendelse")),
+        forsendelse_type=as_text(item.get("forsendelseType")),
+        ekstern_ref=as_text(item.get("eksternRef")),
         kryptert=item.get("kryptert") if isinstance(item.get("kryptert"), bool) else None,
         metadata_fra_avleverende_system=_metadata(item.get("metadataFraAvleverendeSystem")),
         metadata_for_import=_metadata(item.get("metadataForImport")),
@@ -289,62 +288,6 @@ def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
         ),
         raw=MappingProxyType(copy.deepcopy(item)),
     )
-
-
-def check_forsendelse_id(value: str, *, where: str = "forsendelse id") -> str:
-    """Return ``value`` if it is safe to put in a URL path and a file name."""
-    if not _ID.fullmatch(value):
-        raise ProtocolError(
-            f"{where}: {value[:80]!r} is not a forsendelse id (letters, digits, '-', '_')"
-        )
-    return value
-
-
-def parse_date(value: Any) -> datetime | None:
-    """Epoch milliseconds or ISO 8601 -> an aware datetime; None for absent or sentinels.
-
-    Sentinels (year 1 or earlier, which Java and .NET use for "no date") and values that
-    are not a date at all become None: these dates are informative, never worth a failure.
-    """
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return _from_epoch_ms(float(value)) if abs(value) < _MAX_EPOCH_MS else None
-    if isinstance(value, float):
-        return _from_epoch_ms(value)
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    text = value.strip()
-    if re.fullmatch(r"-?\d{9,16}", text):
-        return _from_epoch_ms(float(text))
-    if text.startswith("-") or text[:4] in ("0000", "0001"):
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except (ValueError, OverflowError):
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_local_zone())
-    return parsed
-
-
-@functools.cache
-def _local_zone() -> tzinfo:
-    """A naive ISO timestamp from a Norwegian service means Norwegian local time."""
-    try:
-        return ZoneInfo("Europe/Oslo")
-    except (ZoneInfoNotFoundError, ValueError):  # a system without tz data
-        return UTC
-
-
-def _from_epoch_ms(ms: float) -> datetime | None:
-    if not math.isfinite(ms) or abs(ms) >= _MAX_EPOCH_MS:
-        return None
-    try:
-        parsed = _EPOCH + timedelta(milliseconds=ms)
-    except (OverflowError, ValueError):
-        return None
-    return None if parsed.year <= 1 else parsed
 
 
 @dataclass(frozen=True)
@@ -370,7 +313,7 @@ def parse_files(value: Any, keys: FileKeys, *, where: str) -> tuple[Filmetadata,
     if keys.single and isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
-        raise ProtocolError(f"{where}: expected a list of objects, got {_json_type(value)}")
+        raise ProtocolError(f"{where}: expected a list of objects, got {json_type(value)}")
     if len(value) > MAX_FILES:
         raise ProtocolError(f"{where}: {len(value)} files, more than {MAX_FILES}")
     return tuple(_file(entry, keys, where=f"{where}[{i}]") for i, entry in enumerate(value))
@@ -378,16 +321,16 @@ def parse_files(value: Any, keys: FileKeys, *, where: str) -> tuple[Filmetadata,
 
 def _file(value: Any, keys: FileKeys, *, where: str) -> Filmetadata:
     if not isinstance(value, dict):
-        raise ProtocolError(f"{where}: expected an object, got {_json_type(value)}")
+        raise ProtocolError(f"{where}: expected an object, got {json_type(value)}")
     filnavn = value.get("filnavn")
     if filnavn is not None and not isinstance(filnavn, str):
-        raise ProtocolError(f"{where}.filnavn: expected a string, got {_json_type(filnavn)}")
+        raise ProtocolError(f"{where}.filnavn: expected a string, got {json_type(filnavn)}")
     digest = value.get(keys.hash)
     if digest in (None, ""):
         digest = None  # without it the letter is imported unverified
     elif not isinstance(digest, str) or not _SHA256.fullmatch(digest.strip()):
         raise ProtocolError(
-            f"{where}.{keys.hash}: {_short(digest)} is not a hex sha256: not 64 hex characters"
+            f"{where}.{keys.hash}: {short_repr(digest)} is not a hex sha256: not 64 hex characters"
         )
     else:
         digest = digest.strip().lower()
@@ -395,25 +338,14 @@ def _file(value: Any, keys: FileKeys, *, where: str) -> Filmetadata:
     if size is not None and (
         isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_FILE_SIZE
     ):
-        raise ProtocolError(f"{where}.{keys.size}: {_short(size)} is not a byte count")
+        raise ProtocolError(f"{where}.{keys.size}: {short_repr(size)} is not a byte count")
     return Filmetadata(
         filnavn=filnavn or None,
-        mimetype=_text(value.get(keys.mimetype)),
+        mimetype=as_text(value.get(keys.mimetype)),
         sha256hash=digest,
         size=size or None,
-        dokument_type=_text(value.get(keys.dokument_type)),
+        dokument_type=as_text(value.get(keys.dokument_type)),
         ekstra_metadata=pairs(value.get(keys.extra)) if keys.extra else (),
-    )
-
-
-def pairs(value: Any) -> tuple[tuple[str, str | None], ...]:
-    """A list of ``{key, value}``; entries without a key are left out."""
-    if not isinstance(value, list):
-        return ()
-    return tuple(
-        (key, _text(entry.get("value")))
-        for entry in value
-        if isinstance(entry, dict) and (key := _text(entry.get("key")))
     )
 
 
@@ -422,13 +354,13 @@ def _adressat(cls: type[_A], value: Any) -> _A | None:
         return None
     lines = [value.get(f"{prefix}{n}") for prefix in ("adresselinje", "adresse") for n in (1, 2, 3)]
     return cls(
-        navn=_text(value.get("navn")),
-        adresselinjer=tuple(line for line in (_text(v) for v in lines) if line),
-        postnr=_text(value.get("postnr")),
-        poststed=_text(value.get("poststed")),
-        land=_text(value.get("land")),
-        orgnr=_text(value.get("orgnr")),
-        fnr=_text(value.get("fnr")),
+        navn=as_text(value.get("navn")),
+        adresselinjer=tuple(line for line in (as_text(v) for v in lines) if line),
+        postnr=as_text(value.get("postnr")),
+        poststed=as_text(value.get("poststed")),
+        land=as_text(value.get("land")),
+        orgnr=as_text(value.get("orgnr")),
+        fnr=as_text(value.get("fnr")),
     )
 
 
@@ -437,79 +369,16 @@ def _metadata(value: Any) -> Metadata | None:
         return None
     extra = value.get("ekstraMetadata")
     return Metadata(
-        sakssekvensnummer=_number(value.get("sakssekvensnummer")),
-        saksaar=_number(value.get("saksaar")),
-        journalaar=_number(value.get("journalaar")),
-        journalsekvensnummer=_number(value.get("journalsekvensnummer")),
-        journalpostnummer=_number(value.get("journalpostnummer")),
-        journalposttype=_text(value.get("journalposttype")),
-        journalstatus=_text(value.get("journalstatus")),
+        sakssekvensnummer=as_number(value.get("sakssekvensnummer")),
+        saksaar=as_number(value.get("saksaar")),
+        journalaar=as_number(value.get("journalaar")),
+        journalsekvensnummer=as_number(value.get("journalsekvensnummer")),
+        journalpostnummer=as_number(value.get("journalpostnummer")),
+        journalposttype=as_text(value.get("journalposttype")),
+        journalstatus=as_text(value.get("journalstatus")),
         journaldato=parse_date(value.get("journaldato")),
         dokumentets_dato=parse_date(value.get("dokumentetsDato")),
-        tittel=_text(value.get("tittel")),
-        saksbehandler=_text(value.get("saksBehandler", value.get("saksbehandler"))),
+        tittel=as_text(value.get("tittel")),
+        saksbehandler=as_text(value.get("saksBehandler", value.get("saksbehandler"))),
         ekstra_metadata=pairs(extra),
     )
-
-
-def _text(value: Any) -> str | None:
-    """A string field: empty, missing, null or not a string -> None; numbers -> their text
-    (numbers longer than any identifier SvarUt sends are no text either)."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**40:
-        return str(value)
-    return None
-
-
-def _short(value: Any) -> str:
-    """A value for an error message: its type and at most 80 characters of it."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
-        return "a number of more than 40 digits"
-    if isinstance(value, str):
-        return repr(value[:80])
-    if isinstance(value, bool | int | float) or value is None:
-        return repr(value)
-    return _json_type(value)
-
-
-def _check_depth(item: Any, *, where: str) -> None:
-    """Refuse nesting deeper than MAX_ITEM_DEPTH, without recursion (it is what we fear)."""
-    stack: list[tuple[Any, int]] = [(item, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_ITEM_DEPTH:
-            raise ProtocolError(f"{where}: nested more than {MAX_ITEM_DEPTH} levels deep")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
-
-
-def _number(value: Any) -> int | None:
-    """A case number: 0 (SvarUt's "absent"), null or not a whole number -> None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and len(value) < 64 and re.fullmatch(r"-?\d{1,18}", value.strip()):
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or value == 0 or abs(value) >= 2**63:
-        return None  # 0 is SvarUt's "absent"; beyond 64 bits no case number
-    return value
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

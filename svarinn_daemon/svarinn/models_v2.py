@@ -23,6 +23,13 @@ from urllib.parse import urlsplit
 
 from svarinn_daemon.errors import ProtocolError
 from svarinn_daemon.svarinn import models as v1
+from svarinn_daemon.svarinn.fields import (
+    as_number,
+    as_text,
+    check_depth,
+    json_type,
+    pairs,
+)
 from svarinn_daemon.svarinn.models import (
     Adressat,
     Avsender,
@@ -50,10 +57,6 @@ LISTING_NAME = "svarinn/v2/forsendelser"
 # sikkerhetsniva -> v1's niva, so both versions store one value ("3", "4").
 NIVA = {"BETYDELIG": "3", "HOYESTE": "4"}
 _A = TypeVar("_A", bound=Adressat)
-_text = v1._text
-_number = v1._number
-_short = v1._short
-_json_type = v1._json_type
 
 
 V2_FILE_KEYS = v1.FileKeys("hash", "storrelse", "mimeType", "type", extra="ekstraMetadata")
@@ -85,11 +88,11 @@ def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
     """One v2 letter; ``index`` is its position in the listing, for error messages."""
     where = f"{LISTING_NAME}[{index}]"
     if not isinstance(item, dict):
-        raise ProtocolError(f"{where}: expected a JSON object, got {_json_type(item)}")
-    v1._check_depth(item, where=where)
+        raise ProtocolError(f"{where}: expected a JSON object, got {json_type(item)}")
+    check_depth(item, where=where)
     raw_id = item.get("id")
     if not isinstance(raw_id, str):
-        raise ProtocolError(f"{where}.id: missing or not a string ({_json_type(raw_id)})")
+        raise ProtocolError(f"{where}.id: missing or not a string ({json_type(raw_id)})")
     where = f"{where} (id {raw_id[:80]!r})"
     forsendelse_id = check_forsendelse_id(raw_id, where=f"{where}.id")
     link = item.get("nedlastingslenke")
@@ -98,26 +101,26 @@ def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
     parts = urlsplit(link)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ProtocolError(f"{where}.nedlastingslenke: {link[:200]!r} is not an http(s) URL")
-    niva = _text(item.get("sikkerhetsniva"))
+    niva = as_text(item.get("sikkerhetsniva"))
     taushet = item.get("taushetsbelagtPost")
     return Forsendelse(
         id=forsendelse_id,
         download_url=link,
-        tittel=_text(item.get("tittel")),
+        tittel=as_text(item.get("tittel")),
         date=parse_date(item.get("dato")),
         niva=NIVA.get(niva, niva) if niva else None,
         avsender=_party(Avsender, item.get("avsender")),
         mottaker=_party(Mottaker, item.get("mottaker")),
         svar_sendes_til=_party(Mottaker, item.get("svarSendesTil")),
-        svar_pa_forsendelse=_text(item.get("svarPaForsendelse")),
-        forsendelse_type=_text(item.get("type")),
-        ekstern_ref=_text(item.get("eksternRef")),
+        svar_pa_forsendelse=as_text(item.get("svarPaForsendelse")),
+        forsendelse_type=as_text(item.get("type")),
+        ekstern_ref=as_text(item.get("eksternRef")),
         metadata_fra_avleverende_system=_metadata_fra(item.get("metadataFraAvleverendeSystem")),
         metadata_for_import=_metadata_for_import(item.get("metadataForImport")),
         filmetadata=v1.parse_files(item.get("filer"), V2_FILE_KEYS, where=f"{where}.filer"),
         api="v2",
         lenker=_lenker(item.get("lenker")),
-        avgivende_system=_text(item.get("avgivendeSystem")),
+        avgivende_system=as_text(item.get("avgivendeSystem")),
         taushetsbelagt_post=taushet if isinstance(taushet, bool) else None,
         raw=MappingProxyType(copy.deepcopy(item)),
     )
@@ -126,15 +129,15 @@ def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
 def _party(cls: type[_A], value: Any) -> _A | None:
     if not isinstance(value, dict):
         return None
-    lines = (_text(value.get(f"adresselinje{n}")) for n in (1, 2, 3))
+    lines = (as_text(value.get(f"adresselinje{n}")) for n in (1, 2, 3))
     return cls(
-        navn=_text(value.get("navn")),
+        navn=as_text(value.get("navn")),
         adresselinjer=tuple(line for line in lines if line),
-        postnr=_text(value.get("postnummer")),
-        poststed=_text(value.get("poststed")),
-        land=_text(value.get("land")),
-        orgnr=_text(value.get("organisasjonsnummer")),
-        fnr=_text(value.get("fodselsnummer")),
+        postnr=as_text(value.get("postnummer")),
+        poststed=as_text(value.get("poststed")),
+        land=as_text(value.get("land")),
+        orgnr=as_text(value.get("organisasjonsnummer")),
+        fnr=as_text(value.get("fodselsnummer")),
     )
 
 
@@ -142,18 +145,18 @@ def _metadata_fra(value: Any) -> Metadata | None:
     if not isinstance(value, dict):
         return None
     return Metadata(
-        sakssekvensnummer=_number(value.get("sakssekvensnummer")),
-        saksaar=_number(value.get("saksaar")),
-        journalaar=_number(value.get("journalaar")),
-        journalsekvensnummer=_number(value.get("journalsekvensnummer")),
-        journalpostnummer=_number(value.get("journalpostnummer")),
-        journalposttype=_text(value.get("journalposttype")),
-        journalstatus=_text(value.get("journalstatus")),
+        sakssekvensnummer=as_number(value.get("sakssekvensnummer")),
+        saksaar=as_number(value.get("saksaar")),
+        journalaar=as_number(value.get("journalaar")),
+        journalsekvensnummer=as_number(value.get("journalsekvensnummer")),
+        journalpostnummer=as_number(value.get("journalpostnummer")),
+        journalposttype=as_text(value.get("journalposttype")),
+        journalstatus=as_text(value.get("journalstatus")),
         journaldato=parse_date(value.get("journaldato")),
         dokumentets_dato=parse_date(value.get("dokumentetsDato")),
-        tittel=_text(value.get("tittel")),
-        saksbehandler=_text(value.get("saksbehandler")),
-        ekstra_metadata=v1.pairs(value.get("virksomhetsspesifikkeMetadata")),
+        tittel=as_text(value.get("tittel")),
+        saksbehandler=as_text(value.get("saksbehandler")),
+        ekstra_metadata=pairs(value.get("virksomhetsspesifikkeMetadata")),
     )
 
 
@@ -163,17 +166,17 @@ def _metadata_for_import(value: Any) -> Metadata | None:
     mappe = _object(value.get("mappeId"))
     journalpost = _object(value.get("journalpostId"))
     return Metadata(
-        sakssekvensnummer=_number(mappe.get("sakssekvensnummer")),
-        saksaar=_number(mappe.get("saksaar")),
-        journalpostnummer=_number(journalpost.get("journalpostnummer")),
-        journalposttype=_text(value.get("journalposttype")),
-        journalstatus=_text(value.get("journalstatus")),
+        sakssekvensnummer=as_number(mappe.get("sakssekvensnummer")),
+        saksaar=as_number(mappe.get("saksaar")),
+        journalpostnummer=as_number(journalpost.get("journalpostnummer")),
+        journalposttype=as_text(value.get("journalposttype")),
+        journalstatus=as_text(value.get("journalstatus")),
         dokumentets_dato=parse_date(value.get("dokumentetsDato")),
-        tittel=_text(value.get("tittel")),
-        mappe_id=_text(mappe.get("mappeId")),
-        mappe_system_id=_text(mappe.get("systemId")),
-        journalpost_id=_text(journalpost.get("registreringsId")),
-        journalpost_system_id=_text(journalpost.get("systemId")),
+        tittel=as_text(value.get("tittel")),
+        mappe_id=as_text(mappe.get("mappeId")),
+        mappe_system_id=as_text(mappe.get("systemId")),
+        journalpost_id=as_text(journalpost.get("registreringsId")),
+        journalpost_system_id=as_text(journalpost.get("systemId")),
     )
 
 
@@ -186,7 +189,9 @@ def _lenker(value: Any) -> tuple[Lenke, ...]:
     if not isinstance(value, list):
         return ()
     return tuple(
-        Lenke(lenke=link, tekst=_text(entry.get("tekst")), ledetekst=_text(entry.get("ledetekst")))
+        Lenke(
+            lenke=link, tekst=as_text(entry.get("tekst")), ledetekst=as_text(entry.get("ledetekst"))
+        )
         for entry in value
-        if isinstance(entry, dict) and (link := _text(entry.get("lenke")))
+        if isinstance(entry, dict) and (link := as_text(entry.get("lenke")))
     )
