@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from svarinn_daemon.svarinn.fields import json_type
+
 __all__ = [
     "MAX_ITEM_CHARS",
     "MAX_NUMBER_CHARS",
@@ -155,15 +157,7 @@ def _top_level_kind(text: str, pos: int) -> str:
         end = _skip_value(text, pos)
         value = {}
     _check_end(text, end)
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"
+    return json_type(value)
 
 
 def _skip_value(text: str, pos: int) -> int:

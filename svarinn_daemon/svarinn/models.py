@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+# v1 spells a metadata block's case officer both ways.
+_V1_SAKSBEHANDLER = ("saksBehandler", "saksbehandler")
 # A file size the ledger's BIGINT columns can add up for every file of a letter.
 MAX_FILE_SIZE = 2**48
 MAX_FILES = 10_000
@@ -281,8 +283,12 @@ def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
         forsendelse_type=as_text(item.get("forsendelseType")),
         ekstern_ref=as_text(item.get("eksternRef")),
         kryptert=item.get("kryptert") if isinstance(item.get("kryptert"), bool) else None,
-        metadata_fra_avleverende_system=_metadata(item.get("metadataFraAvleverendeSystem")),
-        metadata_for_import=_metadata(item.get("metadataForImport")),
+        metadata_fra_avleverende_system=metadata(
+            item.get("metadataFraAvleverendeSystem"), saksbehandler=_V1_SAKSBEHANDLER
+        ),
+        metadata_for_import=metadata(
+            item.get("metadataForImport"), saksbehandler=_V1_SAKSBEHANDLER
+        ),
         filmetadata=parse_files(
             item.get("filmetadata"), V1_FILE_KEYS, where=f"{where}.filmetadata"
         ),
@@ -364,10 +370,17 @@ def _adressat(cls: type[_A], value: Any) -> _A | None:
     )
 
 
-def _metadata(value: Any) -> Metadata | None:
+def metadata(
+    value: Any,
+    *,
+    extra: str = "ekstraMetadata",
+    saksbehandler: tuple[str, ...] = ("saksbehandler",),
+) -> Metadata | None:
+    """metadataFraAvleverendeSystem or metadataForImport; ``extra`` and ``saksbehandler`` are
+    what the API version calls the key/value list and the case officer."""
     if not isinstance(value, dict):
         return None
-    extra = value.get("ekstraMetadata")
+    officer = next((value[key] for key in saksbehandler if key in value), None)
     return Metadata(
         sakssekvensnummer=as_number(value.get("sakssekvensnummer")),
         saksaar=as_number(value.get("saksaar")),
@@ -379,6 +392,6 @@ def _metadata(value: Any) -> Metadata | None:
         journaldato=parse_date(value.get("journaldato")),
         dokumentets_dato=parse_date(value.get("dokumentetsDato")),
         tittel=as_text(value.get("tittel")),
-        saksbehandler=as_text(value.get("saksBehandler", value.get("saksbehandler"))),
-        ekstra_metadata=pairs(extra),
+        saksbehandler=as_text(officer),
+        ekstra_metadata=pairs(value.get(extra)),
     )

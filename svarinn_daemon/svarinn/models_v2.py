@@ -28,7 +28,6 @@ from svarinn_daemon.svarinn.fields import (
     as_text,
     check_depth,
     json_type,
-    pairs,
 )
 from svarinn_daemon.svarinn.models import (
     Adressat,
@@ -115,7 +114,9 @@ def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
         svar_pa_forsendelse=as_text(item.get("svarPaForsendelse")),
         forsendelse_type=as_text(item.get("type")),
         ekstern_ref=as_text(item.get("eksternRef")),
-        metadata_fra_avleverende_system=_metadata_fra(item.get("metadataFraAvleverendeSystem")),
+        metadata_fra_avleverende_system=v1.metadata(
+            item.get("metadataFraAvleverendeSystem"), extra="virksomhetsspesifikkeMetadata"
+        ),
         metadata_for_import=_metadata_for_import(item.get("metadataForImport")),
         filmetadata=v1.parse_files(item.get("filer"), V2_FILE_KEYS, where=f"{where}.filer"),
         api="v2",
@@ -138,25 +139,6 @@ def _party(cls: type[_A], value: Any) -> _A | None:
         land=as_text(value.get("land")),
         orgnr=as_text(value.get("organisasjonsnummer")),
         fnr=as_text(value.get("fodselsnummer")),
-    )
-
-
-def _metadata_fra(value: Any) -> Metadata | None:
-    if not isinstance(value, dict):
-        return None
-    return Metadata(
-        sakssekvensnummer=as_number(value.get("sakssekvensnummer")),
-        saksaar=as_number(value.get("saksaar")),
-        journalaar=as_number(value.get("journalaar")),
-        journalsekvensnummer=as_number(value.get("journalsekvensnummer")),
-        journalpostnummer=as_number(value.get("journalpostnummer")),
-        journalposttype=as_text(value.get("journalposttype")),
-        journalstatus=as_text(value.get("journalstatus")),
-        journaldato=parse_date(value.get("journaldato")),
-        dokumentets_dato=parse_date(value.get("dokumentetsDato")),
-        tittel=as_text(value.get("tittel")),
-        saksbehandler=as_text(value.get("saksbehandler")),
-        ekstra_metadata=pairs(value.get("virksomhetsspesifikkeMetadata")),
     )
 
 
