@@ -101,9 +101,10 @@ def configure_logging(
 def _apply_pending() -> None:
     """Give the pending settings to structlog (the caller holds ``_lock``)."""
     import structlog
+    from structlog.testing import LogCapture
 
-    if not _pending:
-        return
+    if not _pending or any(isinstance(p, LogCapture) for p in structlog.get_config()["processors"]):
+        return  # structlog.testing.capture_logs() is on: the settings wait until it ends
     level, fmt, out, redactor = _pending.pop()
     renderer: Any
     if fmt == "json":

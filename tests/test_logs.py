@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 import structlog
@@ -106,3 +108,28 @@ def test_loggers_made_before_configuration_follow_it() -> None:
     early.info("shown")
     assert [line["event"] for line in _lines(stream)] == ["shown"]
     assert _lines(stream)[0]["logger"] == "made.at.import"
+
+
+def test_settings_made_before_structlog_is_imported_survive_capture_logs() -> None:
+    """structlog is imported by the first line logged; if that line is inside
+    structlog.testing.capture_logs(), it is captured, and the settings (redaction included)
+    apply from the first line after it. A fresh interpreter: here structlog is imported."""
+    code = """
+import io, json, sys
+from svarinn_daemon.logs import configure_logging, get_logger
+out = io.StringIO()
+configure_logging(fmt="json", stream=out, secrets=["hunter2"])
+assert "structlog" not in sys.modules
+from structlog.testing import capture_logs
+with capture_logs() as captured:
+    get_logger("t").info("inside", note="a")
+get_logger("t").info("after", note="hunter2")
+print(json.dumps([[c["event"] for c in captured], out.getvalue()]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    captured, written = json.loads(done.stdout)
+    assert captured == ["inside"]
+    (line,) = [json.loads(text) for text in written.splitlines()]
+    assert (line["event"], line["note"]) == ("after", "***")

@@ -2,7 +2,7 @@
 
 alembic and its migration scripts cost an interpreter about 12 MB that it keeps for as long
 as it runs; ``run`` migrates once at start and then idles for months. So ``run`` asks a
-short-lived ``python -m svarinn_daemon.ledger.isolated`` to migrate, and opens a ledger that is
+short-lived child interpreter (:func:`_child`) to migrate, and opens a ledger that is
 already at this code's revision (the check for that needs no alembic).
 
 The child reads the ledger settings, password included, as JSON on standard input (never on
@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -43,6 +44,13 @@ _KINDS: dict[str, type[DaemonError]] = {
     for cls in (ConfigError, LedgerError, LedgerUnavailableError, SchemaMismatchError)
 }
 _STDERR_TAIL = 2000
+# The child runs this, given the directory the parent imported svarinn_daemon from: with -P
+# (no current directory on sys.path) it imports the very same code, never a svarinn_daemon
+# that happens to lie in the directory the daemon was started in.
+_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from svarinn_daemon.ledger.isolated import _child; sys.exit(_child())"
+)
 
 
 def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> SchemaState:
@@ -56,12 +64,12 @@ def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> S
         engine.dispose()
     request = {
         "url": config.url,
-        "password": config.password.reveal() if config.password is not None else None,
+        "password": None if config.password is None else config.password.reveal(),
         "busy_timeout": config.busy_timeout.total_seconds(),
     }
     try:
         done = subprocess.run(
-            [python, *interpreter_flags(), "-m", "svarinn_daemon.ledger.isolated"],
+            [python, *interpreter_flags(), "-P", "-c", _CHILD, str(_package_root())],
             input=json.dumps(request),
             capture_output=True,
             text=True,
@@ -80,6 +88,8 @@ def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> S
         kind = _KINDS.get(str(answer["error"]), LedgerError)
         raise kind(str(answer.get("message", "")))
     state = SchemaState(answer.get("current"), str(answer["head"]))
+    if done.stderr.strip():  # the child logs warnings and errors only
+        log.warning("ledger.migration_output", output=done.stderr.strip()[-_STDERR_TAIL:])
     if state.current != state.head:
         log.info(
             "ledger.migrated",
@@ -92,8 +102,8 @@ def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> S
 
 
 def interpreter_flags(flags: Any = sys.flags) -> list[str]:
-    """This interpreter's options that decide where modules come from, for the child: it must
-    import the same svarinn_daemon (and the same migrations) as the parent."""
+    """This interpreter's options that decide where modules come from (-I, -E, -s, -S) and
+    -O, for the child: it must import the same svarinn_daemon as the parent."""
     out = []
     if flags.isolated:
         out.append("-I")
@@ -101,13 +111,17 @@ def interpreter_flags(flags: Any = sys.flags) -> list[str]:
         out += [
             opt for opt, on in (("-E", flags.ignore_environment), ("-s", flags.no_user_site)) if on
         ]
-        if getattr(flags, "safe_path", False):
-            out.append("-P")
     if flags.no_site:
         out.append("-S")
     if flags.optimize:
         out.append("-" + "O" * flags.optimize)
     return out
+
+
+def _package_root() -> Path:
+    import svarinn_daemon
+
+    return Path(svarinn_daemon.__file__).resolve().parent.parent
 
 
 def _answer(stdout: str) -> dict[str, Any] | None:
@@ -128,7 +142,7 @@ def _child() -> int:
     password = request.get("password")
     config = LedgerConfig(
         url=request["url"],
-        password=Secret("the parent process", password.encode("utf-8")) if password else None,
+        password=None if password is None else Secret("the parent", password.encode("utf-8")),
         busy_timeout=timedelta(seconds=float(request["busy_timeout"])),
     )
     try:
@@ -142,7 +156,3 @@ def _child() -> int:
         return 1
     print(json.dumps({"current": state.current, "head": state.head}))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child())

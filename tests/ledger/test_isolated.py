@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
+import svarinn_daemon
 from svarinn_daemon.config import LedgerConfig, Secret
 from svarinn_daemon.errors import LedgerError, LedgerUnavailableError, SchemaMismatchError
 from svarinn_daemon.ledger import build_engine, migrate, migrate_isolated, open_ledger
@@ -50,7 +51,8 @@ def test_a_fresh_ledger_is_migrated_by_a_child(ledger_url: str, tmp_path: Path) 
     config = LedgerConfig(url=ledger_url, password=secret)
     assert migrate_isolated(config, python=str(python)) == SchemaState(None, SCHEMA_REVISION)
     seen = json.loads(record.read_text())
-    assert seen["argv"][1:] == ["-m", "svarinn_daemon.ledger.isolated"]
+    assert seen["argv"][1] == "-P"  # not the current directory's svarinn_daemon
+    assert seen["argv"][-1] == str(Path(svarinn_daemon.__file__).resolve().parent.parent)
     assert "hunter2" not in " ".join(seen["argv"])  # the password travels on stdin only
     assert json.loads(seen["stdin"])["password"] == "hunter2-very-secret"
     open_ledger(LedgerConfig(url=ledger_url)).close()  # at head, without migrate_schema
@@ -101,12 +103,28 @@ def test_a_child_that_dies_is_a_ledger_error_with_its_stderr(tmp_path: Path) -> 
         ({}, []),
         ({"isolated": 1, "ignore_environment": 1, "no_user_site": 1}, ["-I"]),
         ({"ignore_environment": 1, "no_user_site": 1}, ["-E", "-s"]),
-        ({"safe_path": True, "no_site": 1}, ["-P", "-S"]),
+        ({"no_site": 1}, ["-S"]),
         ({"optimize": 2}, ["-OO"]),
     ],
 )
 def test_the_child_finds_modules_as_the_parent_does(
     flags: dict[str, int], expected: list[str]
 ) -> None:
-    names = ("isolated", "ignore_environment", "no_user_site", "safe_path", "no_site", "optimize")
+    names = ("isolated", "ignore_environment", "no_user_site", "no_site", "optimize")
     assert interpreter_flags(SimpleNamespace(**{n: flags.get(n, 0) for n in names})) == expected
+
+
+def test_the_child_runs_the_parents_code_whatever_the_directory_and_warnings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A svarinn_daemon in the directory the daemon starts in is never run, and warnings
+    turned into errors (PYTHONWARNINGS=error, inherited) do not stop the child."""
+    impostor = tmp_path / "svarinn_daemon" / "ledger"
+    impostor.mkdir(parents=True)
+    for package in (impostor.parent, impostor):
+        (package / "__init__.py").write_text("raise SystemExit('impostor')\n")
+    (impostor / "isolated.py").write_text("raise SystemExit('impostor')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONWARNINGS", "error")
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    assert migrate_isolated(LedgerConfig(url=url)) == SchemaState(None, SCHEMA_REVISION)
