@@ -91,6 +91,9 @@ def configure_logging(
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
     redactor = Redactor(secrets)
+    root = logging.getLogger()
+    if not any(isinstance(h, _LibraryRecords) for h in root.handlers):
+        root.addHandler(_LibraryRecords())
     with _lock:
         _pending[:] = [_Settings(level, fmt, out, redactor)]
         if "structlog" in sys.modules:
@@ -127,7 +130,9 @@ def _apply_pending() -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # One write per line (print() writes the newline apart, and another thread's line
+        # could land between the two).
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
 
@@ -150,6 +155,28 @@ class _LazyLogger:
                 # "logger" itself is wrap_logger's argument, hence logger_name.
                 self._proxy = structlog.get_logger(logger_name=self._name)
         return getattr(self._proxy, method)
+
+
+_LEVEL_METHODS = {logging.CRITICAL: "critical", logging.ERROR: "error", logging.WARNING: "warning"}
+
+
+class _LibraryRecords(logging.Handler):
+    """The libraries' own log records (APScheduler, alembic, httpx ...), warnings and worse,
+    as lines of ours: in the same format, redacted, on the same stream; their event is the
+    library's message and ``logger`` its logger's name."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            method = _LEVEL_METHODS.get(record.levelno, "warning")
+            fields: dict[str, Any] = {}
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            getattr(_LazyLogger(record.name), method)(record.getMessage(), **fields)
+        except Exception:  # a broken record must not take the daemon down
+            self.handleError(record)
 
 
 def get_logger(name: str) -> Any:

@@ -133,3 +133,18 @@ print(json.dumps([[c["event"] for c in captured], out.getvalue()]))
     assert captured == ["inside"]
     (line,) = [json.loads(text) for text in written.splitlines()]
     assert (line["event"], line["note"]) == ("after", "***")
+
+
+def test_library_warnings_are_lines_of_ours_redacted_and_whole(json_log: io.StringIO) -> None:
+    """APScheduler's "skipped: maximum number of running instances" and the like come out
+    as JSON lines of the same stream, secrets masked; each line is written whole."""
+    import logging
+
+    logging.getLogger("apscheduler.executors.default").warning(
+        "Run time of job %r was missed; token %s", "poll", SECRET
+    )
+    logging.getLogger("httpx").info("HTTP Request: GET https://svarut.ks.no/ 200")  # below
+    (line,) = [json.loads(text) for text in json_log.getvalue().splitlines()]
+    assert line["event"] == "Run time of job 'poll' was missed; token ***"
+    assert (line["level"], line["logger"]) == ("warning", "apscheduler.executors.default")
+    assert SECRET not in json_log.getvalue()

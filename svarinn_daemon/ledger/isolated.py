@@ -13,9 +13,13 @@ as the same typed error.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +48,7 @@ _KINDS: dict[str, type[DaemonError]] = {
     for cls in (ConfigError, LedgerError, LedgerUnavailableError, SchemaMismatchError)
 }
 _STDERR_TAIL = 2000
+EXIT_PARENT_GONE = 3
 # The child runs this, given the directory the parent imported svarinn_daemon from: with -P
 # (no current directory on sys.path) it imports the very same code, never a svarinn_daemon
 # that happens to lie in the directory the daemon was started in.
@@ -67,29 +72,24 @@ def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> S
         "password": None if config.password is None else config.password.reveal(),
         "busy_timeout": config.busy_timeout.total_seconds(),
     }
+    argv = [python, *interpreter_flags(), "-P", "-c", _CHILD, str(_package_root())]
     try:
-        done = subprocess.run(
-            [python, *interpreter_flags(), "-P", "-c", _CHILD, str(_package_root())],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        returncode, stdout, stderr = _run_child(argv, json.dumps(request) + "\n")
     except OSError as exc:
         raise LedgerError(f"cannot start the migration process {python}: {exc.strerror}") from None
-    answer = _answer(done.stdout)
-    if answer is None or done.returncode not in (0, 1):
-        tail = done.stderr.strip()[-_STDERR_TAIL:] or "no output"
+    answer = _answer(stdout)
+    if answer is None or returncode not in (0, 1):
+        tail = stderr.strip()[-_STDERR_TAIL:] or "no output"
         raise LedgerError(
             f"the migration process for {describe_url(make_url(config.url))} exited "
-            f"{done.returncode} without an answer: {tail}"
+            f"{returncode} without an answer: {tail}"
         )
     if "error" in answer:
         kind = _KINDS.get(str(answer["error"]), LedgerError)
         raise kind(str(answer.get("message", "")))
     state = SchemaState(answer.get("current"), str(answer["head"]))
-    if done.stderr.strip():  # the child logs warnings and errors only
-        log.warning("ledger.migration_output", output=done.stderr.strip()[-_STDERR_TAIL:])
+    if stderr.strip():  # the child logs warnings and errors only
+        log.warning("ledger.migration_output", output=stderr.strip()[-_STDERR_TAIL:])
     if state.current != state.head:
         log.info(
             "ledger.migrated",
@@ -124,6 +124,40 @@ def _package_root() -> Path:
     return Path(svarinn_daemon.__file__).resolve().parent.parent
 
 
+def _run_child(argv: list[str], request: str) -> tuple[int, str, str]:
+    """Run the child: its exit code, standard output and standard error. Its standard input
+    stays open until it has exited, so that it can tell its parent's death (end of input)
+    from the parent waiting for it, and stop (its transaction undone) instead of migrating
+    on alone after a ``systemctl stop`` or a SIGKILL."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
+        child = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            with contextlib.suppress(BrokenPipeError):  # it died first: its stderr says why
+                child.stdin.write(request)
+                child.stdin.flush()
+            stdout = child.stdout.read()
+            returncode = child.wait()
+        finally:
+            with contextlib.suppress(OSError):
+                child.stdin.close()
+            child.stdout.close()
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        errors.seek(0)
+        return returncode, stdout, errors.read()
+
+
+def _exit_with_parent() -> None:
+    """In the child: end of standard input means the parent is gone (see _run_child)."""
+    sys.stdin.read()
+    os._exit(EXIT_PARENT_GONE)
+
+
 def _answer(stdout: str) -> dict[str, Any] | None:
     lines = stdout.strip().splitlines()
     try:
@@ -138,7 +172,8 @@ def _child() -> int:
     from svarinn_daemon.logs import configure_logging
 
     configure_logging(level="warning", fmt="json", stream=sys.stderr)
-    request = json.loads(sys.stdin.read())
+    request = json.loads(sys.stdin.readline())
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     password = request.get("password")
     config = LedgerConfig(
         url=request["url"],

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from svarinn_daemon.errors import ConfigError, SchemaMismatchError
-from svarinn_daemon.ledger.database import database_errors, describe_url
+from svarinn_daemon.ledger.database import database_errors, describe_url, reading
 from svarinn_daemon.ledger.models import SCHEMA_REVISION
 from svarinn_daemon.logs import get_logger
 
@@ -112,7 +112,7 @@ def check_schema(engine: Engine) -> SchemaState:
 
     The usual case, a ledger at this code's revision, is one query without alembic (which
     costs a command line a tenth of a second to import)."""
-    with database_errors(engine, "reading the schema version"), engine.connect() as connection:
+    with reading(engine, "reading the schema version") as connection:
         if _stored_revision(connection) == SCHEMA_REVISION:
             return SchemaState(SCHEMA_REVISION, SCHEMA_REVISION)
         state = _inspect(connection, engine)
@@ -139,7 +139,7 @@ def _stored_revision(connection: sa.Connection) -> str | None:
 
 def needs_migration(engine: Engine) -> bool:
     """Whether the database is anywhere but at this code's revision (one query, no alembic)."""
-    with database_errors(engine, "reading the schema version"), engine.connect() as connection:
+    with reading(engine, "reading the schema version") as connection:
         return _stored_revision(connection) != SCHEMA_REVISION
 
 

@@ -30,14 +30,16 @@ def _recording_python(tmp_path: Path, *, exit_code: int | None = None) -> tuple[
     ending = (
         f"sys.stderr.write('the child broke\\n'); sys.exit({exit_code})"
         if exit_code is not None
-        else "import subprocess; sys.exit(subprocess.run([REAL, *sys.argv[1:]], input=data, "
-        "text=True).returncode)"
+        # The real child's standard input stays open until it exits, as the daemon keeps it.
+        else "import subprocess; real = subprocess.Popen([REAL, *sys.argv[1:]], "
+        "stdin=subprocess.PIPE, text=True); real.stdin.write(data); real.stdin.flush(); "
+        "sys.exit(real.wait())"
     )
     program.write_text(
         f"#!{sys.executable}\n"
         "import json, sys\n"
         f"REAL = {sys.executable!r}\n"
-        "data = sys.stdin.read()\n"
+        "data = sys.stdin.readline()\n"
         f"open({str(record)!r}, 'w').write(json.dumps({{'argv': sys.argv, 'stdin': data}}))\n"
         f"{ending}\n"
     )

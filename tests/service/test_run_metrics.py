@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -198,3 +199,59 @@ def test_readiness_turns_false_when_the_ledger_is_unreachable(
         finally:
             admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
             _stop(proc)
+
+
+def test_a_daemon_stopped_while_migrating_leaves_no_child_and_no_half_migration(
+    tmp_path: Path,
+) -> None:
+    """The ledger's write lock is held, so the migration child waits for it; SIGTERM to
+    `run` (as `systemctl stop` while it starts) ends it, and the child, which sees its
+    standard input end, stops too instead of migrating on alone: the ledger stays empty."""
+    import sqlite3
+
+    port = _free_port()
+    with harness(tmp_path, extra_config=_config(port)) as h:
+        h.config_path.write_text(
+            h.config_path.read_text().replace("[ledger]\n", '[ledger]\nbusy_timeout = "60s"\n', 1)
+        )
+        database = h.root / "state" / "ledger.sqlite3"
+        database.parent.mkdir(parents=True, exist_ok=True)
+        holder = sqlite3.connect(database, isolation_level=None)
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("BEGIN IMMEDIATE")  # readers go on (WAL), writers wait
+        try:
+            proc, base = _run(h, port)
+            readiness = _get(base + "/readyz")
+            assert readiness is not None
+            assert readiness.json()["phase"] == "starting"
+            _until(lambda: _children(proc.pid) != [])  # type: ignore[attr-defined]
+            (child,) = _children(proc.pid)  # type: ignore[attr-defined]
+            time.sleep(0.5)  # it has read its settings and waits for the lock
+            assert _alive(child)
+            proc.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
+            proc.communicate(timeout=10)  # type: ignore[attr-defined]
+            _until(lambda: not _alive(child), timeout=10)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        with sqlite3.connect(database) as check:
+            tables = {r[0] for r in check.execute("SELECT name FROM sqlite_master")}
+        assert "forsendelser" not in tables
+        assert "alembic_version" not in tables
+
+
+def _children(parent: int) -> list[int]:
+    """The process ids of ``parent``'s children (pgrep -P)."""
+    found = subprocess.run(
+        ["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan is reaped by whatever init the machine has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
