@@ -58,7 +58,7 @@ class _Probes:
 def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
     """Open the runtime and recover. The ledger is migrated in a child process, so alembic
     never takes memory in a process that then runs for months (or imports a 1 GiB letter)."""
-    from svarinn_daemon.ledger import migrate_isolated
+    from svarinn_daemon.ledger.isolated import migrate_isolated
     from svarinn_daemon.logs import get_logger
     from svarinn_daemon.service.daemon import Daemon
     from svarinn_daemon.service.runtime import build_runtime

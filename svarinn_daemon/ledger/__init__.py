@@ -17,7 +17,6 @@ from svarinn_daemon.ledger.database import (
     database_errors,
     describe_url,
 )
-from svarinn_daemon.ledger.isolated import migrate_isolated
 from svarinn_daemon.ledger.records import (
     Backlog,
     Claim,
@@ -81,7 +80,6 @@ __all__ = [
     "describe_url",
     "head_revision",
     "migrate",
-    "migrate_isolated",
     "open_ledger",
     "utc_now",
 ]

@@ -8,7 +8,8 @@ already at this code's revision (the check for that needs no alembic).
 The child reads the ledger settings, password included, as JSON on standard input (never on
 its command line, which ``ps`` shows) and answers with one JSON line on standard output: the
 revision before and the head, or the error's kind and message, which the parent raises again
-as the same typed error.
+as the same typed error. Not imported by ``svarinn_daemon.ledger`` itself: the commands that
+only read the ledger need none of this.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 import svarinn_daemon
 from svarinn_daemon.config import LedgerConfig, Secret
 from svarinn_daemon.errors import LedgerError, LedgerUnavailableError, SchemaMismatchError
-from svarinn_daemon.ledger import build_engine, migrate, migrate_isolated, open_ledger
-from svarinn_daemon.ledger.isolated import interpreter_flags
+from svarinn_daemon.ledger import build_engine, migrate, open_ledger
+from svarinn_daemon.ledger.isolated import interpreter_flags, migrate_isolated
 from svarinn_daemon.ledger.models import SCHEMA_REVISION
 from svarinn_daemon.ledger.schema import SchemaState
 from tests.ledger.test_schema import _closed_port
