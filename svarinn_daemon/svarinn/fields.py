@@ -12,6 +12,7 @@ import math
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from svarinn_daemon.errors import ProtocolError
@@ -24,6 +25,27 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_EPOCH_MS = 10**16
 # SvarInn items nest about four levels deep; far deeper is hostile and would exhaust the stack.
 MAX_ITEM_DEPTH = 32
+
+
+def item_id_and_link(item: Any, *, where: str, link_key: str) -> tuple[str, str, str]:
+    """What every listed item must have, in either version: an object, not nested too
+    deep, a safe id and an http(s) download link. Returns the id, the link, and ``where``
+    with the id added, for the messages about the item's other fields."""
+    if not isinstance(item, dict):
+        raise ProtocolError(f"{where}: expected a JSON object, got {json_type(item)}")
+    check_depth(item, where=where)
+    raw_id = item.get("id")
+    if not isinstance(raw_id, str):
+        raise ProtocolError(f"{where}.id: missing or not a string ({json_type(raw_id)})")
+    where = f"{where} (id {raw_id[:80]!r})"
+    forsendelse_id = check_forsendelse_id(raw_id, where=f"{where}.id")
+    link = item.get(link_key)
+    if not isinstance(link, str) or not link:
+        raise ProtocolError(f"{where}.{link_key}: missing or not a string")
+    parts = urlsplit(link)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ProtocolError(f"{where}.{link_key}: {link[:200]!r} is not an http(s) URL")
+    return forsendelse_id, link, where
 
 
 def check_forsendelse_id(value: str, *, where: str = "forsendelse id") -> str:

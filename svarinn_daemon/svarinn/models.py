@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from svarinn_daemon.errors import ProtocolError
 from svarinn_daemon.svarinn.fields import (
     as_number,
     as_text,
-    check_depth,
     check_forsendelse_id,
+    item_id_and_link,
     json_type,
     pairs,
     parse_date,
@@ -254,21 +253,9 @@ def rejected_item(item: Any, *, index: int, error: ProtocolError) -> RejectedIte
 
 def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
     """Parse one letter; ``index`` is its position in the response, for error messages."""
-    where = f"hentNyeForsendelser[{index}]"
-    if not isinstance(item, dict):
-        raise ProtocolError(f"{where}: expected a JSON object, got {json_type(item)}")
-    check_depth(item, where=where)
-    raw_id = item.get("id")
-    if not isinstance(raw_id, str):
-        raise ProtocolError(f"{where}.id: missing or not a string ({json_type(raw_id)})")
-    where = f"{where} (id {raw_id[:80]!r})"
-    forsendelse_id = check_forsendelse_id(raw_id, where=f"{where}.id")
-    download_url = item.get("downloadUrl")
-    if not isinstance(download_url, str) or not download_url:
-        raise ProtocolError(f"{where}.downloadUrl: missing or not a string")
-    parts = urlsplit(download_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ProtocolError(f"{where}.downloadUrl: {download_url[:200]!r} is not an http(s) URL")
+    forsendelse_id, download_url, where = item_id_and_link(
+        item, where=f"hentNyeForsendelser[{index}]", link_key="downloadUrl"
+    )
     return Forsendelse(
         id=forsendelse_id,
         download_url=download_url,

@@ -19,15 +19,12 @@ import copy
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-from svarinn_daemon.errors import ProtocolError
 from svarinn_daemon.svarinn import models as v1
 from svarinn_daemon.svarinn.fields import (
     as_number,
     as_text,
-    check_depth,
-    json_type,
+    item_id_and_link,
 )
 from svarinn_daemon.svarinn.models import (
     Adressat,
@@ -38,7 +35,6 @@ from svarinn_daemon.svarinn.models import (
     Metadata,
     Mottaker,
     RejectedItem,
-    check_forsendelse_id,
     parse_date,
 )
 
@@ -85,21 +81,9 @@ def parse_item_v2(item: Any, *, index: int) -> Forsendelse | RejectedItem:
 
 def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
     """One v2 letter; ``index`` is its position in the listing, for error messages."""
-    where = f"{LISTING_NAME}[{index}]"
-    if not isinstance(item, dict):
-        raise ProtocolError(f"{where}: expected a JSON object, got {json_type(item)}")
-    check_depth(item, where=where)
-    raw_id = item.get("id")
-    if not isinstance(raw_id, str):
-        raise ProtocolError(f"{where}.id: missing or not a string ({json_type(raw_id)})")
-    where = f"{where} (id {raw_id[:80]!r})"
-    forsendelse_id = check_forsendelse_id(raw_id, where=f"{where}.id")
-    link = item.get("nedlastingslenke")
-    if not isinstance(link, str) or not link:
-        raise ProtocolError(f"{where}.nedlastingslenke: missing or not a string")
-    parts = urlsplit(link)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ProtocolError(f"{where}.nedlastingslenke: {link[:200]!r} is not an http(s) URL")
+    forsendelse_id, link, where = item_id_and_link(
+        item, where=f"{LISTING_NAME}[{index}]", link_key="nedlastingslenke"
+    )
     niva = as_text(item.get("sikkerhetsniva"))
     taushet = item.get("taushetsbelagtPost")
     return Forsendelse(
