@@ -7,9 +7,11 @@ from svarinn_daemon.adapters.base import (
     ArchiveTransaction,
     DocumentMetadata,
     LetterOrigin,
+    ProbingAdapter,
     VerificationRecord,
     begin_letter,
     has_letter,
+    probe_archive,
 )
 from svarinn_daemon.adapters.registry import ENTRY_POINT_GROUP, AdapterRegistry
 
@@ -22,7 +24,9 @@ __all__ = [
     "ArchiveTransaction",
     "DocumentMetadata",
     "LetterOrigin",
+    "ProbingAdapter",
     "VerificationRecord",
     "begin_letter",
     "has_letter",
+    "probe_archive",
 ]

@@ -39,9 +39,11 @@ __all__ = [
     "ArchiveTransaction",
     "DocumentMetadata",
     "LetterOrigin",
+    "ProbingAdapter",
     "VerificationRecord",
     "begin_letter",
     "has_letter",
+    "probe_archive",
 ]
 
 
@@ -176,6 +178,26 @@ class AdapterContext:
         return ConfigError(
             message, source=str(self.source) if self.source else None, key=self.option_key(key)
         )
+
+
+@runtime_checkable
+class ProbingAdapter(Protocol):
+    """An adapter that can tell whether its archive works without a letter. While an
+    archive's circuit breaker is open, the daemon probes it with this instead of risking a
+    letter, so a letter that fails for reasons of its own never holds the archive paused."""
+
+    def probe(self) -> bool:
+        """True when the archive would take a letter now; False when this adapter cannot
+        tell without a letter (a letter is the probe then). Raises a temporary
+        :class:`~svarinn_daemon.errors.ArchiveError` when it would not. Stores nothing."""
+        ...
+
+
+def probe_archive(adapter: ArchiveAdapter) -> bool:
+    """``adapter.probe()`` where the adapter has one; False (ask a letter) otherwise."""
+    if isinstance(adapter, ProbingAdapter):
+        return adapter.probe()
+    return False
 
 
 class AdapterFactory(Protocol):

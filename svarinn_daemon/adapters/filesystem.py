@@ -5,6 +5,7 @@ Layout::
     <root>/<forsendelse-id>/forsendelse.json    the forsendelse (normalised + raw) + verification
     <root>/<forsendelse-id>/<document>          each document, sanitised unique file name
     <root>/.tmp-<forsendelse-id>-<random>.<worker>/   a letter being written (never read)
+    <root>/.tmp-probe-<random>.<worker>               a probe (written, fsynced, removed)
 
 A letter is built in a ``.tmp-`` directory under root and renamed into place, after every
 file and the directory are fsynced: readers see a whole letter or none. The rename is the
@@ -63,7 +64,10 @@ from svarinn_daemon.logs import get_logger
 __all__ = ["METADATA_FILE", "FilesystemArchive", "FilesystemTransaction", "create_adapter"]
 
 TEMP_PREFIX = ".tmp-"
+PROBE_PREFIX = f"{TEMP_PREFIX}probe-"
+PROBE_SIZE = 256 * 1024
 CHUNK = 1024 * 1024
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # Errors tied to one letter's names: retrying the same letter cannot help.
 _NAME_ERRNOS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL}
@@ -151,6 +155,34 @@ class FilesystemArchive:
             self, forsendelse_id, dict(metadata), temp, target, root_fd=root_fd, temp_fd=temp_fd
         )
 
+    def probe(self) -> bool:
+        """Whether a letter could be written now: create, fill, fsync and remove a file
+        under root (``PROBE_SIZE`` bytes, so a disk with only inodes left fails too)."""
+        self._ensure_root()
+        name = f"{PROBE_PREFIX}{secrets.token_hex(6)}.{self.owner_tag}"
+        try:
+            root_fd = os.open(self.root, DIR_FLAGS)
+        except OSError as exc:
+            raise _error(exc, f"cannot open archive root {self.root}") from exc
+        try:
+            fd = os.open(name, _NEW_FILE, 0o600, dir_fd=root_fd)
+            try:
+                block = bytes(CHUNK)
+                left = PROBE_SIZE
+                while left > 0:
+                    left -= os.write(fd, block[: min(left, CHUNK)])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=root_fd)
+            os.fsync(root_fd)
+        except OSError as exc:
+            raise _error(exc, f"cannot write a probe file under {self.root}") from exc
+        finally:
+            os.close(root_fd)
+        return True
+
     def _ensure_root(self) -> None:
         if self.root.is_dir():
             return
@@ -205,6 +237,9 @@ class FilesystemArchive:
         path = self.root / name
         try:
             info = os.stat(name, dir_fd=root_fd, follow_symlinks=False)
+            if own and stat.S_ISREG(info.st_mode) and name.startswith(PROBE_PREFIX):
+                os.unlink(name, dir_fd=root_fd)  # a probe cut short by a kill
+                return True
             if not stat.S_ISDIR(info.st_mode):
                 log.warning("archive.leftover_skipped", path=str(path), reason="not a directory")
                 return False

@@ -1,11 +1,20 @@
 """Claiming: pick the letters with work due, in priority order, and lease them atomically.
 
-Candidates are read per state (``ORDER BY seen_at, id LIMIT n`` on the index
-``(state, seen_at, id)``), so a claim costs a few index probes however long the backlog is,
-instead of sorting every claimable row. On PostgreSQL the reads take row locks with
-``FOR UPDATE SKIP LOCKED``: concurrent claimers pass each other instead of waiting. On SQLite
-the transaction holds the write lock from its start (``BEGIN IMMEDIATE``). Either way the
-UPDATE repeats the "lease is free" condition, so a letter can never be leased twice.
+Candidates are read per state in due order (``ORDER BY due_at, id LIMIT n`` on the index
+``(state, receipt_withheld_at, due_at, id)``), so a claim costs a few index probes however
+long the backlog is, instead of sorting every claimable row. ``due_at`` is when the letter
+was listed or its latest retry time: every due letter gets its turn, and a letter that fails
+again and again (each time with a longer backoff) waits behind the others, on one account
+and across accounts.
+
+Imports can be narrowed by archive (the one ``[[routes]]`` chose, stored at the poll): an
+archive whose circuit breaker is open is passed over (``paused``), and its probe claims only
+its own letters (``archive``). Receipts and reports need no archive and are never narrowed.
+
+On PostgreSQL the reads take row locks with ``FOR UPDATE SKIP LOCKED``: concurrent claimers
+pass each other instead of waiting. On SQLite the transaction holds the write lock from its
+start (``BEGIN IMMEDIATE``). Either way the UPDATE repeats the "lease is free" condition, so
+a letter can never be leased twice.
 
 A letter whose receipt is withheld (shadow mode, ``receipt_withheld_at`` set) is never a
 candidate: no claim, no attempt counted, nothing to loop on until receipts are turned on.
@@ -13,6 +22,7 @@ candidate: no claim, no attempt counted, nothing to loop on until receipts are t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,36 +50,60 @@ def _free(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
+@dataclass(frozen=True)
+class ClaimFilter:
+    """Which letters a claim may take. ``accounts`` None: every account but ``skip_accounts``.
+    ``imports`` False: receipts and reports only. ``paused``: archives whose imports wait.
+    ``archive``: imports for this archive only (its breaker's probe), and nothing else."""
+
+    accounts: tuple[str, ...] | None = None
+    skip_accounts: frozenset[str] = frozenset()
+    imports: bool = True
+    paused: frozenset[str] = frozenset()
+    archive: str | None = None
+
+    def where(self, import_work: bool) -> list[sa.ColumnElement[bool]]:
+        out: list[sa.ColumnElement[bool]] = []
+        if self.accounts is not None:
+            out.append(c.account.in_(self.accounts))
+        if self.skip_accounts:
+            out.append(c.account.not_in(sorted(self.skip_accounts)))
+        if import_work and self.archive is not None:
+            out.append(c.archive == self.archive)
+        elif import_work and self.paused:  # not routed yet: no archive known to be paused
+            out.append(sa.or_(c.archive.is_(None), c.archive.not_in(sorted(self.paused))))
+        return out
+
+    def takes(self, work: Work) -> bool:
+        if work is Work.IMPORT:
+            return self.imports
+        return self.archive is None
+
+
 def _candidates(
-    conn: sa.Connection,
-    now: datetime,
-    limit: int,
-    account: str | None,
-    due_by: datetime,
-    imports: bool,
+    conn: sa.Connection, now: datetime, limit: int, due_by: datetime, which: ClaimFilter
 ) -> list[tuple[int, State, str | None]]:
     due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= due_by)
     picked: list[tuple[int, State, str | None]] = []
     for group in CLAIM_ORDER:
-        if not imports and any(work_for_claim(s) is Work.IMPORT for s in group):
-            continue
         wanted = limit - len(picked)
         if wanted <= 0:
             break
         found: list[Any] = []
         for state in group:
+            work = work_for_claim(state)
+            if not which.takes(work):
+                continue
             query = (
-                sa.select(c.id, c.state, c.claimed_by, c.seen_at)
-                .where(c.state == state.value, _free(now), due)
-                .order_by(c.seen_at, c.id)
+                sa.select(c.id, c.state, c.claimed_by, c.due_at)
+                .where(c.state == state.value, _free(now), due, *which.where(work is Work.IMPORT))
+                .order_by(c.due_at, c.id)
                 .limit(wanted)
             )
-            if account is not None:
-                query = query.where(c.account == account)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             found += conn.execute(query).all()
-        found.sort(key=lambda row: (row.seen_at, row.id))
+        found.sort(key=lambda row: (row.due_at, row.id))
         picked += [(row.id, State(row.state), row.claimed_by) for row in found[:wanted]]
     return picked
 
@@ -80,9 +114,8 @@ def claim_letters(
     now: datetime,
     expires: datetime,
     limit: int,
-    account: str | None,
+    which: ClaimFilter,
     due_by: datetime | None = None,
-    imports: bool = True,
 ) -> list[Letter]:
     """Lease up to ``limit`` letters to ``worker_id`` in the caller's transaction.
 
@@ -90,9 +123,7 @@ def claim_letters(
     started at ``due_by`` does not pick up again what failed during the cycle itself."""
     by_state: dict[State, list[int]] = {}
     took_over: dict[int, str] = {}
-    for letter_id, state, holder in _candidates(
-        conn, now, limit, account, min(due_by or now, now), imports
-    ):
+    for letter_id, state, holder in _candidates(conn, now, limit, min(due_by or now, now), which):
         by_state.setdefault(state, []).append(letter_id)
         if holder is not None:
             took_over[letter_id] = f"took over the expired lease of {holder}"

@@ -23,7 +23,7 @@ NAMING_CONVENTION = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # The migration that builds exactly these tables (tests/ledger/test_schema.py checks that it
 # is the migrations' head): a ledger at it needs no alembic to be trusted.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -95,11 +95,19 @@ forsendelser = sa.Table(
     # Shadow mode (receipts = false): since when this letter's receipt is held back. While
     # set, the letter is not claimed; turning receipts on clears it (the receipt is due).
     sa.Column("receipt_withheld_at", UtcDateTime, nullable=True),
+    # The archive [[routes]] chose for it (None: not routed yet; the daemon routes at start).
+    sa.Column("archive", sa.String(64), nullable=True),
+    # When its work fell (or falls) due: when it was listed, or its latest retry time. Claims
+    # go in this order, so a letter that fails again and again waits behind the others.
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    # Downloads that came back corrupt: at max_download_attempts the letter goes to paper.
+    sa.Column("download_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("account", "forsendelse_id"),
     sa.CheckConstraint(_in("state", STATE_VALUES), name="state"),
     sa.Index(None, "state", "seen_at", "id"),
-    # Claims read (state, not withheld) in seen order: withheld letters are never scanned.
-    sa.Index(None, "state", "receipt_withheld_at", "seen_at", "id"),
+    # Claims read (state, not withheld) in due order (see ledger/claims.py): withheld
+    # letters are never scanned.
+    sa.Index(None, "state", "receipt_withheld_at", "due_at", "id"),
     sa.Index(None, "lease_expires_at"),
 )
 

@@ -81,6 +81,9 @@ def row_to_letter(row: sa.Row[Any]) -> Letter:
         failing_since=m["failing_since"],
         temporary_reported_at=m["temporary_reported_at"],
         receipt_withheld_at=m["receipt_withheld_at"],
+        archive=m["archive"],
+        download_attempts=m["download_attempts"],
+        due_at=m["due_at"],
     )
 
 

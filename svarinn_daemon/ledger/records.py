@@ -28,6 +28,7 @@ class Sighting:
     file_count: int | None = None
     raw_json: str = "{}"
     api: str = "v1"  # the SvarInn API version that listed it
+    archive: str | None = None  # the archive [[routes]] chose for it
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class Letter:
     temporary_reported_at: datetime | None = None  # last mottakFeilet(permanent=false)
     receipt_withheld_at: datetime | None = None  # shadow mode: receipt held back since
     api: str = "v1"  # the SvarInn API version that listed it (raw is in its shape)
+    archive: str | None = None  # the archive [[routes]] chose (None: not routed yet)
+    download_attempts: int = 0  # downloads that came back corrupt
+    due_at: datetime | None = None  # when its work fell (or falls) due; claims go in this order
 
     @property
     def receipt_withheld(self) -> bool:

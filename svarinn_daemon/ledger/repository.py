@@ -8,7 +8,7 @@ The state machine in :mod:`~svarinn_daemon.ledger.states` decides every new stat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,11 +21,12 @@ from svarinn_daemon.errors import (
     LedgerError,
     LetterNotFoundError,
 )
-from svarinn_daemon.ledger.claims import claim_letters
+from svarinn_daemon.ledger.claims import ClaimFilter, claim_letters
 from svarinn_daemon.ledger.events import NewEvent, insert_events
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.queries import LedgerQueries, row_to_letter
 from svarinn_daemon.ledger.records import Claim, Letter, SeenResult, Sighting
+from svarinn_daemon.ledger.routes import imports_waiting, store_routes, wake_archive
 from svarinn_daemon.ledger.seen import record_sightings
 from svarinn_daemon.ledger.shadow import RECEIPT_STATES, apply_receipts
 from svarinn_daemon.ledger.states import (
@@ -82,19 +83,31 @@ class Ledger(LedgerQueries):
         limit: int = 1,
         due_by: datetime | None = None,
         imports: bool = True,
+        *,
+        skip_accounts: frozenset[str] = frozenset(),
+        paused: frozenset[str] = frozenset(),
+        archive: str | None = None,
     ) -> tuple[Claim, ...]:
         """Lease up to ``limit`` letters that have work due: receipts first, then reports,
-        then imports (oldest first). Each claim's ``work`` says what to do. With ``due_by``,
-        only letters due by then (a work cycle's start) are taken; with ``imports`` false,
-        only receipt and report work (the account's archive is unavailable)."""
+        then imports, each in due order (see :mod:`.claims`). Each claim's ``work`` says what
+        to do. With ``due_by``, only letters due by then (a work cycle's start) are taken;
+        with ``imports`` false, only receipt and report work. Imports routed to a ``paused``
+        archive are passed over; with ``archive``, only imports routed to it are taken."""
         _check_worker(worker_id)
         now = self._now(now)
         if lease <= timedelta(0) or limit < 1:
             raise LedgerError("claim needs a positive lease and limit")
         expires = now + lease
+        which = ClaimFilter(
+            accounts=None if account is None else (account,),
+            skip_accounts=skip_accounts,
+            imports=imports,
+            paused=paused,
+            archive=archive,
+        )
         with self._write("claiming letters") as conn:
-            won = claim_letters(conn, worker_id, now, expires, limit, account, due_by, imports)
-        won.sort(key=lambda letter: (CLAIM_PRIORITY[letter.state], letter.seen_at, letter.id))
+            won = claim_letters(conn, worker_id, now, expires, limit, which, due_by)
+        won.sort(key=lambda letter: (CLAIM_PRIORITY[letter.state], letter.due_at, letter.id))
         return tuple(Claim(w, work_for(w.state), worker_id, expires) for w in won)
 
     def extend_lease(
@@ -159,8 +172,16 @@ class Ledger(LedgerQueries):
         error_kind: str,
         error_message: str,
         next_attempt_at: datetime,
+        *,
+        corrupt_download: bool = False,
     ) -> Letter:
-        """A temporary failure: the same work is claimable again from ``next_attempt_at``."""
+        """A temporary failure: the same work is claimable again from ``next_attempt_at``.
+        ``corrupt_download``: the download came back corrupt; counted in
+        ``download_attempts``, which sends the letter to paper at ``max_download_attempts``."""
+        at = self._now(next_attempt_at)
+        extra: dict[str, Any] = {}
+        if corrupt_download:
+            extra["download_attempts"] = letters_t.c.download_attempts + 1
         return self._apply(
             letter_id,
             worker_id,
@@ -168,7 +189,9 @@ class Ledger(LedgerQueries):
             f"{error_kind}: {error_message}",
             last_error_kind=error_kind[:100],
             last_error_message=_clip(error_message),
-            next_attempt_at=self._now(next_attempt_at),
+            next_attempt_at=at,
+            due_at=at,
+            **extra,
         )
 
     def record_temporary_report(self, letter_id: int, now: datetime | None = None) -> None:
@@ -233,6 +256,25 @@ class Ledger(LedgerQueries):
         with self._write("applying the receipts setting") as conn:
             return apply_receipts(conn, account, on, now)
 
+    # --- routes ---------------------------------------------------------------------------
+
+    def imports_waiting(self) -> tuple[Letter, ...]:
+        """Letters whose import is still to come (to be routed again at start)."""
+        with self._read("reading letters to route") as conn:
+            return tuple(imports_waiting(conn))
+
+    def store_routes(self, routes: Mapping[int, str], *, now: datetime | None = None) -> int:
+        """Record the archive ``[[routes]]`` chose per letter id; returns how many changed."""
+        now = self._now(now)
+        with self._write("recording routes") as conn:
+            return store_routes(conn, routes, now)
+
+    def wake_archive(self, archive: str, *, now: datetime | None = None) -> tuple[int, ...]:
+        """The archive answers again: its letters waiting after its failures are due now."""
+        now = self._now(now)
+        with self._write("making an archive's letters due") as conn:
+            return wake_archive(conn, archive, now)
+
     # --- housekeeping ---------------------------------------------------------------------
 
     def reap_expired_leases(self, now: datetime | None = None) -> tuple[int, ...]:
@@ -268,7 +310,8 @@ class Ledger(LedgerQueries):
         now: datetime | None = None,
     ) -> Letter:
         """An operator sends a failed or retry-scheduled letter back to pending (an archived
-        one only to a receipt due now). Refused while a worker holds a live lease."""
+        one only to a receipt due now), with its count of corrupt downloads back at zero.
+        Refused while a worker holds a live lease."""
         if not reason.strip():
             raise LedgerError("retry needs a reason; it goes into the audit trail")
         now = self._now(now)
@@ -292,6 +335,8 @@ class Ledger(LedgerQueries):
                 .values(
                     state=to.value,
                     next_attempt_at=None,
+                    due_at=now,
+                    download_attempts=0,  # a fresh start: max_download_attempts again
                     claimed_by=None,
                     lease_expires_at=None,
                     failing_since=None,

@@ -61,9 +61,11 @@ def _row(account: str, sighting: Sighting, now: datetime) -> dict[str, Any]:
         "expected_sha256": ",".join(hashes) or None,
         "attempts": 0,
         "seen_at": now,
+        "due_at": now,
         "updated_at": now,
         "raw": sighting.raw_json,
         "api": sighting.api,
+        "archive": sighting.archive,
     }
 
 
@@ -133,7 +135,7 @@ def record_sightings(
             updated = conn.execute(
                 sa.update(letters_t)
                 .where(letters_t.c.id == letter_id, letters_t.c.state == state.value)
-                .values(state=to.value, next_attempt_at=None, updated_at=now)
+                .values(state=to.value, next_attempt_at=None, due_at=now, updated_at=now)
             ).rowcount
             if updated == 1:
                 again.append(NewEvent(letter_id, state, to, _AGAIN[action]))

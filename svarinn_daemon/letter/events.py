@@ -54,7 +54,13 @@ class PipelineEvents(Protocol):
         ...
 
     def archive_refused(self, archive: str, error: ArchiveError) -> None:
-        """The archive failed a letter temporarily (the breaker counts these)."""
+        """The archive failed temporarily, on a letter or a probe (the breaker counts these)."""
+        ...
+
+    def archive_answered(self, archive: str, *, probe: bool = False) -> None:
+        """The archive took a letter or said it has one (``probe``: passed a probe without a
+        letter): it works, and its breaker closes. Failures before the archive stage are
+        neither this nor :meth:`archive_refused`."""
         ...
 
     def receipt(self, claim: Claim, kind: ReceiptKind, outcome: str) -> None:

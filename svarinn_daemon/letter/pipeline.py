@@ -33,7 +33,7 @@ from svarinn_daemon.errors import (
     LedgerUnavailableError,
     ShutdownRequested,
 )
-from svarinn_daemon.ledger import Claim, Ledger, SeenAction, Trigger, Work
+from svarinn_daemon.ledger import Claim, Ledger, Letter, SeenAction, Work
 from svarinn_daemon.letter.events import PipelineEvents
 from svarinn_daemon.letter.inflight import InFlight
 from svarinn_daemon.letter.retry import Action, decide
@@ -88,7 +88,8 @@ class Pipeline:
             try:
                 listing = runtime.client.listing()
                 results = self.ledger.record_seen_many(
-                    account, [sighting(f) for f in listing.letters]
+                    account,
+                    [sighting(f, runtime.for_letter(f).archive) for f in listing.letters],
                 )
             except DaemonError as exc:
                 self.events.poll_failed(account, exc)
@@ -101,15 +102,38 @@ class Pipeline:
         self.events.polled(result, listing.rejected)
         return result
 
+    def archive_for(self, letter: Letter) -> str | None:
+        """The archive ``[[routes]]`` chooses for a stored letter today (None: its account is
+        no longer configured, or its stored item no longer reads: its import will say)."""
+        account = self.accounts.get(letter.account)
+        if account is None:
+            return None
+        try:
+            return account.for_letter(parse_stored(letter.raw)).archive
+        except DaemonError:
+            return None
+
     def claim(
         self,
         account: str | None = None,
         limit: int = 1,
         due_by: datetime | None = None,
         imports: bool = True,
+        *,
+        skip_accounts: frozenset[str] = frozenset(),
+        paused: frozenset[str] = frozenset(),
+        archive: str | None = None,
     ) -> tuple[Claim, ...]:
         return self.ledger.claim(
-            self.worker_id, self.lease, account=account, limit=limit, due_by=due_by, imports=imports
+            self.worker_id,
+            self.lease,
+            account=account,
+            limit=limit,
+            due_by=due_by,
+            imports=imports,
+            skip_accounts=skip_accounts,
+            paused=paused,
+            archive=archive,
         )
 
     # --- one claim -----------------------------------------------------------------------
@@ -182,7 +206,9 @@ class Pipeline:
         account = self.accounts[letter.account]
         forsendelse = parse_stored(letter.raw)  # v1 or v2, as listed
         account = account.for_letter(forsendelse)
-        existing = has_letter(account.adapter, forsendelse.id, account.origin)
+        existing = self._at_archive(
+            account.archive, lambda: has_letter(account.adapter, forsendelse.id, account.origin)
+        )
         if existing is not None:
             # The archive has it but the ledger missed it (crash between the two): never twice.
             self._record(
@@ -196,6 +222,7 @@ class Pipeline:
                     note=account.destination or None,
                 )
             )
+            self.events.archive_answered(account.archive)
             self.events.archived(
                 claim, account.archive, existing, size=None, verified=None, notes=(), already=True
             )
@@ -205,6 +232,17 @@ class Pipeline:
             self._archive(claim, account, forsendelse, downloaded)
         finally:
             downloaded.path.unlink(missing_ok=True)
+
+    def _at_archive(self, archive: str, call: Callable[[], T]) -> T:
+        """A call into the letter's own archive (the one its route chose): only what the
+        archive itself answers counts for that archive's circuit breaker, never a failure
+        before it (download, decryption, verification) nor another archive's."""
+        try:
+            return call()
+        except ArchiveError as exc:
+            if exc.temporary:
+                self.events.archive_refused(archive, exc)
+            raise
 
     def _lease_renewer(self, claim: Claim) -> Callable[[], None]:
         """Extends the claim's lease every third of its length while a download runs."""
@@ -229,7 +267,10 @@ class Pipeline:
         forsendelse: Forsendelse,
         downloaded: Downloaded,
     ) -> None:
-        ref, result = self._stages.archive(account, forsendelse, downloaded)
+        ref, result = self._at_archive(
+            account.archive, lambda: self._stages.archive(account, forsendelse, downloaded)
+        )
+        self.events.archive_answered(account.archive)
         self._record(
             lambda: self.ledger.mark_archived(
                 claim.id,
@@ -318,11 +359,9 @@ class Pipeline:
             now=now,
             last_temporary_report_at=letter.temporary_reported_at,
             failing_since=letter.failing_since,
-            download_attempts=self._corrupt_downloads(letter.id) + 1,
+            download_attempts=letter.download_attempts + 1,
             random=self.random,
         )
-        if isinstance(error, ArchiveError) and error.temporary:
-            self.events.archive_refused(account.archive, error)
         if decision.action is Action.ABANDON:
             outcome = Outcome.LEASE_LOST
         elif decision.action is Action.STOP_ACCOUNT:
@@ -350,6 +389,7 @@ class Pipeline:
                     error.kind,
                     f"{decision.action.value}: {decision.reason}: {error}",
                     retry_at,
+                    corrupt_download=decision.action is Action.DOWNLOAD_AGAIN,
                 )
             )
             outcome = Outcome.RETRY_SCHEDULED
@@ -358,16 +398,6 @@ class Pipeline:
         if retried and decision.report_temporary and account.receipts:
             self._report_temporary(claim, decision.message)
         return outcome
-
-    def _corrupt_downloads(self, letter_id: int) -> int:
-        """Earlier downloads of this letter that came back corrupt, from its history: claims
-        cut short by a restart or a shutdown must not count towards sending it to paper."""
-        marker = f": {Action.DOWNLOAD_AGAIN.value}: "  # reasons read "Kind: action: ..."
-        return sum(
-            1
-            for event in self._record(lambda: self.ledger.events(letter_id))
-            if event.trigger is Trigger.SCHEDULE_RETRY and marker in (event.reason or "")
-        )
 
     def _report_temporary(self, claim: Claim, message: str) -> None:
         letter = claim.letter

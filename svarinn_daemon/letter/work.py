@@ -82,8 +82,9 @@ class PollResult:
         return isinstance(self.error, AuthenticationError)
 
 
-def sighting(forsendelse: Forsendelse) -> Sighting:
-    """What the ledger writes down when a forsendelse is listed: only what SvarInn said."""
+def sighting(forsendelse: Forsendelse, archive: str | None = None) -> Sighting:
+    """What the ledger writes down when a forsendelse is listed: what SvarInn said, and the
+    archive its route chose (so claims can pass over the letters of a paused archive)."""
     hashes = [f.sha256hash for f in forsendelse.filmetadata if f.sha256hash]
     sizes = [f.size for f in forsendelse.filmetadata if f.size]
     sender = forsendelse.avsender.navn if forsendelse.avsender else None
@@ -96,4 +97,5 @@ def sighting(forsendelse: Forsendelse) -> Sighting:
         file_count=len(forsendelse.filmetadata),
         raw_json=forsendelse.raw_json(),
         api=forsendelse.api,
+        archive=archive,
     )

@@ -17,8 +17,6 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -27,14 +25,13 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from svarinn_daemon.errors import DaemonError, LedgerUnavailableError
-from svarinn_daemon.ledger import Claim, State, Work
+from svarinn_daemon.errors import LedgerUnavailableError
+from svarinn_daemon.ledger import State
 from svarinn_daemon.letter.work import Outcome, PollResult
 from svarinn_daemon.logs import get_logger
-from svarinn_daemon.service.breaker import Breaker
+from svarinn_daemon.service.dispatch import Dispatcher, internal_error
 from svarinn_daemon.service.health import Check
 from svarinn_daemon.service.liveness import Progress
-from svarinn_daemon.service.pool import WorkerPool
 from svarinn_daemon.service.runtime import Runtime
 from svarinn_daemon.service.sdnotify import Notifier
 
@@ -71,15 +68,10 @@ class Daemon:
         self.stop = threading.Event()
         settings = self.config.daemon
         self.stall_timeout = settings.stall_timeout.total_seconds()
-        self._slots = threading.BoundedSemaphore(settings.concurrency)
-        self._pool = WorkerPool(settings.concurrency, name="letter")
-        self._inflight: set[Future[Outcome]] = set()
-        self._lock = threading.Lock()
-        self._stopped_accounts: set[str] = set()
+        self.dispatch = Dispatcher(runtime, settings.concurrency, self.stall_timeout)
         self.progress = Progress(
             self.pipeline.in_flight, stall_timeout=self.stall_timeout, tick_limit=6 * TICK
         )
-        self.outcomes: dict[Outcome, int] = {}
         self.alerts = runtime.alerts
 
     # --- start and stop -------------------------------------------------------------------
@@ -93,6 +85,7 @@ class Daemon:
             adapter.cleanup(self.config.daemon.lease) for adapter in self.runtime.adapters.values()
         )
         self.runtime.apply_receipts()
+        self.runtime.apply_routes()
         waiting = sum(1 for x in self.ledger.archived_unacknowledged() if not x.receipt_withheld)
         log.info(
             "daemon.recovered",
@@ -114,17 +107,7 @@ class Daemon:
     def shutdown(self) -> None:
         """Stop claiming; give letters in flight the grace period, then make them stop."""
         self.stop.set()
-        with self._lock:
-            inflight = set(self._inflight)
-        grace = self.config.daemon.shutdown_grace.total_seconds()
-        _done, pending = wait_futures(inflight, timeout=grace)
-        if pending:
-            log.warning("daemon.grace_expired", letters_in_flight=len(pending))
-            self.pipeline.stop()  # downloads stop now, their letters are released
-            _done, pending = wait_futures(pending, timeout=max(grace, 10.0))
-            if pending:  # wedged: the process exits without them; their leases run out
-                log.error("daemon.workers_stuck", letters_in_flight=len(pending))
-        self._pool.shutdown()
+        self.dispatch.finish(self.config.daemon.shutdown_grace.total_seconds())
         self.alerts.close()
 
     # --- the ledger -------------------------------------------------------------------------
@@ -147,128 +130,52 @@ class Daemon:
             self.alerts.record_poll(account, ok=result.ok, error=result.error)
         if result.ok:
             self.progress.polled_ok(account)
-        with self._lock:
-            if result.ok:
-                self._stopped_accounts.discard(account)
-            elif result.auth_failed:
-                self._stopped_accounts.add(account)
+        if result.ok or result.auth_failed:
+            self.dispatch.account_stopped(account, stopped=result.auth_failed)
         return result
 
     def drain(self, account: str | None = None) -> int:
-        """Claim and hand out letters until none is due; returns how many were started.
+        """Hand out work until none is due; returns how many jobs were started.
 
         Only letters due when the drain began are taken: one that fails now waits for the
         next cycle instead of being retried in a tight loop. A ledger that stops answering
         or a pool that stops moving ends the drain; the next cycle tries again."""
         started = 0
+        try:
+            self.dispatch.wake_recovered()  # before the start: woken letters are due by it
+        except LedgerUnavailableError:
+            return 0
+        except Exception as exc:
+            self._internal_error("drain", exc, account=account)
         cycle_start = datetime.now(UTC)
+        slots = self.dispatch.slots
         while not self.stop.is_set() and self.ledger.availability.up:
             self._progress(account)
-            if not self._slots.acquire(timeout=1.0):
+            if not slots.acquire(timeout=1.0):
                 if self.pipeline.in_flight.stalled_for() > self.stall_timeout:
                     log.error("drain.pool_stalled", account=account)
                     break
                 continue
             try:
-                claim = self._claim(account, cycle_start)
-                if claim is None:
-                    self._slots.release()
+                job = self.dispatch.next_job(account, cycle_start)
+                if job is None:
+                    slots.release()
                     break
-                self._submit(claim)
+                self.dispatch.submit(job)
             except BaseException as exc:
-                self._slots.release()
+                slots.release()
                 if not isinstance(exc, LedgerUnavailableError):
                     self._internal_error("drain", exc, account=account)
                 break
             started += 1
         return started
 
-    def _claim(self, account: str | None, due_by: datetime) -> tuple[Claim, bool] | None:
-        """The next claim and whether it is its archive's probe (see breaker.py)."""
-        names = [account] if account else [a.name for a in self.config.accounts]
-        for name in names:
-            with self._lock:
-                if name in self._stopped_accounts:
-                    continue
-            breaker = self._breaker(name)
-            imports = breaker.allow()
-            probe = imports and not breaker.available
-            try:
-                claims = self.pipeline.claim(account=name, limit=1, due_by=due_by, imports=imports)
-            except BaseException:
-                if probe:
-                    breaker.cancel_probe()
-                raise
-            if probe and (not claims or claims[0].work is not Work.IMPORT):
-                breaker.cancel_probe()
-                probe = False
-            if claims:
-                return claims[0], probe
-        return None
-
-    def _submit(self, claimed: tuple[Claim, bool]) -> None:
-        claim, probe = claimed
-        future = self._pool.submit(lambda: self._work(claim, probe))
-        with self._lock:
-            self._inflight.add(future)
-        future.add_done_callback(self._done)
-
-    def _work(self, claim: Claim, probe: bool) -> Outcome:
-        letter = claim.letter
-        try:
-            outcome = self.pipeline.process(claim)
-        except BaseException as exc:  # process() decides every failure; this is a bug
-            self._internal_error(
-                "worker", exc, account=letter.account, forsendelse_id=letter.forsendelse_id
-            )
-            self._release_after_bug(claim)
-            outcome = Outcome.RELEASED
-        finally:
-            breaker = self._breaker(letter.account)
-            if probe:
-                breaker.cancel_probe()  # a no-op once the probe's result was recorded
-        if outcome is Outcome.ACCOUNT_STOPPED:
-            with self._lock:
-                self._stopped_accounts.add(letter.account)
-        return outcome
-
-    def _release_after_bug(self, claim: Claim) -> None:
-        try:
-            self.ledger.release(claim.letter.id, claim.worker_id, "internal error in a worker")
-        except Exception as exc:  # the lease runs out instead
-            log.warning("forsendelse.not_released", letter_id=claim.letter.id, error=str(exc))
-
-    def _done(self, future: Future[Outcome]) -> None:
-        try:
-            with self._lock:
-                self._inflight.discard(future)
-                if not future.cancelled() and future.exception() is None:
-                    outcome = future.result()
-                    self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-            if not future.cancelled() and (exc := future.exception()) is not None:
-                self._internal_error("worker", exc)
-        finally:
-            self._slots.release()
-
     def _internal_error(self, where: str, exc: BaseException, **fields: Any) -> None:
-        """Nothing disappears: logged with its traceback and counted."""
-        self.metrics.internal_errors.labels(where).inc()
-        error = f"{exc.kind}: {exc}" if isinstance(exc, DaemonError) else repr(exc)[:500]
-        log.error("daemon.internal_error", where=where, error=error, exc_info=exc, **fields)
+        internal_error(self.runtime, where, exc, **fields)
 
     def wait_idle(self) -> bool:
-        """Wait for the letters in flight; False when they stopped moving (wedged)."""
-        while True:
-            with self._lock:
-                inflight = set(self._inflight)
-            if not inflight:
-                return True
-            wait_futures(inflight, timeout=1.0)
-            if self.pipeline.in_flight.stalled_for() > self.stall_timeout:
-                log.error("daemon.wedged", letters_in_flight=len(inflight))
-                return False
-            if self.stop.is_set():
-                return True  # shutdown() takes over
+        """Wait for the work in flight; False when it stopped moving (wedged)."""
+        return self.dispatch.wait_idle(self.stop)
 
     # --- one cycle (poll-once) and forever (run) ------------------------------------------
 
@@ -301,9 +208,7 @@ class Daemon:
                 )
             except LedgerUnavailableError:
                 pass
-        with self._lock:
-            outcomes = dict(self.outcomes)
-        return CycleReport(polls, outcomes, unfinished, wedged, withheld)
+        return CycleReport(polls, self.dispatch.outcome_counts(), unfinished, wedged, withheld)
 
     def run_forever(self, on_ready: Callable[[], None] | None = None) -> None:
         settings = self.config.daemon
@@ -355,12 +260,12 @@ class Daemon:
         if self.notifier.watchdog_interval is not None:
             tick = min(tick, max(self.notifier.watchdog_interval.total_seconds(), 0.05))
         try:
-            while not self.stop.wait(tick):
+            while not self.stop.wait(self._next_wake(tick)):
                 live = self.liveness()
                 if live.ok:
                     self.notifier.watchdog()  # only while the daemon makes progress
-                with self._lock:
-                    busy = len(self._inflight)
+                self._kick_if_due(scheduler)
+                busy = len(self.dispatch.in_flight())
                 status = f"{busy} letter(s) in flight"
                 if not self.ledger.availability.up:
                     status += "; ledger unavailable"
@@ -372,7 +277,8 @@ class Daemon:
             log.info("daemon.stopping")
             scheduler.shutdown(wait=False)
             self.shutdown()
-            log.info("daemon.stopped", outcomes={k.value: v for k, v in self.outcomes.items()})
+            outcomes = self.dispatch.outcome_counts()
+            log.info("daemon.stopped", outcomes={k.value: v for k, v in outcomes.items()})
 
     def _guarded(self, where: str, job: Callable[..., None]) -> Callable[..., None]:
         """A scheduler job that logs and counts whatever escapes it, and lives on."""
@@ -411,8 +317,25 @@ class Daemon:
                 out[archive] = timedelta(seconds=breaker.open_for())
         return out
 
-    def _breaker(self, account: str) -> Breaker:
-        return self.runtime.breakers[self.pipeline.accounts[account].archive]
+    def _kick_if_due(self, scheduler: BackgroundScheduler) -> None:
+        """An archive's probe is due, or an archive answered again: drain now rather than
+        at the next poll, so a recovered archive is used within one probe delay."""
+        due = any(b.probe_due() for b in self.runtime.breakers.values())
+        if not (due or self.dispatch.kick.is_set()) or not self.ledger.availability.up:
+            return
+        self.dispatch.kick.clear()
+        scheduler.add_job(
+            self._guarded("drain", self._drain_now), id="drain-now", replace_existing=True
+        )
+
+    def _next_wake(self, tick: float) -> float:
+        """The watch loop's next turn: a tick, or sooner when an archive's probe falls due
+        (the probe, and the imports after it, need not wait for the next poll)."""
+        due = [b.probe_in() for b in self.runtime.breakers.values()]
+        return min([tick, *(max(d, 0.25) for d in due if d is not None)])
+
+    def _drain_now(self) -> None:
+        self.drain()
 
     def _progress(self, account: str | None) -> None:
         self.progress.cycle(account)

@@ -19,7 +19,15 @@ from prometheus_client.registry import Collector
 from svarinn_daemon import __version__
 
 STAGES = ("poll", "download", "decrypt", "verify", "archive", "receipt")
-INTERNAL_ERROR_PLACES = ("pipeline", "worker", "drain", "cycle", "scheduler", "alerts")
+INTERNAL_ERROR_PLACES = (
+    "pipeline",
+    "worker",
+    "probe",
+    "drain",
+    "cycle",
+    "scheduler",
+    "alerts",
+)
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)
 
 

@@ -114,10 +114,6 @@ class Observer:
                 archive_ref=ref,
             )
             return
-        breaker = self.breakers.get(archive)
-        if breaker is not None and breaker.success():
-            self.metrics.archive_available.labels(archive).set(1)
-            log.info("archive.available", archive=archive)
         if not verified:
             self.metrics.unverified.labels(claim.letter.account).inc()
         log.info(
@@ -130,14 +126,29 @@ class Observer:
             notes=list(notes),
         )
 
+    def archive_answered(self, archive: str, *, probe: bool = False) -> None:
+        breaker = self.breakers.get(archive)
+        if breaker is not None and breaker.success(trial=probe):
+            self.metrics.archive_available.labels(archive).set(1)
+            log.info("archive.available", archive=archive, by="probe" if probe else "letter")
+
     def archive_refused(self, archive: str, error: ArchiveError) -> None:
         breaker = self.breakers.get(archive)
-        if breaker is not None and breaker.failure():
+        if breaker is None:
+            return
+        if breaker.failure():
             self.metrics.archive_available.labels(archive).set(0)
             log.error(
                 "archive.unavailable",
                 archive=archive,
                 consecutive_failures=breaker.failures,
+                probe_in_seconds=breaker.delay,
+                error=str(error),
+            )
+        elif not breaker.available:
+            log.warning(
+                "archive.still_unavailable",
+                archive=archive,
                 probe_in_seconds=breaker.delay,
                 error=str(error),
             )

@@ -72,6 +72,18 @@ class Runtime:
             elif changed:
                 log.info("daemon.withheld_receipts_due", account=account.name, letters=len(changed))
 
+    def apply_routes(self) -> None:
+        """Route the letters still to import with today's ``[[routes]]`` (and those listed
+        before the ledger kept routes), so claims pass over the right paused archives."""
+        routes = {}
+        for letter in self.ledger.imports_waiting():
+            archive = self.pipeline.archive_for(letter)
+            if archive is not None:
+                routes[letter.id] = archive
+        changed = self.ledger.store_routes(routes)
+        if changed:
+            log.info("daemon.letters_routed", letters=changed)
+
     def ledger_snapshot(self) -> LedgerSnapshot:
         """Counts per account and state, and the oldest unfinished letter's age, for metrics."""
         backlog = self.ledger.backlog()

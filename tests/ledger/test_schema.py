@@ -125,3 +125,50 @@ def test_sqlite_directory_and_file_are_private(tmp_path: Path) -> None:
     open_ledger(LedgerConfig(url=f"sqlite:///{path}"), migrate_schema=True).close()
     assert path.parent.stat().st_mode & 0o777 == 0o700
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_0006_counts_earlier_corrupt_downloads_and_sets_due_times(ledger_url: str) -> None:
+    """The one-time conversion: corrupt downloads counted from the old wording of the trail,
+    each letter due at its retry time (or when it was listed), no archive chosen yet."""
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    try:
+        migrate(engine)
+        downgrade(engine, "0005")
+        listed, retry = "2026-12-01 08:00:00", "2026-12-01 09:00:00"
+        with engine.begin() as conn:
+            for fid, next_at in (("a", retry), ("b", None)):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO forsendelser (account, forsendelse_id, state, file_count,"
+                        " attempts, seen_at, updated_at, raw, next_attempt_at) VALUES ('k', :f,"
+                        " 'retry_scheduled', 1, 2, :s, :s, '{}', :n)"
+                    ),
+                    {"f": fid, "s": listed, "n": next_at},
+                )
+            ids = dict(conn.execute(sa.text("SELECT forsendelse_id, id FROM forsendelser")).all())
+            for reason in (
+                "ChecksumMismatchError: download_again: ChecksumMismatchError: sha256 differs",
+                "ChecksumMismatchError: download_again: ChecksumMismatchError: size differs",
+                "ServiceUnavailableError: retry: ServiceUnavailableError: 503",
+            ):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO forsendelse_events (letter_id, at, trigger, from_state,"
+                        " to_state, reason) VALUES (:i, :s, 'schedule_retry', 'claimed',"
+                        " 'retry_scheduled', :r)"
+                    ),
+                    {"i": ids["a"], "s": listed, "r": reason},
+                )
+        migrate(engine)
+        assert _diff(engine) == []
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT forsendelse_id, download_attempts, archive, due_at"
+                    " FROM forsendelser ORDER BY forsendelse_id"
+                )
+            ).all()
+        got = {r[0]: (r[1], r[2], str(r[3])[:19]) for r in rows}
+        assert got == {"a": (2, None, retry), "b": (0, None, listed)}
+    finally:
+        engine.dispose()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from svarinn_daemon.adapters.memory import MemoryArchive, MemoryTransaction
 from svarinn_daemon.errors import (
@@ -103,6 +104,9 @@ class Recorder:
 
     def archive_refused(self, archive: str, error: ArchiveError) -> None:
         self._add("archive_refused", archive=archive, error=error)
+
+    def archive_answered(self, archive: str, *, probe: bool = False) -> None:
+        self._add("archive_answered", archive=archive, probe=probe)
 
     def receipt(self, claim: Claim, kind: str, outcome: str) -> None:
         self._add("receipt", claim=claim, kind=kind, outcome=outcome)
@@ -204,7 +208,14 @@ def test_a_letter_is_polled_archived_and_acknowledged(world: World) -> None:
     assert recorded is not None
     assert recorded.state is State.ACKNOWLEDGED
     assert recorded.actual_sha256 == (letter.files[0].sha256,)
-    assert world.events.names() == ["polled", "downloaded", "archived", "receipt", "acknowledged"]
+    assert world.events.names() == [
+        "polled",
+        "downloaded",
+        "archive_answered",
+        "archived",
+        "receipt",
+        "acknowledged",
+    ]
     assert world.events.named("receipt")[0]["outcome"] == "ok"
     assert list(world.spool.directory.iterdir()) == []  # nothing left in the spool
 
@@ -296,6 +307,76 @@ def test_download_again_until_the_limit_then_the_letter_is_reported(world: World
     assert world.svarinn.pending == ()
     assert world.state(claim) is State.REPORTED
     assert world.archive.letters == {}
+
+
+def _reword_history(world: World, letter_id: int, reason: str) -> None:
+    """Every event of the letter gets ``reason``: what a change of wording would have done
+    to the count. The trail is append-only, so the test lifts that guard for a moment."""
+    with world.ledger.engine.begin() as conn:
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
+            conn.execute(sa.text("ALTER TABLE forsendelse_events DISABLE TRIGGER USER"))
+        else:
+            conn.execute(sa.text("DROP TRIGGER forsendelse_events_no_update"))
+        conn.execute(
+            sa.text("UPDATE forsendelse_events SET reason = :r WHERE letter_id = :i"),
+            {"r": reason, "i": letter_id},
+        )
+        if postgresql:
+            conn.execute(sa.text("ALTER TABLE forsendelse_events ENABLE TRIGGER USER"))
+
+
+def test_rewording_the_history_cannot_change_when_a_corrupt_letter_is_reported(
+    world: World,
+) -> None:
+    """Corrupt downloads are counted in the ledger (``download_attempts``), not found again
+    by searching event reasons: neither a history that no longer says "download_again" nor
+    one that says it where nothing was corrupt changes when a letter goes to paper."""
+    corrupt = world.svarinn.add_letter(wrong_sha256=True)  # every download "corrupt"
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+    assert pipeline.process(claim) is Outcome.RETRY_SCHEDULED
+    recorded = world.ledger.get(claim.id)
+    assert recorded is not None
+    assert recorded.download_attempts == 1
+    _reword_history(world, claim.id, "Something else entirely")
+    world.clock.advance(BASE)
+    assert pipeline.process(world.claim(pipeline)) is Outcome.REPORTED  # max 2, as before
+    assert [r.forsendelse_id for r in world.svarinn.reports] == [corrupt.id]
+
+    # The other way round: a history full of the old marker, and one corrupt download.
+    other = world.svarinn.add_letter()
+    pipeline.poll(ACCOUNT)
+    second = world.claim(pipeline)
+    world.svarinn.corrupt(other.id)
+    marker = "ChecksumMismatchError: download_again: x"
+    with world.ledger.engine.begin() as conn:  # appended, as the old wording read
+        for _ in range(3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO forsendelse_events (letter_id, at, trigger, from_state, "
+                    "to_state, worker_id, reason) VALUES (:i, CURRENT_TIMESTAMP, "
+                    "'schedule_retry', 'claimed', 'retry_scheduled', 'w', :r)"
+                ),
+                {"i": second.id, "r": marker},
+            )
+    assert pipeline.process(second) is Outcome.RETRY_SCHEDULED  # the first corrupt one
+    world.clock.advance(BASE)
+    assert pipeline.process(world.claim(pipeline)) is Outcome.ACKNOWLEDGED
+    assert [r.forsendelse_id for r in world.svarinn.reports] == [corrupt.id]
+
+
+def test_an_operator_retry_gives_a_letter_its_downloads_again(world: World) -> None:
+    world.svarinn.add_letter(wrong_sha256=True)
+    pipeline = world.pipeline()
+    pipeline.poll(ACCOUNT)
+    claim = world.claim(pipeline)
+    assert pipeline.process(claim) is Outcome.RETRY_SCHEDULED
+    world.ledger.retry(claim.id, "the sender sent it again", operator="cli:test")
+    recorded = world.ledger.get(claim.id)
+    assert recorded is not None
+    assert (recorded.state, recorded.download_attempts) == (State.SEEN, 0)
 
 
 def test_a_missing_key_is_retried_loudly_and_never_reported(world: World) -> None:

@@ -64,6 +64,48 @@ SCENARIOS = {
         ("ok", True, CLOSED),
         ("cancel", None, CLOSED),  # after a result, cancelling changes nothing
     ],
+    "a letter probe that failed before the archive leaves the delay passed": [
+        ("fail", False, CLOSED),
+        ("fail", False, CLOSED),
+        ("fail", True, OPEN),
+        ("+10", None, OPEN),
+        ("allow", True, HALF),
+        ("cancel", None, OPEN),
+        ("allow", True, HALF),  # another letter at once, no new delay
+        ("cancel", None, OPEN),
+        ("allow", True, HALF),
+        ("fail", False, OPEN),  # this one reached the archive: the delay doubles
+        ("+19", None, OPEN),
+        ("allow", False, OPEN),
+    ],
+    "a probe without a letter closes it on trial: the next failure reopens at once": [
+        ("fail", False, CLOSED),
+        ("fail", False, CLOSED),
+        ("fail", True, OPEN),
+        ("+10", None, OPEN),
+        ("allow", True, HALF),
+        ("probe", True, CLOSED),
+        ("allow", True, CLOSED),
+        ("fail", True, OPEN),  # one failure is enough on trial
+        ("+19", None, OPEN),
+        ("allow", False, OPEN),  # and the delay doubled
+        ("+1", None, OPEN),
+        ("allow", True, HALF),
+        ("probe", True, CLOSED),
+        ("ok", False, CLOSED),  # a letter got through: trial over
+        ("fail", False, CLOSED),
+        ("fail", False, CLOSED),
+        ("fail", True, OPEN),  # three again, and the delay is back to 10
+        ("+10", None, OPEN),
+        ("allow", True, HALF),
+    ],
+    "a probe's success after a letter's changes nothing": [
+        ("ok", False, CLOSED),
+        ("probe", False, CLOSED),
+        ("fail", False, CLOSED),
+        ("fail", False, CLOSED),
+        ("fail", True, OPEN),
+    ],
 }
 
 
@@ -79,6 +121,7 @@ def test_breaker_steps(name: str) -> None:
             got = {
                 "fail": breaker.failure,
                 "ok": breaker.success,
+                "probe": lambda: breaker.success(trial=True),
                 "allow": breaker.allow,
                 "cancel": breaker.cancel_probe,
             }[step]()
