@@ -73,11 +73,14 @@ def letter_json(letter: Letter, *, raw: bool) -> dict[str, Any]:
         "verified": letter.verified,
         "archive_ref": letter.archive_ref,
         "attempts": letter.attempts,
+        "download_attempts": letter.download_attempts,  # downloads that came back corrupt
+        "archive": letter.archive,  # the archive [[routes]] chose (None: not routed yet)
         "last_error_kind": letter.last_error_kind,
         "last_error_message": letter.last_error_message,
         "claimed_by": letter.claimed_by,
         "lease_expires_at": iso(letter.lease_expires_at),
         "next_attempt_at": iso(letter.next_attempt_at),
+        "due_at": iso(letter.due_at),
         "seen_at": iso(letter.seen_at),
         "claimed_at": iso(letter.claimed_at),
         "archived_at": iso(letter.archived_at),

@@ -16,6 +16,7 @@ from svarinn_daemon.testing.contract import (
     check_abort_leaves_nothing,
     check_adapter_contract,
     check_commit_then_has,
+    check_probe_stores_nothing,
     check_satisfies_protocol,
     check_second_commit_returns_existing_ref,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "check_abort_leaves_nothing",
     "check_adapter_contract",
     "check_commit_then_has",
+    "check_probe_stores_nothing",
     "check_satisfies_protocol",
     "check_second_commit_returns_existing_ref",
     "make_key_pair",

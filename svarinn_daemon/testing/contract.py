@@ -12,6 +12,7 @@ from svarinn_daemon.adapters import (
     ArchiveAdapter,
     ArchiveTransaction,
     DocumentMetadata,
+    ProbingAdapter,
     VerificationRecord,
 )
 from svarinn_daemon.errors import (
@@ -24,6 +25,7 @@ __all__ = [
     "check_abort_leaves_nothing",
     "check_adapter_contract",
     "check_commit_then_has",
+    "check_probe_stores_nothing",
     "check_satisfies_protocol",
     "check_second_commit_returns_existing_ref",
 ]
@@ -105,12 +107,30 @@ def check_abort_leaves_nothing(adapter: ArchiveAdapter, work_dir: Path) -> None:
     _expect(left == 0, f"cleanup() found {left} leftovers after an abort")
 
 
+def check_probe_stores_nothing(adapter: ArchiveAdapter, work_dir: Path) -> None:
+    """An adapter with ``probe()`` answers a bool, stores no letter and leaves nothing for
+    cleanup(), before and after a letter is archived (adapters without one pass)."""
+    if not isinstance(adapter, ProbingAdapter):
+        return
+    answer = adapter.probe()
+    _expect(isinstance(answer, bool), f"probe() returned {answer!r}, not a bool")
+    _expect(adapter.has(_ID) is None, "after probe() has() finds a letter never stored")
+    tx = adapter.begin(_ID, _METADATA)
+    tx.add_document("a.pdf", io.BytesIO(b"one"), _meta(b"one"))
+    ref = tx.commit(_record(3))
+    _expect(adapter.probe() is answer, "probe() answered otherwise once a letter was stored")
+    _expect(adapter.has(_ID) == ref, "probe() changed what has() finds")
+    left = adapter.cleanup(timedelta(0))
+    _expect(left == 0, f"cleanup() found {left} leftovers of probe()")
+
+
 AdapterCheck = Callable[[ArchiveAdapter, Path], None]
 ADAPTER_CHECKS: tuple[AdapterCheck, ...] = (
     check_satisfies_protocol,
     check_commit_then_has,
     check_second_commit_returns_existing_ref,
     check_abort_leaves_nothing,
+    check_probe_stores_nothing,
 )
 
 

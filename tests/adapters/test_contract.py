@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from svarinn_daemon.adapters import AdapterRegistry, ArchiveAdapter, DocumentMetadata
+from svarinn_daemon.adapters import (
+    AdapterRegistry,
+    ArchiveAdapter,
+    DocumentMetadata,
+    VerificationRecord,
+)
 from svarinn_daemon.adapters.memory import MemoryArchive, StoredLetter
 from svarinn_daemon.config import ArchiveConfig
 from svarinn_daemon.errors import ArchiveError
@@ -19,6 +24,7 @@ from svarinn_daemon.testing import (
     AdapterCheck,
     check_adapter_contract,
     check_commit_then_has,
+    check_probe_stores_nothing,
     check_second_commit_returns_existing_ref,
 )
 
@@ -64,6 +70,17 @@ def test_check_adapter_contract_runs_every_rule(kind: str, tmp_path: Path) -> No
     assert len(set(given)) == len(ADAPTER_CHECKS)  # a fresh adapter for each rule
 
 
+_RECORD = VerificationRecord(
+    "ab" * 32,
+    0,
+    True,
+    "pdf",
+    True,
+    datetime(2026, 1, 2, tzinfo=UTC),
+    datetime(2026, 1, 2, tzinfo=UTC),
+)
+
+
 class StoresTwice(MemoryArchive):
     """Breaks the idempotency rule: every commit stores the letter anew."""
 
@@ -79,11 +96,21 @@ class ForgetsCommits(MemoryArchive):
         return None
 
 
+class ProbesWithALetter(MemoryArchive):
+    """Breaks the probe rule: its probe stores a letter to see whether the archive works."""
+
+    def probe(self) -> bool:
+        tx = self.begin("d1c6d795-f1a0-4a36-bce1-a4d9f26696db", {})
+        tx.commit(_RECORD)
+        return True
+
+
 @pytest.mark.parametrize(
     ("broken", "check", "message"),
     [
         (StoresTwice, check_second_commit_returns_existing_ref, "committed twice"),
         (ForgetsCommits, check_commit_then_has, "has\\(\\) returned None"),
+        (ProbesWithALetter, check_probe_stores_nothing, "after probe\\(\\) has\\(\\) finds"),
     ],
 )
 def test_the_checks_catch_a_broken_adapter(

@@ -16,6 +16,7 @@ import pytest
 from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
 from svarinn_daemon.adapters.filesystem import FilesystemArchive, _error, create_adapter
 from svarinn_daemon.errors import ArchiveError, ConfigError
+from tests.support.fault_support import fill, small_tmpfs
 
 FID = "43ee26b7-838b-4f99-b81c-d21551b621d8"
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -332,3 +333,31 @@ def test_a_directory_swapped_mid_transaction_cannot_redirect_writes(tmp_path: Pa
     tx.abort()
     assert list(elsewhere.iterdir()) == []
     assert tx.temp.is_symlink()  # a link at the name is not ours to remove
+
+
+def test_probe_writes_fsyncs_and_removes_a_file_and_leaves_nothing(tmp_path: Path) -> None:
+    archive = FilesystemArchive(tmp_path / "archive", owner="w")
+    assert archive.probe() is True
+    assert list((tmp_path / "archive").iterdir()) == []  # created on the way, left empty
+
+
+def test_probe_of_a_full_disk_is_a_temporary_archive_error(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "archive", "1m") as root:
+        filler = fill(root, leave=8 * 1024)
+        archive = FilesystemArchive(root, owner="w")
+        with pytest.raises(ArchiveError, match="ENOSPC") as info:
+            archive.probe()
+        assert info.value.temporary
+        assert sorted(p.name for p in root.iterdir()) == ["filler"]
+        filler.unlink()
+        assert archive.probe() is True
+
+
+def test_a_probe_cut_short_by_a_kill_is_cleaned_up_by_its_worker(tmp_path: Path) -> None:
+    archive = FilesystemArchive(tmp_path, owner="w")
+    mine = tmp_path / f".tmp-probe-0123456789ab.{archive.owner_tag}"
+    theirs = tmp_path / ".tmp-probe-0123456789ab.someoneelse"
+    mine.write_bytes(b"\0" * 10)
+    theirs.write_bytes(b"\0" * 10)
+    assert archive.cleanup(timedelta(hours=1)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [theirs.name]
