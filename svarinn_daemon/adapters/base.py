@@ -24,13 +24,14 @@ only when this letter can never be stored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
-from svarinn_daemon.errors import ConfigError
+from svarinn_daemon.errors import ArchiveError, ConfigError
 
 __all__ = [
     "AdapterContext",
@@ -44,6 +45,7 @@ __all__ = [
     "begin_letter",
     "has_letter",
     "probe_archive",
+    "probe_by_lookup",
 ]
 
 
@@ -191,6 +193,22 @@ class ProbingAdapter(Protocol):
         tell without a letter (a letter is the probe then). Raises a temporary
         :class:`~svarinn_daemon.errors.ArchiveError` when it would not. Stores nothing."""
         ...
+
+
+def probe_by_lookup(lookup: Callable[[str], str | None], what: str) -> bool:
+    """A probe through the archive's own "do you have it?" question, for an id no letter can
+    have: a working archive answers "no". An archive that claims to have it is answering
+    something else (a catch-all front end, a script that always exits 0): that is a
+    temporary error naming the misconfiguration, never a working archive."""
+    probe_id = f"svarinn-probe-{secrets.token_hex(8)}"
+    ref = lookup(probe_id)
+    if ref is not None:
+        raise ArchiveError(
+            f"{what} says it has {probe_id}, an id made up for the probe: it does not "
+            "answer whether a letter is archived (check its configuration)",
+            temporary=True,
+        )
+    return True
 
 
 def probe_archive(adapter: ArchiveAdapter) -> bool:

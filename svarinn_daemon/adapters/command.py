@@ -34,6 +34,7 @@ from svarinn_daemon.adapters.base import (
     DocumentMetadata,
     LetterOrigin,
     VerificationRecord,
+    probe_by_lookup,
 )
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
@@ -268,6 +269,13 @@ class CommandArchive:
             f"check_command {self.check_command[0]} {result.ending()} for {forsendelse_id}{detail}",
             temporary=True,
         )
+
+    def probe(self) -> bool:
+        """``check_command`` for an id no letter has, expecting "not archived" (exit 1);
+        without a check_command only a letter can tell."""
+        if self.check_command is None:
+            return False
+        return probe_by_lookup(self.has, f"check_command {self.check_command[0]}")
 
     def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> CommandTransaction:
         return self.begin_from(None, forsendelse_id, metadata)

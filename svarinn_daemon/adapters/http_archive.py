@@ -30,7 +30,12 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from svarinn_daemon.adapters.base import AdapterContext, DocumentMetadata, VerificationRecord
+from svarinn_daemon.adapters.base import (
+    AdapterContext,
+    DocumentMetadata,
+    VerificationRecord,
+    probe_by_lookup,
+)
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
 from svarinn_daemon.common import Clock, is_loopback, utc_now
@@ -131,6 +136,13 @@ class HttpArchive:
             temporary=True,
             retry_after=retry_after_seconds(headers.get("retry-after")),
         )
+
+    def probe(self) -> bool:
+        """``status_url`` for an id no letter has, expecting 404; without a status_url only
+        a letter can tell."""
+        if self.status_url is None:
+            return False
+        return probe_by_lookup(self.has, "status_url")
 
     def post(self, staged: StagedLetter) -> str:
         """POST the staged letter (its forsendelse.json written) and read the answer."""

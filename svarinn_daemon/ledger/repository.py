@@ -63,14 +63,21 @@ class Ledger(LedgerQueries):
     # --- polling --------------------------------------------------------------------------
 
     def record_seen_many(
-        self, account: str, sightings: Sequence[Sighting], *, now: datetime | None = None
+        self,
+        account: str,
+        sightings: Sequence[Sighting],
+        *,
+        now: datetime | None = None,
+        listed_at: datetime | None = None,
     ) -> tuple[SeenResult, ...]:
-        """One page of hentNyeForsendelser in one transaction; results in input order."""
+        """One page of hentNyeForsendelser in one transaction; results in input order.
+        ``listed_at``: when the listing was asked for (a letter finished since then is not
+        taken as listed again: the listing may predate its receipt)."""
         now = self._now(now)
         if not sightings:
             return ()
         with self._write("recording seen forsendelser") as conn:
-            return record_sightings(conn, account, sightings, now)
+            return record_sightings(conn, account, sightings, now, listed_at)
 
     # --- claims and leases ----------------------------------------------------------------
 

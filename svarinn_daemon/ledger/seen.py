@@ -75,7 +75,10 @@ def _insert(conn: sa.Connection) -> Any:
     )
 
 
-def _known(conn: sa.Connection, account: str, ids: Sequence[str]) -> dict[str, tuple[int, State]]:
+_Known = dict[str, tuple[int, State, datetime | None]]
+
+
+def _known(conn: sa.Connection, account: str, ids: Sequence[str]) -> _Known:
     c = letters_t.c
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
@@ -88,14 +91,26 @@ def _known(conn: sa.Connection, account: str, ids: Sequence[str]) -> dict[str, t
     else:
         wanted = c.forsendelse_id.in_(ids)
     rows = conn.execute(
-        sa.select(c.id, c.forsendelse_id, c.state).where(c.account == account, wanted)
+        sa.select(c.id, c.forsendelse_id, c.state, c.acknowledged_at, c.reported_at).where(
+            c.account == account, wanted
+        )
     ).all()
-    return {fid: (letter_id, State(state)) for letter_id, fid, state in rows}
+    return {
+        fid: (letter_id, State(state), acknowledged_at or reported_at)
+        for letter_id, fid, state, acknowledged_at, reported_at in rows
+    }
 
 
 def record_sightings(
-    conn: sa.Connection, account: str, sightings: Sequence[Sighting], now: datetime
+    conn: sa.Connection,
+    account: str,
+    sightings: Sequence[Sighting],
+    now: datetime,
+    listed_at: datetime | None = None,
 ) -> tuple[SeenResult, ...]:
+    """``listed_at``: when the listing was asked for. A letter finished after that was
+    listed before its receipt reached SvarUt: that listing says nothing about it (acting on
+    it would send the receipt twice); a later listing that still has it does."""
     if not account or len(account) > 64:
         raise LedgerError(f"an account name must be 1-64 characters, not {account!r}")
     prepared: dict[str, dict[str, Any]] = {}
@@ -128,8 +143,10 @@ def record_sightings(
         if raced:  # another daemon inserted them between our SELECT and INSERT
             known.update(_known(conn, account, raced))
     again: list[NewEvent] = []
-    for fid, (letter_id, state) in known.items():
+    for fid, (letter_id, state, finished_at) in known.items():
         action = seen_action(state)
+        if listed_at is not None and finished_at is not None and finished_at >= listed_at:
+            action = SeenAction.IN_PROGRESS
         if action is not SeenAction.IN_PROGRESS:
             to, _ = transition(state, Trigger.SEEN_AGAIN)
             updated = conn.execute(

@@ -86,10 +86,12 @@ class Pipeline:
         runtime = self.accounts[account]
         with self.events.stage(account, "poll"):
             try:
+                listed_at = self.clock()
                 listing = runtime.client.listing()
                 results = self.ledger.record_seen_many(
                     account,
                     [sighting(f, runtime.for_letter(f).archive) for f in listing.letters],
+                    listed_at=listed_at,
                 )
             except DaemonError as exc:
                 self.events.poll_failed(account, exc)

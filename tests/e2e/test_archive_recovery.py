@@ -10,9 +10,11 @@ loopback; the breaker's timing comes from the configuration.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -24,7 +26,9 @@ from svarinn_daemon.simulator import Fault
 from svarinn_daemon.simulator.identity import generate_identity
 from svarinn_daemon.simulator.letters import SimLetter
 from tests.support.daemon_harness import Harness, harness
+from tests.support.fakes.sakssystem import SakServer
 from tests.support.fault_support import log_events, small_tmpfs, wait_for, when
+from tests.support.programs import use_archive
 
 PROBE_DELAY = 2.0
 PROBE_MAX_DELAY = 4.0
@@ -214,3 +218,133 @@ avsender = ["kari nordmann *"]
         assert dict(h.sim.state().acknowledged) == dict.fromkeys(people | firms, 1)
         assert h.sim.state().reports == ()
         assert not any(e.get("archive") == "people" for e in _events(log, "archive.unavailable"))
+
+
+PROGRAM = """
+import os, shutil, sys
+from pathlib import Path
+
+args = sys.argv[1:]
+store = Path(args[args.index("--store") + 1])
+down = Path(args[args.index("--down") + 1])
+fid = os.environ["SVARINN_FORSENDELSE_ID"]
+if down.exists():
+    print("the sakssystem is down for maintenance", file=sys.stderr)
+    sys.exit(75)
+target = store / fid
+if "--status" in args:
+    if target.is_dir():
+        print(f"sak:{fid}")
+        sys.exit(0)
+    sys.exit(1)
+if not target.is_dir():
+    part = store / f".part-{fid}"
+    shutil.rmtree(part, ignore_errors=True)
+    shutil.copytree(os.environ["SVARINN_LETTER_DIR"], part)
+    os.rename(part, target)
+print(f"sak:{fid}")
+"""
+
+
+class _Sakssystem:
+    """A sakssystem behind the ``command`` or ``http`` adapter that is down, then back."""
+
+    def __init__(self, kind: str, root: Path):
+        self.kind = kind
+        self.root = root
+        self.switch = root / "down"
+        self.store = root / "store"
+        self.server: SakServer | None = None
+
+    def table(self) -> str:
+        if self.kind == "command":
+            program = self.root / "import-letter"
+            program.write_text(f"#!{sys.executable}\n{PROGRAM}")
+            program.chmod(0o755)
+            argv = f'"{program}", "--store", "{self.store}", "--down", "{self.switch}"'
+            return f"""[archives.default]
+adapter = "command"
+command = [{argv}]
+check_command = [{argv}, "--status"]
+timeout = "5s"
+"""
+        assert self.server is not None
+        return f"""[archives.default]
+adapter = "http"
+url = "{self.server.url}"
+status_url = "{self.server.url}/{{forsendelse_id}}"
+timeout = "5s"
+"""
+
+    def down(self) -> None:
+        if self.server is None:
+            self.switch.touch()
+            return
+        with self.server.state.lock:
+            self.server.state.faults[:] = ["503"] * 100_000
+            self.server.state.status_faults[:] = ["503"] * 100_000
+
+    def up(self) -> None:
+        if self.server is None:
+            self.switch.unlink()
+            return
+        with self.server.state.lock:
+            self.server.state.faults.clear()
+            self.server.state.status_faults.clear()
+
+    def archived(self) -> set[str]:
+        if self.server is not None:
+            return set(self.server.state.letters)
+        if not self.store.is_dir():
+            return set()
+        return {p.name for p in self.store.iterdir() if not p.name.startswith(".")}
+
+
+@pytest.mark.parametrize("kind", ["command", "http"])
+def test_a_sakssystem_down_then_back_is_used_again_within_a_probe_delay(
+    tmp_path: Path, kind: str
+) -> None:
+    """The same scene with the ``command`` adapter's program exiting 75 (EX_TEMPFAIL) and
+    the ``http`` endpoint answering 503, its status check included: the probe asks the
+    status check for a made-up id and learns that the sakssystem is back."""
+    sak = _Sakssystem(kind, tmp_path / "sak")
+    sak.root.mkdir()
+    with contextlib.ExitStack() as stack:
+        if kind == "http":
+            sak.server = stack.enter_context(SakServer())
+        h = stack.enter_context(harness(tmp_path / "h", extra_config=_config()))
+        use_archive(h, sak.table())
+        sak.down()
+        bad = _bad_letters(h)
+        good = h.sim.generate(30, 50_000)
+        log = tmp_path / "daemon.log"
+        process = h.spawn("run", output=log)
+        try:
+            wait_for(lambda: bool(_events(log, "archive.unavailable")), 90, "the breaker")
+            time.sleep(3 * PROBE_MAX_DELAY)
+            assert sak.archived() == set()
+            sak.up()
+            back = datetime.now(UTC)
+            permanent = {x.id for x in bad["corrupt"] + bad["mismatch"]}
+            wait_for(
+                lambda: (
+                    set(h.sim.state().acknowledged) >= {x.id for x in good}
+                    and {r.forsendelse_id for r in h.sim.state().reports} >= permanent
+                ),
+                120,
+                "every good letter's receipt and every permanent report",
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
+        state = h.sim.state()
+        assert dict(state.acknowledged) == {x.id: 1 for x in good}
+        assert sak.archived() == {x.id for x in good}
+        assert all(r.permanent for r in state.reports)
+        assert {r.forsendelse_id for r in state.reports} == permanent
+        after = sorted(when(e) for e in _events(log, "forsendelse.archived") if when(e) > back)
+        first = (after[0] - back).total_seconds()
+        print(f"\n[{kind}] back -> first import {first:.2f} s; imported after: {len(after)}")
+        assert first <= PROBE_MAX_DELAY + 1.5
+        probes = [e for e in _events(log, "archive.available") if e.get("by") == "probe"]
+        assert probes, "the archive's own probe found it back"

@@ -435,3 +435,20 @@ def test_availability_changes_once_per_outage_and_only_a_write_ends_it(
     assert not ledger.availability.up
     ledger.ping()
     assert ledger.availability.up
+
+
+def test_a_listing_older_than_a_receipt_does_not_send_the_receipt_again(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    """A poll asked for the listing, a worker acknowledged a letter, then the poll wrote
+    down what it had listed: that listing predates the receipt and proves nothing. A
+    listing asked for after the receipt does (SvarUt lost it: acknowledge again)."""
+    asked = clock()
+    clock.advance(timedelta(milliseconds=5))
+    letter_id = bring(ledger, "raced", State.ACKNOWLEDGED, account="k")
+    clock.advance(timedelta(seconds=1))
+    (seen,) = ledger.record_seen_many("k", [Sighting("raced")], listed_at=asked)
+    assert (seen.action, seen.state) == (SeenAction.IN_PROGRESS, State.ACKNOWLEDGED)
+    (again,) = ledger.record_seen_many("k", [Sighting("raced")], listed_at=clock())
+    assert (again.action, again.state) == (SeenAction.REACKNOWLEDGE, State.ARCHIVED)
+    assert again.letter_id == letter_id
