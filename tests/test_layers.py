@@ -1,19 +1,27 @@
 """The package's layers point one way, as README's architecture section draws them.
 
-Every ``import`` of a ``svarinn_daemon`` module, wherever it stands (inside functions and
-``TYPE_CHECKING`` blocks too), must go from a package to one it may use.
+Every import of a ``svarinn_daemon`` module, wherever it stands (inside functions and
+``TYPE_CHECKING`` blocks too, relative ones resolved, package ``__init__`` files included),
+must go from a package to one it may use. ``migrations/`` (beside the package, shipped
+into it) may use the ledger's models only. Inside ``letter/`` the stage modules do not call
+each other sideways: only the pipeline orders the steps (``letter/__init__.py``).
+The last tests feed the checker small trees that break each rule: it must see them.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "svarinn_daemon"
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "svarinn_daemon"
+MIGRATIONS = REPO / "migrations"
 
 SHARED = frozenset({"", "common", "errors", "logs", "keys", "plugins", "policies"})
 BELOW_LETTER = SHARED | {"config", "cms", "svarinn", "ledger", "adapters"}
 ALLOWED: dict[str, frozenset[str]] = {
+    "": frozenset(),  # the package's own __init__: nothing
     "common": frozenset(),
     "errors": frozenset(),
     "logs": frozenset(),
@@ -32,7 +40,26 @@ ALLOWED: dict[str, frozenset[str]] = {
     "testing": BELOW_LETTER | {"alerts", "letter", "service", "simulator"},
     "cli": BELOW_LETTER | {"alerts", "letter", "service", "simulator", "testing"},
     "__main__": frozenset({"cli"}),
-    "migrations": frozenset(),
+}
+# Modules (not packages) that migrations may import: the tables they build, nothing else.
+MIGRATIONS_MAY_USE = frozenset({"svarinn_daemon.ledger.models"})
+
+
+def _migration_may_use(module: str) -> bool:
+    return any(module == m or module.startswith(f"{m}.") for m in MIGRATIONS_MAY_USE)
+
+
+# Inside letter/: who may use which sibling. The pipeline orders the steps, stages runs the
+# two heavy ones for it, verify reads zips with ziputil (which writes as the spool does);
+# the records passed around (work, events) and the pure routing and retry rules may be used
+# where they are needed. Anything else would be a stage calling another sideways.
+LETTER_SIBLINGS: dict[str, frozenset[str]] = {
+    "pipeline": frozenset({"events", "inflight", "retry", "spool", "stages", "work"}),
+    "stages": frozenset({"decode", "events", "inflight", "spool", "verify", "work"}),
+    "verify": frozenset({"ziputil"}),
+    "ziputil": frozenset({"spool"}),
+    "events": frozenset({"retry", "work"}),
+    "work": frozenset({"routing"}),
 }
 
 
@@ -42,18 +69,63 @@ def _part(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    tree = ast.parse(path.read_text("utf-8"))
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "svarinn_daemon":
-                found += [(node.lineno, f"svarinn_daemon.{a.name}") for a in node.names]
-            elif node.module.startswith("svarinn_daemon."):
-                found.append((node.lineno, node.module))
+def _module_of(path: Path, root: Path) -> str:
+    """The dotted name of ``path`` inside the package rooted at ``root``."""
+    relative = path.relative_to(root.parent).with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path, root: Path) -> Iterator[tuple[int, str]]:
+    """Every svarinn_daemon module ``path`` imports, relative imports resolved."""
+    package = _module_of(path, root)
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            if base == "svarinn_daemon" or base.startswith("svarinn_daemon."):
+                # A name may be a submodule (``from ..letter import work``): keep it.
+                yield from ((node.lineno, f"{base}.{a.name}") for a in node.names)
         elif isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("svarinn_")]
-    return found
+            yield from ((node.lineno, a.name) for a in node.names if a.name.startswith("svarinn_"))
+
+
+def violations(package: Path, migrations: Path | None = None) -> list[str]:
+    """Every import in ``package`` (and ``migrations``) against the rules above."""
+    wrong: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        owner = "" if relative == Path("__init__.py") else relative.parts[0].removesuffix(".py")
+        for line, module in _imports(path, package):
+            target = _part(module)
+            if target == "__version__" or (target == owner and owner):
+                if owner == "letter":
+                    wrong += _sideways(relative, line, module)
+                continue
+            if target not in ALLOWED.get(owner, frozenset()):
+                wrong.append(f"{relative}:{line}: {owner or '(package)'} -> {target} ({module})")
+    for path in sorted(migrations.rglob("*.py")) if migrations else ():
+        for line, module in _imports(path, package):
+            if module.startswith("svarinn_daemon") and not _migration_may_use(module):
+                wrong.append(f"migrations/{path.relative_to(migrations)}:{line}: -> {module}")
+    return wrong
+
+
+def _sideways(relative: Path, line: int, module: str) -> list[str]:
+    me = relative.stem
+    if len(relative.parts) < 2 or me == "__init__":
+        return [f"{relative}:{line}: letter/__init__ imports {module}"]
+    sibling = module.split(".")[2] if module.count(".") >= 2 else ""
+    if sibling in LETTER_SIBLINGS.get(me, frozenset()):
+        return []
+    return [f"{relative}:{line}: letter.{me} calls letter.{sibling} sideways ({module})"]
 
 
 def test_every_package_is_placed() -> None:
@@ -63,14 +135,82 @@ def test_every_package_is_placed() -> None:
 
 
 def test_imports_point_one_way() -> None:
-    wrong: list[str] = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        relative = path.relative_to(PACKAGE)
-        owner = relative.parts[0].removesuffix(".py")
-        if owner == "__init__":
-            continue
-        for line, module in _imports(path):
-            target = _part(module)
-            if target not in (owner, "__version__") and target not in ALLOWED[owner]:
-                wrong.append(f"{relative}:{line}: {owner} -> {target} ({module})")
+    wrong = violations(PACKAGE, MIGRATIONS)
     assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+
+
+# --- the checker checked ---------------------------------------------------------------
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    package = tmp_path / "svarinn_daemon"
+    for name, text in {"__init__.py": "", "errors.py": "", **files}.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for directory in {p.parent for p in package.rglob("*.py")}:
+        (directory / "__init__.py").touch()
+    return package
+
+
+def test_a_clean_tree_passes(tmp_path: Path) -> None:
+    package = _tree(
+        tmp_path,
+        {
+            "ledger/models.py": "from svarinn_daemon.errors import X\n",
+            "letter/pipeline.py": "from .stages import run\nfrom . import work\n",
+            "letter/stages.py": "from svarinn_daemon.letter.verify import open_letter\n",
+        },
+    )
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "env.py").write_text("from svarinn_daemon.ledger.models import metadata\n")
+    assert violations(package, migrations) == []
+
+
+def test_a_relative_import_against_the_layers_is_seen(tmp_path: Path) -> None:
+    package = _tree(tmp_path, {"ledger/queries.py": "from ..letter import pipeline\n"})
+    assert violations(package) == [
+        "ledger/queries.py:1: ledger -> letter (svarinn_daemon.letter.pipeline)"
+    ]
+    package = _tree(tmp_path / "2", {"ledger/queries.py": "from ..service.daemon import D\n"})
+    assert violations(package) == [
+        "ledger/queries.py:1: ledger -> service (svarinn_daemon.service.daemon.D)"
+    ]
+
+
+def test_an_import_in_an_init_is_seen(tmp_path: Path) -> None:
+    package = _tree(tmp_path, {"__init__.py": "from svarinn_daemon.cli import main\n"})
+    assert violations(package) == ["__init__.py:1: (package) -> cli (svarinn_daemon.cli.main)"]
+    package = _tree(tmp_path / "2", {"ledger/__init__.py": "from ..letter import work\n"})
+    assert violations(package) == [
+        "ledger/__init__.py:1: ledger -> letter (svarinn_daemon.letter.work)"
+    ]
+
+
+def test_a_sideways_call_between_stages_is_seen(tmp_path: Path) -> None:
+    package = _tree(
+        tmp_path,
+        {
+            "letter/decode.py": "from svarinn_daemon.letter.verify import open_letter\n",
+            "letter/spool.py": "def f():\n    from .pipeline import Pipeline\n",
+        },
+    )
+    assert violations(package) == [
+        "letter/decode.py:1: letter.decode calls letter.verify sideways "
+        "(svarinn_daemon.letter.verify.open_letter)",
+        "letter/spool.py:2: letter.spool calls letter.pipeline sideways "
+        "(svarinn_daemon.letter.pipeline.Pipeline)",
+    ]
+
+
+def test_migrations_may_use_the_models_only(tmp_path: Path) -> None:
+    package = _tree(tmp_path, {})
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    (migrations / "versions" / "0001.py").write_text(
+        "from svarinn_daemon.ledger.states import State\n"
+    )
+    assert violations(package, migrations) == [
+        "migrations/versions/0001.py:1: -> svarinn_daemon.ledger.states.State"
+    ]
