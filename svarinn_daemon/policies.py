@@ -38,13 +38,19 @@ class ZipLimits:
     (all entries against the zip file's size) once it unpacks to more than that, because
     many small entries of zeros are a bomb too."""
 
-    max_entries: int = 10_000
-    max_total_size: int = 20 * 2**30
-    max_ratio: float = 200.0
-    ratio_min_size: int = 2**20
+    # The metadata names each field's key in [verify] (config/render.py writes it).
+    max_entries: int = field(default=10_000, metadata={"key": "max_zip_entries"})
+    max_total_size: int = field(
+        default=20 * 2**30, metadata={"key": "max_unpacked_size", "unit": "size"}
+    )
+    max_ratio: float = field(
+        default=200.0, metadata={"key": "max_compression_ratio", "unit": "int"}
+    )
+    ratio_min_size: int = field(default=2**20, metadata={"toml": False})  # not configurable
 
 
 @dataclass(frozen=True)
 class VerifyPolicy:
     limits: ZipLimits = field(default_factory=ZipLimits)
-    allow_missing_documents: bool = False
+    allow_missing_documents: bool = field(default=False, metadata={"toml": False})
+    # ``missing_documents = "import" | "fail"`` in [verify]

@@ -26,6 +26,9 @@ ALTERNATIVE_V2_BASE_URL = "https://svarut.ks.no/tjenester"
 API_VERSIONS = ("v1", "v2")
 DEFAULT_CONFIG_PATH = Path("/etc/svarinn-daemon/config.toml")
 DEFAULT_STATE_DIRECTORY = Path("/var/lib/svarinn-daemon")
+# Field metadata for config/render.py: not a key of the file as it stands; a size in bytes.
+NOT_A_KEY = MappingProxyType({"toml": False})
+SIZE = MappingProxyType({"unit": "size"})
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class DaemonConfig:
 class MetricsConfig:
     """The /metrics, /healthz and /readyz endpoint; off when ``listen`` is None."""
 
-    listen: tuple[str, int] | None = None
+    listen: tuple[str, int] | None = field(default=None, metadata=NOT_A_KEY)  # "host:port"
     ready_poll_age: timedelta = timedelta(minutes=5)
 
 
@@ -75,11 +78,11 @@ class HttpConfig:
     pool_timeout: timedelta = timedelta(seconds=30)
     verify_tls: bool = True
     ca_bundle: Path | None = None
-    max_download_size: int = 20 * 2**30
+    max_download_size: int = field(default=20 * 2**30, metadata=SIZE)
     allowed_download_origins: tuple[str, ...] = ()
     # Whole-response budgets, against a server that sends a byte now and then: a download
     # gets download_deadline_base plus its size at download_min_rate (bytes per second).
-    download_min_rate: int = 16 * 2**10
+    download_min_rate: int = field(default=16 * 2**10, metadata=SIZE)
     download_deadline_base: timedelta = timedelta(minutes=2)
     listing_deadline: timedelta = timedelta(minutes=5)
     proxy: str | None = None
@@ -117,7 +120,7 @@ class AccountConfig:
     name: str
     username: str
     password: Secret
-    keys: tuple[KeyConfig, ...]
+    keys: tuple[KeyConfig, ...] = field(metadata=NOT_A_KEY)  # [[accounts.keys]] tables
     archive: str
     base_url: str = DEFAULT_BASE_URL
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -186,9 +189,13 @@ class NotifierConfig:
     name: str
     type: str
     conditions: tuple[str, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    secrets: Mapping[str, Secret] = field(default_factory=lambda: MappingProxyType({}))
-    index: int = 0
+    options: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({}), metadata=NOT_A_KEY
+    )  # the type's own keys, beside these
+    secrets: Mapping[str, Secret] = field(
+        default_factory=lambda: MappingProxyType({}), metadata=NOT_A_KEY
+    )
+    index: int = field(default=0, metadata=NOT_A_KEY)
 
     def wants(self, condition: str) -> bool:
         """Whether this notifier gets alerts about ``condition`` ("test" always passes)."""
