@@ -83,6 +83,41 @@ def _events(log: Path, name: str) -> list[dict[str, object]]:
     return [e for e in log_events(log) if e["event"] == name]
 
 
+def _wait_for_the_outcome(h: Harness, good: list[SimLetter], permanent: set[str]) -> None:
+    wait_for(
+        lambda: (
+            set(h.sim.state().acknowledged) >= {x.id for x in good}
+            and {r.forsendelse_id for r in h.sim.state().reports} >= permanent
+        ),
+        120,
+        "every good letter's receipt and every permanent report",
+    )
+
+
+def _check_the_outcome(
+    h: Harness, good: list[SimLetter], permanent: set[str], archived: set[str]
+) -> None:
+    """Every good letter archived once and acknowledged once; the letters that can never be
+    imported reported permanent (once, after max_download_attempts); nothing temporary."""
+    state = h.sim.state()
+    assert dict(state.acknowledged) == {x.id: 1 for x in good}
+    assert archived == {x.id for x in good}
+    assert all(r.permanent for r in state.reports), "a temporary report reached SvarUt"
+    assert {r.forsendelse_id for r in state.reports} == permanent
+    for letter_id in permanent:
+        assert len(state.reports_for(letter_id)) == 1
+        assert state.downloads[letter_id] == 3  # max_download_attempts, then paper
+
+
+def _imported_after(log: Path, since: datetime) -> list[float]:
+    """Seconds from ``since`` to each import after it."""
+    return sorted(
+        (when(e) - since).total_seconds()
+        for e in _events(log, "forsendelse.archived")
+        if when(e) > since
+    )
+
+
 @pytest.mark.parametrize("api", ["v1", "v2"])
 def test_a_full_archive_resumes_within_a_probe_delay_whatever_else_fails(
     tmp_path: Path, api: str
@@ -111,14 +146,7 @@ def test_a_full_archive_resumes_within_a_probe_delay_whatever_else_fails(
             assert grown.returncode == 0, grown.stderr
             freed = datetime.now(UTC)
             permanent = {x.id for x in bad["corrupt"] + bad["mismatch"]}
-            wait_for(
-                lambda: (
-                    set(h.sim.state().acknowledged) >= {x.id for x in good}
-                    and {r.forsendelse_id for r in h.sim.state().reports} >= permanent
-                ),
-                120,
-                "every good letter's receipt and every permanent report",
-            )
+            _wait_for_the_outcome(h, good, permanent)
             wait_for(
                 lambda: any(
                     e.get("condition") == "archive_unavailable"
@@ -131,21 +159,13 @@ def test_a_full_archive_resumes_within_a_probe_delay_whatever_else_fails(
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
 
-        state = h.sim.state()
-        assert dict(state.acknowledged) == {x.id: 1 for x in good}
-        assert h.archived_ids() == {x.id for x in good}
-        assert all(r.permanent for r in state.reports), "a temporary report reached SvarUt"
-        assert {r.forsendelse_id for r in state.reports} == permanent
-        for letter in bad["mismatch"] + bad["corrupt"]:
-            assert len(state.reports_for(letter.id)) == 1
-            assert state.downloads[letter.id] == 3  # max_download_attempts, then paper
-        after = sorted(when(e) for e in _events(log, "forsendelse.archived") if when(e) > freed)
-        first = (after[0] - freed).total_seconds()
-        took = (after[-1] - freed).total_seconds()
+        _check_the_outcome(h, good, permanent, h.archived_ids())
+        after = _imported_after(log, freed)
+        first = after[0]
         print(
             f"\n[{api}] imported before the disk filled: {full_imports}; freed -> first import"
-            f" {first:.2f} s, -> last {took:.2f} s; imported after: {len(after)}; reports:"
-            f" {len(state.reports)} permanent, 0 temporary"
+            f" {first:.2f} s, -> last {after[-1]:.2f} s; imported after: {len(after)}; reports:"
+            f" {len(permanent)} permanent, 0 temporary"
         )
         # Within one probe delay (at most the maximum) plus a poll of slack.
         assert first <= PROBE_MAX_DELAY + 1.5
@@ -326,25 +346,13 @@ def test_a_sakssystem_down_then_back_is_used_again_within_a_probe_delay(
             sak.up()
             back = datetime.now(UTC)
             permanent = {x.id for x in bad["corrupt"] + bad["mismatch"]}
-            wait_for(
-                lambda: (
-                    set(h.sim.state().acknowledged) >= {x.id for x in good}
-                    and {r.forsendelse_id for r in h.sim.state().reports} >= permanent
-                ),
-                120,
-                "every good letter's receipt and every permanent report",
-            )
+            _wait_for_the_outcome(h, good, permanent)
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
-        state = h.sim.state()
-        assert dict(state.acknowledged) == {x.id: 1 for x in good}
-        assert sak.archived() == {x.id for x in good}
-        assert all(r.permanent for r in state.reports)
-        assert {r.forsendelse_id for r in state.reports} == permanent
-        after = sorted(when(e) for e in _events(log, "forsendelse.archived") if when(e) > back)
-        first = (after[0] - back).total_seconds()
-        print(f"\n[{kind}] back -> first import {first:.2f} s; imported after: {len(after)}")
-        assert first <= PROBE_MAX_DELAY + 1.5
+        _check_the_outcome(h, good, permanent, sak.archived())
+        after = _imported_after(log, back)
+        print(f"\n[{kind}] back -> first import {after[0]:.2f} s; imported after: {len(after)}")
+        assert after[0] <= PROBE_MAX_DELAY + 1.5
         probes = [e for e in _events(log, "archive.available") if e.get("by") == "probe"]
         assert probes, "the archive's own probe found it back"
