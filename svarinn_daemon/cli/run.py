@@ -6,12 +6,11 @@ import argparse
 from typing import TYPE_CHECKING
 
 from svarinn_daemon.cli.commands import summary
-from svarinn_daemon.errors import ConfigError, LedgerUnavailableError, SchemaMismatchError
+from svarinn_daemon.errors import ConfigError, SchemaMismatchError
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
     from svarinn_daemon.service.daemon import Daemon
-    from svarinn_daemon.service.health import Check
     from svarinn_daemon.service.metrics import Metrics
 
 
@@ -38,80 +37,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     once.set_defaults(func=poll_once)
 
 
-class _Probes:
-    """Health answers before the daemon exists: alive, not ready (migrating, loading keys)."""
-
-    def __init__(self) -> None:
-        self.daemon: Daemon | None = None
-
-    def liveness(self) -> Check:
-        from svarinn_daemon.service.health import Check
-
-        return self.daemon.liveness() if self.daemon else Check(True, {"phase": "starting"})
-
-    def readiness(self) -> Check:
-        from svarinn_daemon.service.health import Check
-
-        return self.daemon.readiness() if self.daemon else Check(False, {"phase": "starting"})
-
-
 def _start(ctx: Context, metrics: Metrics | None = None) -> Daemon:
-    """Open the runtime and recover. The ledger is migrated in a child process, so alembic
-    never takes memory in a process that then runs for months (or imports a 1 GiB letter)."""
-    from svarinn_daemon.ledger.isolated import migrate_isolated
-    from svarinn_daemon.logs import get_logger
-    from svarinn_daemon.service.daemon import Daemon
-    from svarinn_daemon.service.runtime import build_runtime
-    from svarinn_daemon.service.sdnotify import Notifier
+    from svarinn_daemon.service.startup import start_daemon
 
-    config = ctx.config()
-    notifier = Notifier(ctx.environ)
-    notifier.status("opening and migrating the ledger")
     try:
-        if config.ledger.migrate_on_start:
-            migrate_isolated(config.ledger)
-        runtime = build_runtime(config, metrics=metrics)
+        return start_daemon(ctx.config(), ctx.environ, metrics)
     except SchemaMismatchError as exc:
         # A ledger this code cannot use is a configuration problem: exit 2, and systemd's
         # RestartPreventExitStatus=2 keeps it from restarting in a loop.
         raise ConfigError(str(exc), key="ledger") from None
-    except LedgerUnavailableError as exc:
-        # A database that does not answer (yet) is an outage, not a mistake: exit 1, and
-        # systemd starts the daemon again after RestartSec until it answers.
-        get_logger(__name__).error("ledger.unavailable", error=str(exc), phase="start")
-        raise
-    daemon = Daemon(runtime, notifier)
-    try:
-        daemon.recover()
-    except BaseException:
-        daemon.alerts.close()
-        runtime.close()
-        raise
-    return daemon
 
 
 def run(ctx: Context) -> int:
-    from svarinn_daemon.logs import get_logger
-    from svarinn_daemon.service.health import HealthServer
     from svarinn_daemon.service.metrics import Metrics
+    from svarinn_daemon.service.startup import StartupProbes, serve_health
 
-    log = get_logger(__name__)
-    config = ctx.config()
     metrics = Metrics()
-    probes = _Probes()
-    health: HealthServer | None = None
-    if config.metrics.listen:
-        host, port = config.metrics.listen
-        try:
-            health = HealthServer(
-                host, port, metrics, liveness=probes.liveness, readiness=probes.readiness
-            )
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror}", key="metrics.listen"
-            ) from None
-        health.start()
-        log.info("metrics.listening", url=health.url)
+    probes = StartupProbes()
+    health = serve_health(ctx.config(), metrics, probes)
     try:
         daemon = _start(ctx, metrics)
         probes.daemon = daemon

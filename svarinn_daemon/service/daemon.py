@@ -211,6 +211,32 @@ class Daemon:
         return CycleReport(polls, self.dispatch.outcome_counts(), unfinished, wedged, withheld)
 
     def run_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Schedule the cycles, then watch them until SIGTERM/SIGINT; then stop in order."""
+        scheduler = self._schedule()
+        scheduler.start()
+        settings = self.config.daemon
+        accounts = ", ".join(a.name for a in self.config.accounts)
+        self.notifier.ready(f"polling {accounts} every {settings.poll_interval}")
+        log.info(
+            "daemon.started",
+            accounts=accounts,
+            worker_id=settings.worker_id,
+            concurrency=settings.concurrency,
+        )
+        if on_ready:
+            on_ready()
+        try:
+            self._watch(scheduler)
+        finally:
+            self.notifier.stopping()
+            log.info("daemon.stopping")
+            scheduler.shutdown(wait=False)
+            self.shutdown()
+            outcomes = self.dispatch.outcome_counts()
+            log.info("daemon.stopped", outcomes={k.value: v for k, v in outcomes.items()})
+
+    def _schedule(self) -> BackgroundScheduler:
+        """One poll cycle per account, the scheduler's own tick, the alert checks."""
         settings = self.config.daemon
         scheduler = BackgroundScheduler(timezone=UTC)
         now = datetime.now(UTC)
@@ -245,40 +271,26 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
-        scheduler.start()
-        accounts = ", ".join(a.name for a in self.config.accounts)
-        self.notifier.ready(f"polling {accounts} every {settings.poll_interval}")
-        log.info(
-            "daemon.started",
-            accounts=accounts,
-            worker_id=settings.worker_id,
-            concurrency=settings.concurrency,
-        )
-        if on_ready:
-            on_ready()
+        return scheduler
+
+    def _watch(self, scheduler: BackgroundScheduler) -> None:
+        """Until stopped: feed the watchdog while the daemon makes progress, say what it does,
+        and drain at once when an archive's probe falls due or an archive answers again."""
         tick = TICK
         if self.notifier.watchdog_interval is not None:
             tick = min(tick, max(self.notifier.watchdog_interval.total_seconds(), 0.05))
-        try:
-            while not self.stop.wait(self._next_wake(tick)):
-                live = self.liveness()
-                if live.ok:
-                    self.notifier.watchdog()  # only while the daemon makes progress
-                self._kick_if_due(scheduler)
-                busy = len(self.dispatch.in_flight())
-                status = f"{busy} letter(s) in flight"
-                if not self.ledger.availability.up:
-                    status += "; ledger unavailable"
-                if not live.ok:
-                    status += "; stalled: " + ", ".join(f"{k}={v}" for k, v in live.details.items())
-                self.notifier.status(status)
-        finally:
-            self.notifier.stopping()
-            log.info("daemon.stopping")
-            scheduler.shutdown(wait=False)
-            self.shutdown()
-            outcomes = self.dispatch.outcome_counts()
-            log.info("daemon.stopped", outcomes={k.value: v for k, v in outcomes.items()})
+        while not self.stop.wait(self._next_wake(tick)):
+            live = self.liveness()
+            if live.ok:
+                self.notifier.watchdog()  # only while the daemon makes progress
+            self._kick_if_due(scheduler)
+            busy = len(self.dispatch.in_flight())
+            status = f"{busy} letter(s) in flight"
+            if not self.ledger.availability.up:
+                status += "; ledger unavailable"
+            if not live.ok:
+                status += "; stalled: " + ", ".join(f"{k}={v}" for k, v in live.details.items())
+            self.notifier.status(status)
 
     def _guarded(self, where: str, job: Callable[..., None]) -> Callable[..., None]:
         """A scheduler job that logs and counts whatever escapes it, and lives on."""
