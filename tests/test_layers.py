@@ -1,4 +1,4 @@
-"""The package's layers point one way, as README's architecture section draws them.
+"""The package's layers point one way, as docs/architecture.md draws them.
 
 Every import of a ``svarinn_daemon`` module, wherever it stands (inside functions and
 ``TYPE_CHECKING`` blocks too, relative ones resolved, package ``__init__`` files included),

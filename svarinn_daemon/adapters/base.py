@@ -139,8 +139,8 @@ class ArchiveAdapter(Protocol):
 
     def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> ArchiveTransaction:
         """Start storing a letter. ``metadata`` is the forsendelse as JSON, in one shape
-        whichever SvarInn version listed it (``svarinn/normalised.py``; README "SvarInn
-        V2"), with the item exactly as SvarInn sent it under ``raw``."""
+        whichever SvarInn version listed it (``svarinn/normalised.py``; docs/svarinn.md,
+        "SvarInn V2"), with the item exactly as SvarInn sent it under ``raw``."""
         ...
 
     def cleanup(self, older_than: timedelta) -> int:

@@ -34,7 +34,8 @@ def read_account(table: Table, archives: Mapping[str, ArchiveConfig]) -> Account
         said = "is v1" if "api" in table.data else "is not set, so it means v1"
         table.ctx.warnings.append(
             f"{table.key('api')} {said}: SvarInn v1 (MottakService), which KS lists as "
-            'deprecated; switch to api = "v2" (README: "Switching an account to SvarInn V2")'
+            'deprecated; switch to api = "v2" '
+            '(docs/svarinn.md: "Switching an account from v1 to v2")'
         )
     _check_origin(table, "base_url", base_url, allow_path=True)
     username = table.string("username")

@@ -23,7 +23,7 @@ _SIKKERHETSNIVA = {"3": "BETYDELIG", "4": "HOYESTE"}
 
 
 def normalised(forsendelse: Forsendelse) -> dict[str, Any]:
-    """The letter in the one shape (see the module's docstring and README "SvarInn V2")."""
+    """The letter in the one shape (the module's docstring; docs/svarinn.md, "SvarInn V2")."""
     f = forsendelse
     return {
         "format": NORMALISED_FORMAT,

@@ -1,5 +1,5 @@
-"""README's "Writing an adapter" example is real: extracted, installed as an entry point in a
-throwaway directory, loaded through the registry and held to the contract."""
+"""docs/adapters.md's "Writing an adapter" example is real: extracted, installed as an
+entry point in a throwaway directory, loaded through the registry and held to the contract."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from svarinn_daemon.adapters import ENTRY_POINT_GROUP, AdapterRegistry, ArchiveA
 from svarinn_daemon.config import ArchiveConfig
 from svarinn_daemon.testing import check_adapter_contract
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "adapters.md"
 
 
 def readme_adapter_source() -> str:
     text = README.read_text("utf-8")
-    section = text.split("### Writing an adapter", 1)[1]
+    section = text.split("## Writing an adapter", 1)[1]
     start = section.index("    # mycase_archive.py\n")
     lines = []
     for line in section[start:].splitlines():
