@@ -1,11 +1,19 @@
 """The built-in ``command`` archive: run a program per letter, the Unix way.
 
 Like Postfix's ``pipe`` transport: the letter is gathered in a directory of the filesystem
-adapter's shape (documents under their sanitised names and ``forsendelse.json``), and the
-program ``command`` (an argv, never a shell) runs with that directory as its working
-directory and in ``SVARINN_LETTER_DIR``, with ``SVARINN_FORSENDELSE_ID`` (the idempotency
-key), ``SVARINN_ACCOUNT`` and ``SVARINN_API``, and ``forsendelse.json`` on standard input.
-Its environment is the daemon's minus secrets and credentials.
+adapter's shape (documents under their sanitised names and ``forsendelse.json``), named in
+``SVARINN_LETTER_DIR``, and the program ``command`` (an argv, never a shell) runs with
+``SVARINN_FORSENDELSE_ID`` (the idempotency key), ``SVARINN_ACCOUNT`` and ``SVARINN_API``,
+and ``forsendelse.json`` on standard input.
+
+The document names are the sender's words, so none of them is where the program might take
+it for its own: the program starts in the letter directory's private parent, which holds
+only ``letter/`` (never in the letter directory, where ``import.sh`` or ``json.py`` could be
+a sender's), a relative program or script in ``command`` is resolved against the
+configuration file's directory when the configuration is read, Python is told not to import
+from the working directory (``PYTHONSAFEPATH=1``), and no stored name starts with ``-``.
+Its environment is an allow-list (``PATH``, ``LANG``, ``LC_*``, ``TZ``, ``HOME``, ``TMPDIR``)
+plus the option ``environment``: nothing of the daemon's own secrets reaches it.
 
 Exit status (sysexits): 0 archived, the last non-empty line of standard output (at most 500
 characters) is the reference; 75 (``EX_TEMPFAIL``), a signal or the timeout (the whole
@@ -50,24 +58,24 @@ MAX_MESSAGE = 500
 OUTPUT_CAP = 64 * 1024  # what we keep of each stream: its end; the rest is read and dropped
 DEFAULT_TIMEOUT = timedelta(minutes=10)
 
-# Variables that carry secrets or point at them; they never reach the program.
-_SECRET_NAME = re.compile(
-    r"PASS(WORD|WD)?|(^|_)PW($|_)|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY($|_)|APIKEY|"
-    r"API_KEY|AUTH|COOKIE|SESSION|PGPASS|(^|_)DSN($|_)",
-    re.IGNORECASE,
-)
+# The daemon's variables a program may see; everything else (the SvarInn password under any
+# name, DATABASE_URL, proxies with credentials, KRB5CCNAME...) stays with the daemon.
+_PASSED = re.compile(r"PATH|LANG|LANGUAGE|LC_[A-Z_]+|TZ|HOME|TMPDIR")
 _OWN = ("SVARINN_LETTER_DIR", "SVARINN_FORSENDELSE_ID", "SVARINN_ACCOUNT", "SVARINN_API")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 log = get_logger(__name__)
 
 
-def safe_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """The daemon's environment without secret and credential variables (and our own)."""
-    return {
-        name: value
-        for name, value in environ.items()
-        if not _SECRET_NAME.search(name) and name not in _OWN
-    }
+def safe_environ(
+    environ: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The allow-listed part of the daemon's environment, the operator's ``extra``, and
+    ``PYTHONSAFEPATH=1`` (a Python program never imports from its working directory)."""
+    env = {name: value for name, value in environ.items() if _PASSED.fullmatch(name)}
+    env.update(extra or {})
+    env["PYTHONSAFEPATH"] = "1"
+    return env
 
 
 @dataclass(frozen=True)
@@ -210,6 +218,7 @@ class CommandArchive:
         timeout: timedelta = DEFAULT_TIMEOUT,
         check_command: Sequence[str] | None = None,
         environ: Mapping[str, str] | None = None,
+        environment: Mapping[str, str] | None = None,
         owner: str | None = None,
         now: Clock = utc_now,
     ):
@@ -217,7 +226,7 @@ class CommandArchive:
         self.check_command = tuple(check_command) if check_command else None
         self.timeout = timeout
         self.staging = StagingArea(work_directory, owner=owner)
-        self._environ = safe_environ(os.environ if environ is None else environ)
+        self._environ = safe_environ(os.environ if environ is None else environ, environment)
         self._now = now
 
     def __repr__(self) -> str:
@@ -256,7 +265,7 @@ class CommandArchive:
         result = run_program(
             self.check_command,
             env=self.environment(forsendelse_id, origin, None),
-            cwd=self.staging.root,
+            cwd=self.staging.root,  # the work area: no sender's name is ever at its top
             stdin=None,
             timeout=self.timeout.total_seconds(),
         )
@@ -333,11 +342,10 @@ class CommandTransaction:
 
     def _run(self, record: Path) -> str:
         archive = self.archive
-        letter_dir = self.staged.path
         result = run_program(
             archive.command,
-            env=archive.environment(self.forsendelse_id, self.origin, letter_dir),
-            cwd=letter_dir,
+            env=archive.environment(self.forsendelse_id, self.origin, self.staged.path),
+            cwd=self.staged.home,  # holds only letter/: no name the sender chose
             stdin=record,
             timeout=archive.timeout.total_seconds(),
         )
@@ -365,21 +373,58 @@ class CommandTransaction:
         self.staged.remove()
 
 
+def resolve_argv(argv: Sequence[str], context: AdapterContext, key: str) -> tuple[str, ...]:
+    """Relative paths in a program's argv, resolved against the configuration file's
+    directory (as every other relative path in the file is), never the working directory:
+    the program itself when it names a path (``./import.sh``, ``bin/import``), and each
+    argument that names a file there (``["/bin/sh", "import.sh"]``). A relative program
+    that is not there is refused; a bare name (``python3``) is looked up in ``PATH``."""
+    program, *args = argv
+    if "/" in program and not os.path.isabs(program):
+        resolved = context.base_dir / program
+        if not resolved.is_file():
+            raise context.option_error(
+                key,
+                f"{program!r} is not a file in {context.base_dir} (relative paths are read "
+                "from the configuration file's directory); give an absolute path",
+            )
+        program = str(resolved)
+    out = [program]
+    for arg in args:
+        here = context.base_dir / arg
+        relative = arg and not arg.startswith("-") and not os.path.isabs(arg)
+        out.append(str(here) if relative and here.is_file() else arg)
+    return tuple(out)
+
+
+def _environment(reader: AdapterOptions, context: AdapterContext) -> dict[str, str]:
+    extra = reader.string_table("environment")
+    for name in extra:
+        if not _VARIABLE.fullmatch(name) or name in _OWN or name == "PYTHONSAFEPATH":
+            raise context.option_error(
+                "environment", f"{name!r} cannot be set: a variable name of the program's own"
+            )
+    return extra
+
+
 def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> CommandArchive:
     """Entry point ``command``: options ``command``, ``check_command``, ``timeout``,
-    ``work_directory``."""
+    ``work_directory``, ``environment``."""
     reader = AdapterOptions(options, context)
-    command = reader.argv("command", required=True) or ()
-    check_command = reader.argv("check_command", required=False)
+    command = resolve_argv(reader.argv("command", required=True) or (), context, "command")
+    check = reader.argv("check_command", required=False)
+    check_command = resolve_argv(check, context, "check_command") if check else None
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
     default_work = context.state_directory / "adapters" / context.archive_name
     work = reader.path("work_directory", default_work)
+    environment = _environment(reader, context)
     reader.finish()
     return CommandArchive(
         command,
         work_directory=work,
         timeout=timeout,
         check_command=check_command,
+        environment=environment,
         owner=context.worker_id,
     )
 

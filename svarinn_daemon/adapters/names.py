@@ -35,8 +35,9 @@ def _truncate(stem: str, suffix: str, limit: int = MAX_NAME_BYTES) -> str:
 
 def sanitise_file_name(name: str, fallback: str = "dokument") -> str:
     """The last path component of ``name``, without control characters, line and paragraph
-    separators (U+2028, U+2029), path separators, leading dots or characters Windows
-    refuses; ``fallback`` when nothing is left."""
+    separators (U+2028, U+2029), path separators, leading dots, a leading ``-`` (a program
+    given ``*`` would take it for an option) or characters Windows refuses; ``fallback``
+    when nothing is left."""
     name = unicodedata.normalize("NFC", name).replace("\\", "/")
     name = name.rstrip("/").rsplit("/", 1)[-1]
     out = []
@@ -46,6 +47,8 @@ def sanitise_file_name(name: str, fallback: str = "dokument") -> str:
             continue  # control, format, surrogate, private-use, unassigned; line separators
         out.append("_" if char in _FORBIDDEN else char)
     cleaned = "".join(out).strip().lstrip(". ").rstrip(". ")
+    if cleaned.startswith("-"):  # never an option to a program that gets it (``tar *``)
+        cleaned = "_" + cleaned[1:]
     if not cleaned:
         cleaned = fallback
     stem, suffix = _split_suffix(cleaned)

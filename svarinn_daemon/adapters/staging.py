@@ -6,8 +6,10 @@ same shape as the filesystem adapter's letter directory: each document under its
 unique name, and ``forsendelse.json`` (:func:`letter_record`) written at commit. The
 directory is removed when the transaction ends, whatever the outcome.
 
-Layout: ``<work>/.tmp-<forsendelse-id>-<random>.<worker>/``; a restarted worker removes its
-own leftovers at once and other workers' once older than the lease (:func:`cleanup`).
+Layout: ``<work>/.tmp-<forsendelse-id>-<random>.<worker>/letter/``: the letter directory in
+a private *home* that holds nothing else, so a program can be started in the home without a
+single name the sender chose beside it. A restarted worker removes its own leftovers at once
+and other workers' once older than the lease (:func:`cleanup`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
 
 METADATA_FORMAT = "svarinn-daemon/forsendelse/1"
 TEMP_PREFIX = ".tmp-"
+LETTER_DIR = "letter"  # the letter directory's name inside its home
 CHUNK = 1024 * 1024
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
@@ -107,13 +110,14 @@ class StagingArea:
             )
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path = self.root / f"{TEMP_PREFIX}{forsendelse_id}-{secrets.token_hex(6)}.{self.tag}"
-            path.mkdir(mode=0o700)
+            home = self.root / f"{TEMP_PREFIX}{forsendelse_id}-{secrets.token_hex(6)}.{self.tag}"
+            home.mkdir(mode=0o700)
+            (home / LETTER_DIR).mkdir(mode=0o700)
         except OSError as exc:
             raise _error(exc, f"cannot create a work directory under {self.root}") from exc
         with self._lock:
-            self._active.add(path)
-        return StagedLetter(self, forsendelse_id, path)
+            self._active.add(home)
+        return StagedLetter(self, forsendelse_id, home)
 
     def _forget(self, path: Path) -> None:
         with self._lock:
@@ -150,12 +154,14 @@ class StagingArea:
 
 
 class StagedLetter:
-    """One letter's documents in its own 0700 directory; ``remove()`` ends it."""
+    """One letter's documents in its own 0700 directory (``path``, inside ``home``, which
+    holds nothing else); ``remove()`` ends it."""
 
-    def __init__(self, area: StagingArea, forsendelse_id: str, path: Path):
+    def __init__(self, area: StagingArea, forsendelse_id: str, home: Path):
         self.area = area
         self.forsendelse_id = forsendelse_id
-        self.path = path
+        self.home = home
+        self.path = home / LETTER_DIR
         self.documents: list[dict[str, Any]] = []
         self.files: list[tuple[str, str | None]] = []  # stored name, mimetype
         self._names = NameAllocator(reserved=(METADATA_FILE,))
@@ -210,8 +216,8 @@ class StagedLetter:
             return
         self.removed = True
         with contextlib.suppress(OSError):
-            shutil.rmtree(self.path)
-        self.area._forget(self.path)
+            shutil.rmtree(self.home)
+        self.area._forget(self.home)
 
 
 def _copy(stream: BinaryIO, destination: Path) -> int:

@@ -39,6 +39,11 @@ ENVIRON = {
     "CREDENTIALS_DIRECTORY": "/run/credentials/svarinn-daemon.service",
     "AWS_SECRET_ACCESS_KEY": "aws-secret",
     "SVARINN_LETTER_DIR": "/somewhere/else",
+    # What a deny-list by name let through (issue #24, item 8):
+    "SVARINN_LOGIN": "the-svarinn-password",
+    "DATABASE_URL": "postgresql://svarinn:pg-secret@db/svarinn",
+    "HTTPS_PROXY": "http://user:proxy-secret@proxy:3128",
+    "KRB5CCNAME": "FILE:/tmp/krb5cc_0",
 }
 
 
@@ -107,12 +112,23 @@ def test_the_program_gets_the_letter_directory_its_input_and_a_clean_environment
     assert env["SVARINN_FORSENDELSE_ID"] == FID
     assert env["SVARINN_ACCOUNT"] == "byggesak"
     assert env["SVARINN_API"] == "v2"
-    assert env["SVARINN_LETTER_DIR"] == observed["cwd"] != "/somewhere/else"
+    # It starts in the letter directory's private parent, which holds nothing else.
+    assert env["SVARINN_LETTER_DIR"] == str(Path(observed["cwd"]) / "letter")
+    assert env["SVARINN_LETTER_DIR"] != "/somewhere/else"
+    assert observed["files"] == ["letter"]
+    assert sorted(os.listdir(store / FID)) == ["brev.pdf", "forsendelse.json"]
+    # An allow-list: nothing but PATH, LANG & co., ours, and PYTHONSAFEPATH.
+    assert set(env) == {
+        "PATH",
+        "LANG",
+        "PYTHONSAFEPATH",
+        "SVARINN_FORSENDELSE_ID",
+        "SVARINN_ACCOUNT",
+        "SVARINN_API",
+        "SVARINN_LETTER_DIR",
+    }
     assert env["LANG"] == "C.UTF-8"
-    for secret in ("SVARINN_PASSWORD", "LEDGER_DB_PASSWORD", "SAK_TOKEN", "AWS_SECRET_ACCESS_KEY"):
-        assert secret not in env
-    assert "CREDENTIALS_DIRECTORY" not in env
-    assert observed["files"] == ["brev.pdf", "forsendelse.json"]
+    assert env["PYTHONSAFEPATH"] == "1"
     record = json.loads(observed["stdin"])
     assert record["forsendelse"] == {"id": FID, "tittel": "Søknad"}
     assert record["documents"][0]["file"] == "brev.pdf"
@@ -122,6 +138,7 @@ def test_the_program_gets_the_letter_directory_its_input_and_a_clean_environment
     assert (store / FID / "brev.pdf").read_bytes() == b"%PDF-1"
     # the work directory is gone once the program has run
     assert not Path(observed["cwd"]).exists()
+    assert "secret" not in json.dumps(env)
     assert archive.cleanup(timedelta(0)) == 0
 
 
