@@ -19,7 +19,8 @@ Exit status (sysexits): 0 archived, the last non-empty line of standard output (
 characters) is the reference; 75 (``EX_TEMPFAIL``), a signal or the timeout (the whole
 process group is killed): temporary; anything else: permanent, with the end of standard
 error as the message. ``check_command`` (optional, same environment, no input) answers
-``has()``: 0 archived (reference on standard output), 1 not, anything else temporary.
+``has()``: 0 with a reference on standard output archived, 1 not, anything else (0 without
+a reference included) temporary.
 """
 
 from __future__ import annotations
@@ -270,7 +271,16 @@ class CommandArchive:
             timeout=self.timeout.total_seconds(),
         )
         if result.returncode == 0 and not result.timed_out:
-            return result.reference() or forsendelse_id
+            reference = result.reference()
+            if reference is not None:
+                return reference
+            # A script that always exits 0 would get every letter acknowledged unarchived.
+            raise ArchiveError(
+                f"check_command {self.check_command[0]} exited 0 for {forsendelse_id} without "
+                'printing a reference: only that means "archived" (exit 1 means not); check '
+                "check_command",
+                temporary=True,
+            )
         if result.returncode == 1 and not result.timed_out:
             return None
         detail = f": {result.message()}" if result.message() else ""

@@ -10,8 +10,9 @@ Answers: 200/201/202 archived (the reference is the JSON body's ``reference``, e
 ``Location`` header); 409 the endpoint has it already, success as well. 408, 425, 429, 5xx,
 timeouts and broken connections are temporary, honouring ``Retry-After``; so are 401, 403 and
 407 (credentials an operator fixes) and a redirect, which is never followed. Any other 4xx is
-permanent, with the start of the body. ``status_url`` (GET, optional) answers ``has()``: 200
-archived, 404 not, anything else temporary. The Authorization value is a secret: it is never
+permanent, with the start of the body. ``status_url`` (GET, optional) answers ``has()``: only a
+200 with a JSON object carrying a non-empty ``reference`` is "archived", 404 "not", anything
+else (a bare 200 included) temporary. The Authorization value is a secret: it is never
 logged or part of an error. TLS is always verified (``ca_bundle`` for a private CA).
 """
 
@@ -128,7 +129,16 @@ class HttpArchive:
         url = self.status_url.replace("{forsendelse_id}", quote(forsendelse_id, safe=""))
         status, headers, body = self._exchange("GET", url, forsendelse_id)
         if status == 200:
-            return _reference(body, headers) or forsendelse_id
+            reference = _json_reference(body)
+            if reference is not None:
+                return reference
+            # A catch-all front end, or {"found": false}: not a definite "archived".
+            raise ArchiveError(
+                f"status_url answered 200 for {forsendelse_id} without a JSON object carrying "
+                'a non-empty "reference": only that means "archived" (404 means not); check '
+                f"status_url{_detail(body)}",
+                temporary=True,
+            )
         if status == 404:
             return None
         raise ArchiveError(
@@ -262,15 +272,20 @@ class HttpTransaction:
         self.staged.remove()
 
 
-def _reference(body: bytes, headers: httpx.Headers) -> str | None:
+def _json_reference(body: bytes) -> str | None:
+    """The non-empty ``reference`` of a JSON object body, else None."""
     with contextlib.suppress(ValueError, UnicodeDecodeError):
         document = json.loads(body)
         if isinstance(document, dict):
             reference = document.get("reference")
             if isinstance(reference, str | int) and str(reference).strip():
                 return str(reference).strip()[:MAX_REFERENCE]
+    return None
+
+
+def _reference(body: bytes, headers: httpx.Headers) -> str | None:
     location = headers.get("location")
-    return location[:MAX_REFERENCE] if location else None
+    return _json_reference(body) or (location[:MAX_REFERENCE] if location else None)
 
 
 def _tls_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.errors import DaemonError
@@ -34,8 +35,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--online",
         action="store_true",
-        help="also call hentNyeForsendelser once per account to prove its credentials "
-        "(reads the list only; nothing is downloaded or acknowledged)",
+        help="also call the listing once per account to prove its credentials (reads the "
+        "list only; nothing is downloaded or acknowledged), and probe every archive that can "
+        "be probed (filesystem: write and remove a file; command: check_command, http: "
+        "status_url, each about a made-up id that must be 'not archived')",
     )
     parser.set_defaults(func=run, logs_to_stderr=True)
 
@@ -72,9 +75,10 @@ def check_notifiers(config: Config) -> None:
         ).close()
 
 
-def check_archives(config: Config) -> list[str]:
+def check_archives(config: Config, probe: Callable[[str, Any], None] | None = None) -> list[str]:
     """Create (and close) every archive adapter: its factory checks its options; nothing is
-    stored. Returns what the adapters warn of (``warnings()``, where an adapter has it)."""
+    stored. Returns what the adapters warn of (``warnings()``, where an adapter has it);
+    ``probe`` is called with each adapter (``--online``)."""
     from svarinn_daemon.adapters import AdapterRegistry
 
     registry = AdapterRegistry()
@@ -91,9 +95,28 @@ def check_archives(config: Config) -> list[str]:
             said = getattr(adapter, "warnings", None)
             if callable(said):
                 warnings += [f"archives.{archive.name}: {w}" for w in said()]
+            if probe is not None:
+                probe(archive.name, adapter)
         finally:
             adapter.close()
     return warnings
+
+
+def _probe_archive(name: str, adapter: Any, ctx: Context) -> bool:
+    """``--online``: the adapter's probe (a made-up id must be "not archived"); False when
+    the archive does not answer as it should."""
+    from svarinn_daemon.adapters import probe_archive
+
+    try:
+        answered = probe_archive(adapter)
+    except DaemonError as exc:
+        print(f"archive {name}: {exc.kind}: {exc}", file=ctx.stderr)
+        return False
+    if answered:
+        print(f"archive {name}: answers (its probe passed: nothing stored)", file=ctx.stderr)
+    else:
+        print(f"archive {name}: cannot be asked without a letter (no probe)", file=ctx.stderr)
+    return True
 
 
 def run(ctx: Context) -> int:
@@ -120,7 +143,14 @@ def run(ctx: Context) -> int:
         file=ctx.stderr,
     )
     if ctx.args.online:
-        return check_online(config, ctx)
+        failed: list[str] = []
+
+        def probe(name: str, adapter: Any) -> None:
+            if not _probe_archive(name, adapter, ctx):
+                failed.append(name)
+
+        check_archives(config, probe)
+        return max(check_online(config, ctx), 1 if failed else 0)
     return 0
 
 

@@ -46,6 +46,7 @@ class SakState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     errors: int = 0  # requests the server itself failed on (a bug in a test or the client)
     spool_over: int = 8 * 1024 * 1024  # bodies larger than this are hashed, not parsed
+    catch_all: bool = False  # every GET answers 200 {"found": false}, as catch-all fronts do
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -95,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             fault = state.status_faults.pop(0) if state.status_faults else ""
         if self._fault(fault):
+            return
+        if state.catch_all:
+            self._answer(200, {"found": False})
             return
         key = self.path.rsplit("/", 1)[-1]
         with state.lock:

@@ -1,0 +1,78 @@
+"""Only a definite "the archive has it" gets a letter acknowledged without an upload (issue
+#24, item 4): a status endpoint that answers 200 to anything, or a check_command that exits
+0 without a reference, is a misconfiguration the operator hears of, and never a receipt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.daemon_harness import harness
+from tests.support.fakes.sakssystem import SakServer
+from tests.support.programs import use_archive
+
+
+def test_a_status_url_that_answers_200_to_anything_gets_nothing_acknowledged(
+    tmp_path: Path,
+) -> None:
+    with SakServer() as server, harness(tmp_path / "h") as h:
+        server.state.catch_all = True
+        use_archive(
+            h,
+            f"""[archives.default]
+adapter = "http"
+url = "{server.url}"
+status_url = "{server.url}/{{forsendelse_id}}"
+timeout = "5s"
+""",
+        )
+        (letter,) = h.sim.generate(1, 10_000)
+        for _ in range(3):
+            code, lines = h.poll_once()
+            assert code == 1
+        assert h.sim.state().acknowledged == {}
+        assert h.sim.state().reports == ()
+        assert server.state.letters == {}
+        errors = [
+            str(x.get("error", "")) for x in lines if x["event"] == "forsendelse.retry_scheduled"
+        ]
+        assert any('"reference"' in e and "check status_url" in e for e in errors), lines
+        online = h.cli("check-config", "--online", "--quiet")
+        assert online.returncode == 1
+        assert "archive default: ArchiveError: status_url answered 200" in online.stderr
+        server.state.catch_all = False
+        assert h.cli("check-config", "--online", "--quiet").returncode == 0
+        for _ in range(3):
+            if h.poll_once()[0] == 0:
+                break
+        assert set(h.sim.state().acknowledged) == {letter.id}
+        assert set(server.state.letters) == {letter.id}
+
+
+def test_a_check_command_that_exits_0_without_a_reference_gets_nothing_acknowledged(
+    tmp_path: Path,
+) -> None:
+    with harness(tmp_path / "h") as h:
+        store = h.root / "store"
+        script = h.config_path.parent / "import.sh"
+        script.write_text(f'#!/bin/sh\nmkdir -p "{store}/$SVARINN_FORSENDELSE_ID"\necho "sak:1"\n')
+        use_archive(
+            h,
+            """[archives.default]
+adapter = "command"
+command = ["/bin/sh", "import.sh"]
+check_command = ["/bin/true"]
+""",
+        )
+        h.sim.generate(1, 10_000)
+        for _ in range(3):
+            code, lines = h.poll_once()
+            assert code == 1
+        assert h.sim.state().acknowledged == {}
+        assert not store.exists()
+        errors = [
+            str(x.get("error", "")) for x in lines if x["event"] == "forsendelse.retry_scheduled"
+        ]
+        assert any("exited 0" in e and "without printing a reference" in e for e in errors)
+        online = h.cli("check-config", "--online", "--quiet")
+        assert online.returncode == 1
+        assert "archive default: ArchiveError: check_command /bin/true exited 0" in online.stderr
