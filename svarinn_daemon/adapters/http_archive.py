@@ -39,7 +39,7 @@ from svarinn_daemon.adapters.base import (
 )
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
-from svarinn_daemon.common import Clock, is_loopback, utc_now
+from svarinn_daemon.common import OCTET_STREAM, Clock, is_loopback, media_type, utc_now
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
@@ -170,7 +170,8 @@ class HttpArchive:
             ]
             for stored, mimetype in staged.files:
                 stream = files.enter_context(open(staged.path / stored, "rb"))
-                parts.append(("file", (stored, stream, mimetype or "application/octet-stream")))
+                # Checked again here: no sender's value writes a header of its own.
+                parts.append(("file", (stored, stream, media_type(mimetype) or OCTET_STREAM)))
             status, headers, body = self._exchange("POST", self.url, forsendelse_id, files=parts)
         if status in SUCCESS or status == 409:
             reference = _reference(body, headers)

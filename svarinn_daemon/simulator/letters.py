@@ -26,6 +26,7 @@ from urllib.parse import quote
 from cryptography import x509
 
 from svarinn_daemon.cms import Encryptor
+from svarinn_daemon.common import OCTET_STREAM, media_type
 from svarinn_daemon.simulator.letters_v2 import ZipEncryptor, content_offset, item_v2
 
 __all__ = ["LetterFile", "SimLetter", "build_letter", "content_disposition", "pdf_chunks"]
@@ -175,7 +176,8 @@ def build_letter(
     blob = directory / f"{letter_id}.crypt"
     v2_blob = directory / f"{letter_id}.v2.crypt"
     if len(files) == 1:
-        content_type, filename = files[0].mimetype, files[0].filnavn
+        # The download's header: a test letter's hostile MIME type is listed, never served.
+        content_type, filename = media_type(files[0].mimetype) or OCTET_STREAM, files[0].filnavn
         with ZipEncryptor(certificate, v2_blob, files[0].filnavn) as v2:
             info, offset = _encrypt_stream(v2.tee(files[0].read()), certificate, blob)
         v2_offset = v2.content_offset

@@ -24,7 +24,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from svarinn_daemon.common import media_type
 from svarinn_daemon.errors import ProtocolError
+from svarinn_daemon.logs import get_logger
 from svarinn_daemon.svarinn.fields import (
     as_number,
     as_text,
@@ -64,6 +66,8 @@ MAX_FILES = 10_000
 LISTING_NAME = "hentNyeForsendelser"
 # A rejected item's id goes into log lines and metrics at every poll: keep it short.
 MAX_REJECTED_ID_CHARS = 100
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -334,12 +338,21 @@ def _file(value: Any, keys: FileKeys, *, where: str) -> Filmetadata:
         raise ProtocolError(f"{where}.{keys.size}: {short_repr(size)} is not a byte count")
     return Filmetadata(
         filnavn=filnavn or None,
-        mimetype=as_text(value.get(keys.mimetype)),
+        mimetype=_mimetype(where, as_text(value.get(keys.mimetype))),
         sha256hash=digest,
         size=size or None,
         dokument_type=as_text(value.get(keys.dokument_type)),
         ekstra_metadata=pairs(value.get(keys.extra)) if keys.extra else (),
     )
+
+
+def _mimetype(where: str, declared: str | None) -> str | None:
+    """The sender's MIME type, or application/octet-stream (logged) when it has not the
+    shape of one: it goes into headers an adapter writes (issue: header injection)."""
+    checked = media_type(declared)
+    if checked != declared:
+        log.warning("listing.mimetype_replaced", where=where, declared=short_repr(declared))
+    return checked
 
 
 def _adressat(cls: type[_A], value: Any) -> _A | None:

@@ -76,3 +76,36 @@ check_command = ["/bin/true"]
         online = h.cli("check-config", "--online", "--quiet")
         assert online.returncode == 1
         assert "archive default: ArchiveError: check_command /bin/true exited 0" in online.stderr
+
+
+def test_a_mime_type_with_line_breaks_writes_no_header_of_its_own(tmp_path: Path) -> None:
+    """Issue #24, item 2: a v1 ``mimetype`` / v2 ``mimeType`` carrying CR/LF and a part of
+    its own reached the multipart body raw; under a Starlette receiver the sender's JSON
+    became the metadata and the document vanished."""
+    from svarinn_daemon.simulator.letters import LetterFile
+
+    hostile = (
+        "application/pdf\r\n\r\n--x\r\nContent-Disposition: form-data; "
+        'name="metadata"\r\n\r\n{"forsendelse_id": "forged"}'
+    )
+    for api in ("v1", "v2"):
+        with SakServer() as server, harness(tmp_path / api, api=api) as h:
+            use_archive(
+                h,
+                f"""[archives.default]
+adapter = "http"
+url = "{server.url}"
+status_url = "{server.url}/{{forsendelse_id}}"
+""",
+            )
+            letter = h.sim.add_letter(LetterFile("brev.pdf", hostile, data=b"%PDF-1.4 x\n"))
+            for _ in range(3):
+                if h.poll_once()[0] == 0:
+                    break
+            received = server.state.letters[letter.id]
+            assert received.metadata["forsendelse_id"] == letter.id
+            assert [(n, t) for n, t, _ in received.files] == [
+                ("brev.pdf", "application/octet-stream")
+            ]
+            assert received.files[0][2] == b"%PDF-1.4 x\n"
+            assert set(h.sim.state().acknowledged) == {letter.id}
