@@ -57,7 +57,7 @@ LETTER_SIBLINGS: dict[str, frozenset[str]] = {
     "pipeline": frozenset({"events", "inflight", "retry", "spool", "stages", "work"}),
     "stages": frozenset({"decode", "events", "inflight", "spool", "verify", "work"}),
     "verify": frozenset({"ziputil"}),
-    "ziputil": frozenset({"spool"}),
+    "ziputil": frozenset({"spool", "zipdir"}),
     "events": frozenset({"retry", "work"}),
     "work": frozenset({"routing"}),
 }

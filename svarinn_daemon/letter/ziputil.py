@@ -23,6 +23,7 @@ from pathlib import Path
 
 from svarinn_daemon.errors import StorageError, UnsafeArchiveError, VerificationError
 from svarinn_daemon.letter.spool import SpoolFile
+from svarinn_daemon.letter.zipdir import check_central_directory
 from svarinn_daemon.policies import ZipLimits
 
 __all__ = ["ZIP_MAGIC", "Extracted", "ZipEntry", "ZipLimits", "ZipReader"]
@@ -111,6 +112,7 @@ class ZipReader:
     def __init__(self, path: Path, limits: ZipLimits):
         self.path = path
         try:
+            check_central_directory(path, limits)  # before zipfile builds a list of it
             self._zip = zipfile.ZipFile(path)
         except _CORRUPT as exc:
             raise VerificationError(f"the zip file is corrupt: {exc}") from exc
