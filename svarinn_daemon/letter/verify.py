@@ -291,6 +291,8 @@ class LetterContents:
                 f"the zip lacks {len(missing)} document(s) listed in filmetadata: "
                 + ", ".join(repr(m) for m in missing)
             )
+        if self.container_zip:
+            _check_container(pairs)
         notes += [f"{m}: listed in filmetadata but not in the zip" for m in missing]
         planned = []
         for entry, exp in pairs:
@@ -305,6 +307,8 @@ class LetterContents:
             planned.append(PlannedDocument(entry.name, exp, bool(exp and exp.known_sha256), note))
             if note:
                 notes.append(f"{entry.name}: {note}")
+        if not planned:  # never "imported" with nothing in the archive
+            raise VerificationError("the zip holds no document: a letter has at least one")
         self._pairs = pairs
         return VerificationResult(
             FileType.ZIP, sha256, size, True, tuple(planned), missing, tuple(notes)
@@ -365,6 +369,17 @@ class LetterContents:
             )
             yield Document(entry.name, out.path, meta)
         self._drop_current()
+
+
+def _check_container(pairs: Sequence[tuple[ZipEntry, ExpectedFile | None]]) -> None:
+    """SvarInn V2's ZIP holds exactly the letter's ``filer[]``: an entry ``filer[]`` does not
+    list would be imported unverified."""
+    extra = [entry.name for entry, expected in pairs if expected is None]
+    if extra:
+        raise VerificationError(
+            f"the SvarInn V2 ZIP holds {len(extra)} file(s) filer[] does not list: "
+            + ", ".join(repr(name[:100]) for name in extra[:5])
+        )
 
 
 def _match(

@@ -55,12 +55,32 @@ def test_an_office_document_inside_is_a_file_not_the_letter(tmp_path: Path, work
     """v1 keeps a zip with [Content_Types].xml whole (it is a .docx); in V2 the ZIP is only
     ever the envelope, so its entries are the documents."""
     zpath = make_zip(tmp_path / "l.zip", [("[Content_Types].xml", b"<x/>"), ("a.txt", b"A")])
-    expected = [ExpectedFile("a.txt", "text/plain", sha(b"A"), 1)]
+    expected = [
+        ExpectedFile("[Content_Types].xml", "text/xml", sha(b"<x/>"), 4),
+        ExpectedFile("a.txt", "text/plain", sha(b"A"), 1),
+    ]
     result, _ = documents(zpath, [ExpectedFile("a.txt", "text/plain", None, None)], work)
     assert not result.unpacked
     result, docs = documents(zpath, expected, work, container_zip=True)
     assert result.unpacked
     assert [d.name for d, _ in docs] == ["[Content_Types].xml", "a.txt"]
+
+
+def test_a_v2_zip_entry_filer_does_not_list_fails_the_letter(tmp_path: Path, work: Path) -> None:
+    """Issue #24, item 15: it was imported unverified and the letter acknowledged."""
+    zpath = make_zip(tmp_path / "l.zip", [("a.txt", b"A"), ("planted.exe", b"MZ")])
+    expected = [ExpectedFile("a.txt", "text/plain", sha(b"A"), 1)]
+    with pytest.raises(VerificationError, match=r"filer\[\] does not list: 'planted.exe'") as info:
+        documents(zpath, expected, work, container_zip=True)
+    assert info.value.permanent
+
+
+def test_an_empty_zip_is_no_letter(tmp_path: Path, work: Path) -> None:
+    """An empty V2 ZIP with an empty filer[] was "verified" with no documents."""
+    zpath = make_zip(tmp_path / "l.zip", [])
+    for container in (True, False):
+        with pytest.raises(VerificationError, match="holds no document"):
+            documents(zpath, [], work, container_zip=container)
 
 
 def test_a_listed_file_the_v2_zip_lacks_fails_the_letter(tmp_path: Path, work: Path) -> None:
