@@ -104,7 +104,9 @@ def _build(root: Table, ctx: Context) -> Config:
                 key=f"accounts[{i}].name",
             )
         seen.add(account.name)
-    routes = read_routes(root.tables("routes"), archives, seen)
+    names = tuple(a.name for a in accounts)
+    v2 = tuple(a.name for a in accounts if a.api == "v2")
+    routes = read_routes(root.tables("routes"), archives, names, v2)
     root.finish()
     return Config(
         source=ctx.source,

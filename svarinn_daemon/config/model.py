@@ -146,14 +146,17 @@ class RouteConfig:
     """One ``[[routes]]`` table: letters matching every given key go to ``archive``.
 
     An empty tuple means "any". ``type`` is forsendelseType (v1) / type (v2), exact but
-    case-insensitive; ``avsender`` holds case-insensitive globs on the sender's name or orgnr.
+    case-insensitive; ``avsender_orgnr`` exact organisation numbers of the sender (v1 only:
+    V2 names none); ``avsender_navn`` case-insensitive globs on the sender's name, which is
+    the sender's own words.
     """
 
     archive: str
     account: tuple[str, ...] = ()
     type: tuple[str, ...] = ()
     mottaker_orgnr: tuple[str, ...] = ()
-    avsender: tuple[str, ...] = ()
+    avsender_orgnr: tuple[str, ...] = ()
+    avsender_navn: tuple[str, ...] = ()
 
 
 class Condition(StrEnum):

@@ -2,8 +2,9 @@
 
 Every key a route gives must match (an empty key matches anything): ``account`` the account
 that received it, ``type`` its forsendelseType (exact, ignoring case), ``mottaker_orgnr`` the
-receiver's orgnr, ``avsender`` globs (``*``, ``?``, ignoring case) on the sender's name or
-orgnr. A letter no route matches goes to its account's own archive.
+receiver's orgnr, ``avsender_orgnr`` the sender's orgnr (exact: never its name, which a
+sender may set to any digits), ``avsender_navn`` globs (``*``, ``?``, ignoring case) on the
+sender's name. A letter no route matches goes to its account's own archive.
 """
 
 from __future__ import annotations
@@ -43,10 +44,14 @@ def route_matches(route: RouteConfig, account: str, forsendelse: Forsendelse) ->
         orgnr = forsendelse.mottaker.orgnr if forsendelse.mottaker else None
         if orgnr not in route.mottaker_orgnr:
             return False
-    if route.avsender:
-        sender = forsendelse.avsender
-        names = [n.casefold() for n in (sender.navn, sender.orgnr) if n] if sender else []
-        if not any(fnmatchcase(n, g.casefold()) for n in names for g in route.avsender):
+    sender = forsendelse.avsender
+    if route.avsender_orgnr:
+        orgnr = sender.orgnr if sender else None
+        if orgnr not in route.avsender_orgnr:
+            return False
+    if route.avsender_navn:
+        name = (sender.navn or "").casefold() if sender else ""
+        if not name or not any(fnmatchcase(name, g.casefold()) for g in route.avsender_navn):
             return False
     return True
 

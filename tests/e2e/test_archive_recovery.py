@@ -207,7 +207,7 @@ root = "{people_root}"
 
 [[routes]]
 archive = "people"
-avsender = ["kari nordmann *"]
+avsender_navn = ["kari nordmann *"]
 
 """
             + text[start:]

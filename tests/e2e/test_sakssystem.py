@@ -142,7 +142,7 @@ root = "{bedrift}"
 [[routes]]
 archive = "bedrift"
 account = ["simulator"]
-avsender = ["testbedrift *"]
+avsender_navn = ["testbedrift *"]
 mottaker_orgnr = ["999888777"]
 
 """

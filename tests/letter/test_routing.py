@@ -29,7 +29,7 @@ def test_every_given_key_must_match() -> None:
         account=("kommune",),
         type=("byggesøknad", "Nabovarsel"),
         mottaker_orgnr=("999888777",),
-        avsender=("*KARTVERKET*",),
+        avsender_navn=("*KARTVERKET*",),
     )
     assert route_matches(route, "kommune", letter())
     assert not route_matches(route, "skole", letter())
@@ -39,16 +39,24 @@ def test_every_given_key_must_match() -> None:
     assert not route_matches(route, "kommune", letter(sender="Testbedrift AS"))
 
 
-def test_avsender_globs_match_the_name_or_the_orgnr() -> None:
-    assert route_matches(RouteConfig("a", avsender=("97104*",)), "k", letter(sender=None))
-    assert not route_matches(RouteConfig("a", avsender=("*",)), "k", letter(None, None, None))
+def test_a_name_glob_never_matches_an_orgnr_nor_an_orgnr_a_name() -> None:
+    """Issue #24, item 6: a sender named "974760673" was routed as that agency."""
+    agency = RouteConfig("a", avsender_orgnr=("974760673",))
+    assert route_matches(agency, "k", letter(sender="X", sender_orgnr="974760673"))
+    assert not route_matches(agency, "k", letter(sender="974760673", sender_orgnr=None))
+    assert not route_matches(agency, "k", letter(sender="974760673", sender_orgnr="910000001"))
+    by_name = RouteConfig("a", avsender_navn=("97476*",))
+    assert not route_matches(by_name, "k", letter(sender="X", sender_orgnr="974760673"))
+    assert route_matches(by_name, "k", letter(sender="974760673", sender_orgnr=None))
+    anything = RouteConfig("a", avsender_navn=("*",))
+    assert not route_matches(anything, "k", letter(None, None, None))
 
 
 def test_first_match_wins_and_no_match_is_the_accounts_archive() -> None:
     routes = [
         RouteConfig("nabo", type=("Nabovarsel",)),
-        RouteConfig("byggesak", avsender=("*kartverket*",)),
-        RouteConfig("never", avsender=("*kartverket*",)),
+        RouteConfig("byggesak", avsender_navn=("*kartverket*",)),
+        RouteConfig("never", avsender_navn=("*kartverket*",)),
     ]
     assert choose_archive(routes, "k", "default", letter()) == Destination("byggesak", 1)
     assert choose_archive(routes, "k", "default", letter(kind="nabovarsel")).archive == "nabo"
