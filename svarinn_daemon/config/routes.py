@@ -42,9 +42,9 @@ def read_routes(
             table.fail(
                 "avsender",
                 "is no longer read: it matched orgnr patterns against the sender's name too "
-                "(a sender named \"974760673\" was routed as that agency). Write "
-                "avsender_orgnr = [\"974760673\"] (exact organisation numbers) or "
-                "avsender_navn = [\"*Kartverket*\"] (globs on the name the sender gives itself)",
+                '(a sender named "974760673" was routed as that agency). Write '
+                'avsender_orgnr = ["974760673"] (exact organisation numbers) or '
+                'avsender_navn = ["*Kartverket*"] (globs on the name the sender gives itself)',
             )
         archive = table.string("archive")
         if archive not in archives:
