@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
 from ipaddress import ip_address
+from pathlib import Path
 
 __all__ = [
     "ELLIPSIS",
@@ -16,6 +19,7 @@ __all__ = [
     "clip",
     "is_loopback",
     "media_type",
+    "untrusted_directory",
     "utc_now",
 ]
 
@@ -60,3 +64,34 @@ def is_loopback(host: str | None) -> bool:
         return ip_address(host or "").is_loopback
     except ValueError:
         return False
+
+
+def untrusted_directory(path: Path) -> str | None:
+    """Why another user could swap ``path`` or what is in it, or None when nobody can.
+
+    As sshd's StrictModes: ``path`` (or, while it does not exist, the nearest directory that
+    does) and every directory above it must be owned by root or by this process's user and
+    writable by nobody else; a directory above writable by others is accepted only with the
+    sticky bit (``/tmp``), where nobody may rename or remove what is not theirs."""
+    me = os.geteuid()
+    target = Path(os.path.abspath(path))
+    current = target
+    while not os.path.lexists(current) and current != current.parent:
+        current = current.parent
+    first = current == target  # the directory itself: no group/other write even if sticky
+    for directory in [current, *current.parents]:
+        try:
+            info = os.lstat(directory)
+        except OSError as exc:
+            return f"{directory}: {exc.strerror}"
+        if stat.S_ISLNK(info.st_mode) and first:
+            return f"{directory} is a symbolic link"
+        if info.st_uid not in (0, me):
+            return f"{directory} belongs to uid {info.st_uid}, not to this daemon's user or root"
+        loose = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if loose and (first or not info.st_mode & stat.S_ISVTX):
+            return (
+                f"{directory} is writable by group or others (mode {stat.S_IMODE(info.st_mode):o})"
+            )
+        first = False
+    return None

@@ -47,7 +47,7 @@ from svarinn_daemon.adapters.base import (
 )
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
-from svarinn_daemon.common import Clock, utc_now
+from svarinn_daemon.common import Clock, untrusted_directory, utc_now
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
 
@@ -427,6 +427,8 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> Comma
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
     default_work = context.state_directory / "adapters" / context.archive_name
     work = reader.path("work_directory", default_work)
+    if why := untrusted_directory(work):
+        raise context.option_error("work_directory", f"is not private: {why}")
     environment = _environment(reader, context)
     reader.finish()
     return CommandArchive(

@@ -39,7 +39,14 @@ from svarinn_daemon.adapters.base import (
 )
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
-from svarinn_daemon.common import OCTET_STREAM, Clock, is_loopback, media_type, utc_now
+from svarinn_daemon.common import (
+    OCTET_STREAM,
+    Clock,
+    is_loopback,
+    media_type,
+    untrusted_directory,
+    utc_now,
+)
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
@@ -371,6 +378,8 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpA
             ) from None
     default_work = context.state_directory / "adapters" / context.archive_name
     work = reader.path("work_directory", default_work)
+    if why := untrusted_directory(work):
+        raise context.option_error("work_directory", f"is not private: {why}")
     reader.finish()
     return HttpArchive(
         url,

@@ -34,7 +34,8 @@ from svarinn_daemon import __version__
 from svarinn_daemon.adapters.base import DocumentMetadata, VerificationRecord
 from svarinn_daemon.adapters.dirfd import METADATA_FILE
 from svarinn_daemon.adapters.names import NameAllocator
-from svarinn_daemon.errors import ArchiveError
+from svarinn_daemon.common import untrusted_directory
+from svarinn_daemon.errors import ArchiveError, StorageError
 
 __all__ = [
     "METADATA_FILE",
@@ -102,7 +103,18 @@ class StagingArea:
         self._active: set[Path] = set()
         self._lock = threading.Lock()
 
+    def check(self) -> None:
+        """Refuse a work area another user could swap a letter in (StorageError: ours to
+        fix). Checked per letter: a directory handed to a neighbour after start counts."""
+        why = untrusted_directory(self.root)
+        if why is not None:
+            raise StorageError(
+                f"work directory {self.root} is not private: {why}; another user could swap "
+                "a letter for any file this daemon can read"
+            )
+
     def stage(self, forsendelse_id: str) -> StagedLetter:
+        self.check()
         if not SAFE_ID.fullmatch(forsendelse_id):
             raise ArchiveError(
                 f"forsendelse id {forsendelse_id[:80]!r} is not usable as a directory name",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from svarinn_daemon.common import untrusted_directory
 from svarinn_daemon.config import Config
 from svarinn_daemon.errors import ConfigError, LedgerUnavailableError
 from svarinn_daemon.logs import get_logger
@@ -62,6 +63,13 @@ def start_daemon(
     (exit 1, systemd starts the daemon again), not a mistake."""
     from svarinn_daemon.ledger.isolated import migrate_isolated
 
+    if why := untrusted_directory(config.state_directory):
+        raise ConfigError(
+            f"is not private: {why}; another user could swap letters, spool files or the "
+            "ledger in it",
+            source=str(config.source),
+            key="state_directory",
+        )
     notifier = Notifier(environ)
     notifier.status("opening and migrating the ledger")
     try:

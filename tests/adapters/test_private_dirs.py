@@ -1,0 +1,88 @@
+"""Work and state directories another user could swap a letter in are refused (issue #24,
+item 5): a real other uid owns them here (the tests run as root; skipped otherwise)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from pathlib import Path
+
+import pytest
+
+from svarinn_daemon.adapters.staging import StagingArea
+from svarinn_daemon.common import untrusted_directory
+from svarinn_daemon.errors import StorageError
+from tests.support.daemon_harness import harness
+from tests.support.programs import use_archive
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory away")
+
+
+def _nobody() -> int:
+    return pwd.getpwnam("nobody").pw_uid
+
+
+def test_a_directory_of_another_user_or_open_to_others_is_untrusted(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir(mode=0o700)
+    assert untrusted_directory(own) is None
+    assert untrusted_directory(own / "not" / "yet") is None  # created by us, under ours
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, _nobody(), -1)
+    assert "belongs to uid" in (untrusted_directory(theirs) or "")
+    assert "belongs to uid" in (untrusted_directory(theirs / "work") or "")
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    os.chmod(open_dir, 0o777)  # noqa: S103  (the neighbour's mistake under test)
+    assert "writable by group or others" in (untrusted_directory(open_dir) or "")
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)  # noqa: S103
+    assert untrusted_directory(sticky / "work") is None  # like /tmp: nobody renames ours
+    link = tmp_path / "link"
+    link.symlink_to(own)
+    assert "symbolic link" in (untrusted_directory(link) or "")
+
+
+def test_staging_refuses_a_work_area_given_away_after_start(tmp_path: Path) -> None:
+    area = StagingArea(tmp_path / "work")
+    area.stage("f1").remove()
+    os.chown(tmp_path / "work", _nobody(), -1)
+    with pytest.raises(StorageError, match=r"not private: .* belongs to uid"):
+        area.stage("f2")
+
+
+@pytest.mark.parametrize("adapter", ["command", "http"])
+def test_check_config_and_run_refuse_a_neighbours_work_directory(
+    tmp_path: Path, adapter: str
+) -> None:
+    with harness(tmp_path / "h") as h:
+        work = tmp_path / "shared-work"
+        work.mkdir()
+        os.chown(work, _nobody(), -1)
+        target = (
+            'command = ["/bin/true"]'
+            if adapter == "command"
+            else 'url = "http://127.0.0.1:9/letters"'
+        )
+        use_archive(
+            h,
+            f'[archives.default]\nadapter = "{adapter}"\n{target}\nwork_directory = "{work}"\n',
+        )
+        checked = h.cli("check-config", "--quiet")
+        assert checked.returncode == 2
+        assert "archives.default.work_directory" in checked.stderr
+        assert "belongs to uid" in checked.stderr
+        assert h.cli("poll-once").returncode == 2
+
+
+def test_run_refuses_a_state_directory_open_to_others(tmp_path: Path) -> None:
+    with harness(tmp_path / "h") as h:
+        state = h.root / "state"
+        state.mkdir(exist_ok=True)
+        os.chmod(state, 0o777)  # noqa: S103
+        done = h.cli("poll-once")
+        assert done.returncode == 2
+        assert "state_directory" in done.stderr
+        assert "writable by group or others" in done.stderr
