@@ -42,6 +42,11 @@ class Redactor:
     def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
         return {key: self._clean(key, value) for key, value in event_dict.items()}
 
+    def add(self, secrets: Iterable[str]) -> None:
+        """More secrets (an adapter's, known once it is built); the list is replaced whole,
+        so a line being written meanwhile sees the old or the new one."""
+        self.secrets = sorted({*self.secrets, *(s for s in secrets if s)}, key=len, reverse=True)
+
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             if secret in text:
@@ -77,6 +82,13 @@ class _Settings(NamedTuple):
 # was not imported then; the first logger used applies them.
 _pending: list[_Settings] = []
 _lock = threading.Lock()
+_current: list[Redactor] = []  # the redactor of the last configure_logging()
+
+
+def add_secrets(secrets: Iterable[str]) -> None:
+    """Hide these too in every line logged from now on (and in the pending settings)."""
+    for redactor in _current:
+        redactor.add(secrets)
 
 
 def configure_logging(
@@ -91,6 +103,7 @@ def configure_logging(
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
     redactor = Redactor(secrets)
+    _current[:] = [redactor]
     root = logging.getLogger()
     if not any(isinstance(h, _LibraryRecords) for h in root.handlers):
         root.addHandler(_LibraryRecords())

@@ -22,7 +22,7 @@ import base64
 import contextlib
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -49,7 +49,7 @@ from svarinn_daemon.common import (
 )
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import ArchiveError
-from svarinn_daemon.logs import get_logger
+from svarinn_daemon.logs import Redactor, get_logger
 
 __all__ = ["HttpArchive", "HttpTransaction", "create_adapter", "retry_after_seconds"]
 
@@ -95,12 +95,14 @@ class HttpArchive:
         timeout: timedelta = DEFAULT_TIMEOUT,
         tls: ssl.SSLContext | None = None,
         owner: str | None = None,
+        secrets: Sequence[str] = (),
         now: Clock = utc_now,
     ):
         self.url = url
         self.status_url = status_url
         self.staging = StagingArea(work_directory, owner=owner)
         self._authorization = authorization
+        self._redactor = Redactor(secrets)
         self._headers = {"User-Agent": "svarinn-daemon", **(headers or {})}
         self._now = now
         self._client = httpx.Client(
@@ -143,13 +145,13 @@ class HttpArchive:
             raise ArchiveError(
                 f"status_url answered 200 for {forsendelse_id} without a JSON object carrying "
                 'a non-empty "reference": only that means "archived" (404 means not); check '
-                f"status_url{_detail(body)}",
+                f"status_url{self._detail(body)}",
                 temporary=True,
             )
         if status == 404:
             return None
         raise ArchiveError(
-            f"status_url answered HTTP {status} for {forsendelse_id}{_detail(body)}",
+            f"status_url answered HTTP {status} for {forsendelse_id}{self._detail(body)}",
             temporary=True,
             retry_after=retry_after_seconds(headers.get("retry-after")),
         )
@@ -160,6 +162,16 @@ class HttpArchive:
         if self.status_url is None:
             return False
         return probe_by_lookup(self.has, "status_url")
+
+    def secret_values(self) -> list[str]:
+        """What the log redactor must hide: the Authorization value, its credential part
+        and the basic password (an endpoint may echo any of them)."""
+        return list(self._redactor.secrets)
+
+    def _detail(self, body: bytes) -> str:
+        """The start of an answer's body, for an error, with our secrets hidden: the error
+        goes to the log and to the ledger."""
+        return _detail(body, self._redactor)
 
     def post(self, staged: StagedLetter) -> str:
         """POST the staged letter (its forsendelse.json written) and read the answer."""
@@ -195,12 +207,12 @@ class HttpArchive:
             )
         if status in TEMPORARY or status >= 500:
             raise ArchiveError(
-                f"{self.url} answered HTTP {status} for {forsendelse_id}{_detail(body)}",
+                f"{self.url} answered HTTP {status} for {forsendelse_id}{self._detail(body)}",
                 temporary=True,
                 retry_after=retry_after,
             )
         raise ArchiveError(
-            f"{self.url} refused {forsendelse_id} with HTTP {status}{_detail(body)}",
+            f"{self.url} refused {forsendelse_id} with HTTP {status}{self._detail(body)}",
             temporary=False,
         )
 
@@ -311,9 +323,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _detail(body: bytes) -> str:
-    text = _one_line(body.decode("utf-8", errors="replace"))[:MAX_MESSAGE]
+def _detail(body: bytes, redactor: Redactor) -> str:
+    text = redactor.scrub(_one_line(body.decode("utf-8", errors="replace")))[:MAX_MESSAGE]
     return f": {text}" if text else ""
+
+
+def _secret_strings(authorization: Secret | None, password: Secret | None) -> list[str]:
+    """The Authorization value whole and its credential (``Bearer <this>``), the password."""
+    out = [password.reveal()] if password is not None else []
+    if authorization is not None:
+        value = authorization.reveal()
+        out += [value, value.partition(" ")[2].strip()]
+    return [s for s in out if len(s) >= 4]
 
 
 def _check_url(reader: AdapterOptions, key: str, text: str) -> None:
@@ -390,4 +411,5 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpA
         timeout=timeout,
         tls=tls,
         owner=context.worker_id,
+        secrets=_secret_strings(authorization, password),
     )

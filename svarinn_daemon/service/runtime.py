@@ -21,7 +21,7 @@ from svarinn_daemon.ledger import Ledger, open_ledger
 from svarinn_daemon.letter.pipeline import Pipeline
 from svarinn_daemon.letter.spool import Spool
 from svarinn_daemon.letter.work import AccountRuntime
-from svarinn_daemon.logs import get_logger
+from svarinn_daemon.logs import add_secrets, get_logger
 from svarinn_daemon.service.breaker import Breaker, BreakerPolicy
 from svarinn_daemon.service.metrics import LedgerSnapshot, Metrics
 from svarinn_daemon.service.observe import Observer
@@ -131,6 +131,9 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
             )
             stack.callback(adapter.close)
             adapters[name] = adapter
+            secret_values = getattr(adapter, "secret_values", None)
+            if callable(secret_values):  # the adapter's own credentials, echoed or not
+                add_secrets(secret_values())
             breakers[name] = Breaker(breaker_policy)
             metrics.init_archive(name)
         accounts: dict[str, AccountRuntime] = {}

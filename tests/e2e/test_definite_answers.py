@@ -109,3 +109,34 @@ status_url = "{server.url}/{{forsendelse_id}}"
             ]
             assert received.files[0][2] == b"%PDF-1.4 x\n"
             assert set(h.sim.state().acknowledged) == {letter.id}
+
+
+def test_the_http_adapters_own_secrets_never_reach_the_log_or_the_ledger(tmp_path: Path) -> None:
+    """Issue #24, item 7: an endpoint echoing the Authorization header put the token (and a
+    basic password's base64) into the log and the ledger."""
+    import base64
+
+    with SakServer() as server, harness(tmp_path / "h") as h:
+        secret = h.root / "sak-password"
+        secret.write_text("correct-horse-battery\n")
+        use_archive(
+            h,
+            f"""[archives.default]
+adapter = "http"
+url = "{server.url}"
+status_url = "{server.url}/{{forsendelse_id}}"
+username = "svarinn"
+password_file = "{secret}"
+""",
+        )
+        (letter,) = h.sim.generate(1, 10_000)
+        server.state.status_faults[:] = ["echo"] * 3
+        code, lines = h.poll_once()
+        assert code == 1
+        shown = h.cli("show", letter.id, "--json").stdout
+        logged = "\n".join(str(line) for line in lines)
+        b64 = base64.b64encode(b"svarinn:correct-horse-battery").decode()
+        assert "unavailable" in shown  # the echo is there, the secrets are not
+        for text in (logged, shown):
+            assert "correct-horse-battery" not in text
+            assert b64 not in text

@@ -5,7 +5,7 @@ and fails on demand (status codes, Retry-After, connection resets, slow answers)
 Faults are strings, used one per request in order: ``"503"``, ``"429:7"`` (with
 ``Retry-After: 7``), ``"reset"`` (the body is read, the connection reset, nothing stored),
 ``"slow:2"`` (stored, but answered only after 2 s: the client has given up), ``"302"``,
-``"400"``, ``"409"``.
+``"400"``, ``"409"``, ``"echo"`` (a 503 whose body repeats the request's headers).
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
         kind, _, argument = fault.partition(":")
         if kind == "reset":
             self._reset()
+            return True
+        if kind == "echo":  # a careless endpoint: its error repeats the request's headers
+            self._answer(503, {"error": "unavailable", "request": dict(self.headers.items())})
             return True
         if kind == "slow":
             time.sleep(float(argument or "1"))
