@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import difflib
 import stat
 from collections.abc import Mapping
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from svarinn_daemon.common import is_loopback
 from svarinn_daemon.config.model import (
@@ -104,6 +105,20 @@ def check_proxy_url(table: Table, key: str, url: str) -> None:
         table.fail(key, f"{url!r} has an invalid port")
 
 
+def _environment_proxy_secrets(table: Table) -> tuple[str, ...]:
+    """With ``trust_env`` httpx takes proxies from the environment, credentials and all: their
+    password and the Basic value built from them are secrets for the log redactor."""
+    out: list[str] = []
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
+        for variant in (name, name.lower()):
+            parts = urlsplit(table.ctx.environ.get(variant, ""))
+            if parts.password:
+                user, password = unquote(parts.username or ""), unquote(parts.password)
+                token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+                out += [password, token]
+    return tuple(out)
+
+
 def _http(table: Table) -> HttpConfig:
     d = HttpConfig()
     positive = timedelta(milliseconds=1)
@@ -122,11 +137,13 @@ def _http(table: Table) -> HttpConfig:
         table.fail("proxy_username", "proxy_username and proxy_password go together")
     if proxy_username is not None and proxy is None:
         table.fail("proxy_username", "proxy credentials without a proxy")
+    trust_env = table.boolean("trust_env", False)
     http = HttpConfig(
+        environment_proxy_secrets=_environment_proxy_secrets(table) if trust_env else (),
         proxy=proxy.rstrip("/") if proxy else None,
         proxy_username=proxy_username,
         proxy_password=proxy_password,
-        trust_env=table.boolean("trust_env", False),
+        trust_env=trust_env,
         connect_timeout=table.duration("connect_timeout", d.connect_timeout, positive),
         read_timeout=table.duration("read_timeout", d.read_timeout, positive),
         write_timeout=table.duration("write_timeout", d.write_timeout, positive),

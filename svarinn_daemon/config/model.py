@@ -91,6 +91,8 @@ class HttpConfig:
     proxy_password: Secret | None = None
     trust_env: bool = False
     """Take HTTPS_PROXY/NO_PROXY (and SSL_CERT_FILE) from the environment when no proxy is set."""
+    # With trust_env: the environment's proxy passwords and their Basic values (redactor).
+    environment_proxy_secrets: tuple[str, ...] = field(default=(), metadata=NOT_A_KEY)
 
 
 @dataclass(frozen=True)
@@ -244,8 +246,14 @@ class Config:
             if masks:  # the Basic credentials as sent, which a careless server may echo
                 token = f"{account.username}:{masks[0]}".encode()
                 out.append(base64.b64encode(token).decode("ascii"))
-            if account.http.proxy_password is not None:
-                out += secret_masks(account.http.proxy_password)
+            proxy = account.http.proxy_password
+            if proxy is not None:
+                masks = secret_masks(proxy)
+                out += masks
+                if masks:  # the Proxy-Authorization value as sent
+                    token = f"{account.http.proxy_username}:{masks[0]}".encode()
+                    out.append(base64.b64encode(token).decode("ascii"))
+            out += account.http.environment_proxy_secrets
         for notifier in self.notifiers:
             for secret in notifier.secrets.values():
                 out += secret_masks(secret)

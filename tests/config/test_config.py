@@ -355,3 +355,34 @@ def test_receipts_false_is_shadow_mode_and_check_config_says_so(tmp_path: Path) 
     assert "receipts = false" in out
     code, err = _bad(tmp_path, 'username = "mottaker-1"', 'username = "u"\nreceipts = "no"')
     _assert_one_clear_line(code, err, "accounts[0].receipts", "must be true or false")
+
+
+def test_proxy_credentials_are_secrets_in_every_form(tmp_path: Path) -> None:
+    """Issue #24, item 13: base64(user:password) of the proxy, and a trust_env proxy's
+    userinfo, were not masked."""
+    import base64
+
+    from tests.support.cfg_helpers import make_config_dir
+
+    cfg = make_config_dir(tmp_path)
+    (tmp_path / "proxy-password").write_text("pr0xy-pass\n")
+    text = cfg.path.read_text().replace(
+        "[[accounts.keys]]",
+        f'[accounts.http]\nproxy = "http://proxy.kommune.no:3128"\nproxy_username = "svc"\n'
+        f'proxy_password_file = "{tmp_path / "proxy-password"}"\n\n[[accounts.keys]]',
+        1,
+    )
+    cfg.path.write_text(text)
+    config = load_config(cfg.path, environ={})
+    values = config.secret_values()
+    assert "pr0xy-pass" in values
+    assert base64.b64encode(b"svc:pr0xy-pass").decode() in values
+
+    cfg.path.write_text(
+        text.replace('proxy = "http://proxy.kommune.no:3128"\nproxy_username = "svc"\n', "")
+        .replace(f'proxy_password_file = "{tmp_path / "proxy-password"}"\n', "trust_env = true\n")
+    )
+    environ = {"HTTPS_PROXY": "http://envuser:env%40secret@proxy:3128"}
+    values = load_config(cfg.path, environ=environ).secret_values()
+    assert "env@secret" in values
+    assert base64.b64encode(b"envuser:env@secret").decode() in values
