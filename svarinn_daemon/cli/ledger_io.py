@@ -111,8 +111,22 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
 
 
+def safe_text(value: object) -> str:
+    """``value`` for a terminal: titles, senders, ids and references are strangers' words,
+    so every control, format or separator character (an escape sequence that recolours the
+    screen or writes the clipboard, OSC 52; a bidi override) is shown as its escape."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        for c in text
+    )
+
+
 def table(rows: list[list[str]]) -> str:
-    """Left-aligned columns, the first row a header."""
+    """Left-aligned columns, the first row a header; every cell through :func:`safe_text`."""
+    rows = [[safe_text(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"

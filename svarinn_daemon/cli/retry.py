@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(ctx: Context) -> int:
-    from svarinn_daemon.cli.ledger_io import dump_json, letter_json, with_ledger
+    from svarinn_daemon.cli.ledger_io import dump_json, letter_json, safe_text, with_ledger
     from svarinn_daemon.cli.show import resolve
 
     args = ctx.args
@@ -43,7 +43,7 @@ def run(ctx: Context) -> int:
             ctx.stdout.write(dump_json(letter_json(after, raw=False)))
         else:
             print(
-                f"letter #{after.id} ({after.forsendelse_id}, {after.account}): "
+                f"letter #{after.id} ({safe_text(after.forsendelse_id)}, {after.account}): "
                 f"{before.value} -> {after.state.value}, due now",
                 file=ctx.stdout,
             )

@@ -49,6 +49,7 @@ def run(ctx: Context) -> int:
         event_json,
         human_time,
         letter_json,
+        safe_text,
         state_text,
         with_ledger,
     )
@@ -74,12 +75,12 @@ def run(ctx: Context) -> int:
                 value = state_text(letter)
             if isinstance(value, list):
                 value = ", ".join(value) or None
-            print(f"{key + ':':20} {'-' if value is None else value}", file=out)
+            print(f"{key + ':':20} {'-' if value is None else safe_text(value)}", file=out)
         print("\nhistory:", file=out)
         for e in events:
             frm = e.from_state.value if e.from_state else "(new)"
             who = f" by {e.worker_id}" if e.worker_id else ""
-            why = f": {e.reason}" if e.reason else ""
+            why = f": {safe_text(e.reason)}" if e.reason else ""
             print(
                 f"  {human_time(e.at)}  {e.trigger.value:15} {frm} -> {e.to_state.value}{who}{why}",
                 file=out,

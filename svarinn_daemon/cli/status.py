@@ -62,6 +62,7 @@ def run(ctx: Context) -> int:
         dump_json,
         human_age,
         human_time,
+        safe_text,
         table,
         with_ledger,
     )
@@ -90,7 +91,8 @@ def run(ctx: Context) -> int:
             print("no unfinished letters", file=ctx.stdout)
         else:
             print(
-                f"oldest unfinished: #{oldest.id} {oldest.forsendelse_id} ({oldest.account}, "
+                f"oldest unfinished: #{oldest.id} {safe_text(oldest.forsendelse_id)} "
+                f"({oldest.account}, "
                 f"{oldest.state.value}) seen {human_time(oldest.seen_at)}, "
                 f"{human_age(backlog.oldest_age)} ago",
                 file=ctx.stdout,

@@ -379,8 +379,9 @@ def test_proxy_credentials_are_secrets_in_every_form(tmp_path: Path) -> None:
     assert base64.b64encode(b"svc:pr0xy-pass").decode() in values
 
     cfg.path.write_text(
-        text.replace('proxy = "http://proxy.kommune.no:3128"\nproxy_username = "svc"\n', "")
-        .replace(f'proxy_password_file = "{tmp_path / "proxy-password"}"\n', "trust_env = true\n")
+        text.replace(
+            'proxy = "http://proxy.kommune.no:3128"\nproxy_username = "svc"\n', ""
+        ).replace(f'proxy_password_file = "{tmp_path / "proxy-password"}"\n', "trust_env = true\n")
     )
     environ = {"HTTPS_PROXY": "http://envuser:env%40secret@proxy:3128"}
     values = load_config(cfg.path, environ=environ).secret_values()

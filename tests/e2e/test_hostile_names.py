@@ -85,3 +85,21 @@ command = ["./bin/import-letter"]
         assert checked.returncode == 2
         assert "archives.default.command" in checked.stderr
         assert "configuration file's directory" in checked.stderr
+
+
+def test_a_hostile_title_reaches_no_terminal_raw(tmp_path: Path) -> None:
+    """Issue #24, item 10: ``show`` printed a sender's title with terminal escapes (an OSC 52
+    sequence writes the operator's clipboard) raw."""
+    hostile = "Vedtak\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2J\u202eFDP.exe"
+    with harness(tmp_path / "h") as h:
+        letter = h.sim.add_letter(
+            LetterFile("brev.pdf", "application/pdf", data=b"%PDF-1.4 x\n"), tittel=hostile
+        )
+        until_done(h)
+        for args in (("show", letter.id), ("list",), ("status",)):
+            out = h.cli(*args).stdout
+            assert "\x1b" not in out
+            assert "\x07" not in out
+            assert "\u202e" not in out
+        shown = h.cli("show", letter.id).stdout
+        assert "Vedtak\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b[2J\\u202eFDP.exe" in shown
