@@ -9,6 +9,7 @@ directly, never put into a URL string that could be logged.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 from svarinn_daemon.config import LedgerConfig
-from svarinn_daemon.errors import LedgerError, LedgerUnavailableError
+from svarinn_daemon.errors import ConfigError, LedgerError, LedgerUnavailableError
 
 READ_ONLY = "svarinn_read_only"
 DEFAULT_BUSY_TIMEOUT = timedelta(seconds=30)
@@ -95,14 +96,37 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
 
 def _create_private(path: Path) -> None:
     """Create the SQLite file readable by the daemon's user only (it names senders and titles);
-    SQLite gives its -wal and -shm files the same mode."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-    except OSError as err:
-        raise LedgerUnavailableError(
-            f"cannot create the ledger file {path}: {err.strerror}"
-        ) from None
-    os.close(fd)
+    SQLite gives its -wal and -shm files the same mode. A file (or -wal, -shm) another user
+    owns, or a symbolic link planted in its place, is refused: whoever owns the ledger can
+    read every letter's metadata and rewrite what the daemon believes it archived."""
+    for candidate, create in ((path, True), (path.with_name(path.name + "-wal"), False),
+                              (path.with_name(path.name + "-shm"), False)):  # fmt: skip
+        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        try:
+            fd = os.open(candidate, flags, 0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise ConfigError(
+                    f"{candidate} is a symbolic link: the ledger is not followed through links",
+                    key="ledger.url",
+                ) from None
+            raise LedgerUnavailableError(
+                f"cannot create the ledger file {candidate}: {err.strerror}"
+            ) from None
+        try:
+            info = os.fstat(fd)
+            if info.st_uid != os.geteuid():
+                raise ConfigError(
+                    f"{candidate} belongs to uid {info.st_uid}, not to this daemon's user: "
+                    "another user made it (or the daemon runs as the wrong user)",
+                    key="ledger.url",
+                )
+            if info.st_mode & 0o077:
+                os.fchmod(fd, 0o600)  # ours, but readable by others: make it private
+        finally:
+            os.close(fd)
 
 
 @contextmanager

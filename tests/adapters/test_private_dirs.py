@@ -86,3 +86,36 @@ def test_run_refuses_a_state_directory_open_to_others(tmp_path: Path) -> None:
         assert done.returncode == 2
         assert "state_directory" in done.stderr
         assert "writable by group or others" in done.stderr
+
+
+def _ledger_file(h: object) -> Path:
+    from svarinn_daemon.config import load_config
+
+    config = load_config(h.config_path, environ={})  # type: ignore[attr-defined]
+    return Path(config.ledger.url.split("///", 1)[1])
+
+
+def test_a_ledger_file_of_another_user_or_a_planted_link_is_refused(tmp_path: Path) -> None:
+    """Issue #24, item 11: a ledger file pre-created by another user (0666) or a symbolic
+    link planted in its place was used silently."""
+    with harness(tmp_path / "h") as h:
+        ledger = _ledger_file(h)
+        ledger.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ledger.touch(mode=0o666)
+        os.chmod(ledger, 0o666)  # noqa: S103  (the neighbour's file under test)
+        os.chown(ledger, _nobody(), -1)
+        done = h.cli("poll-once")
+        assert done.returncode == 2
+        assert "belongs to uid" in done.stderr
+        ledger.unlink()
+        elsewhere = tmp_path / "elsewhere.sqlite3"
+        ledger.symlink_to(elsewhere)
+        done = h.cli("poll-once")
+        assert done.returncode == 2
+        assert "symbolic link" in done.stderr
+        assert not elsewhere.exists()
+        ledger.unlink()
+        ledger.touch(mode=0o644)
+        os.chmod(ledger, 0o644)
+        assert h.cli("migrate").returncode == 0
+        assert ledger.stat().st_mode & 0o777 == 0o600  # ours, made private
