@@ -54,7 +54,7 @@ def _migration_may_use(module: str) -> bool:
 # the records passed around (work, events) and the pure routing and retry rules may be used
 # where they are needed. Anything else would be a stage calling another sideways.
 LETTER_SIBLINGS: dict[str, frozenset[str]] = {
-    "pipeline": frozenset({"events", "inflight", "retry", "spool", "stages", "work"}),
+    "pipeline": frozenset({"events", "inflight", "leases", "retry", "spool", "stages", "work"}),
     "stages": frozenset({"decode", "events", "inflight", "spool", "verify", "work"}),
     "verify": frozenset({"ziputil"}),
     "ziputil": frozenset({"spool", "zipdir"}),

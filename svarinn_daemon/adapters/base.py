@@ -46,6 +46,7 @@ __all__ = [
     "has_letter",
     "probe_archive",
     "probe_by_lookup",
+    "timeout_past_lease",
 ]
 
 
@@ -193,6 +194,21 @@ class ProbingAdapter(Protocol):
         tell without a letter (a letter is the probe then). Raises a temporary
         :class:`~svarinn_daemon.errors.ArchiveError` when it would not. Stores nothing."""
         ...
+
+
+def timeout_past_lease(adapter: ArchiveAdapter, lease: timedelta) -> str | None:
+    """Why an adapter's ``timeout`` does not fit the lease, or None. A call that may run
+    past the lease would outlive it when the daemon dies mid-call: another worker could take
+    the letter over while the first call still runs."""
+    timeout = getattr(adapter, "timeout", None)
+    if isinstance(timeout, timedelta) and timeout > lease:
+        from svarinn_daemon.config.units import format_duration
+
+        return (
+            f"{format_duration(timeout)} is longer than [daemon] lease "
+            f"({format_duration(lease)}): make it shorter than the lease"
+        )
+    return None
 
 
 def probe_by_lookup(lookup: Callable[[str], str | None], what: str) -> bool:

@@ -22,6 +22,7 @@ import base64
 import contextlib
 import json
 import ssl
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -53,6 +54,9 @@ from svarinn_daemon.logs import Redactor, get_logger
 
 __all__ = ["HttpArchive", "HttpTransaction", "create_adapter", "retry_after_seconds"]
 
+# A request's whole answer may take this many times ``timeout`` (which bounds each read):
+# a server sending a byte now and then cannot hold a worker.
+DEADLINE_FACTOR = 2
 DEFAULT_TIMEOUT = timedelta(minutes=5)
 BODY_CAP = 64 * 1024  # what is read of a response body
 MAX_MESSAGE = 500
@@ -99,6 +103,7 @@ class HttpArchive:
         now: Clock = utc_now,
     ):
         self.url = url
+        self.timeout = timeout
         self.status_url = status_url
         self.staging = StagingArea(work_directory, owner=owner)
         self._authorization = authorization
@@ -221,6 +226,7 @@ class HttpArchive:
     ) -> tuple[int, httpx.Headers, bytes]:
         """One request; the status, headers and the first ``BODY_CAP`` bytes of the body.
         Transport failures become temporary ArchiveErrors that name neither header nor secret."""
+        deadline = time.monotonic() + self.timeout.total_seconds() * DEADLINE_FACTOR
         try:
             with self._client.stream(
                 method, url, headers=self.headers(forsendelse_id), **kwargs
@@ -230,6 +236,8 @@ class HttpArchive:
                     body += chunk
                     if len(body) >= BODY_CAP:
                         break
+                    if time.monotonic() > deadline:  # a server trickling its answer
+                        raise httpx.ReadTimeout("the whole answer took longer than allowed")
                 return response.status_code, response.headers, bytes(body[:BODY_CAP])
         except httpx.TimeoutException as exc:
             raise ArchiveError(

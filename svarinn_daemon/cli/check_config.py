@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from svarinn_daemon.cli.commands import summary
-from svarinn_daemon.errors import DaemonError
+from svarinn_daemon.errors import ConfigError, DaemonError
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
@@ -80,6 +80,7 @@ def check_archives(config: Config, probe: Callable[[str, Any], None] | None = No
     stored. Returns what the adapters warn of (``warnings()``, where an adapter has it);
     ``probe`` is called with each adapter (``--online``)."""
     from svarinn_daemon.adapters import AdapterRegistry
+    from svarinn_daemon.adapters.base import timeout_past_lease
 
     registry = AdapterRegistry()
     warnings: list[str] = []
@@ -95,6 +96,10 @@ def check_archives(config: Config, probe: Callable[[str, Any], None] | None = No
             said = getattr(adapter, "warnings", None)
             if callable(said):
                 warnings += [f"archives.{archive.name}: {w}" for w in said()]
+            if why := timeout_past_lease(adapter, config.daemon.lease):
+                raise ConfigError(
+                    why, source=str(config.source), key=f"archives.{archive.name}.timeout"
+                )
             if probe is not None:
                 probe(archive.name, adapter)
         finally:

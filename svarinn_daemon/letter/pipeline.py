@@ -15,8 +15,8 @@ metrics and log lines are the observer's business, not the pipeline's.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -34,6 +34,7 @@ from svarinn_daemon.errors import (
     ShutdownRequested,
 )
 from svarinn_daemon.ledger import Claim, Ledger, Letter, SeenAction, Work
+from svarinn_daemon.letter import leases
 from svarinn_daemon.letter.events import PipelineEvents
 from svarinn_daemon.letter.inflight import InFlight
 from svarinn_daemon.letter.retry import Action, decide
@@ -208,9 +209,11 @@ class Pipeline:
         account = self.accounts[letter.account]
         forsendelse = parse_stored(letter.raw)  # v1 or v2, as listed
         account = account.for_letter(forsendelse)
-        existing = self._at_archive(
-            account.archive, lambda: has_letter(account.adapter, forsendelse.id, account.origin)
-        )
+        with self._lease_kept(claim):
+            existing = self._at_archive(
+                account.archive,
+                lambda: has_letter(account.adapter, forsendelse.id, account.origin),
+            )
         if existing is not None:
             # The archive has it but the ledger missed it (crash between the two): never twice.
             self._record(
@@ -231,7 +234,8 @@ class Pipeline:
             return
         downloaded = self._stages.download(account, forsendelse, self._lease_renewer(claim))
         try:
-            self._archive(claim, account, forsendelse, downloaded)
+            with self._lease_kept(claim):
+                self._archive(claim, account, forsendelse, downloaded)
         finally:
             downloaded.path.unlink(missing_ok=True)
 
@@ -247,20 +251,10 @@ class Pipeline:
             raise
 
     def _lease_renewer(self, claim: Claim) -> Callable[[], None]:
-        """Extends the claim's lease every third of its length while a download runs."""
-        renew_every = (self.lease / 3).total_seconds()
-        renewed = time.monotonic()
+        return leases.renewer(self.ledger, claim, self.worker_id, self.lease)
 
-        def renew() -> None:
-            nonlocal renewed
-            if time.monotonic() - renewed > renew_every:
-                try:
-                    self.ledger.extend_lease(claim.id, self.worker_id, self.lease)
-                    renewed = time.monotonic()
-                except LedgerUnavailableError:
-                    pass  # the lease has time left; the next chunk tries again
-
-        return renew
+    def _lease_kept(self, claim: Claim) -> AbstractContextManager[None]:
+        return leases.kept(self.ledger, claim, self.worker_id, self.lease)
 
     def _archive(
         self,

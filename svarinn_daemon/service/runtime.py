@@ -14,9 +14,11 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 from svarinn_daemon.adapters import AdapterRegistry, ArchiveAdapter
+from svarinn_daemon.adapters.base import timeout_past_lease
 from svarinn_daemon.alerts.service import AlertService
 from svarinn_daemon.config import Config
 from svarinn_daemon.config.model import AccountConfig
+from svarinn_daemon.errors import ConfigError
 from svarinn_daemon.ledger import Ledger, open_ledger
 from svarinn_daemon.letter.pipeline import Pipeline
 from svarinn_daemon.letter.spool import Spool
@@ -130,6 +132,8 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
                 worker_id=config.daemon.worker_id,
             )
             stack.callback(adapter.close)
+            if why := timeout_past_lease(adapter, config.daemon.lease):
+                raise ConfigError(why, source=str(config.source), key=f"archives.{name}.timeout")
             adapters[name] = adapter
             secret_values = getattr(adapter, "secret_values", None)
             if callable(secret_values):  # the adapter's own credentials, echoed or not

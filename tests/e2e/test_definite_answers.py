@@ -61,6 +61,7 @@ def test_a_check_command_that_exits_0_without_a_reference_gets_nothing_acknowled
 adapter = "command"
 command = ["/bin/sh", "import.sh"]
 check_command = ["/bin/true"]
+timeout = "10s"
 """,
         )
         h.sim.generate(1, 10_000)
@@ -96,6 +97,7 @@ def test_a_mime_type_with_line_breaks_writes_no_header_of_its_own(tmp_path: Path
 adapter = "http"
 url = "{server.url}"
 status_url = "{server.url}/{{forsendelse_id}}"
+timeout = "5s"
 """,
             )
             letter = h.sim.add_letter(LetterFile("brev.pdf", hostile, data=b"%PDF-1.4 x\n"))
@@ -127,6 +129,7 @@ url = "{server.url}"
 status_url = "{server.url}/{{forsendelse_id}}"
 username = "svarinn"
 password_file = "{secret}"
+timeout = "5s"
 """,
         )
         (letter,) = h.sim.generate(1, 10_000)
@@ -140,3 +143,72 @@ password_file = "{secret}"
         for text in (logged, shown):
             assert "correct-horse-battery" not in text
             assert b64 not in text
+
+
+def test_an_adapter_timeout_longer_than_the_lease_is_refused(tmp_path: Path) -> None:
+    """Issue #24, item 12: a call that may outlive the lease would let another worker take
+    the letter over while it still runs."""
+    with harness(tmp_path / "h") as h:  # the harness's lease is 30s
+        use_archive(h, '[archives.default]\nadapter = "command"\ncommand = ["/bin/true"]\n')
+        checked = h.cli("check-config", "--quiet")
+        assert checked.returncode == 2
+        assert "archives.default.timeout: 10m is longer than [daemon] lease (30s)" in (
+            " ".join(checked.stderr.split())
+        )
+        assert h.cli("poll-once").returncode == 2
+
+
+def test_a_trickling_endpoint_cannot_hold_a_worker_past_its_deadline(tmp_path: Path) -> None:
+    """Issue #24, item 12: ``timeout`` bounded each socket read only, so an endpoint sending a
+    byte now and then held one POST for a minute with timeout = "3s"."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(1)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\n"
+                    )
+                    while not stop.is_set():
+                        conn.sendall(b"x")
+                        time.sleep(0.3)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        with harness(tmp_path / "h") as h:
+            use_archive(
+                h,
+                f'[archives.default]\nadapter = "http"\nurl = "http://127.0.0.1:{port}/"\n'
+                f'status_url = "http://127.0.0.1:{port}/{{forsendelse_id}}"\ntimeout = "1s"\n',
+            )
+            h.sim.generate(1, 10_000)
+            started = time.monotonic()
+            code, lines = h.poll_once()
+            took = time.monotonic() - started
+            assert code == 1
+            errors = [
+                str(x.get("error")) for x in lines if x["event"] == "forsendelse.retry_scheduled"
+            ]
+            assert any("timed out" in e for e in errors), errors
+            print(f"\ntrickling endpoint, timeout 1s: poll-once ended after {took:.1f} s")
+    finally:
+        stop.set()
+        listener.close()
