@@ -64,6 +64,7 @@ DEFAULT_TIMEOUT = timedelta(minutes=10)
 _PASSED = re.compile(r"PATH|LANG|LANGUAGE|LC_[A-Z_]+|TZ|HOME|TMPDIR")
 _OWN = ("SVARINN_LETTER_DIR", "SVARINN_FORSENDELSE_ID", "SVARINN_ACCOUNT", "SVARINN_API")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_ARG = re.compile(r"(pass(word|wd)?|secret|token|api[-_]?key|auth)\w*[=:]", re.IGNORECASE)
 
 log = get_logger(__name__)
 
@@ -247,12 +248,20 @@ class CommandArchive:
 
     def warnings(self) -> list[str]:
         """What ``check-config`` should tell the operator about this archive."""
+        argv = [*self.command, *(self.check_command or ())]
+        out = [
+            f"command: {arg[:40]!r} looks like a secret, and argv is printed and visible to "
+            "every user in ps: give the program a file to read it from"
+            for arg in argv
+            if _SECRET_ARG.search(arg)
+        ]
         if self.check_command is not None:
-            return []
+            return out
         return [
+            *out,
             "command has no check_command: after a crash or a timeout the daemon cannot "
             "know whether the program finished, and runs it again; it must be idempotent "
-            "on SVARINN_FORSENDELSE_ID (or set check_command)"
+            "on SVARINN_FORSENDELSE_ID (or set check_command)",
         ]
 
     def has(self, forsendelse_id: str) -> str | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import ssl
 import time
 from collections.abc import Mapping, Sequence
@@ -100,6 +101,7 @@ class HttpArchive:
         tls: ssl.SSLContext | None = None,
         owner: str | None = None,
         secrets: Sequence[str] = (),
+        secret_headers: Mapping[str, Secret] | None = None,
         now: Clock = utc_now,
     ):
         self.url = url
@@ -109,6 +111,7 @@ class HttpArchive:
         self._authorization = authorization
         self._redactor = Redactor(secrets)
         self._headers = {"User-Agent": "svarinn-daemon", **(headers or {})}
+        self._secret_headers = dict(secret_headers or {})
         self._now = now
         self._client = httpx.Client(
             timeout=timeout.total_seconds(),
@@ -122,16 +125,23 @@ class HttpArchive:
 
     def warnings(self) -> list[str]:
         """What ``check-config`` should tell the operator about this archive."""
-        if self.status_url is not None:
-            return []
-        return [
-            "http has no status_url: after a crash or a timeout the daemon cannot ask "
-            "whether the endpoint has a letter, and posts it again; the endpoint must "
-            "answer a repeated Idempotency-Key with 409 (or set status_url)"
+        out = [
+            f"headers: {name} looks like a secret, and headers are printed: put it in "
+            "secret_headers_file"
+            for name in self._headers
+            if _SECRET_LOOKING.search(name)
         ]
+        if self.status_url is None:
+            out.append(
+                "http has no status_url: after a crash or a timeout the daemon cannot ask "
+                "whether the endpoint has a letter, and posts it again; the endpoint must "
+                "answer a repeated Idempotency-Key with 409 (or set status_url)"
+            )
+        return out
 
     def headers(self, forsendelse_id: str) -> dict[str, str]:
         headers = {**self._headers, "Idempotency-Key": forsendelse_id}
+        headers.update((name, secret.reveal()) for name, secret in self._secret_headers.items())
         if self._authorization is not None:
             headers["Authorization"] = self._authorization.reveal()
         return headers
@@ -336,6 +346,36 @@ def _detail(body: bytes, redactor: Redactor) -> str:
     return f": {text}" if text else ""
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+_SECRET_LOOKING = re.compile(r"key|token|auth|secret|pass|cookie|session", re.IGNORECASE)
+
+
+def _check_headers(context: AdapterContext, key: str, headers: Mapping[str, str]) -> None:
+    """No header the adapter sets itself, and nothing that could end a header line."""
+    for name, value in headers.items():
+        if name.lower() in ("authorization", "idempotency-key", "content-type"):
+            raise context.option_error(key, f"{name} is set by the adapter itself")
+        if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
+            raise context.option_error(key, f"{name!r}: not a header name, or CR/LF/NUL in it")
+
+
+def _secret_headers(reader: AdapterOptions, context: AdapterContext) -> dict[str, Secret]:
+    """``secret_headers_file = { X-Api-Key = "/etc/.../api-key" }``: header values read from
+    files, never printed, hidden in logs and errors."""
+    out: dict[str, Secret] = {}
+    for name, path in reader.string_table("secret_headers_file").items():
+        file = context.base_dir / path
+        try:
+            value = file.read_text("utf-8").strip()
+        except OSError as exc:
+            raise context.option_error(
+                "secret_headers_file", f"{name}: cannot read {file}: {exc.strerror}"
+            ) from None
+        out[name] = Secret(source=f"file:{file}", _value=value.encode(), path=file)
+    return out
+
+
 def _secret_strings(authorization: Secret | None, password: Secret | None) -> list[str]:
     """The Authorization value whole and its credential (``Bearer <this>``), the password."""
     out = [password.reveal()] if password is not None else []
@@ -383,9 +423,11 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpA
         basic = b"Basic " + base64.b64encode(pair)
         authorization = Secret(source=f"basic:{username}", _value=basic)
     headers = reader.string_table("headers")
-    for name in headers:
-        if name.lower() in ("authorization", "idempotency-key", "content-type"):
-            raise context.option_error("headers", f"{name} is set by the adapter itself")
+    secret_headers = _secret_headers(reader, context)
+    _check_headers(context, "headers", headers)
+    _check_headers(
+        context, "secret_headers_file", {k: v.reveal() for k, v in secret_headers.items()}
+    )
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
     ca_bundle = reader.optional_path("ca_bundle")
     certificate = reader.optional_path("client_certificate_file")
@@ -419,5 +461,7 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpA
         timeout=timeout,
         tls=tls,
         owner=context.worker_id,
-        secrets=_secret_strings(authorization, password),
+        secrets=[*_secret_strings(authorization, password)]
+        + [s.reveal() for s in secret_headers.values()],
+        secret_headers=secret_headers,
     )

@@ -212,3 +212,46 @@ def test_a_trickling_endpoint_cannot_hold_a_worker_past_its_deadline(tmp_path: P
     finally:
         stop.set()
         listener.close()
+
+
+def test_api_key_headers_have_a_secret_form_and_plain_ones_are_warned_of(tmp_path: Path) -> None:
+    """Issue #24, item 14: ``headers = {...}`` had no secret form and check-config printed
+    them; secrets in ``command`` argv were printed too."""
+    with SakServer() as server, harness(tmp_path / "h") as h:
+        key_file = h.config_path.parent / "api-key"
+        key_file.write_text("k3y-0f-the-sakssystem\n")
+        use_archive(
+            h,
+            f"""[archives.default]
+adapter = "http"
+url = "{server.url}"
+status_url = "{server.url}/{{forsendelse_id}}"
+timeout = "5s"
+headers = {{ X-Kommune = "3801", X-Api-Token = "plain-and-printed" }}
+secret_headers_file = {{ X-Api-Key = "api-key" }}
+""",
+        )
+        checked = h.cli("check-config")
+        assert checked.returncode == 0, checked.stderr
+        assert "k3y-0f-the-sakssystem" not in checked.stdout + checked.stderr
+        assert "X-Api-Token looks like a secret" in checked.stderr
+        (letter,) = h.sim.generate(1, 10_000)
+        for _ in range(3):
+            if h.poll_once()[0] == 0:
+                break
+        received = server.state.letters[letter.id]
+        assert received.headers["X-Api-Key"] == "k3y-0f-the-sakssystem"
+        assert received.headers["X-Kommune"] == "3801"
+        use_archive(
+            h,
+            '[archives.default]\nadapter = "command"\ntimeout = "10s"\n'
+            'command = ["/usr/bin/import", "--password=hunter2"]\n',
+        )
+        checked = h.cli("check-config", "--quiet")
+        assert "looks like a secret" in checked.stderr
+        use_archive(
+            h,
+            f'[archives.default]\nadapter = "http"\nurl = "{server.url}"\ntimeout = "5s"\n'
+            'headers = { X-Bad = "a\\r\\nX-Injected: 1" }\n',
+        )
+        assert h.cli("check-config", "--quiet").returncode == 2
