@@ -4,13 +4,18 @@
 ledger answers and every account's last poll succeeded recently.
 
 Anything on the network (or the host) can connect, so a connection that sends nothing for
-``idle_timeout`` seconds is closed, and at most ``max_connections`` are served at once: one
-more is closed at once instead of getting a thread of its own.
+``idle_timeout`` seconds is closed, a request must arrive whole within ``REQUEST_DEADLINE``
+(a peer trickling a byte now and then is cut off), one peer may hold at most
+``PER_PEER`` connections, and at most ``max_connections`` are served at once, of which
+``LOOPBACK_RESERVED`` only for loopback (the host's own probes get through whatever the
+network does). A connection beyond a limit is closed at once rather than given a thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from svarinn_daemon.common import is_loopback
 from svarinn_daemon.service.metrics import Metrics
 
 
@@ -30,6 +36,9 @@ class Check:
 
 IDLE_TIMEOUT = 10.0  # seconds a connection may send nothing (Prometheus answers in 1 s)
 MAX_CONNECTIONS = 16  # scrapers and probes: a handful at once
+REQUEST_DEADLINE = 5.0  # seconds for a whole request line and headers
+PER_PEER = 4  # connections one address may hold at once
+LOOPBACK_RESERVED = 2  # of MAX_CONNECTIONS, kept for the host's own probes
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -39,24 +48,70 @@ class _BoundedServer(ThreadingHTTPServer):
     request_queue_size = 64  # accept quickly; the slots decide who is served
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], limit: int):
-        self._slots = threading.BoundedSemaphore(limit)
+        reserved = min(LOOPBACK_RESERVED, max(limit - 1, 0))
+        self._shared = threading.BoundedSemaphore(limit - reserved)
+        self._loopback = threading.BoundedSemaphore(reserved) if reserved else None
+        self._peers: dict[str, int] = {}
+        self.deadlines: dict[int, threading.Timer] = {}  # by id() of the connection
+        self.request_deadline = REQUEST_DEADLINE
+        self._lock = threading.Lock()
         super().__init__(address, handler)
 
+    def _take(self, peer: str) -> threading.BoundedSemaphore | None:
+        """The slot this peer may use now, or None (close the connection)."""
+        local = is_loopback(peer)
+        with self._lock:
+            if not local and self._peers.get(peer, 0) >= PER_PEER:
+                return None
+            self._peers[peer] = self._peers.get(peer, 0) + 1
+        for slots in (self._loopback if local else None, self._shared):
+            if slots is not None and slots.acquire(blocking=False):
+                return slots
+        self._leave(peer)
+        return None
+
+    def _leave(self, peer: str) -> None:
+        with self._lock:
+            left = self._peers.get(peer, 1) - 1
+            if left:
+                self._peers[peer] = left
+            else:
+                self._peers.pop(peer, None)
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        peer = str(client_address[0])
+        slots = self._take(peer)
+        if slots is None:
             self.shutdown_request(request)  # full: close it now rather than queue a thread
             return
         try:
-            super().process_request(request, client_address)
+            thread = threading.Thread(
+                target=self._serve, args=(request, client_address, slots), daemon=True
+            )
+            thread.start()
         except BaseException:
-            self._slots.release()
+            slots.release()
+            self._leave(peer)
             raise
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def _serve(self, request: Any, client_address: Any, slots: threading.BoundedSemaphore) -> None:
+        # The whole request must arrive in time: a peer trickling it is cut off.
+        timer = threading.Timer(self.request_deadline, _cut_off, args=(request,))
+        timer.daemon = True
+        timer.start()
+        self.deadlines[id(request)] = timer
         try:
-            super().process_request_thread(request, client_address)
+            self.process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            timer.cancel()
+            self.deadlines.pop(id(request), None)
+            slots.release()
+            self._leave(str(client_address[0]))
+
+
+def _cut_off(request: Any) -> None:
+    with contextlib.suppress(OSError):
+        request.shutdown(socket.SHUT_RDWR)
 
 
 class HealthServer:
@@ -70,6 +125,7 @@ class HealthServer:
         readiness: Callable[[], Check],
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        request_deadline: float = REQUEST_DEADLINE,
     ):
         outer = self
 
@@ -77,6 +133,9 @@ class HealthServer:
             timeout = idle_timeout  # socket timeout: an idle or half-sent request is closed
 
             def do_GET(self) -> None:
+                deadline = outer.server.deadlines.get(id(self.request))
+                if deadline is not None:
+                    deadline.cancel()  # the request is in: answering may take its time
                 path = self.path.split("?")[0]
                 if path == "/metrics":
                     self._send(200, generate_latest(outer.metrics.registry), CONTENT_TYPE_LATEST)
@@ -99,6 +158,7 @@ class HealthServer:
 
         self.metrics = metrics
         self.server = _BoundedServer((host, port), Handler, max_connections)
+        self.server.request_deadline = request_deadline
         self._thread = threading.Thread(
             target=self.server.serve_forever, name="health-http", daemon=True
         )

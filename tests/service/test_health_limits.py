@@ -69,3 +69,64 @@ def test_an_idle_connection_does_not_hold_the_endpoint(server: HealthServer) -> 
     finally:
         for sock in idle:
             sock.close()
+
+
+def _outside_address() -> str | None:
+    """This host's address on a non-loopback interface (no packet is sent), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_trickling_peers_cannot_lock_out_the_hosts_own_probes() -> None:
+    """Issue #24, item 9: sixteen connections trickling a byte every few seconds locked
+    /healthz and /metrics out for good. Now: one peer holds at most PER_PEER connections,
+    loopback keeps its slots, and a request must arrive whole within the deadline."""
+    from svarinn_daemon.service.health import LOOPBACK_RESERVED, PER_PEER
+
+    outside = _outside_address()
+    if outside is None:
+        pytest.skip("no non-loopback interface to connect from")
+    health = HealthServer(
+        "0.0.0.0",  # noqa: S104  (the test connects from a second local address)
+        0,
+        Metrics(),
+        liveness=lambda: Check(True),
+        readiness=lambda: Check(True),
+        idle_timeout=30.0,
+        max_connections=PER_PEER + LOOPBACK_RESERVED,
+        request_deadline=2.0,
+    )
+    health.start()
+    port = health.server.server_address[1]
+    trickling: list[socket.socket] = []
+    try:
+        for _ in range(PER_PEER + 3):
+            sock = socket.create_connection((outside, port))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+            sock.settimeout(10)
+            trickling.append(sock)
+        refused = 0
+        for sock in trickling[PER_PEER:]:  # beyond the cap: closed at once
+            with contextlib.suppress(ConnectionResetError):
+                refused += sock.recv(100) == b""
+        assert refused == 3
+        # The shared slots are the outsider's now; the host's own probe still gets in.
+        answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        assert answer.status_code == 200
+        # And the trickling requests are cut off at the deadline, though never idle long.
+        for sock in trickling[:PER_PEER]:
+            sock.sendall(b"X")
+        cut = 0
+        for sock in trickling[:PER_PEER]:
+            with contextlib.suppress(ConnectionResetError):
+                cut += sock.recv(100) == b""
+        assert cut == PER_PEER
+    finally:
+        for sock in trickling:
+            sock.close()
+        health.stop()
