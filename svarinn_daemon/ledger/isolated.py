@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -52,11 +53,20 @@ _STDERR_TAIL = 2000
 EXIT_PARENT_GONE = 3
 # The child runs this, given the directory the parent imported svarinn_daemon from: with -P
 # (no current directory on sys.path) it imports the very same code, never a svarinn_daemon
-# that happens to lie in the directory the daemon was started in.
+# that happens to lie in the directory the daemon was started in. That directory goes after
+# the standard library (a json.py beside the package must not shadow the real one), but
+# before the other entries, so it is our svarinn_daemon that is found.
 _CHILD = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "import sys, sysconfig; "
+    "std = {sysconfig.get_path('stdlib'), sysconfig.get_path('platstdlib')}; "
+    "at = max((i + 1 for i, p in enumerate(sys.path) if p in std or "
+    "p.endswith('lib-dynload') or p.endswith('.zip')), default=0); "
+    "sys.path.insert(at, sys.argv[1]); "
     "from svarinn_daemon.ledger.isolated import _child; sys.exit(_child())"
 )
+# What the child gets of the daemon's environment: the locale, paths, and libpq's and TLS's
+# settings (the ledger's password comes on its standard input, never in here).
+_PASSED = re.compile(r"PATH|HOME|TMPDIR|TZ|LANG|LANGUAGE|LC_[A-Z_]+|PG[A-Z_]+|SSL_CERT_(FILE|DIR)")
 
 
 def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> SchemaState:
@@ -131,8 +141,14 @@ def _run_child(argv: list[str], request: str) -> tuple[int, str, str]:
     from the parent waiting for it, and stop (its transaction undone) instead of migrating
     on alone after a ``systemctl stop`` or a SIGKILL."""
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
+        environ = {k: v for k, v in os.environ.items() if _PASSED.fullmatch(k)}
         child = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=environ,
         )
         assert child.stdin is not None
         assert child.stdout is not None

@@ -130,3 +130,49 @@ def test_the_child_runs_the_parents_code_whatever_the_directory_and_warnings(
     monkeypatch.setenv("PYTHONWARNINGS", "error")
     url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     assert migrate_isolated(LedgerConfig(url=url)) == SchemaState(None, SCHEMA_REVISION)
+
+
+def test_the_child_puts_no_module_beside_the_package_before_the_standard_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #24, item 16: the package root went first on the child's sys.path, so a
+    ``json.py`` beside the package shadowed the standard library's; and the child inherited
+    the daemon's whole environment."""
+    import subprocess
+    import sys
+
+    from svarinn_daemon.ledger.isolated import _CHILD
+
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "svarinn_daemon").symlink_to(Path(svarinn_daemon.__file__).resolve().parent)
+    (root / "json.py").write_text("raise SystemExit('the json.py beside the package ran')\n")
+    request = json.dumps(
+        {"url": f"sqlite:///{tmp_path / 'ledger.sqlite3'}", "password": None, "busy_timeout": 5}
+    )
+    from svarinn_daemon.ledger.isolated import _run_child
+
+    code, stdout, stderr = _run_child(
+        [sys.executable, "-P", "-c", _CHILD, str(root)], request + "\n"
+    )
+    assert code == 0, stderr
+    answer = json.loads(stdout.splitlines()[-1])
+    assert (answer["current"], answer["head"]) == (None, SCHEMA_REVISION)  # migrated
+    monkeypatch.setenv("SVARINN_PASSWORD", "hunter2")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:secret@db/x")
+    from svarinn_daemon.ledger import isolated
+
+    seen: dict[str, object] = {}
+    real = subprocess.Popen
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return real(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(isolated.subprocess, "Popen", spy)
+    isolated.migrate_isolated(LedgerConfig(url=f"sqlite:///{tmp_path / 'second.sqlite3'}"))
+    env = seen["env"]
+    assert isinstance(env, dict)
+    assert "SVARINN_PASSWORD" not in env
+    assert "DATABASE_URL" not in env
+    assert "PATH" in env
