@@ -32,6 +32,15 @@ _PEM_BLOCK = re.compile(
 )
 
 
+MAX_FIELD = 4000  # characters of one logged value: a sender's 900 KB file name is not a line
+
+
+def _clipped(text: str) -> str:
+    if len(text) <= MAX_FIELD:
+        return text
+    return f"{text[:MAX_FIELD]}… ({len(text) - MAX_FIELD} more characters)"
+
+
 class Redactor:
     """A structlog processor that removes secrets from every value, however nested."""
 
@@ -59,9 +68,9 @@ class Redactor:
         if key is not None and key != "event" and _SENSITIVE_KEY.search(key) and value:
             return REDACTED
         if isinstance(value, str):
-            return self.scrub(value)
+            return _clipped(self.scrub(value))
         if isinstance(value, bytes):
-            return self.scrub(value.decode("utf-8", "replace"))
+            return _clipped(self.scrub(value.decode("utf-8", "replace")))
         if isinstance(value, dict):
             return {k: self._clean(str(k), v) for k, v in value.items()}
         if isinstance(value, list | tuple | set | frozenset):

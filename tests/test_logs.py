@@ -148,3 +148,13 @@ def test_library_warnings_are_lines_of_ours_redacted_and_whole(json_log: io.Stri
     assert line["event"] == "Run time of job 'poll' was missed; token ***"
     assert (line["level"], line["logger"]) == ("warning", "apscheduler.executors.default")
     assert SECRET not in json_log.getvalue()
+
+
+def test_a_huge_value_is_clipped_not_logged_whole() -> None:
+    """Issue #24, item 16: a 900 KB file name made a 900 KB log line."""
+    from svarinn_daemon.logs import MAX_FIELD, Redactor
+
+    cleaned = Redactor(["hunter2"])(None, "info", {"name": "x" * 900_000, "p": "hunter2"})
+    assert len(cleaned["name"]) < MAX_FIELD + 100
+    assert cleaned["name"].endswith("(896000 more characters)")
+    assert "hunter2" not in cleaned["p"]

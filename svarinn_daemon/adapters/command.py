@@ -57,6 +57,7 @@ EX_TEMPFAIL = 75
 MAX_REFERENCE = 500
 MAX_MESSAGE = 500
 OUTPUT_CAP = 64 * 1024  # what we keep of each stream: its end; the rest is read and dropped
+TAIL_WAIT = 0.5  # seconds to finish reading a stream once the program has ended
 DEFAULT_TIMEOUT = timedelta(minutes=10)
 
 # The daemon's variables a program may see; everything else (the SvarInn password under any
@@ -186,7 +187,9 @@ def run_program(
         # have been reused.
         _kill_group(process)
         returncode = process.wait()
-    return RunResult(returncode, out.result(5.0), err.result(5.0), timed_out=timed_out)
+    # What it wrote is in the pipes by now; a descendant that left the group (setsid) may
+    # hold them open for as long as it likes, and the letter does not wait for it.
+    return RunResult(returncode, out.result(TAIL_WAIT), err.result(TAIL_WAIT), timed_out=timed_out)
 
 
 def _wait_unreaped(pid: int, timeout: float) -> bool:

@@ -8,6 +8,7 @@ and ``--write-config DIR`` writes it with a password file and a config.toml that
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -81,11 +82,16 @@ def _http_table(ca_bundle: Path | None) -> str:
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``path`` anew, never through a symbolic link planted in its place (the
+    directory may be shared, and a link would make us write a key or password elsewhere)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_symlink():
+            path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), mode)
         handle.write(data)
-    os.chmod(path, 0o600)
 
 
 def write_operator_files(
@@ -109,7 +115,7 @@ def write_operator_files(
     password_path = directory / "svarinn-password"
     _write_private(password_path, password.encode("utf-8") + b"\n")
     certificate_path = directory / "certificate.pem"
-    certificate_path.write_bytes(identity.certificate_pem)
+    _write_private(certificate_path, identity.certificate_pem, 0o644)
     key_path: Path | None = None
     key_lines = ""
     if identity.private_key_pem is not None:
@@ -122,7 +128,8 @@ def write_operator_files(
             'private_key_file = "/path/to/private-key.pem"\n'
         )
     config_path = directory / "config.toml"
-    config_path.write_text(
+    _write_private(
+        config_path,
         f"""# Written by `svarinn-daemon simulator --write-config`: a daemon configuration
 # that talks to the simulator at {base_url}. Relative paths are relative to this file.
 state_directory = "state"
@@ -145,8 +152,8 @@ archive = "default"
 {_http_table(ca_bundle)}
 [[accounts.keys]]
 {key_lines}certificate_file = "certificate.pem"
-""",
-        encoding="utf-8",
+""".encode(),
+        0o644,
     )
     (directory / "state").mkdir(exist_ok=True)
     (directory / "archive").mkdir(exist_ok=True)

@@ -42,8 +42,12 @@ def item_id_and_link(item: Any, *, where: str, link_key: str) -> tuple[str, str,
     link = item.get(link_key)
     if not isinstance(link, str) or not link:
         raise ProtocolError(f"{where}.{link_key}: missing or not a string")
-    parts = urlsplit(link)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(link)
+        parts.port  # noqa: B018 -- raises on a port that is no port ("host:99999", "host:x")
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProtocolError(f"{where}.{link_key}: {link[:200]!r} is not an http(s) URL")
     return forsendelse_id, link, where
 

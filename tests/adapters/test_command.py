@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -264,3 +265,26 @@ def test_bad_options_name_the_key(options: dict[str, object], message: str, tmp_
     context = AdapterContext("sak", tmp_path, tmp_path)
     with pytest.raises(ConfigError, match=message):
         create_adapter(options, context)
+
+
+def test_a_grandchild_in_its_own_session_does_not_hold_the_worker(tmp_path: Path) -> None:
+    """Issue #24, item 16: a ``setsid`` grandchild escapes the process-group kill and kept
+    the program's pipes open: the worker waited 10 s for it."""
+    import time
+
+    from svarinn_daemon.adapters.command import run_program
+
+    pidfile = tmp_path / "grandchild.pid"
+    script = f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 60' & sleep 60"
+    started = time.monotonic()
+    result = run_program(
+        ["/bin/sh", "-c", script], env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path, stdin=None,
+        timeout=0.5,
+    )  # fmt: skip
+    grandchild = int(pidfile.read_text())
+    try:
+        assert result.timed_out
+        os.kill(grandchild, 0)  # it still runs (out of our reach), yet we are back
+        assert time.monotonic() - started < 10
+    finally:
+        os.kill(grandchild, signal.SIGKILL)

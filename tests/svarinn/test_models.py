@@ -305,3 +305,20 @@ def test_any_value_in_a_valid_letter(field: str, value: Any) -> None:
         assert field in ("id", "downloadUrl", "filmetadata")
     else:
         assert letter.raw[field] == value
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://svarut.ks.no:99999/x",
+        "https://svarut.ks.no:notaport/x",
+        "https://[::1/x",
+        "https://:443/x",
+    ],
+)
+def test_a_link_with_a_bad_port_or_host_rejects_its_item(link: str) -> None:
+    """Issue #24, item 16: it ended as an InternalError retry loop at the download."""
+    from svarinn_daemon.svarinn.fields import item_id_and_link
+
+    with pytest.raises(ProtocolError, match="is not an http"):
+        item_id_and_link({"id": "f1", "downloadUrl": link}, where="item", link_key="downloadUrl")

@@ -317,3 +317,26 @@ def test_write_config_takes_the_api(tmp_path: Path, api: str, suffix: str) -> No
     url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", out.getvalue())
     assert url is not None
     assert (account.api, account.base_url) == (api, url.group(1) + suffix)
+
+
+def test_write_config_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    """Issue #24, item 16: a symbolic link planted at config.toml (or the key's name) in the
+    directory given to ``simulator --write-config`` was written through."""
+    from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
+
+    target = tmp_path / "elsewhere"
+    target.write_text("untouched\n")
+    directory = tmp_path / "conf"
+    directory.mkdir()
+    for name in ("config.toml", "private-key.pem", "svarinn-password", "certificate.pem"):
+        (directory / name).symlink_to(target)
+    files = write_operator_files(
+        directory,
+        base_url="http://127.0.0.1:1",
+        username="u",
+        password="p",
+        identity=generate_identity(),
+    )
+    assert target.read_text() == "untouched\n"
+    assert not files.config.is_symlink()
+    assert (directory / "private-key.pem").stat().st_mode & 0o777 == 0o600
