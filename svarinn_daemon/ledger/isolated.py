@@ -64,9 +64,12 @@ _CHILD = (
     "sys.path.insert(at, sys.argv[1]); "
     "from svarinn_daemon.ledger.isolated import _child; sys.exit(_child())"
 )
-# What the child gets of the daemon's environment: the locale, paths, and libpq's and TLS's
-# settings (the ledger's password comes on its standard input, never in here).
-_PASSED = re.compile(r"PATH|HOME|TMPDIR|TZ|LANG|LANGUAGE|LC_[A-Z_]+|PG[A-Z_]+|SSL_CERT_(FILE|DIR)")
+# What the child gets of the daemon's environment: the locale, paths, the interpreter's own
+# settings (so it imports what the parent imports), libpq's and TLS's settings (the ledger's
+# password comes on its standard input, never in here).
+_PASSED = re.compile(
+    r"PATH|HOME|TMPDIR|TZ|LANG|LANGUAGE|LC_[A-Z_]+|PYTHON[A-Z_]*|PG[A-Z_]+|SSL_CERT_(FILE|DIR)"
+)
 
 
 def migrate_isolated(config: LedgerConfig, *, python: str = sys.executable) -> SchemaState:
