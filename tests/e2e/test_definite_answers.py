@@ -11,6 +11,19 @@ from tests.support.fakes.sakssystem import SakServer
 from tests.support.programs import use_archive
 
 
+def http_archive(base: str, *extra: str, timeout: str = "5s") -> str:
+    """An [archives.default] table for the http adapter at ``base``, with its status URL."""
+    lines = [
+        "[archives.default]",
+        'adapter = "http"',
+        f'url = "{base}"',
+        f'status_url = "{base}/{{forsendelse_id}}"',
+        f'timeout = "{timeout}"',
+        *extra,
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def test_a_status_url_that_answers_200_to_anything_gets_nothing_acknowledged(
     tmp_path: Path,
 ) -> None:
@@ -18,12 +31,7 @@ def test_a_status_url_that_answers_200_to_anything_gets_nothing_acknowledged(
         server.state.catch_all = True
         use_archive(
             h,
-            f"""[archives.default]
-adapter = "http"
-url = "{server.url}"
-status_url = "{server.url}/{{forsendelse_id}}"
-timeout = "5s"
-""",
+            http_archive(server.url),
         )
         (letter,) = h.sim.generate(1, 10_000)
         for _ in range(3):
@@ -93,12 +101,7 @@ def test_a_mime_type_with_line_breaks_writes_no_header_of_its_own(tmp_path: Path
         with SakServer() as server, harness(tmp_path / api, api=api) as h:
             use_archive(
                 h,
-                f"""[archives.default]
-adapter = "http"
-url = "{server.url}"
-status_url = "{server.url}/{{forsendelse_id}}"
-timeout = "5s"
-""",
+                http_archive(server.url),
             )
             letter = h.sim.add_letter(LetterFile("brev.pdf", hostile, data=b"%PDF-1.4 x\n"))
             for _ in range(3):
@@ -123,14 +126,7 @@ def test_the_http_adapters_own_secrets_never_reach_the_log_or_the_ledger(tmp_pat
         secret.write_text("correct-horse-battery\n")
         use_archive(
             h,
-            f"""[archives.default]
-adapter = "http"
-url = "{server.url}"
-status_url = "{server.url}/{{forsendelse_id}}"
-username = "svarinn"
-password_file = "{secret}"
-timeout = "5s"
-""",
+            http_archive(server.url, 'username = "svarinn"', f'password_file = "{secret}"'),
         )
         (letter,) = h.sim.generate(1, 10_000)
         server.state.status_faults[:] = ["echo"] * 3
@@ -196,8 +192,7 @@ def test_a_trickling_endpoint_cannot_hold_a_worker_past_its_deadline(tmp_path: P
         with harness(tmp_path / "h") as h:
             use_archive(
                 h,
-                f'[archives.default]\nadapter = "http"\nurl = "http://127.0.0.1:{port}/"\n'
-                f'status_url = "http://127.0.0.1:{port}/{{forsendelse_id}}"\ntimeout = "1s"\n',
+                http_archive(f"http://127.0.0.1:{port}", timeout="1s"),
             )
             h.sim.generate(1, 10_000)
             started = time.monotonic()
@@ -222,14 +217,11 @@ def test_api_key_headers_have_a_secret_form_and_plain_ones_are_warned_of(tmp_pat
         key_file.write_text("k3y-0f-the-sakssystem\n")
         use_archive(
             h,
-            f"""[archives.default]
-adapter = "http"
-url = "{server.url}"
-status_url = "{server.url}/{{forsendelse_id}}"
-timeout = "5s"
-headers = {{ X-Kommune = "3801", X-Api-Token = "plain-and-printed" }}
-secret_headers_file = {{ X-Api-Key = "api-key" }}
-""",
+            http_archive(
+                server.url,
+                'headers = { X-Kommune = "3801", X-Api-Token = "plain-and-printed" }',
+                'secret_headers_file = { X-Api-Key = "api-key" }',
+            ),
         )
         checked = h.cli("check-config")
         assert checked.returncode == 0, checked.stderr
@@ -251,7 +243,6 @@ secret_headers_file = {{ X-Api-Key = "api-key" }}
         assert "looks like a secret" in checked.stderr
         use_archive(
             h,
-            f'[archives.default]\nadapter = "http"\nurl = "{server.url}"\ntimeout = "5s"\n'
-            'headers = { X-Bad = "a\\r\\nX-Injected: 1" }\n',
+            http_archive(server.url, 'headers = { X-Bad = "a\\r\\nX-Injected: 1" }'),
         )
         assert h.cli("check-config", "--quiet").returncode == 2
