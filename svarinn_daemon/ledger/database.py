@@ -46,12 +46,29 @@ def build_engine(
     connect_args: dict[str, Any] = {"connect_timeout": max(1, int(connect_timeout.total_seconds()))}
     if config.password is not None:
         connect_args["password"] = config.password.reveal()
-    return sa.create_engine(
+    engine = sa.create_engine(
         url.set(password=None),
         connect_args=connect_args,
         pool_pre_ping=True,
         hide_parameters=True,
     )
+    event.listen(engine, "handle_error", _read_only_is_a_lost_connection)
+    return engine
+
+
+# SQLSTATEs that say this connection's server can no longer take our writes: a standby (or a
+# primary demoted after a failover), or a server shutting down. The pool's pre-ping passes
+# on such a connection, so without this it would be used again and again until a restart.
+_STALE_SERVER = frozenset({"25006", "57P01", "57P02", "57P03"})
+
+
+def _read_only_is_a_lost_connection(context: Any) -> None:
+    """Treat the connection as lost (the pool drops it, and every other connection opened
+    before), so the next one goes to the writable host of a multi-host URL."""
+    sqlstate = getattr(context.original_exception, "sqlstate", None)
+    if sqlstate in _STALE_SERVER:
+        context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = True
 
 
 def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
