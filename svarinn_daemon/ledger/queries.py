@@ -172,6 +172,26 @@ class LedgerQueries:
             rows = conn.execute(query.order_by(letters_t.c.id)).all()
         return tuple(row_to_letter(r) for r in rows)
 
+    def newest_event(self) -> tuple[int, int, datetime] | None:
+        """The newest row of the audit trail (id, letter, time): a mark of how far the ledger
+        has come, which a ledger restored from an older backup no longer holds."""
+        t = events_t.c
+        with self._read("reading the newest event") as conn:
+            row = conn.execute(
+                sa.select(t.id, t.letter_id, t.at).order_by(t.id.desc()).limit(1)
+            ).first()
+        return None if row is None else (row.id, row.letter_id, row.at)
+
+    def has_event(self, event_id: int, letter_id: int, at: datetime) -> bool:
+        """Whether exactly this row of the audit trail is there (an id alone could have been
+        handed out again after a failover)."""
+        t = events_t.c
+        with self._read("looking for an event") as conn:
+            found = conn.execute(
+                sa.select(t.id).where(t.id == event_id, t.letter_id == letter_id, t.at == at)
+            ).first()
+        return found is not None
+
     def events(self, letter_id: int) -> tuple[LetterEvent, ...]:
         """The letter's audit trail, oldest first."""
         query = sa.select(events_t).where(events_t.c.letter_id == letter_id).order_by(events_t.c.id)

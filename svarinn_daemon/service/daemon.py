@@ -24,14 +24,16 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import make_url
 
 from svarinn_daemon.errors import LedgerUnavailableError
-from svarinn_daemon.ledger import State
+from svarinn_daemon.ledger import State, describe_url
 from svarinn_daemon.letter.work import Outcome, PollResult
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.service.dispatch import Dispatcher, internal_error
 from svarinn_daemon.service.health import Check
 from svarinn_daemon.service.liveness import Progress
+from svarinn_daemon.service.rewind import RewindWatch
 from svarinn_daemon.service.runtime import Runtime
 from svarinn_daemon.service.sdnotify import Notifier
 
@@ -73,6 +75,12 @@ class Daemon:
             self.pipeline.in_flight, stall_timeout=self.stall_timeout, tick_limit=6 * TICK
         )
         self.alerts = runtime.alerts
+        self.rewind = RewindWatch(
+            self.ledger,
+            self.config.state_directory,
+            describe_url(make_url(self.config.ledger.url)),
+            self.metrics,
+        )
 
     # --- start and stop -------------------------------------------------------------------
 
@@ -84,6 +92,7 @@ class Daemon:
         cleaned = sum(
             adapter.cleanup(self.config.daemon.lease) for adapter in self.runtime.adapters.values()
         )
+        self.rewind.check()
         self.runtime.apply_receipts()
         self.runtime.apply_routes()
         waiting = sum(1 for x in self.ledger.archived_unacknowledged() if not x.receipt_withheld)
@@ -354,6 +363,8 @@ class Daemon:
 
     def _tick(self) -> None:
         self.progress.tick()
+        if self.ledger.availability.up:
+            self.rewind.check()  # a failover that lost commits shows here
 
     # --- health ---------------------------------------------------------------------------
 

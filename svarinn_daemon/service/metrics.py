@@ -143,6 +143,12 @@ class Metrics:
             ["account", "kind", "outcome"],
             registry=r,
         )
+        self.ledger_rewound = Counter(
+            "svarinn_ledger_rewound_total",
+            "Times the ledger was found to have gone back in time (restored from a backup, or "
+            "a failover that lost commits): logged as ledger.rewound.",
+            registry=r,
+        )
         self.internal_errors = Counter(
             "svarinn_internal_errors_total",
             "Exceptions nobody expected (bugs), by where they were caught: pipeline, worker, "
