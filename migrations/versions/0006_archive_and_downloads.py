@@ -4,6 +4,9 @@
 letters seen before this revision, and re-routes unfinished ones, at start), so a claim can
 pass over letters whose archive is paused without pausing the others.
 
+``found_done`` (and when): a letter the archive already had, or whose receipt SvarUt answered
+with 404, while the ledger thought otherwise: what a restore or a lost answer changed.
+
 ``download_attempts``: how many downloads of the letter came back corrupt (sha256 or size
 mismatch, truncated or malformed). It was counted from the wording of event reasons; the
 existing history is counted once here, the daemon keeps the column from now on.
@@ -33,6 +36,10 @@ _DUE_INDEX = "ix_forsendelser_state_receipt_withheld_at_due_at_id"
 
 def upgrade() -> None:
     op.add_column("forsendelser", sa.Column("archive", sa.String(64), nullable=True))
+    op.add_column("forsendelser", sa.Column("found_done", sa.String(16), nullable=True))
+    op.add_column(
+        "forsendelser", sa.Column("found_done_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.add_column(
         "forsendelser",
         sa.Column("download_attempts", sa.Integer, nullable=False, server_default="0"),
@@ -69,4 +76,6 @@ def downgrade() -> None:
     # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+), as in 0003.
     op.execute("ALTER TABLE forsendelser DROP COLUMN due_at")
     op.execute("ALTER TABLE forsendelser DROP COLUMN download_attempts")
+    op.execute("ALTER TABLE forsendelser DROP COLUMN found_done_at")
+    op.execute("ALTER TABLE forsendelser DROP COLUMN found_done")
     op.execute("ALTER TABLE forsendelser DROP COLUMN archive")

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=run, logs_to_stderr=True)
 
 
-def backlog_json(backlog: Backlog, where: str) -> dict[str, Any]:
+def backlog_json(
+    backlog: Backlog, where: str, found: dict[str, dict[str, int]] | None = None
+) -> dict[str, Any]:
     from svarinn_daemon.cli.ledger_io import iso
     from svarinn_daemon.ledger import State
 
@@ -43,6 +45,7 @@ def backlog_json(backlog: Backlog, where: str) -> dict[str, Any]:
         "accounts": accounts,
         "totals": {s.value: backlog.total(s) for s in State},
         "receipts_withheld": withheld,
+        "found_done": found or {},  # per account: done elsewhere ("archive", "svarut")
         "oldest_unfinished": None
         if oldest is None or backlog.oldest_age is None
         else {
@@ -72,7 +75,7 @@ def run(ctx: Context) -> int:
         backlog = ledger.backlog()
         where = describe_url(ledger.engine.url)
         if ctx.args.json:
-            ctx.stdout.write(dump_json(backlog_json(backlog, where)))
+            ctx.stdout.write(dump_json(backlog_json(backlog, where, ledger.found_done())))
             return 0
         print(f"ledger {where}", file=ctx.stdout)
         accounts = sorted({c.account for c in backlog.counts})
@@ -84,6 +87,13 @@ def run(ctx: Context) -> int:
         for count in backlog.withheld:
             print(
                 f"{count.account}: {count.count} {count.state.value} letter(s) with the {WITHHELD}",
+                file=ctx.stdout,
+            )
+        for account, how in sorted(ledger.found_done().items()):
+            print(
+                f"{account}: found done elsewhere, not recorded by this ledger: "
+                f"{how.get('archive', 0)} already in the archive, "
+                f"{how.get('svarut', 0)} already acknowledged or reported at SvarUt",
                 file=ctx.stdout,
             )
         oldest = backlog.oldest_unfinished

@@ -100,6 +100,11 @@ forsendelser = sa.Table(
     # When its work fell (or falls) due: when it was listed, or its latest retry time. Claims
     # go in this order, so a letter that fails again and again waits behind the others.
     sa.Column("due_at", UtcDateTime, nullable=False),
+    # Found done elsewhere, not by this ledger: "archive" (the archive had it when the ledger
+    # thought it was still to import) or "svarut" (a receipt answered 404: acknowledged or
+    # reported before, an answer or a commit the ledger lost). After a restore, say.
+    sa.Column("found_done", sa.String(16), nullable=True),
+    sa.Column("found_done_at", UtcDateTime, nullable=True),
     # Downloads that came back corrupt: at max_download_attempts the letter goes to paper.
     sa.Column("download_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("account", "forsendelse_id"),

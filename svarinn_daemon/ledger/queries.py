@@ -83,6 +83,8 @@ def row_to_letter(row: sa.Row[Any]) -> Letter:
         receipt_withheld_at=m["receipt_withheld_at"],
         archive=m["archive"],
         download_attempts=m["download_attempts"],
+        found_done=m["found_done"],
+        found_done_at=m["found_done_at"],
         due_at=m["due_at"],
     )
 
@@ -198,6 +200,21 @@ class LedgerQueries:
         with self._read("reading events") as conn:
             rows = conn.execute(query).all()
         return tuple(_event(r) for r in rows)
+
+    def found_done(self) -> dict[str, dict[str, int]]:
+        """Per account, letters found done elsewhere ("archive", "svarut"), not by the ledger:
+        what a restored ledger (or a lost answer) had forgotten."""
+        c = letters_t.c
+        query = (
+            sa.select(c.account, c.found_done, sa.func.count())
+            .where(c.found_done.is_not(None))
+            .group_by(c.account, c.found_done)
+        )
+        out: dict[str, dict[str, int]] = {}
+        with self._read("counting letters found done") as conn:
+            for account, how, count in conn.execute(query).all():
+                out.setdefault(account, {})[how] = count
+        return out
 
     def archived_unacknowledged(self) -> tuple[Letter, ...]:
         """Letters the archive has and SvarUt has no receipt for (whatever their lease)."""

@@ -78,6 +78,8 @@ class Letter:
     api: str = "v1"  # the SvarInn API version that listed it (raw is in its shape)
     archive: str | None = None  # the archive [[routes]] chose (None: not routed yet)
     download_attempts: int = 0  # downloads that came back corrupt
+    found_done: str | None = None  # "archive" | "svarut": done elsewhere, not by this ledger
+    found_done_at: datetime | None = None
     due_at: datetime | None = None  # when its work fell (or falls) due; claims go in this order
 
     @property

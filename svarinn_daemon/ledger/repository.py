@@ -24,6 +24,7 @@ from svarinn_daemon.errors import (
 from svarinn_daemon.ledger.claims import ClaimFilter, claim_letters
 from svarinn_daemon.ledger.events import NewEvent, insert_events
 from svarinn_daemon.ledger.models import forsendelser as letters_t
+from svarinn_daemon.ledger.operator import operator_retry
 from svarinn_daemon.ledger.queries import LedgerQueries, row_to_letter
 from svarinn_daemon.ledger.records import Claim, Letter, SeenResult, Sighting
 from svarinn_daemon.ledger.routes import imports_waiting, store_routes, wake_archive
@@ -51,6 +52,13 @@ def _check_worker(worker_id: str) -> str:
             f"a worker id must be 1-{MAX_WORKER_ID} characters, not {worker_id[:200]!r}"
         )
     return worker_id
+
+
+def _gone(gone: bool) -> dict[str, Any]:
+    """A receipt SvarUt answered with 404: found done at SvarUt (unless already found so)."""
+    if not gone:
+        return {}
+    return {"found_done": sa.func.coalesce(letters_t.c.found_done, "svarut"), "found_done_at": None}
 
 
 def _clip(text: str | None) -> str | None:
@@ -145,6 +153,7 @@ class Ledger(LedgerQueries):
         actual_size: int | None,
         verified: bool | None,
         note: str | None = None,
+        found_in_archive: bool = False,
     ) -> Letter:
         """The adapter has the letter. The lease is kept: acknowledge it next.
 
@@ -154,6 +163,9 @@ class Ledger(LedgerQueries):
         if not archive_ref:
             raise LedgerError("mark_archived needs the archive's reference for the letter")
         hashes = [actual_sha256] if isinstance(actual_sha256, str) else list(actual_sha256 or [])
+        found: dict[str, Any] = (
+            {"found_done": "archive", "found_done_at": None} if found_in_archive else {}
+        )
         return self._apply(
             letter_id,
             worker_id,
@@ -164,13 +176,17 @@ class Ledger(LedgerQueries):
             actual_size=actual_size,
             verified=verified,
             archived_at=None,  # filled with now by _apply
+            **found,
         )
 
     def mark_acknowledged(
-        self, letter_id: int, worker_id: str, reason: str = "kvitterMottak"
+        self, letter_id: int, worker_id: str, reason: str = "kvitterMottak", *, gone: bool = False
     ) -> Letter:
-        """kvitterMottak succeeded (or SvarUt no longer lists it): the letter is finished."""
-        return self._apply(letter_id, worker_id, Trigger.ACKNOWLEDGE, reason, acknowledged_at=None)
+        """kvitterMottak succeeded (or SvarUt no longer lists it, ``gone``: recorded as found
+        done at SvarUt): the letter is finished."""
+        return self._apply(
+            letter_id, worker_id, Trigger.ACKNOWLEDGE, reason, acknowledged_at=None, **_gone(gone)
+        )
 
     def schedule_retry(
         self,
@@ -228,10 +244,17 @@ class Ledger(LedgerQueries):
             failed_at=None,
         )
 
-    def mark_reported(self, letter_id: int, worker_id: str, reason: str | None = None) -> Letter:
+    def mark_reported(
+        self, letter_id: int, worker_id: str, reason: str | None = None, *, gone: bool = False
+    ) -> Letter:
         """mottakFeilet (permanent=true) was accepted by SvarUt: the letter is finished."""
         return self._apply(
-            letter_id, worker_id, Trigger.REPORT, reason or "mottakFeilet", reported_at=None
+            letter_id,
+            worker_id,
+            Trigger.REPORT,
+            reason or "mottakFeilet",
+            reported_at=None,
+            **_gone(gone),
         )
 
     def release(self, letter_id: int, worker_id: str, reason: str) -> Letter:
@@ -322,44 +345,9 @@ class Ledger(LedgerQueries):
         if not reason.strip():
             raise LedgerError("retry needs a reason; it goes into the audit trail")
         now = self._now(now)
-        c = letters_t.c
         with self._write("retrying a letter") as conn:
             letter = self._load(conn, letter_id)
-            if letter.leased(now):
-                raise IllegalTransitionError(
-                    f"letter {letter_id} is being worked on by {letter.claimed_by} until "
-                    f"{letter.lease_expires_at:%Y-%m-%d %H:%M:%S}Z; try again after that"
-                )
-            if letter.receipt_withheld:
-                raise IllegalTransitionError(
-                    f"letter {letter_id} is archived with its receipt withheld: its account "
-                    "is in shadow mode (receipts = false); set receipts = true to send it"
-                )
-            to, _ = transition(letter.state, Trigger.OPERATOR_RETRY)
-            row = conn.execute(
-                sa.update(letters_t)
-                .where(c.id == letter_id, c.state == letter.state.value)
-                .values(
-                    state=to.value,
-                    next_attempt_at=None,
-                    due_at=now,
-                    download_attempts=0,  # a fresh start: max_download_attempts again
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    failing_since=None,
-                    updated_at=now,
-                )
-                .returning(*letters_t.c)
-            ).first()
-            if row is None:
-                raise IllegalTransitionError(f"letter {letter_id} changed meanwhile; try again")
-            insert_events(
-                conn,
-                [NewEvent(letter_id, letter.state, to, reason)],
-                Trigger.OPERATOR_RETRY,
-                operator,
-                now,
-            )
+            row = operator_retry(conn, letter, reason, operator, now)
         return row_to_letter(row)
 
     # --- internals ------------------------------------------------------------------------

@@ -225,6 +225,7 @@ class Pipeline:
                     actual_size=None,
                     verified=None,  # unknown here; the archive holds the verification record
                     note=account.destination or None,
+                    found_in_archive=True,
                 )
             )
             self.events.archive_answered(account.archive)
@@ -297,7 +298,9 @@ class Pipeline:
             claim, "kvitterMottak", lambda: client.acknowledge(letter.forsendelse_id)
         )
         reason = f"kvitterMottak {GONE}" if gone else "kvitterMottak"
-        self._record(lambda: self.ledger.mark_acknowledged(letter.id, self.worker_id, reason))
+        self._record(
+            lambda: self.ledger.mark_acknowledged(letter.id, self.worker_id, reason, gone=gone)
+        )
         self.events.acknowledged(claim)
         return Outcome.ACKNOWLEDGED
 
@@ -314,7 +317,9 @@ class Pipeline:
             lambda: client.report_failure(letter.forsendelse_id, message, permanent=True),
         )
         reason = f"mottakFeilet permanent=true {GONE}" if gone else "mottakFeilet permanent=true"
-        self._record(lambda: self.ledger.mark_reported(letter.id, self.worker_id, reason))
+        self._record(
+            lambda: self.ledger.mark_reported(letter.id, self.worker_id, reason, gone=gone)
+        )
         self.events.reported(claim, message)
         return Outcome.REPORTED
 

@@ -87,3 +87,7 @@ def test_a_ledger_restored_from_a_backup_imports_nothing_twice(tmp_path: Path) -
         assert found  # the ledger had forgotten some, and asked the archive about them
         assert h.archived_ids() == {x.id for x in letters}
         assert h.sim.state().reports == ()
+        status = h.cli("status").stdout
+        assert f"{len(found)} already in the archive" in status, status
+        as_json = json.loads(h.cli("status", "--json").stdout)
+        assert as_json["found_done"]["simulator"]["archive"] == len(found)
