@@ -45,6 +45,7 @@ from svarinn_daemon.adapters.base import (
     VerificationRecord,
     probe_by_lookup,
 )
+from svarinn_daemon.adapters.escapees import kill_pipe_holders
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
 from svarinn_daemon.common import Clock, untrusted_directory, utc_now
@@ -142,6 +143,11 @@ class _Tail:
         finally:
             self._stream.close()
 
+    def ended(self, wait: float) -> bool:
+        """Whether the pipe reached its end (every writer closed it) within ``wait``."""
+        self._thread.join(wait)
+        return not self._thread.is_alive()
+
     def result(self, timeout: float) -> bytes:
         self._thread.join(timeout)
         with self._lock:
@@ -178,6 +184,7 @@ def run_program(
             stdin_file.close()
     assert process.stdout is not None
     assert process.stderr is not None
+    pipes = [os.fstat(stream.fileno()).st_ino for stream in (process.stdout, process.stderr)]
     out, err = _Tail(process.stdout), _Tail(process.stderr)
     try:
         timed_out = not _wait_unreaped(process.pid, timeout)
@@ -187,8 +194,10 @@ def run_program(
         # have been reused.
         _kill_group(process)
         returncode = process.wait()
-    # What it wrote is in the pipes by now; a descendant that left the group (setsid) may
-    # hold them open for as long as it likes, and the letter does not wait for it.
+        if not (out.ended(0.05) and err.ended(0.05)):
+            # A descendant that left the group (setsid) still holds our pipes: it goes too.
+            for pid in kill_pipe_holders(pipes):
+                log.warning("killed a process that escaped the program's group", pid=pid)
     return RunResult(returncode, out.result(TAIL_WAIT), err.result(TAIL_WAIT), timed_out=timed_out)
 
 
