@@ -373,13 +373,15 @@ class CommandTransaction:
 
     def _run(self, record: Path) -> str:
         archive = self.archive
-        result = run_program(
-            archive.command,
-            env=archive.environment(self.forsendelse_id, self.origin, self.staged.path),
-            cwd=self.staged.home,  # holds only letter/: no name the sender chose
-            stdin=record,
-            timeout=archive.timeout.total_seconds(),
-        )
+        # Started in the pinned home, which holds only letter/: no name the sender chose.
+        with self.staged.pinned() as home:
+            result = run_program(
+                archive.command,
+                env=archive.environment(self.forsendelse_id, self.origin, self.staged.path),
+                cwd=home,
+                stdin=record,
+                timeout=archive.timeout.total_seconds(),
+            )
         program = archive.command[0]
         if result.returncode == 0 and not result.timed_out:
             reference = result.reference()

@@ -25,7 +25,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -129,7 +129,7 @@ class StagingArea:
             raise _error(exc, f"cannot create a work directory under {self.root}") from exc
         with self._lock:
             self._active.add(home)
-        return StagedLetter(self, forsendelse_id, home)
+        return StagedLetter(self, forsendelse_id, home, _identity(home))
 
     def _forget(self, path: Path) -> None:
         with self._lock:
@@ -169,8 +169,15 @@ class StagedLetter:
     """One letter's documents in its own 0700 directory (``path``, inside ``home``, which
     holds nothing else); ``remove()`` ends it."""
 
-    def __init__(self, area: StagingArea, forsendelse_id: str, home: Path):
+    def __init__(
+        self,
+        area: StagingArea,
+        forsendelse_id: str,
+        home: Path,
+        identity: tuple[int, int] | None = None,
+    ):
         self.area = area
+        self._identity = identity if identity is not None else _identity(home)
         self.forsendelse_id = forsendelse_id
         self.home = home
         self.path = home / LETTER_DIR
@@ -223,6 +230,33 @@ class StagedLetter:
             raise _error(exc, f"cannot write {target}") from exc
         return target
 
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[Path]:
+        """The home as this process's open descriptor (``/proc/self/fd/N``), once it is
+        known to be the very directory staged, still ours and private: a program started
+        there cannot be started in a directory swapped in under the same name."""
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.home, flags)
+        except OSError as exc:
+            raise _error(exc, f"cannot open {self.home}") from exc
+        try:
+            info = os.fstat(fd)
+            path_info = os.lstat(self.home)
+            if (
+                (info.st_dev, info.st_ino) != self._identity
+                or (path_info.st_dev, path_info.st_ino) != self._identity
+                or info.st_uid != os.geteuid()
+                or info.st_mode & 0o077
+            ):
+                raise StorageError(
+                    f"letter directory {self.home} was replaced or opened to others after "
+                    "staging; the program is not started"
+                )
+            yield Path(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+
     def remove(self) -> None:
         if self.removed:
             return
@@ -230,6 +264,11 @@ class StagedLetter:
         with contextlib.suppress(OSError):
             shutil.rmtree(self.home)
         self.area._forget(self.home)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = os.lstat(path)
+    return info.st_dev, info.st_ino
 
 
 def _copy(stream: BinaryIO, destination: Path) -> int:

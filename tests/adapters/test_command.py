@@ -25,7 +25,7 @@ from svarinn_daemon.adapters import (
 )
 from svarinn_daemon.adapters.command import OUTPUT_CAP, CommandArchive, create_adapter
 from svarinn_daemon.config import ArchiveConfig
-from svarinn_daemon.errors import ArchiveError, ConfigError
+from svarinn_daemon.errors import ArchiveError, ConfigError, StorageError
 from svarinn_daemon.testing import check_adapter_contract
 from tests.support.programs import write_import_program
 
@@ -298,3 +298,22 @@ def _ended(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return stat_line.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def test_the_program_never_starts_in_a_letter_directory_swapped_after_staging(
+    tmp_path: Path,
+) -> None:
+    """Issue #24, item 5: staging went by path, so a directory swapped in under the letter's
+    name (a neighbour's work area) had its content imported as the letter. The program now
+    starts from the pinned directory, and a swap is refused before it starts."""
+    archive, store = make(tmp_path, check=False)
+    tx = begin_letter(archive, FID, {"id": FID, "tittel": "Søknad"}, LetterOrigin("k", "v1"))
+    tx.add_document("brev.pdf", io.BytesIO(b"%PDF-1"), meta(b"%PDF-1"))
+    (home,) = (tmp_path / "work").iterdir()
+    home.rename(tmp_path / "moved")
+    (home / "letter").mkdir(parents=True, mode=0o700)
+    home.chmod(0o700)
+    (home / "letter" / "id_rsa").write_text("PRIVATE KEY")  # what the swap would import
+    with pytest.raises(StorageError, match="replaced"):
+        tx.commit(VERIFICATION)
+    assert not (store / FID).exists()
