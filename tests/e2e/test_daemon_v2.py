@@ -226,3 +226,23 @@ def test_interrupted_v2_claims_do_not_count_as_corrupt_downloads(tmp_path: Path)
         state = h.sim.state()
         assert state.downloads[bad.id] == 3
         assert [r.permanent for r in state.reports_for(bad.id)][-1] is True
+
+
+def test_a_v2_zip_entry_filer_does_not_list_is_never_acknowledged(tmp_path: Path) -> None:
+    """Issue #24, item 15, through the daemon: SvarInn serves a ZIP of two files but its
+    listing's filer[] names one; the extra file was imported unverified and the letter
+    acknowledged. Now the letter fails permanently, nothing reaches the archive."""
+    with harness(tmp_path, api="v2") as h:
+        (letter,) = h.sim.generate(1, 10_000, files_per_letter=2)
+        item = letter.to_json_v2(h.sim.v2_download_url(letter.id))
+        planted = item["filer"].pop()["filnavn"]
+        h.sim.set_raw_listing(json.dumps([item]).encode())
+        assert h.poll_once()[0] == 0  # finished: failed for good, nothing left to retry
+        state = h.sim.state()
+        assert state.acknowledged == {}
+        (report,) = state.reports_for(letter.id)
+        assert report.permanent
+        assert f"filer[] does not list: {planted!r}" in report.feilmelding
+        assert h.archived_ids() == set()
+        shown = json.loads(h.cli("show", letter.id, "--json").stdout)["letter"]
+        assert shown["state"] == "reported"  # mottakFeilet sent, never acknowledged
