@@ -303,3 +303,23 @@ def test_redirect_to_a_url_without_host_is_a_protocol_error(tmp_path: Path) -> N
         assert retry["error_kind"] == "ProtocolError"
         assert "Location" in retry["error"]
         assert not [line for line in lines if line["event"] == "forsendelse.internal_error"]
+
+
+@pytest.mark.parametrize("port", ["99999", "notaport"])
+def test_a_link_with_a_bad_port_rejects_its_item_not_a_retry_loop(
+    tmp_path: Path, port: str
+) -> None:
+    """Issue #24, item 16, through the daemon: a download link whose port is no port was
+    claimed and ended as an InternalError retried forever; now its item is set aside."""
+    with harness(tmp_path) as h:
+        (good,) = h.sim.generate(1, 10_000)
+        link = h.sim.download_url("bad-port").replace(f":{h.sim.port}/", f":{port}/")
+        assert port in link
+        h.sim.add_raw_item(json.dumps({"id": "bad-port", "downloadUrl": link}))
+        code, lines = h.poll_once()
+        assert code == 1
+        assert dict(h.sim.state().acknowledged) == {good.id: 1}
+        assert _ledger_ids(h) == {good.id}  # never claimed, so never retried
+        (rejected,) = [line for line in lines if line["event"] == "poll.item_rejected"]
+        assert rejected["forsendelse_id"] == "bad-port"
+        assert "downloadUrl" in str(rejected["error"])
