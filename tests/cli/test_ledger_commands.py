@@ -195,3 +195,34 @@ def test_alerts_lists_the_ledgers_alerts(tmp_path: Path, conformance_dir: Path) 
         ("auth_failing", True),
         ("polls_failing", False),
     ]
+
+
+def test_alerts_list_shows_control_characters_as_escapes(
+    tmp_path: Path, conformance_dir: Path
+) -> None:
+    """Issue #24, item 10: every human-readable output escapes control characters, ``alerts``
+    too (a subject names an archive or account; the ledger may be shared with other writers)."""
+    from svarinn_daemon.alerts import AlertState, Condition
+    from svarinn_daemon.alerts.store import LedgerAlertStore
+
+    config = write_config(tmp_path, conformance_dir, f"sqlite:///{tmp_path / 'l.sqlite3'}")
+    assert cli(config, "migrate")[0] == 0
+    ledger = open_ledger(LedgerConfig(url=f"sqlite:///{tmp_path / 'l.sqlite3'}"))
+    now = ledger.clock()
+    LedgerAlertStore(ledger.engine).save(
+        AlertState(
+            condition=Condition.AUTH_FAILING,
+            subject="arkiv\x1b]52;c;cm0gLXJmIH4K\x07\u202e",
+            account="kommune\r\n",
+            first_fired_at=now - timedelta(hours=1),
+            last_sent_at=now,
+        )
+    )
+    ledger.close()
+    for argv in (["alerts"], ["alerts", "list", "--all"]):
+        code, out, _ = cli(config, *argv)
+        assert code == 0
+        assert not {"\x1b", "\x07", "\u202e", "\r"} & set(out)
+        _header, row = out.splitlines()
+        assert "arkiv\\x1b]52;c;cm0gLXJmIH4K\\x07\\u202e" in row
+        assert "kommune\\x0d\\x0a" in row
