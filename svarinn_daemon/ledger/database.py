@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -114,11 +115,13 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
 def _create_private(path: Path) -> None:
     """Create the SQLite file readable by the daemon's user only (it names senders and titles);
     SQLite gives its -wal and -shm files the same mode. A file (or -wal, -shm) another user
-    owns, or a symbolic link planted in its place, is refused: whoever owns the ledger can
-    read every letter's metadata and rewrite what the daemon believes it archived."""
+    owns, or a symbolic link, FIFO or device planted in its place, is refused: whoever owns the
+    ledger can read every letter's metadata and rewrite what the daemon believes it archived
+    (and a FIFO with no reader would hold the start forever, hence O_NONBLOCK)."""
     for candidate, create in ((path, True), (path.with_name(path.name + "-wal"), False),
                               (path.with_name(path.name + "-shm"), False)):  # fmt: skip
-        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+        flags |= os.O_CREAT if create else 0
         try:
             fd = os.open(candidate, flags, 0o600)
         except FileNotFoundError:
@@ -129,11 +132,15 @@ def _create_private(path: Path) -> None:
                     f"{candidate} is a symbolic link: the ledger is not followed through links",
                     key="ledger.url",
                 ) from None
+            if err.errno == errno.ENXIO:  # a FIFO nobody reads
+                raise _not_a_file(candidate) from None
             raise LedgerUnavailableError(
                 f"cannot create the ledger file {candidate}: {err.strerror}"
             ) from None
         try:
             info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _not_a_file(candidate)
             if info.st_uid != os.geteuid():
                 raise ConfigError(
                     f"{candidate} belongs to uid {info.st_uid}, not to this daemon's user: "
@@ -144,6 +151,13 @@ def _create_private(path: Path) -> None:
                 os.fchmod(fd, 0o600)  # ours, but readable by others: make it private
         finally:
             os.close(fd)
+
+
+def _not_a_file(path: Path) -> ConfigError:
+    return ConfigError(
+        f"{path} is not a regular file (a FIFO, device or socket in the ledger's place)",
+        key="ledger.url",
+    )
 
 
 @contextmanager

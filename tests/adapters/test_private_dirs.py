@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,22 @@ def test_a_ledger_file_of_another_user_or_a_planted_link_is_refused(tmp_path: Pa
         os.chmod(ledger, 0o644)
         assert h.cli("migrate").returncode == 0
         assert ledger.stat().st_mode & 0o777 == 0o600  # ours, made private
+
+
+@pytest.mark.parametrize("suffix", ["", "-wal"])
+def test_a_fifo_planted_as_the_ledger_is_refused_not_waited_on(tmp_path: Path, suffix: str) -> None:
+    """A FIFO in the ledger's (or its -wal's) place held the start forever: opening it for
+    writing waits for a reader that never comes. Now it is refused at once."""
+    with harness(tmp_path / "h") as h:
+        ledger = _ledger_file(h)
+        ledger.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.mkfifo(ledger.with_name(ledger.name + suffix), 0o600)
+        done = subprocess.run(
+            [sys.executable, "-m", "svarinn_daemon", "--config", str(h.config_path), "migrate"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=20,  # the old code never returned
+        )
+        assert done.returncode == 2
+        assert "not a regular file" in done.stderr
