@@ -32,30 +32,36 @@ def _corrupt(what: str) -> VerificationError:
 
 
 def _end_records(f: BinaryIO, size: int) -> tuple[int, int, int]:
-    """(declared entries, directory size, where the directory starts) from the end records."""
+    """(declared entries, directory size, where the directory starts) from the end records,
+    chosen as :mod:`zipfile` chooses them: a zip64 locator right before the end record means
+    the zip64 record right before the locator counts, whatever the plain record says (a
+    plain record claiming no entries must not hide a zip64 one declaring a million)."""
     start = max(0, size - _TAIL)
     f.seek(start)
     tail = f.read()
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < _EOCD.size:
         raise _corrupt("no end-of-central-directory record")
-    _sig, _disk, _cd_disk, _here, entries, cd_size, cd_offset, _comment = _EOCD.unpack_from(
+    _sig, _disk, _cd_disk, here, entries, cd_size, _cd_offset, _comment = _EOCD.unpack_from(
         tail, at
     )
     end = start + at
-    if 0xFFFF in (entries, _here) or 0xFFFFFFFF in (cd_size, cd_offset):
-        locator_at = at - _LOCATOR.size
-        if locator_at < 0 or tail[locator_at : locator_at + 4] != b"PK\x06\x07":
-            raise _corrupt("a zip64 count without its zip64 locator")
-        _lsig, _ldisk, eocd64_offset, _disks = _LOCATOR.unpack_from(tail, locator_at)
-        f.seek(eocd64_offset)
+    locator_at = end - _LOCATOR.size
+    f.seek(max(0, locator_at))
+    locator = f.read(_LOCATOR.size) if locator_at >= 0 else b""
+    if locator[:4] == b"PK\x06\x07":
+        end = locator_at - _EOCD64.size  # where zipfile reads it, whatever the locator says
+        if end < 0 or _LOCATOR.unpack(locator)[2] != end:
+            raise _corrupt("the zip64 locator does not point right before itself")
+        f.seek(end)
         record = f.read(_EOCD64.size)
         if len(record) < _EOCD64.size or record[:4] != b"PK\x06\x06":
             raise _corrupt("the zip64 end-of-central-directory record is missing")
         fields = _EOCD64.unpack(record)
-        entries, cd_size = fields[7], fields[8]
-        end = eocd64_offset
-    return entries, cd_size, end - cd_size
+        here, entries, cd_size = fields[6], fields[7], fields[8]
+    elif 0xFFFF in (entries, here) or cd_size == 0xFFFFFFFF:
+        raise _corrupt("a zip64 count without its zip64 locator")
+    return max(here, entries), cd_size, end - cd_size
 
 
 def check_central_directory(path: Path, limits: ZipLimits) -> int:

@@ -68,6 +68,37 @@ def test_a_lying_end_record_is_caught_by_the_count(tmp_path: Path) -> None:
         check_central_directory(path, ZipLimits(max_entries=10))
 
 
+def _hide_behind_an_empty_plain_record(path: Path) -> None:
+    """The plain end record rewritten to claim no entries and no directory; the zip64
+    locator and record before it stay, and zipfile goes by those."""
+    data = bytearray(path.read_bytes())
+    data[-22:] = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0, 0, 0, 0, 0)
+    path.write_bytes(bytes(data))
+
+
+def test_an_empty_plain_end_record_does_not_hide_the_zip64_one(tmp_path: Path) -> None:
+    """The check read the plain record (0 entries, nothing to walk) while zipfile read the
+    zip64 one: a million records then passed the check and took 610 MiB in zipfile."""
+    path = tmp_path / "hidden.zip"
+    write_records(path, 50)
+    _hide_behind_an_empty_plain_record(path)
+    assert len(zipfile.ZipFile(path).infolist()) == 50  # what zipfile would build
+    with pytest.raises(UnsafeArchiveError, match="declares 50 entries"):
+        check_central_directory(path, ZipLimits(max_entries=10))
+    assert check_central_directory(path, ZipLimits(max_entries=50)) == 50
+
+
+def test_a_zip64_locator_pointing_elsewhere_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere.zip"
+    write_records(path, 5)
+    data = bytearray(path.read_bytes())
+    locator = len(data) - 22 - 20
+    data[locator + 8 : locator + 16] = struct.pack("<Q", 0)  # the zip64 record "at 0"
+    path.write_bytes(bytes(data))
+    with pytest.raises(VerificationError, match="zip64 locator"):
+        check_central_directory(path, ZipLimits())
+
+
 def test_a_directory_too_large_for_its_count_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "big.zip"
     write_records(path, 100, declared=1)  # 5.4 KB of directory: more than one record's worth
@@ -83,9 +114,12 @@ def test_broken_end_records_are_corrupt_not_a_crash(tmp_path: Path, tail: bytes)
         check_central_directory(path, ZipLimits())
 
 
-def test_a_million_records_are_refused_in_constant_memory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("hidden", [False, True], ids=["plain", "behind-an-empty-end-record"])
+def test_a_million_records_are_refused_in_constant_memory(tmp_path: Path, hidden: bool) -> None:
     path = tmp_path / "million.zip"
     write_records(path, 1_000_000)
+    if hidden:
+        _hide_behind_an_empty_plain_record(path)
     probe = (
         "import re, sys\n"
         "from pathlib import Path\n"
