@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 
+from svarinn_daemon.common import untrusted_directory
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.errors import ConfigError, LedgerError, LedgerUnavailableError
 
@@ -76,6 +77,12 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         parent = Path(database).parent
+        if why := untrusted_directory(parent):  # else the file could be swapped after a check
+            raise ConfigError(
+                f"the ledger's directory is not private: {why}; another user could swap the "
+                "ledger file in it",
+                key="ledger.url",
+            )
         try:
             if not parent.exists():
                 parent.mkdir(mode=0o700, parents=True)

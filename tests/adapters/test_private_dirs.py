@@ -140,3 +140,28 @@ def test_a_fifo_planted_as_the_ledger_is_refused_not_waited_on(tmp_path: Path, s
         )
         assert done.returncode == 2
         assert "not a regular file" in done.stderr
+
+
+def test_a_ledger_in_a_directory_another_user_can_write_is_refused(tmp_path: Path) -> None:
+    """A ledger outside the state directory (``url = "sqlite:////srv/shared/l.sqlite3"``) in
+    a directory a neighbour owns or may write: the file could be swapped after every check
+    of it, so the directory must be as private as the state directory."""
+    with harness(tmp_path / "h") as h:
+        shared = tmp_path / "shared"
+        shared.mkdir(mode=0o700)
+        os.chown(shared, _nobody(), -1)
+        text = h.config_path.read_text()
+        url = next(line for line in text.splitlines() if line.startswith("url = "))
+        h.config_path.write_text(text.replace(url, f'url = "sqlite:///{shared}/ledger.sqlite3"'))
+        done = h.cli("migrate")
+        assert done.returncode == 2, done.stderr
+        assert "ledger's directory is not private" in done.stderr
+        assert "belongs to uid" in done.stderr
+        assert not (shared / "ledger.sqlite3").exists()
+        os.chown(shared, 0, -1)
+        os.chmod(shared, 0o777)  # noqa: S103  (the loose directory under test)
+        done = h.cli("migrate")
+        assert done.returncode == 2
+        assert "writable by group or others" in done.stderr
+        os.chmod(shared, 0o700)
+        assert h.cli("migrate").returncode == 0, h.cli("migrate").stderr
