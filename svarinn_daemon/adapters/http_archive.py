@@ -23,7 +23,6 @@ import contextlib
 import json
 import re
 import ssl
-import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -39,6 +38,7 @@ from svarinn_daemon.adapters.base import (
     VerificationRecord,
     probe_by_lookup,
 )
+from svarinn_daemon.adapters.deadline import Deadline
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
 from svarinn_daemon.common import (
@@ -55,8 +55,9 @@ from svarinn_daemon.logs import Redactor, get_logger
 
 __all__ = ["HttpArchive", "HttpTransaction", "create_adapter", "retry_after_seconds"]
 
-# A request's whole answer may take this many times ``timeout`` (which bounds each read):
-# a server sending a byte now and then cannot hold a worker.
+# A whole request (connection, upload, status line, headers, body) may take this many times
+# ``timeout``, which bounds each socket operation: a server sending or taking a byte now and
+# then cannot hold a worker (adapters/deadline.py).
 DEADLINE_FACTOR = 2
 DEFAULT_TIMEOUT = timedelta(minutes=5)
 BODY_CAP = 64 * 1024  # what is read of a response body
@@ -119,6 +120,8 @@ class HttpArchive:
             trust_env=False,
             verify=tls if tls is not None else ssl.create_default_context(),
         )
+        self._deadline = Deadline()
+        self._deadline.install(self._client)
 
     def __repr__(self) -> str:
         return f"HttpArchive(url={self.url!r})"
@@ -236,18 +239,19 @@ class HttpArchive:
     ) -> tuple[int, httpx.Headers, bytes]:
         """One request; the status, headers and the first ``BODY_CAP`` bytes of the body.
         Transport failures become temporary ArchiveErrors that name neither header nor secret."""
-        deadline = time.monotonic() + self.timeout.total_seconds() * DEADLINE_FACTOR
+        whole = self.timeout.total_seconds() * DEADLINE_FACTOR
         try:
-            with self._client.stream(
-                method, url, headers=self.headers(forsendelse_id), **kwargs
-            ) as response:
+            with (
+                self._deadline.within(whole),
+                self._client.stream(
+                    method, url, headers=self.headers(forsendelse_id), **kwargs
+                ) as response,
+            ):
                 body = bytearray()
                 for chunk in response.iter_raw():
                     body += chunk
                     if len(body) >= BODY_CAP:
                         break
-                    if time.monotonic() > deadline:  # a server trickling its answer
-                        raise httpx.ReadTimeout("the whole answer took longer than allowed")
                 return response.status_code, response.headers, bytes(body[:BODY_CAP])
         except httpx.TimeoutException as exc:
             raise ArchiveError(
