@@ -263,7 +263,7 @@ class HttpArchive:
             if cause is not None:
                 what = f"TLS verification failed: {cause.verify_message}"
             else:
-                what = f"{type(exc).__name__}: {_one_line(str(exc))}"
+                what = f"{type(exc).__name__}: {self._redactor.scrub(_one_line(str(exc)))}"
             raise ArchiveError(
                 f"{method} {url} for {forsendelse_id} failed: {what}", temporary=True
             ) from None
@@ -426,6 +426,11 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpA
         pair = f"{username}:{password.reveal()}".encode()
         basic = b"Basic " + base64.b64encode(pair)
         authorization = Secret(source=f"basic:{username}", _value=basic)
+    elif authorization is not None and _BAD_HEADER_VALUE.search(authorization.reveal()):
+        # httpx would refuse it at each request with the whole value in its error text.
+        raise context.option_error(
+            "authorization", "CR, LF or NUL in its value: the file holds the one header value"
+        )
     headers = reader.string_table("headers")
     secret_headers = _secret_headers(reader, context)
     _check_headers(context, "headers", headers)
