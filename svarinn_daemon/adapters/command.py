@@ -159,17 +159,16 @@ def run_program(
     *,
     env: Mapping[str, str],
     cwd: Path,
-    stdin: Path | None,
+    stdin: IO[bytes] | None,
     timeout: float,
 ) -> RunResult:
     """Run ``argv`` in its own process group; on timeout kill the whole group."""
-    stdin_file = open(stdin, "rb") if stdin is not None else None  # noqa: SIM115
     try:
         process = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env),
-            stdin=stdin_file if stdin_file is not None else subprocess.DEVNULL,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, so that a kill reaches all
@@ -179,9 +178,6 @@ def run_program(
         raise ArchiveError(
             f"cannot start {argv[0]}: {exc.strerror or exc}", temporary=True
         ) from exc
-    finally:
-        if stdin_file is not None:
-            stdin_file.close()
     assert process.stdout is not None
     assert process.stderr is not None
     pipes = [os.fstat(stream.fileno()).st_ino for stream in (process.stdout, process.stderr)]
@@ -283,14 +279,14 @@ class CommandArchive:
         """Ask ``check_command``; without one the daemon cannot know (None)."""
         if self.check_command is None:
             return None
-        self.staging.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        result = run_program(
-            self.check_command,
-            env=self.environment(forsendelse_id, origin, None),
-            cwd=self.staging.root,  # the work area: no sender's name is ever at its top
-            stdin=None,
-            timeout=self.timeout.total_seconds(),
-        )
+        with self.staging.pinned() as root:  # no sender's name is ever at its top
+            result = run_program(
+                self.check_command,
+                env=self.environment(forsendelse_id, origin, None),
+                cwd=root,
+                stdin=None,
+                timeout=self.timeout.total_seconds(),
+            )
         if result.returncode == 0 and not result.timed_out:
             reference = result.reference()
             if reference is not None:
@@ -366,15 +362,15 @@ class CommandTransaction:
                 existing = self.archive.has_from(self.origin, self.forsendelse_id)
                 if existing is not None:
                     return existing
-            record = self.staged.write_record(self.metadata, verification, self.archive._now())
-            return self._run(record)
+            self.staged.write_record(self.metadata, verification, self.archive._now())
+            return self._run()
         finally:
             self.staged.remove()
 
-    def _run(self, record: Path) -> str:
+    def _run(self) -> str:
         archive = self.archive
         # Started in the pinned home, which holds only letter/: no name the sender chose.
-        with self.staged.pinned() as home:
+        with self.staged.pinned() as home, self.staged.open_file(METADATA_FILE) as record:
             result = run_program(
                 archive.command,
                 env=archive.environment(self.forsendelse_id, self.origin, self.staged.path),

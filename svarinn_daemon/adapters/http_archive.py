@@ -200,13 +200,13 @@ class HttpArchive:
                     "metadata",
                     (
                         None,
-                        files.enter_context(open(staged.path / METADATA_FILE, "rb")),
+                        files.enter_context(staged.open_file(METADATA_FILE)),
                         "application/json",
                     ),
                 ),
             ]
             for stored, mimetype in staged.files:
-                stream = files.enter_context(open(staged.path / stored, "rb"))
+                stream = files.enter_context(staged.open_file(stored))
                 # Checked again here: no sender's value writes a header of its own.
                 parts.append(("file", (stored, stream, media_type(mimetype) or OCTET_STREAM)))
             status, headers, body = self._exchange("POST", self.url, forsendelse_id, files=parts)
@@ -306,6 +306,7 @@ class HttpTransaction:
         self._check_open()
         try:
             self.staged.write_record(self.metadata, verification, self.archive._now())
+            self.staged.check_in_place()
             return self.archive.post(self.staged)
         finally:
             self.staged.remove()

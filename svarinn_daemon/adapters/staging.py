@@ -10,6 +10,13 @@ Layout: ``<work>/.tmp-<forsendelse-id>-<random>.<worker>/letter/``: the letter d
 a private *home* that holds nothing else, so a program can be started in the home without a
 single name the sender chose beside it. A restarted worker removes its own leftovers at once
 and other workers' once older than the lease (:func:`cleanup`).
+
+Everything goes through directory descriptors, as in the filesystem adapter (issue #24,
+item 5): the work area, the home and the letter directory are opened once, without following
+links, and every document, the record, what a program reads on standard input and what is
+POSTed is created or opened relative to them. A directory swapped in under a letter's name
+gets nothing written into it and sends nothing; before a letter leaves, the names are checked
+to still lead to the directories held, and the program starts in the held home itself.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -32,7 +40,7 @@ from typing import Any, BinaryIO
 
 from svarinn_daemon import __version__
 from svarinn_daemon.adapters.base import DocumentMetadata, VerificationRecord
-from svarinn_daemon.adapters.dirfd import METADATA_FILE
+from svarinn_daemon.adapters.dirfd import METADATA_FILE, NOFOLLOW_DIR
 from svarinn_daemon.adapters.names import NameAllocator
 from svarinn_daemon.common import untrusted_directory
 from svarinn_daemon.errors import ArchiveError, StorageError
@@ -100,7 +108,7 @@ class StagingArea:
     def __init__(self, root: Path, *, owner: str | None = None):
         self.root = root.absolute()
         self.tag = owner_tag(owner)
-        self._active: set[Path] = set()
+        self._active: set[str] = set()
         self._lock = threading.Lock()
 
     def check(self) -> None:
@@ -113,88 +121,129 @@ class StagingArea:
                 "a letter for any file this daemon can read"
             )
 
-    def stage(self, forsendelse_id: str) -> StagedLetter:
+    def open_root(self) -> int:
+        """The work area (created if missing), checked and opened without following a link;
+        the caller closes the descriptor."""
         self.check()
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.root, NOFOLLOW_DIR)
+        except OSError as exc:
+            raise _error(exc, f"cannot open the work directory {self.root}") from exc
+        info = os.fstat(fd)
+        if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
+            os.close(fd)
+            raise StorageError(f"work directory {self.root} changed while it was opened")
+        return fd
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[Path]:
+        """The work area as the descriptor held (``/proc/self/fd/N``): where ``check_command``
+        starts, which no name can redirect."""
+        fd = self.open_root()
+        try:
+            yield _fd_path(fd)
+        finally:
+            os.close(fd)
+
+    def stage(self, forsendelse_id: str) -> StagedLetter:
         if not SAFE_ID.fullmatch(forsendelse_id):
             raise ArchiveError(
                 f"forsendelse id {forsendelse_id[:80]!r} is not usable as a directory name",
                 temporary=False,
             )
+        root_fd = self.open_root()
+        name = f"{TEMP_PREFIX}{forsendelse_id}-{secrets.token_hex(6)}.{self.tag}"
+        held = [root_fd]
         try:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            home = self.root / f"{TEMP_PREFIX}{forsendelse_id}-{secrets.token_hex(6)}.{self.tag}"
-            home.mkdir(mode=0o700)
-            (home / LETTER_DIR).mkdir(mode=0o700)
+            os.mkdir(name, 0o700, dir_fd=root_fd)
+            held.append(os.open(name, NOFOLLOW_DIR, dir_fd=root_fd))
+            os.mkdir(LETTER_DIR, 0o700, dir_fd=held[1])
+            held.append(os.open(LETTER_DIR, NOFOLLOW_DIR, dir_fd=held[1]))
         except OSError as exc:
+            if len(held) > 1:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(name, dir_fd=root_fd)
+            for fd in held:
+                os.close(fd)
             raise _error(exc, f"cannot create a work directory under {self.root}") from exc
         with self._lock:
-            self._active.add(home)
-        return StagedLetter(self, forsendelse_id, home, _identity(home))
+            self._active.add(name)
+        return StagedLetter(self, forsendelse_id, name, *held)
 
-    def _forget(self, path: Path) -> None:
+    def _forget(self, name: str) -> None:
         with self._lock:
-            self._active.discard(path)
+            self._active.discard(name)
 
     def cleanup(self, older_than: timedelta) -> int:
         """Remove interrupted letters: this worker's whatever their age, others' once older
         than ``older_than``; never one in progress here, never anything but a directory."""
         limit = time.time() - older_than.total_seconds()
         try:
-            names = [n for n in os.listdir(self.root) if n.startswith(TEMP_PREFIX)]
+            root_fd = os.open(self.root, NOFOLLOW_DIR)
         except FileNotFoundError:
             return 0
         except OSError as exc:
+            raise _error(exc, f"cannot open {self.root}") from exc
+        try:
+            names = [n for n in os.listdir(root_fd) if n.startswith(TEMP_PREFIX)]
+            with self._lock:
+                active = set(self._active)
+            return sum(
+                _remove_stale(root_fd, name, mine=name.endswith(f".{self.tag}"), limit=limit)
+                for name in names
+                if name not in active
+            )
+        except OSError as exc:
             raise _error(exc, f"cannot list {self.root}") from exc
-        with self._lock:
-            active = set(self._active)
-        removed = 0
-        for name in names:
-            path = self.root / name
-            if path in active:
-                continue
-            try:
-                info = path.lstat()
-                if not stat.S_ISDIR(info.st_mode):
-                    continue
-                if not name.endswith(f".{self.tag}") and info.st_mtime > limit:
-                    continue
-                shutil.rmtree(path)
-            except OSError:
-                continue
-            removed += 1
-        return removed
+        finally:
+            os.close(root_fd)
+
+
+def _remove_stale(root_fd: int, name: str, *, mine: bool, limit: float) -> bool:
+    try:
+        info = os.stat(name, dir_fd=root_fd, follow_symlinks=False)
+        if not stat.S_ISDIR(info.st_mode) or (not mine and info.st_mtime > limit):
+            return False
+        shutil.rmtree(name, dir_fd=root_fd)
+    except OSError:
+        return False
+    return True
 
 
 class StagedLetter:
     """One letter's documents in its own 0700 directory (``path``, inside ``home``, which
-    holds nothing else); ``remove()`` ends it."""
+    holds nothing else), both held open; ``remove()`` ends it. ``home`` and ``path`` are the
+    names a program is told; the daemon itself goes only through the descriptors."""
 
     def __init__(
         self,
         area: StagingArea,
         forsendelse_id: str,
-        home: Path,
-        identity: tuple[int, int] | None = None,
+        name: str,
+        root_fd: int,
+        home_fd: int,
+        letter_fd: int,
     ):
         self.area = area
-        self._identity = identity if identity is not None else _identity(home)
         self.forsendelse_id = forsendelse_id
-        self.home = home
-        self.path = home / LETTER_DIR
+        self.home = area.root / name
+        self.path = self.home / LETTER_DIR
         self.documents: list[dict[str, Any]] = []
         self.files: list[tuple[str, str | None]] = []  # stored name, mimetype
+        self._name = name
+        self._root_fd, self._home_fd, self._letter_fd = root_fd, home_fd, letter_fd
         self._names = NameAllocator(reserved=(METADATA_FILE,))
         self.removed = False
 
     def add(self, name: str, content: Path | BinaryIO, metadata: DocumentMetadata) -> str:
         """Store one document (hard link when possible, else a copy) under a safe name."""
         stored = self._names.allocate(name)
-        destination = self.path / stored
         try:
             if isinstance(content, Path):
-                size = self._from_path(content, destination)
+                size = self._from_path(content, stored)
             else:
-                size = _copy(content, destination)
+                size = _copy(content, stored, self._letter_fd)
         except OSError as exc:
             raise _error(exc, f"cannot store {name!r} in {self.path}") from exc
         if size != metadata.size:
@@ -207,81 +256,96 @@ class StagedLetter:
         self.files.append((stored, metadata.mimetype))
         return stored
 
-    @staticmethod
-    def _from_path(source: Path, destination: Path) -> int:
+    def _from_path(self, source: Path, stored: str) -> int:
         try:
-            os.link(source, destination, follow_symlinks=False)
+            os.link(source, stored, dst_dir_fd=self._letter_fd, follow_symlinks=False)
         except FileNotFoundError:
             raise
         except OSError:
             with open(source, "rb") as stream:
-                return _copy(stream, destination)
-        return destination.lstat().st_size
+                return _copy(stream, stored, self._letter_fd)
+        return os.stat(stored, dir_fd=self._letter_fd, follow_symlinks=False).st_size
 
     def write_record(
         self, metadata: Mapping[str, Any], verification: VerificationRecord, now: datetime
-    ) -> Path:
-        """Write ``forsendelse.json`` and return its path."""
+    ) -> None:
+        """Write ``forsendelse.json`` into the letter directory held."""
         data = letter_record(self.forsendelse_id, metadata, self.documents, verification, now)
-        target = self.path / METADATA_FILE
         try:
-            _copy_bytes(data, target)
+            _copy(io.BytesIO(data), METADATA_FILE, self._letter_fd)
         except OSError as exc:
-            raise _error(exc, f"cannot write {target}") from exc
-        return target
+            raise _error(exc, f"cannot write {self.path / METADATA_FILE}") from exc
 
-    @contextlib.contextmanager
-    def pinned(self) -> Iterator[Path]:
-        """The home as this process's open descriptor (``/proc/self/fd/N``), once it is
-        known to be the very directory staged, still ours and private: a program started
-        there cannot be started in a directory swapped in under the same name."""
-        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(self.home, flags)
-        except OSError as exc:
-            raise _error(exc, f"cannot open {self.home}") from exc
-        try:
-            info = os.fstat(fd)
-            path_info = os.lstat(self.home)
+    def open_file(self, stored: str) -> BinaryIO:
+        """One of the letter's files (a document's stored name, or the record), opened in
+        the directory held and never through a link."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        return os.fdopen(os.open(stored, flags, dir_fd=self._letter_fd), "rb")
+
+    def check_in_place(self) -> None:
+        """Before the letter leaves: the work area is still private, and its names still
+        lead to the very directories held, ours and 0700 (StorageError otherwise)."""
+        self.area.check()
+        for parent, name, fd in (
+            (self._root_fd, self._name, self._home_fd),
+            (self._home_fd, LETTER_DIR, self._letter_fd),
+        ):
+            held = os.fstat(fd)
+            try:
+                named = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except OSError:
+                named = None
             if (
-                (info.st_dev, info.st_ino) != self._identity
-                or (path_info.st_dev, path_info.st_ino) != self._identity
-                or info.st_uid != os.geteuid()
-                or info.st_mode & 0o077
+                named is None
+                or (named.st_dev, named.st_ino) != (held.st_dev, held.st_ino)
+                or held.st_uid != os.geteuid()
+                or held.st_mode & 0o077
             ):
                 raise StorageError(
                     f"letter directory {self.home} was replaced or opened to others after "
-                    "staging; the program is not started"
+                    "staging; the letter is not handed on"
                 )
-            yield Path(f"/proc/self/fd/{fd}")
-        finally:
-            os.close(fd)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[Path]:
+        """The home as the descriptor held (``/proc/self/fd/N``), once :meth:`check_in_place`
+        passed: a program started there cannot start in a directory swapped in."""
+        self.check_in_place()
+        yield _fd_path(self._home_fd)
 
     def remove(self) -> None:
+        """Remove what was staged, through the descriptors: a directory swapped in under the
+        letter's name is not ours to remove, and is left to :meth:`StagingArea.cleanup`."""
         if self.removed:
             return
         self.removed = True
         with contextlib.suppress(OSError):
-            shutil.rmtree(self.home)
-        self.area._forget(self.home)
+            if _same(self._root_fd, self._name, self._home_fd):
+                shutil.rmtree(self._name, dir_fd=self._root_fd)
+            elif _same(self._home_fd, LETTER_DIR, self._letter_fd):
+                shutil.rmtree(LETTER_DIR, dir_fd=self._home_fd)
+        for fd in (self._letter_fd, self._home_fd, self._root_fd):
+            os.close(fd)
+        self.area._forget(self._name)
 
 
-def _identity(path: Path) -> tuple[int, int]:
-    info = os.lstat(path)
-    return info.st_dev, info.st_ino
+def _same(parent: int, name: str, fd: int) -> bool:
+    named = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _copy(stream: BinaryIO, destination: Path) -> int:
+def _fd_path(fd: int) -> Path:
+    """A path that is the open directory ``fd`` itself, in this process and in a child
+    that inherits it until it executes (a program's working directory is set before)."""
+    return Path(f"/proc/self/fd/{fd}")
+
+
+def _copy(stream: BinaryIO, name: str, dir_fd: int) -> int:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     size = 0
-    with os.fdopen(os.open(destination, flags, 0o600), "wb") as out:
+    with os.fdopen(os.open(name, flags, 0o600, dir_fd=dir_fd), "wb") as out:
         while chunk := stream.read(CHUNK):
             out.write(chunk)
             size += len(chunk)
     return size
-
-
-def _copy_bytes(data: bytes, destination: Path) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    with os.fdopen(os.open(destination, flags, 0o600), "wb") as out:
-        out.write(data)

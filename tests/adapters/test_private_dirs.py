@@ -7,6 +7,7 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,113 @@ def test_a_ledger_in_a_directory_another_user_can_write_is_refused(tmp_path: Pat
         assert "writable by group or others" in done.stderr
         os.chmod(shared, 0o700)
         assert h.cli("migrate").returncode == 0, h.cli("migrate").stderr
+
+
+def test_a_neighbour_swapping_the_letter_while_check_command_runs_gets_nothing(
+    tmp_path: Path,
+) -> None:
+    """Issue #24, item 5, as it was found: the work directory passes at start and is given
+    to a neighbour (a real other uid) later; while ``check_command`` runs, the neighbour
+    renames the letter's directory away and puts its own in its place, holding ``brev.pdf``
+    as a link to the daemon's private key. Staging went by path: the record was written into
+    the neighbour's directory, the program ran in it, the key was archived as the letter and
+    the letter acknowledged. Now nothing is handed on, and the letter waits."""
+    from svarinn_daemon.simulator.letters import LetterFile
+    from tests.support.programs import write_import_program
+
+    with harness(tmp_path / "h") as h:
+        work, store = h.root / "work", h.root / "store"
+        work.mkdir(mode=0o700)
+        ready, go = h.root / "ready", h.root / "go"
+        key = h.config_path.parent / "private-key.pem"
+        assert b"PRIVATE KEY" in key.read_bytes()
+        program = write_import_program(h.root / "bin")
+        check = h.root / "bin" / "check.sh"
+        # Runs in the work area; once a letter is staged there it lets the test act.
+        check.write_text(
+            f'#!/bin/sh\nfor d in .tmp-*; do [ -d "$d" ] || continue\n'
+            f'  touch "{ready}"; while [ ! -e "{go}" ]; do sleep 0.05; done\ndone\nexit 1\n'
+        )
+        use_archive(
+            h,
+            f'[archives.default]\nadapter = "command"\ntimeout = "20s"\n'
+            f'command = ["{program}", "--store", "{store}"]\n'
+            f'check_command = ["/bin/sh", "{check}"]\nwork_directory = "{work}"\n',
+        )
+        letter = h.sim.add_letter(LetterFile("brev.pdf", "application/pdf", data=b"%PDF-1.4 x\n"))
+        daemon = h.spawn("poll-once")
+        try:
+            while not ready.exists():
+                assert daemon.poll() is None, daemon.communicate()
+                time.sleep(0.05)
+            os.chown(work, _nobody(), -1)  # given away after start
+            swap = (
+                'for d in .tmp-*; do mv "$d" "$d.gone" && '
+                f'mkdir -p "$d/letter" && ln -s "{key}" "$d/letter/brev.pdf"; done'
+            )
+            # Started in the work area (the neighbour's now), then as the neighbour.
+            subprocess.run(["/bin/sh", "-c", swap], cwd=work, user="nobody", check=True, timeout=30)
+            go.touch()
+            out, _ = daemon.communicate(timeout=60)
+        finally:
+            go.touch()
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.communicate()
+        assert daemon.returncode == 1
+        archived = [p.read_bytes() for p in store.rglob("*") if p.is_file()]
+        assert not any(b"PRIVATE KEY" in data for data in archived)
+        assert h.sim.state().acknowledged == {}
+        assert "not private" in out
+        assert "belongs to uid" in out
+        # The directory given back, the letter itself is imported, and only it.
+        os.chown(work, 0, -1)
+        subprocess.run(["rm", "-rf", *map(str, work.glob(".tmp-*"))], check=True)
+        assert h.until_done() == 0
+        assert (store / letter.id / "brev.pdf").read_bytes() == b"%PDF-1.4 x\n"
+        assert set(h.sim.state().acknowledged) == {letter.id}
+
+
+def test_the_http_adapter_never_posts_what_a_neighbour_put_in_the_letters_place(
+    tmp_path: Path,
+) -> None:
+    """Issue #24, item 5, for ``http``: the documents were POSTed from their paths, so a
+    letter directory a neighbour swapped in after staging sent its files (a link to the key)
+    to the endpoint. Now they are read through the directory held, and a work area that is
+    no longer private sends nothing at all."""
+    import hashlib
+    import io
+    from datetime import UTC, datetime
+
+    from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
+    from svarinn_daemon.adapters.http_archive import create_adapter
+    from tests.support.fakes.sakssystem import SakServer
+
+    fid, data = "43ee26b7-838b-4f99-b81c-d21551b621d8", b"%PDF-1"
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    key = tmp_path / "private-key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    work = tmp_path / "work"
+    work.mkdir(mode=0o700)
+    with SakServer() as server:
+        archive = create_adapter(
+            {"url": server.url, "work_directory": str(work), "timeout": "5s"},
+            AdapterContext("sak", tmp_path / "state", tmp_path),
+        )
+        try:
+            tx = archive.begin(fid, {"id": fid})
+            sha = hashlib.sha256(data).hexdigest()
+            tx.add_document(
+                "brev.pdf", io.BytesIO(data), DocumentMetadata("application/pdf", sha, 6, True)
+            )
+            os.chown(work, _nobody(), -1)
+            swap = (
+                'for d in .tmp-*; do mv "$d" "$d.gone" && '
+                f'mkdir -p "$d/letter" && ln -s "{key}" "$d/letter/brev.pdf"; done'
+            )
+            subprocess.run(["/bin/sh", "-c", swap], cwd=work, user="nobody", check=True, timeout=30)
+            with pytest.raises(StorageError, match="not private"):
+                tx.commit(VerificationRecord(sha, 6, True, "pdf", True, now, now))
+        finally:
+            archive.close()
+        assert server.state.letters == {}
