@@ -18,20 +18,19 @@ logged or part of an error. TLS is always verified (``ca_bundle`` for a private 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
-import re
 import ssl
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
+from svarinn_daemon.adapters import http_options
 from svarinn_daemon.adapters.base import (
     AdapterContext,
     DocumentMetadata,
@@ -44,7 +43,6 @@ from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, Staging
 from svarinn_daemon.common import (
     OCTET_STREAM,
     Clock,
-    is_loopback,
     media_type,
     untrusted_directory,
     utc_now,
@@ -132,7 +130,7 @@ class HttpArchive:
             f"headers: {name} looks like a secret, and headers are printed: put it in "
             "secret_headers_file"
             for name in self._headers
-            if _SECRET_LOOKING.search(name)
+            if http_options.SECRET_LOOKING.search(name)
         ]
         if self.status_url is None:
             out.append(
@@ -351,57 +349,6 @@ def _detail(body: bytes, redactor: Redactor) -> str:
     return f": {text}" if text else ""
 
 
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
-_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
-_SECRET_LOOKING = re.compile(r"key|token|auth|secret|pass|cookie|session", re.IGNORECASE)
-
-
-def _check_headers(context: AdapterContext, key: str, headers: Mapping[str, str]) -> None:
-    """No header the adapter sets itself, and nothing that could end a header line."""
-    for name, value in headers.items():
-        if name.lower() in ("authorization", "idempotency-key", "content-type"):
-            raise context.option_error(key, f"{name} is set by the adapter itself")
-        if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
-            raise context.option_error(key, f"{name!r}: not a header name, or CR/LF/NUL in it")
-
-
-def _secret_headers(reader: AdapterOptions, context: AdapterContext) -> dict[str, Secret]:
-    """``secret_headers_file = { X-Api-Key = "/etc/.../api-key" }``: header values read from
-    files, never printed, hidden in logs and errors."""
-    out: dict[str, Secret] = {}
-    for name, path in reader.string_table("secret_headers_file").items():
-        file = context.base_dir / path
-        try:
-            value = file.read_text("utf-8").strip()
-        except OSError as exc:
-            raise context.option_error(
-                "secret_headers_file", f"{name}: cannot read {file}: {exc.strerror}"
-            ) from None
-        out[name] = Secret(source=f"file:{file}", _value=value.encode(), path=file)
-    return out
-
-
-def _secret_strings(authorization: Secret | None, password: Secret | None) -> list[str]:
-    """The Authorization value whole and its credential (``Bearer <this>``), the password."""
-    out = [password.reveal()] if password is not None else []
-    if authorization is not None:
-        value = authorization.reveal()
-        out += [value, value.partition(" ")[2].strip()]
-    return [s for s in out if len(s) >= 4]
-
-
-def _check_url(reader: AdapterOptions, key: str, text: str) -> None:
-    parts = urlsplit(text)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise reader.context.option_error(key, f"{text!r} must be an https:// URL")
-    if parts.username or parts.password:
-        raise reader.context.option_error(
-            key, "must not contain a user name or password: set authorization_file"
-        )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise reader.context.option_error(key, "uses plain http to a remote host; use https://")
-
-
 def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpArchive:
     """Entry point ``http``: ``url``, ``status_url``, ``authorization_*`` or ``username`` +
     ``password_*``, ``headers``, ``timeout``, ``ca_bundle``, ``client_certificate_file`` +
@@ -410,53 +357,21 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpA
     url = reader.string("url", "")
     if not url:
         raise context.option_error("url", "is required: the endpoint letters are POSTed to")
-    _check_url(reader, "url", url)
+    http_options.check_url(reader, "url", url)
     status_url = reader.string("status_url", "") or None
     if status_url is not None:
-        _check_url(reader, "status_url", status_url)
+        http_options.check_url(reader, "status_url", status_url)
         if "{forsendelse_id}" not in status_url:
             raise context.option_error("status_url", "must contain {forsendelse_id}")
-    authorization = reader.secret("authorization")
-    username = reader.string("username", "") or None
-    password = reader.secret("password")
-    if (username is None) != (password is None):
-        raise context.option_error("username", "username and password_file go together")
-    if username is not None and password is not None:
-        if authorization is not None:
-            raise context.option_error("username", "set authorization_file or basic auth, not both")
-        pair = f"{username}:{password.reveal()}".encode()
-        basic = b"Basic " + base64.b64encode(pair)
-        authorization = Secret(source=f"basic:{username}", _value=basic)
-    elif authorization is not None and _BAD_HEADER_VALUE.search(authorization.reveal()):
-        # httpx would refuse it at each request with the whole value in its error text.
-        raise context.option_error(
-            "authorization", "CR, LF or NUL in its value: the file holds the one header value"
-        )
+    authorization, password = http_options.authorization(reader)
     headers = reader.string_table("headers")
-    secret_headers = _secret_headers(reader, context)
-    _check_headers(context, "headers", headers)
-    _check_headers(
+    secret_headers = http_options.secret_headers(reader)
+    http_options.check_headers(context, "headers", headers)
+    http_options.check_headers(
         context, "secret_headers_file", {k: v.reveal() for k, v in secret_headers.items()}
     )
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
-    ca_bundle = reader.optional_path("ca_bundle")
-    certificate = reader.optional_path("client_certificate_file")
-    key = reader.optional_path("client_key_file")
-    if (certificate is None) != (key is None):
-        raise context.option_error(
-            "client_certificate_file", "client_certificate_file and client_key_file go together"
-        )
-    try:
-        tls = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise context.option_error("ca_bundle", f"cannot load {ca_bundle}: {exc}") from None
-    if certificate is not None and key is not None:
-        try:
-            tls.load_cert_chain(certificate, key)
-        except (OSError, ssl.SSLError) as exc:
-            raise context.option_error(
-                "client_certificate_file", f"cannot load {certificate} with {key}: {exc}"
-            ) from None
+    tls = http_options.tls_context(reader)
     default_work = context.state_directory / "adapters" / context.archive_name
     work = reader.path("work_directory", default_work)
     if why := untrusted_directory(work):
@@ -471,7 +386,7 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpA
         timeout=timeout,
         tls=tls,
         owner=context.worker_id,
-        secrets=[*_secret_strings(authorization, password)]
+        secrets=[*http_options.secret_strings(authorization, password)]
         + [s.reveal() for s in secret_headers.values()],
         secret_headers=secret_headers,
     )
