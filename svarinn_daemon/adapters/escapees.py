@@ -2,8 +2,10 @@
 
 A ``setsid`` grandchild is out of reach of the group kill that ends a program on timeout
 (issue #24, item 16). One that still holds the program's stdout or stderr is found by the
-pipe itself: every process of ours with a descriptor on that pipe is the program's
-descendant, since the daemon opens it with ``close_fds`` and keeps only the read end.
+pipe itself: every process of ours holding the pipe's *write* end is the program's
+descendant, since the daemon keeps only the read end and the program gets the write end
+alone. Only the write end counts: another worker's child between its fork and its exec
+holds copies of the daemon's read ends for a moment, and is no escapee.
 """
 
 from __future__ import annotations
@@ -24,9 +26,18 @@ def _holds(pid: str, targets: set[str]) -> bool:
     except OSError:
         return False
     for name in names:
-        with contextlib.suppress(OSError):
-            if os.readlink(f"{_PROC}/{pid}/fd/{name}") in targets:
+        with contextlib.suppress(OSError, ValueError):
+            if os.readlink(f"{_PROC}/{pid}/fd/{name}") in targets and _writes(pid, name):
                 return True
+    return False
+
+
+def _writes(pid: str, fd: str) -> bool:
+    """Whether descriptor ``fd`` of ``pid`` is open for writing (``flags:`` in fdinfo)."""
+    with open(f"{_PROC}/{pid}/fdinfo/{fd}") as info:
+        for line in info:
+            if line.startswith("flags:"):
+                return int(line.split()[1], 8) & os.O_ACCMODE != os.O_RDONLY
     return False
 
 

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -317,3 +318,24 @@ def test_the_program_never_starts_in_a_letter_directory_swapped_after_staging(
     with pytest.raises(StorageError, match="replaced"):
         tx.commit(VERIFICATION)
     assert not (store / FID).exists()
+
+
+def test_only_a_process_holding_the_pipes_write_end_is_taken_for_an_escapee() -> None:
+    """Issue #24, item 16: every process holding either end of the program's pipe was
+    killed; another worker's child between fork and exec holds the daemon's read ends for a
+    moment, and would have been killed with the escapee, failing that worker's letter."""
+    from svarinn_daemon.adapters.escapees import kill_pipe_holders
+
+    read, write = os.pipe()
+    reader = subprocess.Popen(["sleep", "60"], pass_fds=[read])
+    writer = subprocess.Popen(["sleep", "60"], pass_fds=[write])
+    try:
+        os.close(write)
+        assert kill_pipe_holders([os.fstat(read).st_ino]) == [writer.pid]
+        assert writer.wait(10) == -signal.SIGKILL
+        assert reader.poll() is None
+    finally:
+        os.close(read)
+        for process in (reader, writer):
+            process.kill()
+            process.wait()
