@@ -1,7 +1,9 @@
-"""A throwaway PostgreSQL server for the tests and benchmarks.
+"""A throwaway PostgreSQL server for the tests and benchmarks, and its streaming standby.
 
 initdb refuses to run as root, so as root the server runs as the ``postgres`` user through
-``runuser``, in a temporary directory it owns, on 127.0.0.1 and a free port.
+``runuser``, in a temporary directory it owns, on 127.0.0.1 and a free port. ``standby()``
+makes a second cluster on loopback from it with ``pg_basebackup -R`` (asynchronous streaming
+replication), which ``promote()`` turns into a primary: a failover, for real.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -50,19 +53,23 @@ class PostgresServer:
         self.as_root = os.geteuid() == 0
         self.databases_created = 0
 
-    def _run(self, *argv: str) -> None:
+    def _run(self, *argv: str, check: bool = True) -> int:
         cmd = [str(self.bindir / argv[0]), *argv[1:]]
         if self.as_root:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
+        if result.returncode != 0 and check:
             log = self.root / "server.log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stdout}{result.stderr}\n{tail}")
+        return result.returncode
 
-    def start(self) -> None:
+    def _own_root(self) -> None:
         if self.as_root:
             shutil.chown(self.root, user="postgres", group="postgres")
+
+    def start(self) -> None:
+        self._own_root()
         self._run(
             "initdb",
             "-D",
@@ -93,14 +100,76 @@ class PostgresServer:
             "pg_ctl", "-D", str(self.data), "-l", log, "-w", "-t", "60", "-o", options, "start"
         )
 
+    def kill(self) -> None:
+        """Stop at once, as a host that dies does (immediate: no checkpoint, nothing more
+        sent to a standby); its data stays, as a dead host's disk does."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def standby(self) -> PostgresServer:
+        """A streaming standby of this server (``pg_basebackup -R``: standby.signal and
+        primary_conninfo written), started on a port of its own; ``stop()`` it as well."""
+        standby = PostgresServer(self.bindir)
+        standby._own_root()
+        standby._run(
+            "pg_basebackup",
+            "-D",
+            str(standby.data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        )
+        standby.resume()
+        return standby
+
+    def promote(self) -> None:
+        """End a standby's recovery: from now on it takes writes (waits until it does)."""
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "promote")
+
+    def query(self, sql: str, database: str = "postgres") -> object:
+        """The first column of the first row, or None (autocommit, as postgres)."""
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname=database, autocommit=True
+        ) as conn:
+            cursor = conn.execute(sql)  # type: ignore[arg-type]  # the tests' own SQL
+            row = cursor.fetchone() if cursor.description is not None else None
+        return None if row is None else row[0]
+
+    def wait_replayed_by(self, standby: PostgresServer, timeout: float = 60) -> None:
+        """Until ``standby`` has replayed everything this primary wrote so far (the insert
+        position: this server commits asynchronously, so the flushed one may lag a commit)."""
+        target = self.query("SELECT pg_current_wal_insert_lsn()::text")
+        deadline = time.monotonic() + timeout
+        while not standby.query(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the standby did not replay up to {target}")
+            time.sleep(0.1)
+
     def stop(self) -> None:
+        """Stop (if it runs, a killed or halted one may not) and remove everything."""
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            if self._run("pg_ctl", "-D", str(self.data), "status", check=False) == 0:
+                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def multi_host_url(self, database: str, *others: PostgresServer) -> str:
+        """libpq's several hosts in one URL; the connection goes to the writable one."""
+        hosts = "&".join(f"host=127.0.0.1:{s.port}" for s in (self, *others))
+        return f"postgresql+psycopg://postgres@/{database}?{hosts}&target_session_attrs=read-write"
 
     def create_database(self) -> str:
         """A new empty database; returns its SQLAlchemy URL."""
