@@ -122,9 +122,9 @@ class CommandArchive:
             return out
         return [
             *out,
-            "command has no check_command: after a crash or a timeout the daemon cannot "
-            "know whether the program finished, and runs it again; it must be idempotent "
-            "on SVARINN_FORSENDELSE_ID (or set check_command)",
+            "command has no check_command: after a crash, a timeout or a restored ledger "
+            "the daemon cannot know whether the program finished, and runs it again; it "
+            "must be idempotent on SVARINN_FORSENDELSE_ID (or set check_command)",
         ]
 
     def has(self, forsendelse_id: str) -> str | None:

@@ -134,9 +134,9 @@ class HttpArchive:
         ]
         if self.status_url is None:
             out.append(
-                "http has no status_url: after a crash or a timeout the daemon cannot ask "
-                "whether the endpoint has a letter, and posts it again; the endpoint must "
-                "answer a repeated Idempotency-Key with 409 (or set status_url)"
+                "http has no status_url: after a crash, a timeout or a restored ledger the "
+                "daemon cannot ask whether the endpoint has a letter, and posts it again; the "
+                "endpoint must answer a repeated Idempotency-Key with 409 (or set status_url)"
             )
         return out
 

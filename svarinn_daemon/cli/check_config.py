@@ -36,9 +36,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--online",
         action="store_true",
         help="also call the listing once per account to prove its credentials (reads the "
-        "list only; nothing is downloaded or acknowledged), and probe every archive that can "
+        "list only; nothing is downloaded or acknowledged), probe every archive that can "
         "be probed (filesystem: write and remove a file; command: check_command, http: "
-        "status_url, each about a made-up id that must be 'not archived')",
+        "status_url, each about a made-up id that must be 'not archived'), and connect to the "
+        "ledger: which PostgreSQL host answered (of a multi-host URL) and whether it takes "
+        "writes (not a standby in recovery, not read-only); a SQLite file is only looked at",
     )
     parser.set_defaults(func=run, logs_to_stderr=True)
 
@@ -155,8 +157,34 @@ def run(ctx: Context) -> int:
                 failed.append(name)
 
         check_archives(config, probe)
-        return max(check_online(config, ctx), 1 if failed else 0)
+        ledger_ok = check_ledger(config, ctx)
+        return max(check_online(config, ctx), 1 if failed or not ledger_ok else 0)
     return 0
+
+
+def check_ledger(config: Config, ctx: Context) -> bool:
+    """``--online``: the ledger's server answers and takes writes; False when not."""
+    from svarinn_daemon.ledger.server import ask_server
+
+    try:
+        answer = ask_server(config.ledger)
+    except DaemonError as exc:
+        print(f"ledger: {exc.kind}: {exc}", file=ctx.stderr)
+        return False
+    if answer.in_recovery is None:
+        state = "exists" if answer.exists else "not there yet: the first run creates it"
+        print(f"ledger: SQLite file {answer.where} ({state})", file=ctx.stderr)
+        return True
+    if answer.writable:
+        print(f"ledger: {answer.where} answered and takes writes (a primary)", file=ctx.stderr)
+        return True
+    why = "a standby in recovery" if answer.in_recovery else "its sessions are read-only"
+    print(
+        f"ledger: {answer.where} answered but takes no writes ({why}): give every host in "
+        "the URL with target_session_attrs=read-write, or point it at the primary",
+        file=ctx.stderr,
+    )
+    return False
 
 
 def _other_v2_base(base_url: str) -> str:

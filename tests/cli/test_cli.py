@@ -171,6 +171,7 @@ def test_check_config_checks_archive_options_and_warns_of_a_command_without_chec
     code, out, err = run_cli("--config", str(cfg.path), "check-config")
     assert code == 0, err
     assert "archives.sak: command has no check_command" in err
+    assert "a restored ledger" in err  # what restoring a backup means for it
     assert "archives.web" not in err  # it has a status_url
     assert "inline-token-9f3" not in out + err
     program = "/usr/local/bin/import-letter"
