@@ -1,0 +1,119 @@
+"""Noticing a ledger that went back in time (service/rewind.py, issue #28): the mark in the
+state directory against a real ledger, put back from a real SQLite online backup, or with an
+event id handed out again for another row (what a PostgreSQL sequence does after a failover
+that lost commits)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from svarinn_daemon.config import LedgerConfig
+from svarinn_daemon.ledger import Ledger, open_ledger
+from svarinn_daemon.service.metrics import Metrics
+from svarinn_daemon.service.rewind import MARK_FILE, RewindWatch
+from tests.support.ledger_support import record_seen
+
+
+def _rewound(metrics: Metrics) -> float:
+    value = metrics.registry.get_sample_value("svarinn_ledger_rewound_total")
+    return value or 0.0
+
+
+def _events(logs: list[dict[str, object]], name: str) -> list[dict[str, object]]:
+    return [x for x in logs if x["event"] == name]
+
+
+def test_a_ledger_put_back_from_a_backup_is_noticed_once(tmp_path: Path) -> None:
+    database = tmp_path / "state" / "ledger.sqlite3"
+    config = LedgerConfig(url=f"sqlite:///{database}")
+    backup = tmp_path / "backup.sqlite3"
+    metrics = Metrics()
+    ledger = open_ledger(config, migrate_schema=True)
+    try:
+        watch = RewindWatch(ledger, tmp_path / "state", "the ledger", metrics)
+        record_seen(ledger, "k", "before")
+        assert watch.check() is False  # no mark yet: nothing to compare
+        with sqlite3.connect(database) as source, sqlite3.connect(backup) as target:
+            source.backup(target)
+        record_seen(ledger, "k", "after")
+        assert watch.check() is False
+        marked = json.loads((tmp_path / "state" / MARK_FILE).read_text())
+        assert marked["ledger"] == "the ledger"
+    finally:
+        ledger.close()
+    with sqlite3.connect(backup) as source, sqlite3.connect(database) as target:
+        source.backup(target)  # the restore
+    ledger = open_ledger(config, migrate_schema=True)
+    try:
+        watch = RewindWatch(ledger, tmp_path / "state", "the ledger", metrics)
+        with capture_logs() as logs:
+            assert watch.check() is True
+            assert watch.check() is False  # marked anew: said once
+        (said,) = _events(logs, "ledger.rewound")
+        assert said["log_level"] == "error"
+        assert said["marked_event"] == marked["event_id"]
+        assert _rewound(metrics) == 1
+        newest = ledger.newest_event()
+        assert newest is not None
+        assert json.loads((tmp_path / "state" / MARK_FILE).read_text())["event_id"] == newest[0]
+    finally:
+        ledger.close()
+
+
+def test_an_event_id_handed_out_again_is_not_the_marked_event(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The mark names a row of the old primary; the promoted standby never had that row and
+    gave its id to another one: same id, another letter or time."""
+    record_seen(ledger, "k", "one")
+    record_seen(ledger, "k", "two")
+    newest = ledger.newest_event()
+    assert newest is not None
+    event_id, letter_id, at = newest
+    for other_letter, other_at in ((letter_id + 1, at), (letter_id, at + timedelta(seconds=3))):
+        (tmp_path / MARK_FILE).write_text(
+            json.dumps(
+                {
+                    "ledger": "the ledger",
+                    "event_id": event_id,
+                    "letter_id": other_letter,
+                    "at": other_at.isoformat(),
+                }
+            )
+        )
+        metrics = Metrics()
+        with capture_logs() as logs:
+            assert RewindWatch(ledger, tmp_path, "the ledger", metrics).check() is True
+        assert _events(logs, "ledger.rewound")
+        assert _rewound(metrics) == 1
+    # and the exact row is no rewind
+    with capture_logs() as logs:
+        assert RewindWatch(ledger, tmp_path, "the ledger", Metrics()).check() is False
+    assert not _events(logs, "ledger.rewound")
+
+
+def test_another_ledger_is_the_operators_choice(ledger: Ledger, tmp_path: Path) -> None:
+    metrics = Metrics()
+    record_seen(ledger, "k", "one")
+    RewindWatch(ledger, tmp_path, "the old ledger", metrics).check()
+    with capture_logs() as logs:
+        assert RewindWatch(ledger, tmp_path, "a new ledger", metrics).check() is False
+    (said,) = _events(logs, "ledger.changed")
+    assert said["log_level"] == "info"
+    assert not _events(logs, "ledger.rewound")
+    assert _rewound(metrics) == 0
+    assert json.loads((tmp_path / MARK_FILE).read_text())["ledger"] == "a new ledger"
+
+
+def test_an_unreadable_mark_is_said_and_replaced(ledger: Ledger, tmp_path: Path) -> None:
+    record_seen(ledger, "k", "one")
+    (tmp_path / MARK_FILE).write_text("{not json")
+    with capture_logs() as logs:
+        assert RewindWatch(ledger, tmp_path, "the ledger", Metrics()).check() is False
+    assert _events(logs, "ledger.mark_unreadable")
+    assert json.loads((tmp_path / MARK_FILE).read_text())["event_id"] > 0
