@@ -149,6 +149,14 @@ class Metrics:
             "a failover that lost commits): logged as ledger.rewound.",
             registry=r,
         )
+        # A time, not only the counter: a rewind is mostly found at start, in the first
+        # sample of a new process, which increase() cannot see.
+        self.ledger_rewound_at = Gauge(
+            "svarinn_ledger_rewound_timestamp_seconds",
+            "When the ledger was last found to have gone back in time (Unix time; 0: not "
+            "since this process started).",
+            registry=r,
+        )
         self.internal_errors = Counter(
             "svarinn_internal_errors_total",
             "Exceptions nobody expected (bugs), by where they were caught: pipeline, worker, "

@@ -82,6 +82,7 @@ class RewindWatch:
             "asked about in the archive before any import, nothing is imported twice",
         )
         self.metrics.ledger_rewound.inc()
+        self.metrics.ledger_rewound_at.set_to_current_time()
         return True
 
     def _read(self) -> _Mark | None:

@@ -58,6 +58,9 @@ def test_a_ledger_put_back_from_a_backup_is_noticed_once(tmp_path: Path) -> None
         assert said["log_level"] == "error"
         assert said["marked_event"] == marked["event_id"]
         assert _rewound(metrics) == 1
+        when = metrics.registry.get_sample_value("svarinn_ledger_rewound_timestamp_seconds")
+        assert when is not None
+        assert when > 0  # for the alert: a rewind found in a new process's first sample
         newest = ledger.newest_event()
         assert newest is not None
         assert json.loads((tmp_path / "state" / MARK_FILE).read_text())["event_id"] == newest[0]
