@@ -20,6 +20,14 @@ after the archive has a letter but before the ledger says so.
 Adapters raise only :class:`~svarinn_daemon.errors.ArchiveError` and say per error whether
 retrying can help (``temporary``). A permanent error sends the letter on to paper, so use it
 only when this letter can never be stored.
+
+Beside the required methods, an adapter may have any of the optional ones, each a
+runtime-checkable Protocol below that the daemon tests with ``isinstance`` and the shipped
+contract checks (``svarinn_daemon.testing``) exercise: ``probe`` (:class:`ProbingAdapter`),
+``has_from``/``begin_from`` (:class:`OriginLookup`, :class:`OriginBegin`), ``warnings``
+(:class:`AdvisingAdapter`), ``secret_values`` (:class:`SecretHolder`) and ``timeout``
+(:class:`TimedAdapter`). An adapter that hands a whole letter on at commit subclasses
+:class:`~svarinn_daemon.adapters.staged.StagedArchive` and writes only its delivery step.
 """
 
 from __future__ import annotations
@@ -36,11 +44,16 @@ from svarinn_daemon.errors import ArchiveError, ConfigError
 __all__ = [
     "AdapterContext",
     "AdapterFactory",
+    "AdvisingAdapter",
     "ArchiveAdapter",
     "ArchiveTransaction",
     "DocumentMetadata",
     "LetterOrigin",
+    "OriginBegin",
+    "OriginLookup",
     "ProbingAdapter",
+    "SecretHolder",
+    "TimedAdapter",
     "VerificationRecord",
     "begin_letter",
     "has_letter",
@@ -74,6 +87,14 @@ class DocumentMetadata:
             "filmetadata_name": self.filmetadata_name,
             "note": self.note,
         }
+
+
+@dataclass(frozen=True)
+class LetterOrigin:
+    """Where a letter came from: the account and the SvarInn API version it was read with."""
+
+    account: str
+    api: str = "v1"
 
 
 @dataclass(frozen=True)
@@ -196,11 +217,60 @@ class ProbingAdapter(Protocol):
         ...
 
 
+@runtime_checkable
+class OriginLookup(Protocol):
+    """An adapter that wants to know where a letter came from when asked about it (the
+    ``command`` adapter hands the account and API to its ``check_command``)."""
+
+    def has_from(self, origin: LetterOrigin | None, forsendelse_id: str) -> str | None:
+        """As :meth:`ArchiveAdapter.has`, told the letter's origin (None: not known)."""
+        ...
+
+
+@runtime_checkable
+class OriginBegin(Protocol):
+    """An adapter that wants to know where a letter came from when storing it."""
+
+    def begin_from(
+        self, origin: LetterOrigin | None, forsendelse_id: str, metadata: Mapping[str, Any]
+    ) -> ArchiveTransaction:
+        """As :meth:`ArchiveAdapter.begin`, told the letter's origin (None: not known)."""
+        ...
+
+
+@runtime_checkable
+class AdvisingAdapter(Protocol):
+    """An adapter with advice for the operator, printed by ``check-config``."""
+
+    def warnings(self) -> list[str]:
+        """What the operator should know about this archive's configuration."""
+        ...
+
+
+@runtime_checkable
+class SecretHolder(Protocol):
+    """An adapter holding credentials of its own: the daemon's log redactor hides them, in
+    case the archive echoes one in an answer that reaches an error."""
+
+    def secret_values(self) -> list[str]:
+        """Every secret string, in every form it may appear in."""
+        ...
+
+
+@runtime_checkable
+class TimedAdapter(Protocol):
+    """An adapter whose calls have a ``timeout``: it must fit the daemon's lease."""
+
+    timeout: timedelta
+
+
 def timeout_past_lease(adapter: ArchiveAdapter, lease: timedelta) -> str | None:
     """Why an adapter's ``timeout`` does not fit the lease, or None. A call that may run
     past the lease would outlive it when the daemon dies mid-call: another worker could take
     the letter over while the first call still runs."""
-    timeout = getattr(adapter, "timeout", None)
+    if not isinstance(adapter, TimedAdapter):
+        return None
+    timeout = adapter.timeout
     if isinstance(timeout, timedelta) and timeout > lease:
         from svarinn_daemon.config.units import format_duration
 
@@ -240,21 +310,11 @@ class AdapterFactory(Protocol):
     def __call__(self, options: Mapping[str, Any], context: AdapterContext) -> ArchiveAdapter: ...
 
 
-@dataclass(frozen=True)
-class LetterOrigin:
-    """Where a letter came from: the account and the SvarInn API version it was read with."""
-
-    account: str
-    api: str = "v1"
-
-
 def has_letter(adapter: ArchiveAdapter, forsendelse_id: str, origin: LetterOrigin) -> str | None:
     """``adapter.has``, or ``adapter.has_from(origin, id)`` when the adapter wants to know
     where the letter came from (the ``command`` adapter hands it to its program)."""
-    has_from = getattr(adapter, "has_from", None)
-    if callable(has_from):
-        result: str | None = has_from(origin, forsendelse_id)
-        return result
+    if isinstance(adapter, OriginLookup):
+        return adapter.has_from(origin, forsendelse_id)
     return adapter.has(forsendelse_id)
 
 
@@ -265,8 +325,6 @@ def begin_letter(
     origin: LetterOrigin,
 ) -> ArchiveTransaction:
     """``adapter.begin``, or ``adapter.begin_from(origin, id, metadata)`` when it has one."""
-    begin_from = getattr(adapter, "begin_from", None)
-    if callable(begin_from):
-        transaction: ArchiveTransaction = begin_from(origin, forsendelse_id, metadata)
-        return transaction
+    if isinstance(adapter, OriginBegin):
+        return adapter.begin_from(origin, forsendelse_id, metadata)
     return adapter.begin(forsendelse_id, metadata)

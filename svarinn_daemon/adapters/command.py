@@ -30,23 +30,18 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from svarinn_daemon.adapters.base import (
-    AdapterContext,
-    DocumentMetadata,
-    LetterOrigin,
-    VerificationRecord,
-    probe_by_lookup,
-)
+from svarinn_daemon.adapters.base import AdapterContext, LetterOrigin
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.process import OUTPUT_CAP, RunResult, run_program
-from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
+from svarinn_daemon.adapters.staged import StagedArchive
+from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter
 from svarinn_daemon.common import Clock, untrusted_directory, utc_now
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
 
-__all__ = ["CommandArchive", "CommandTransaction", "RunResult", "create_adapter", "safe_environ"]
+__all__ = ["CommandArchive", "RunResult", "create_adapter", "safe_environ"]
 
 EX_TEMPFAIL = 75
 DEFAULT_TIMEOUT = timedelta(minutes=10)
@@ -72,7 +67,7 @@ def safe_environ(
     return env
 
 
-class CommandArchive:
+class CommandArchive(StagedArchive):
     """Archive letters by running ``command`` on each; see the module docstring."""
 
     def __init__(
@@ -87,12 +82,11 @@ class CommandArchive:
         owner: str | None = None,
         now: Clock = utc_now,
     ):
+        super().__init__(work_directory, timeout=timeout, owner=owner, now=now)
         self.command = tuple(command)
         self.check_command = tuple(check_command) if check_command else None
-        self.timeout = timeout
-        self.staging = StagingArea(work_directory, owner=owner)
+        self.lookup = f"check_command {self.check_command[0]}" if self.check_command else None
         self._environ = safe_environ(os.environ if environ is None else environ, environment)
-        self._now = now
 
     def __repr__(self) -> str:
         return f"CommandArchive(command={self.command[0]!r})"
@@ -127,9 +121,6 @@ class CommandArchive:
             "must be idempotent on SVARINN_FORSENDELSE_ID (or set check_command)",
         ]
 
-    def has(self, forsendelse_id: str) -> str | None:
-        return self.has_from(None, forsendelse_id)
-
     def has_from(self, origin: LetterOrigin | None, forsendelse_id: str) -> str | None:
         """Ask ``check_command``; without one the daemon cannot know (None)."""
         if self.check_command is None:
@@ -161,100 +152,43 @@ class CommandArchive:
             temporary=True,
         )
 
-    def probe(self) -> bool:
-        """``check_command`` for an id no letter has, expecting "not archived" (exit 1);
-        without a check_command only a letter can tell."""
-        if self.check_command is None:
-            return False
-        return probe_by_lookup(self.has, f"check_command {self.check_command[0]}")
-
-    def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> CommandTransaction:
-        return self.begin_from(None, forsendelse_id, metadata)
-
-    def begin_from(
-        self, origin: LetterOrigin | None, forsendelse_id: str, metadata: Mapping[str, Any]
-    ) -> CommandTransaction:
-        staged = self.staging.stage(forsendelse_id)
-        return CommandTransaction(self, origin, dict(metadata), staged)
-
-    def cleanup(self, older_than: timedelta) -> int:
-        return self.staging.cleanup(older_than)
-
-    def close(self) -> None:
-        """Nothing to release: each run ends with its transaction."""
-
-
-class CommandTransaction:
-    """One letter gathered in a work directory; ``commit`` runs the program on it."""
-
-    def __init__(
-        self,
-        archive: CommandArchive,
-        origin: LetterOrigin | None,
-        metadata: dict[str, Any],
-        staged: StagedLetter,
-    ):
-        self.archive = archive
-        self.origin = origin
-        self.metadata = metadata
-        self.staged = staged
-        self.forsendelse_id = staged.forsendelse_id
-
-    def _check_open(self) -> None:
-        if self.staged.removed:
-            raise ArchiveError(
-                f"transaction for {self.forsendelse_id} is already finished", temporary=True
-            )
-
-    def add_document(self, name: str, content: Path | BinaryIO, metadata: DocumentMetadata) -> str:
-        self._check_open()
-        return self.staged.add(name, content, metadata)
-
-    def commit(self, verification: VerificationRecord) -> str:
-        self._check_open()
-        try:
-            if self.archive.check_command is not None:
-                existing = self.archive.has_from(self.origin, self.forsendelse_id)
-                if existing is not None:
-                    return existing
-            self.staged.write_record(self.metadata, verification, self.archive._now())
-            return self._run()
-        finally:
-            self.staged.remove()
-
-    def _run(self) -> str:
-        archive = self.archive
+    def deliver(self, origin: LetterOrigin | None, staged: StagedLetter) -> str:
+        """Run the program on the staged letter, unless ``check_command`` says another
+        attempt got there first."""
+        if self.check_command is not None:
+            existing = self.has_from(origin, staged.forsendelse_id)
+            if existing is not None:
+                return existing
         # Started in the pinned home, which holds only letter/: no name the sender chose.
-        with self.staged.pinned() as home, self.staged.open_file(METADATA_FILE) as record:
+        with staged.pinned() as home, staged.open_file(METADATA_FILE) as record:
             result = run_program(
-                archive.command,
-                env=archive.environment(self.forsendelse_id, self.origin, self.staged.path),
+                self.command,
+                env=self.environment(staged.forsendelse_id, origin, staged.path),
                 cwd=home,
                 stdin=record,
-                timeout=archive.timeout.total_seconds(),
+                timeout=self.timeout.total_seconds(),
             )
-        program = archive.command[0]
+        return self._answer(result, staged.forsendelse_id)
+
+    def _answer(self, result: RunResult, forsendelse_id: str) -> str:
+        program = self.command[0]
         if result.returncode == 0 and not result.timed_out:
             reference = result.reference()
             if reference is None:
                 log.warning(
                     "archive.command_without_reference",
                     program=program,
-                    forsendelse_id=self.forsendelse_id,
+                    forsendelse_id=forsendelse_id,
                 )
-            return reference or self.forsendelse_id
+            return reference or forsendelse_id
         detail = f": {result.message()}" if result.message() else ""
         if result.timed_out:
             raise ArchiveError(
-                f"{program} {result.ending()} after {archive.timeout} for "
-                f"{self.forsendelse_id}{detail}",
+                f"{program} {result.ending()} after {self.timeout} for {forsendelse_id}{detail}",
                 temporary=True,
             )
         temporary = result.returncode < 0 or result.returncode == EX_TEMPFAIL
         raise ArchiveError(f"{program} {result.ending()}{detail}", temporary=temporary)
-
-    def abort(self) -> None:
-        self.staged.remove()
 
 
 def resolve_argv(argv: Sequence[str], context: AdapterContext, key: str) -> tuple[str, ...]:

@@ -25,21 +25,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from svarinn_daemon.adapters import http_options
-from svarinn_daemon.adapters.base import (
-    AdapterContext,
-    DocumentMetadata,
-    VerificationRecord,
-    probe_by_lookup,
-)
+from svarinn_daemon.adapters.base import AdapterContext, LetterOrigin
 from svarinn_daemon.adapters.deadline import Deadline
 from svarinn_daemon.adapters.options import AdapterOptions
-from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter, StagingArea
+from svarinn_daemon.adapters.staged import StagedArchive
+from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter
 from svarinn_daemon.common import (
     OCTET_STREAM,
     Clock,
@@ -51,7 +47,7 @@ from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import Redactor, get_logger
 
-__all__ = ["HttpArchive", "HttpTransaction", "create_adapter", "retry_after_seconds"]
+__all__ = ["HttpArchive", "create_adapter", "retry_after_seconds"]
 
 # A whole request (connection, upload, status line, headers, body) may take this many times
 # ``timeout``, which bounds each socket operation: a server sending or taking a byte now and
@@ -85,7 +81,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-class HttpArchive:
+class HttpArchive(StagedArchive):
     """Archive letters by POSTing them to ``url``; see the module docstring."""
 
     def __init__(
@@ -103,15 +99,14 @@ class HttpArchive:
         secret_headers: Mapping[str, Secret] | None = None,
         now: Clock = utc_now,
     ):
+        super().__init__(work_directory, timeout=timeout, owner=owner, now=now)
         self.url = url
-        self.timeout = timeout
         self.status_url = status_url
-        self.staging = StagingArea(work_directory, owner=owner)
+        self.lookup = "status_url" if status_url is not None else None
         self._authorization = authorization
         self._redactor = Redactor(secrets)
         self._headers = {"User-Agent": "svarinn-daemon", **(headers or {})}
         self._secret_headers = dict(secret_headers or {})
-        self._now = now
         self._client = httpx.Client(
             timeout=timeout.total_seconds(),
             follow_redirects=False,
@@ -147,7 +142,7 @@ class HttpArchive:
             headers["Authorization"] = self._authorization.reveal()
         return headers
 
-    def has(self, forsendelse_id: str) -> str | None:
+    def has_from(self, origin: LetterOrigin | None, forsendelse_id: str) -> str | None:
         """Ask ``status_url``; without one the daemon cannot know (None)."""
         if self.status_url is None:
             return None
@@ -172,13 +167,6 @@ class HttpArchive:
             retry_after=retry_after_seconds(headers.get("retry-after")),
         )
 
-    def probe(self) -> bool:
-        """``status_url`` for an id no letter has, expecting 404; without a status_url only
-        a letter can tell."""
-        if self.status_url is None:
-            return False
-        return probe_by_lookup(self.has, "status_url")
-
     def secret_values(self) -> list[str]:
         """What the log redactor must hide: the Authorization value, its credential part
         and the basic password (an endpoint may echo any of them)."""
@@ -189,8 +177,9 @@ class HttpArchive:
         goes to the log and to the ledger."""
         return _detail(body, self._redactor)
 
-    def post(self, staged: StagedLetter) -> str:
+    def deliver(self, origin: LetterOrigin | None, staged: StagedLetter) -> str:
         """POST the staged letter (its forsendelse.json written) and read the answer."""
+        staged.check_in_place()
         forsendelse_id = staged.forsendelse_id
         with contextlib.ExitStack() as files:
             parts: list[tuple[str, Any]] = [
@@ -271,46 +260,8 @@ class HttpArchive:
                 temporary=True,
             ) from None
 
-    def begin(self, forsendelse_id: str, metadata: Mapping[str, Any]) -> HttpTransaction:
-        return HttpTransaction(self, dict(metadata), self.staging.stage(forsendelse_id))
-
-    def cleanup(self, older_than: timedelta) -> int:
-        return self.staging.cleanup(older_than)
-
     def close(self) -> None:
         self._client.close()
-
-
-class HttpTransaction:
-    """One letter gathered in a work directory; ``commit`` POSTs it."""
-
-    def __init__(self, archive: HttpArchive, metadata: dict[str, Any], staged: StagedLetter):
-        self.archive = archive
-        self.metadata = metadata
-        self.staged = staged
-
-    def _check_open(self) -> None:
-        if self.staged.removed:
-            raise ArchiveError(
-                f"transaction for {self.staged.forsendelse_id} is already finished",
-                temporary=True,
-            )
-
-    def add_document(self, name: str, content: Path | BinaryIO, metadata: DocumentMetadata) -> str:
-        self._check_open()
-        return self.staged.add(name, content, metadata)
-
-    def commit(self, verification: VerificationRecord) -> str:
-        self._check_open()
-        try:
-            self.staged.write_record(self.metadata, verification, self.archive._now())
-            self.staged.check_in_place()
-            return self.archive.post(self.staged)
-        finally:
-            self.staged.remove()
-
-    def abort(self) -> None:
-        self.staged.remove()
 
 
 def _json_reference(body: bytes) -> str | None:

@@ -3,13 +3,14 @@
 The ``command`` and ``http`` adapters give a whole letter to someone else at commit time (a
 program, an endpoint), so they first gather its documents in a private directory of the
 same shape as the filesystem adapter's letter directory: each document under its sanitised
-unique name, and ``forsendelse.json`` (:func:`letter_record`) written at commit. The
+unique name, and ``forsendelse.json`` written at commit (both by ``adapters/store.py``,
+as the filesystem adapter's). The
 directory is removed when the transaction ends, whatever the outcome.
 
 Layout: ``<work>/.tmp-<forsendelse-id>-<random>.<worker>/letter/``: the letter directory in
 a private *home* that holds nothing else, so a program can be started in the home without a
 single name the sender chose beside it. A restarted worker removes its own leftovers at once
-and other workers' once older than the lease (:func:`cleanup`).
+and other workers' once older than the lease (:meth:`StagingArea.cleanup`).
 
 Everything goes through directory descriptors, as in the filesystem adapter (issue #24,
 item 5): the work area, the home and the letter directory are opened once, without following
@@ -22,94 +23,30 @@ to still lead to the directories held, and the program starts in the held home i
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
-import io
-import json
 import os
-import re
-import secrets
 import shutil
-import stat
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from svarinn_daemon import __version__
 from svarinn_daemon.adapters.base import DocumentMetadata, VerificationRecord
 from svarinn_daemon.adapters.dirfd import METADATA_FILE, NOFOLLOW_DIR
-from svarinn_daemon.adapters.names import NameAllocator
+from svarinn_daemon.adapters.store import DocumentStore, TempDirectories, disk_error
 from svarinn_daemon.common import untrusted_directory
-from svarinn_daemon.errors import ArchiveError, StorageError
+from svarinn_daemon.errors import StorageError
 
-__all__ = [
-    "METADATA_FILE",
-    "METADATA_FORMAT",
-    "StagedLetter",
-    "StagingArea",
-    "letter_record",
-    "owner_tag",
-]
+__all__ = ["METADATA_FILE", "StagedLetter", "StagingArea"]
 
-METADATA_FORMAT = "svarinn-daemon/forsendelse/1"
-TEMP_PREFIX = ".tmp-"
 LETTER_DIR = "letter"  # the letter directory's name inside its home
-CHUNK = 1024 * 1024
-SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-
-
-def owner_tag(owner: str | None) -> str:
-    """A short, filename-safe tag for a worker id ("anon" for none)."""
-    if owner is None:
-        return "anon"
-    return hashlib.sha256(owner.encode("utf-8")).hexdigest()[:10]
-
-
-def letter_record(
-    forsendelse_id: str,
-    metadata: Mapping[str, Any],
-    documents: list[dict[str, Any]],
-    verification: VerificationRecord,
-    archived_at: datetime,
-) -> bytes:
-    """``forsendelse.json``: the record every built-in adapter stores with a letter.
-
-    Raises a permanent ArchiveError when the forsendelse cannot be written as JSON.
-    """
-    document = {
-        "format": METADATA_FORMAT,
-        "forsendelse_id": forsendelse_id,
-        "archived_at": archived_at.isoformat(),
-        "daemon_version": __version__,
-        "verification": verification.to_json(),
-        "documents": documents,
-        "forsendelse": dict(metadata),
-    }
-    try:
-        text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ArchiveError(
-            f"metadata of {forsendelse_id} cannot be written as JSON: {exc}", temporary=False
-        ) from exc
-    return text.encode("utf-8") + b"\n"
-
-
-def _error(exc: OSError, what: str) -> ArchiveError:
-    code = errno.errorcode.get(exc.errno or 0, "unknown")
-    return ArchiveError(f"{what}: {exc.strerror or exc} ({code})", temporary=True)
 
 
 class StagingArea:
     """The directory where one archive's letters are gathered before they are handed on."""
 
     def __init__(self, root: Path, *, owner: str | None = None):
-        self.root = root.absolute()
-        self.tag = owner_tag(owner)
-        self._active: set[str] = set()
-        self._lock = threading.Lock()
+        self.temps = TempDirectories(root, owner=owner)
+        self.root = self.temps.root
 
     def check(self) -> None:
         """Refuse a work area another user could swap a letter in (StorageError: ours to
@@ -127,9 +64,9 @@ class StagingArea:
         self.check()
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self.root, NOFOLLOW_DIR)
         except OSError as exc:
-            raise _error(exc, f"cannot open the work directory {self.root}") from exc
+            raise disk_error(exc, f"cannot open the work directory {self.root}") from exc
+        fd = self.temps.open_root()
         info = os.fstat(fd)
         if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
             os.close(fd)
@@ -147,68 +84,28 @@ class StagingArea:
             os.close(fd)
 
     def stage(self, forsendelse_id: str) -> StagedLetter:
-        if not SAFE_ID.fullmatch(forsendelse_id):
-            raise ArchiveError(
-                f"forsendelse id {forsendelse_id[:80]!r} is not usable as a directory name",
-                temporary=False,
-            )
         root_fd = self.open_root()
-        name = f"{TEMP_PREFIX}{forsendelse_id}-{secrets.token_hex(6)}.{self.tag}"
-        held = [root_fd]
         try:
-            os.mkdir(name, 0o700, dir_fd=root_fd)
-            held.append(os.open(name, NOFOLLOW_DIR, dir_fd=root_fd))
-            os.mkdir(LETTER_DIR, 0o700, dir_fd=held[1])
-            held.append(os.open(LETTER_DIR, NOFOLLOW_DIR, dir_fd=held[1]))
+            name, home_fd = self.temps.create(root_fd, forsendelse_id)
+        except BaseException:
+            os.close(root_fd)
+            raise
+        try:
+            os.mkdir(LETTER_DIR, 0o700, dir_fd=home_fd)
+            letter_fd = os.open(LETTER_DIR, NOFOLLOW_DIR, dir_fd=home_fd)
         except OSError as exc:
-            if len(held) > 1:
-                with contextlib.suppress(OSError):
-                    shutil.rmtree(name, dir_fd=root_fd)
-            for fd in held:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(name, dir_fd=root_fd)
+            for fd in (home_fd, root_fd):
                 os.close(fd)
-            raise _error(exc, f"cannot create a work directory under {self.root}") from exc
-        with self._lock:
-            self._active.add(name)
-        return StagedLetter(self, forsendelse_id, name, *held)
-
-    def _forget(self, name: str) -> None:
-        with self._lock:
-            self._active.discard(name)
+            self.temps.forget(name)
+            raise disk_error(exc, f"cannot create a work directory under {self.root}") from exc
+        return StagedLetter(self, forsendelse_id, name, root_fd, home_fd, letter_fd)
 
     def cleanup(self, older_than: timedelta) -> int:
         """Remove interrupted letters: this worker's whatever their age, others' once older
         than ``older_than``; never one in progress here, never anything but a directory."""
-        limit = time.time() - older_than.total_seconds()
-        try:
-            root_fd = os.open(self.root, NOFOLLOW_DIR)
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            raise _error(exc, f"cannot open {self.root}") from exc
-        try:
-            names = [n for n in os.listdir(root_fd) if n.startswith(TEMP_PREFIX)]
-            with self._lock:
-                active = set(self._active)
-            return sum(
-                _remove_stale(root_fd, name, mine=name.endswith(f".{self.tag}"), limit=limit)
-                for name in names
-                if name not in active
-            )
-        except OSError as exc:
-            raise _error(exc, f"cannot list {self.root}") from exc
-        finally:
-            os.close(root_fd)
-
-
-def _remove_stale(root_fd: int, name: str, *, mine: bool, limit: float) -> bool:
-    try:
-        info = os.stat(name, dir_fd=root_fd, follow_symlinks=False)
-        if not stat.S_ISDIR(info.st_mode) or (not mine and info.st_mtime > limit):
-            return False
-        shutil.rmtree(name, dir_fd=root_fd)
-    except OSError:
-        return False
-    return True
+        return self.temps.cleanup(older_than)
 
 
 class StagedLetter:
@@ -229,58 +126,29 @@ class StagedLetter:
         self.forsendelse_id = forsendelse_id
         self.home = area.root / name
         self.path = self.home / LETTER_DIR
-        self.documents: list[dict[str, Any]] = []
-        self.files: list[tuple[str, str | None]] = []  # stored name, mimetype
+        self.store = DocumentStore(letter_fd, self.path, forsendelse_id)
         self._name = name
         self._root_fd, self._home_fd, self._letter_fd = root_fd, home_fd, letter_fd
-        self._names = NameAllocator(reserved=(METADATA_FILE,))
         self.removed = False
+
+    @property
+    def files(self) -> list[tuple[str, str | None]]:
+        """Each document's stored name and MIME type, in the order added."""
+        return self.store.files
 
     def add(self, name: str, content: Path | BinaryIO, metadata: DocumentMetadata) -> str:
         """Store one document (hard link when possible, else a copy) under a safe name."""
-        stored = self._names.allocate(name)
-        try:
-            if isinstance(content, Path):
-                size = self._from_path(content, stored)
-            else:
-                size = _copy(content, stored, self._letter_fd)
-        except OSError as exc:
-            raise _error(exc, f"cannot store {name!r} in {self.path}") from exc
-        if size != metadata.size:
-            raise ArchiveError(
-                f"document {name!r} of {self.forsendelse_id}: stored {size} bytes, but its "
-                f"metadata says {metadata.size}",
-                temporary=True,
-            )
-        self.documents.append({"file": stored, "name": name, **metadata.to_json()})
-        self.files.append((stored, metadata.mimetype))
-        return stored
-
-    def _from_path(self, source: Path, stored: str) -> int:
-        try:
-            os.link(source, stored, dst_dir_fd=self._letter_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            raise
-        except OSError:
-            with open(source, "rb") as stream:
-                return _copy(stream, stored, self._letter_fd)
-        return os.stat(stored, dir_fd=self._letter_fd, follow_symlinks=False).st_size
+        return self.store.add(name, content, metadata)
 
     def write_record(
         self, metadata: Mapping[str, Any], verification: VerificationRecord, now: datetime
     ) -> None:
         """Write ``forsendelse.json`` into the letter directory held."""
-        data = letter_record(self.forsendelse_id, metadata, self.documents, verification, now)
-        try:
-            _copy(io.BytesIO(data), METADATA_FILE, self._letter_fd)
-        except OSError as exc:
-            raise _error(exc, f"cannot write {self.path / METADATA_FILE}") from exc
+        self.store.write_record(metadata, verification, now)
 
     def open_file(self, stored: str) -> BinaryIO:
-        """One of the letter's files (a document's stored name, or the record), opened in
-        the directory held and never through a link."""
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-        return os.fdopen(os.open(stored, flags, dir_fd=self._letter_fd), "rb")
+        """One of the letter's files, opened in the directory held, never through a link."""
+        return self.store.open_file(stored)
 
     def check_in_place(self) -> None:
         """Before the letter leaves: the work area is still private, and its names still
@@ -326,7 +194,7 @@ class StagedLetter:
                 shutil.rmtree(LETTER_DIR, dir_fd=self._home_fd)
         for fd in (self._letter_fd, self._home_fd, self._root_fd):
             os.close(fd)
-        self.area._forget(self._name)
+        self.area.temps.forget(self._name)
 
 
 def _same(parent: int, name: str, fd: int) -> bool:
@@ -339,13 +207,3 @@ def _fd_path(fd: int) -> Path:
     """A path that is the open directory ``fd`` itself, in this process and in a child
     that inherits it until it executes (a program's working directory is set before)."""
     return Path(f"/proc/self/fd/{fd}")
-
-
-def _copy(stream: BinaryIO, name: str, dir_fd: int) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    size = 0
-    with os.fdopen(os.open(name, flags, 0o600, dir_fd=dir_fd), "wb") as out:
-        while chunk := stream.read(CHUNK):
-            out.write(chunk)
-            size += len(chunk)
-    return size

@@ -82,7 +82,7 @@ def check_archives(config: Config, probe: Callable[[str, Any], None] | None = No
     stored. Returns what the adapters warn of (``warnings()``, where an adapter has it);
     ``probe`` is called with each adapter (``--online``)."""
     from svarinn_daemon.adapters import AdapterRegistry
-    from svarinn_daemon.adapters.base import timeout_past_lease
+    from svarinn_daemon.adapters.base import AdvisingAdapter, timeout_past_lease
 
     registry = AdapterRegistry()
     warnings: list[str] = []
@@ -95,9 +95,8 @@ def check_archives(config: Config, probe: Callable[[str, Any], None] | None = No
             worker_id=config.daemon.worker_id,
         )
         try:
-            said = getattr(adapter, "warnings", None)
-            if callable(said):
-                warnings += [f"archives.{archive.name}: {w}" for w in said()]
+            if isinstance(adapter, AdvisingAdapter):
+                warnings += [f"archives.{archive.name}: {w}" for w in adapter.warnings()]
             if why := timeout_past_lease(adapter, config.daemon.lease):
                 raise ConfigError(
                     why, source=str(config.source), key=f"archives.{archive.name}.timeout"

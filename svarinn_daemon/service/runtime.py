@@ -14,7 +14,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 from svarinn_daemon.adapters import AdapterRegistry, ArchiveAdapter
-from svarinn_daemon.adapters.base import timeout_past_lease
+from svarinn_daemon.adapters.base import SecretHolder, timeout_past_lease
 from svarinn_daemon.alerts.service import AlertService
 from svarinn_daemon.config import Config
 from svarinn_daemon.config.model import AccountConfig
@@ -135,9 +135,8 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
             if why := timeout_past_lease(adapter, config.daemon.lease):
                 raise ConfigError(why, source=str(config.source), key=f"archives.{name}.timeout")
             adapters[name] = adapter
-            secret_values = getattr(adapter, "secret_values", None)
-            if callable(secret_values):  # the adapter's own credentials, echoed or not
-                add_secrets(secret_values())
+            if isinstance(adapter, SecretHolder):  # its own credentials, echoed or not
+                add_secrets(adapter.secret_values())
             breakers[name] = Breaker(breaker_policy)
             metrics.init_archive(name)
         accounts: dict[str, AccountRuntime] = {}

@@ -12,8 +12,16 @@ from svarinn_daemon.adapters import (
     ArchiveAdapter,
     ArchiveTransaction,
     DocumentMetadata,
+    LetterOrigin,
     ProbingAdapter,
     VerificationRecord,
+)
+from svarinn_daemon.adapters.base import (
+    AdvisingAdapter,
+    OriginBegin,
+    OriginLookup,
+    SecretHolder,
+    TimedAdapter,
 )
 from svarinn_daemon.errors import (
     ArchiveError,
@@ -25,6 +33,7 @@ __all__ = [
     "check_abort_leaves_nothing",
     "check_adapter_contract",
     "check_commit_then_has",
+    "check_optional_methods",
     "check_probe_stores_nothing",
     "check_satisfies_protocol",
     "check_second_commit_returns_existing_ref",
@@ -124,6 +133,38 @@ def check_probe_stores_nothing(adapter: ArchiveAdapter, work_dir: Path) -> None:
     _expect(left == 0, f"cleanup() found {left} leftovers of probe()")
 
 
+def check_optional_methods(adapter: ArchiveAdapter, work_dir: Path) -> None:
+    """Each optional method the adapter has (``adapters/base.py``) behaves as its Protocol
+    says: ``has_from``/``begin_from`` store and find a letter as ``has``/``begin`` do,
+    ``warnings``/``secret_values`` answer lists of strings, ``timeout`` is a positive
+    duration. An adapter without them passes."""
+    origin = LetterOrigin("contract", "v2")
+    if isinstance(adapter, OriginLookup):
+        _expect(adapter.has_from(origin, _ID) is None, "has_from() found a letter never stored")
+    if isinstance(adapter, OriginBegin):
+        tx = adapter.begin_from(origin, _ID, _METADATA)
+        _expect(isinstance(tx, ArchiveTransaction), "begin_from() returned no ArchiveTransaction")
+        tx.add_document("a.pdf", io.BytesIO(b"one"), _meta(b"one"))
+        ref = tx.commit(_record(3))
+        _expect(adapter.has(_ID) == ref, "has() does not find what begin_from() committed")
+        if isinstance(adapter, OriginLookup):
+            found = adapter.has_from(origin, _ID)
+            _expect(found == ref, f"has_from() returned {found!r}, commit() {ref!r}")
+    for holder, method in ((AdvisingAdapter, "warnings"), (SecretHolder, "secret_values")):
+        if isinstance(adapter, holder):
+            said = getattr(adapter, method)()
+            _expect(
+                isinstance(said, list) and all(isinstance(x, str) for x in said),
+                f"{method}() returned {said!r}, not a list of strings",
+            )
+    if isinstance(adapter, TimedAdapter):
+        timeout = adapter.timeout
+        _expect(
+            isinstance(timeout, timedelta) and timeout > timedelta(0),
+            f"timeout is {timeout!r}, not a positive timedelta",
+        )
+
+
 AdapterCheck = Callable[[ArchiveAdapter, Path], None]
 ADAPTER_CHECKS: tuple[AdapterCheck, ...] = (
     check_satisfies_protocol,
@@ -131,6 +172,7 @@ ADAPTER_CHECKS: tuple[AdapterCheck, ...] = (
     check_second_commit_returns_existing_ref,
     check_abort_leaves_nothing,
     check_probe_stores_nothing,
+    check_optional_methods,
 )
 
 

@@ -4,16 +4,19 @@ and the contract checks catch an adapter that breaks it."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from svarinn_daemon.adapters import (
     AdapterRegistry,
     ArchiveAdapter,
+    ArchiveTransaction,
     DocumentMetadata,
+    LetterOrigin,
     VerificationRecord,
 )
 from svarinn_daemon.adapters.memory import MemoryArchive, StoredLetter
@@ -24,6 +27,7 @@ from svarinn_daemon.testing import (
     AdapterCheck,
     check_adapter_contract,
     check_commit_then_has,
+    check_optional_methods,
     check_probe_stores_nothing,
     check_second_commit_returns_existing_ref,
 )
@@ -96,6 +100,25 @@ class ForgetsCommits(MemoryArchive):
         return None
 
 
+class AsksWithoutOrigin(MemoryArchive):
+    """Breaks an optional method: has_from() never finds what begin() committed."""
+
+    def has_from(self, origin: LetterOrigin | None, forsendelse_id: str) -> str | None:
+        return None
+
+    def begin_from(
+        self, origin: LetterOrigin | None, forsendelse_id: str, metadata: Mapping[str, Any]
+    ) -> ArchiveTransaction:
+        return self.begin(forsendelse_id, metadata)
+
+
+class AdvisesInProse(MemoryArchive):
+    """Breaks an optional method: warnings() answers one string, not a list of them."""
+
+    def warnings(self) -> str:
+        return "check your archive"
+
+
 class ProbesWithALetter(MemoryArchive):
     """Breaks the probe rule: its probe stores a letter to see whether the archive works."""
 
@@ -111,6 +134,8 @@ class ProbesWithALetter(MemoryArchive):
         (StoresTwice, check_second_commit_returns_existing_ref, "committed twice"),
         (ForgetsCommits, check_commit_then_has, "has\\(\\) returned None"),
         (ProbesWithALetter, check_probe_stores_nothing, "after probe\\(\\) has\\(\\) finds"),
+        (AsksWithoutOrigin, check_optional_methods, "has_from\\(\\) returned None"),
+        (AdvisesInProse, check_optional_methods, "warnings\\(\\) returned 'check"),
     ],
 )
 def test_the_checks_catch_a_broken_adapter(

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
-from svarinn_daemon.adapters.filesystem import FilesystemArchive, _error, create_adapter
+from svarinn_daemon.adapters.filesystem import FilesystemArchive, create_adapter
+from svarinn_daemon.adapters.store import disk_error
 from svarinn_daemon.errors import ArchiveError, ConfigError
 from tests.support.fault_support import fill, small_tmpfs
 
@@ -251,7 +252,9 @@ def test_missing_source_file_is_temporary(tmp_path: Path) -> None:
     ],
 )
 def test_os_error_classification(code: int, name_related: bool, temporary: bool) -> None:
-    error = _error(OSError(code, os.strerror(code)), "cannot write x", name_related=name_related)
+    error = disk_error(
+        OSError(code, os.strerror(code)), "cannot write x", name_related=name_related
+    )
     assert error.temporary is temporary
     assert errno.errorcode[code] in str(error)
 
