@@ -1,9 +1,9 @@
 """The ledger's verbs: every state change, each one transaction with its audit event.
 
-Each verb that works under a lease is a conditional UPDATE
-(``... WHERE id=? AND state=? AND claimed_by=? AND lease_expires_at > now``): when it
-touches no row the lease is gone and :class:`LeaseLostError` is raised -- nothing is written.
-The state machine in :mod:`~svarinn_daemon.ledger.states` decides every new state.
+Each verb that works under a lease is a conditional UPDATE with its audit event
+(:mod:`~svarinn_daemon.ledger.transitions`): when it touches no row the lease is gone and
+:class:`LeaseLostError` is raised -- nothing is written. The state machine in
+:mod:`~svarinn_daemon.ledger.states` decides every new state.
 """
 
 from __future__ import annotations
@@ -14,15 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from svarinn_daemon.common import MAX_WORKER_ID, clip
+from svarinn_daemon.common import MAX_WORKER_ID
 from svarinn_daemon.errors import (
-    IllegalTransitionError,
-    LeaseLostError,
     LedgerError,
-    LetterNotFoundError,
 )
 from svarinn_daemon.ledger.claims import ClaimFilter, claim_letters
-from svarinn_daemon.ledger.events import NewEvent, insert_events
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.operator import operator_retry
 from svarinn_daemon.ledger.queries import LedgerQueries, row_to_letter
@@ -30,20 +26,17 @@ from svarinn_daemon.ledger.records import Claim, Letter, SeenResult, Sighting
 from svarinn_daemon.ledger.routes import imports_waiting, store_routes, wake_archive
 from svarinn_daemon.ledger.seen import record_sightings
 from svarinn_daemon.ledger.shadow import RECEIPT_STATES, apply_receipts
-from svarinn_daemon.ledger.states import (
-    CLAIM_PRIORITY,
-    Lease,
-    State,
-    Trigger,
-    transition,
-    work_for,
+from svarinn_daemon.ledger.states import CLAIM_PRIORITY, State, Trigger, work_for
+from svarinn_daemon.ledger.transitions import (
+    apply_transition,
+    clip_message,
+    free_leases,
+    lease_lost,
+    load,
 )
 from svarinn_daemon.logs import get_logger
 
-MAX_MESSAGE = 2000
 log = get_logger(__name__)
-# Triggers after which a letter is no longer in a run of failures.
-_ENDS_FAILURES = frozenset({Trigger.ARCHIVE, Trigger.ACKNOWLEDGE, Trigger.REPORT})
 
 
 def _check_worker(worker_id: str) -> str:
@@ -59,10 +52,6 @@ def _gone(gone: bool) -> dict[str, Any]:
     if not gone:
         return {}
     return {"found_done": sa.func.coalesce(letters_t.c.found_done, "svarut"), "found_done_at": None}
-
-
-def _clip(text: str | None) -> str | None:
-    return None if text is None else clip(text, MAX_MESSAGE)
 
 
 class Ledger(LedgerQueries):
@@ -138,7 +127,7 @@ class Ledger(LedgerQueries):
                 .values(lease_expires_at=now + lease, updated_at=now)
             )
             if result.rowcount != 1:
-                self._lease_lost(conn, letter_id, worker_id, now)
+                lease_lost(conn, letter_id, worker_id, now)
         return now + lease
 
     # --- results of work under a lease ----------------------------------------------------
@@ -211,7 +200,7 @@ class Ledger(LedgerQueries):
             Trigger.SCHEDULE_RETRY,
             f"{error_kind}: {error_message}",
             last_error_kind=error_kind[:100],
-            last_error_message=_clip(error_message),
+            last_error_message=clip_message(error_message),
             next_attempt_at=at,
             due_at=at,
             **extra,
@@ -240,7 +229,7 @@ class Ledger(LedgerQueries):
             Trigger.FAIL,
             f"{error_kind}: {message}",
             last_error_kind=error_kind[:100],
-            last_error_message=_clip(message),
+            last_error_message=clip_message(message),
             failed_at=None,
         )
 
@@ -346,27 +335,11 @@ class Ledger(LedgerQueries):
             raise LedgerError("retry needs a reason; it goes into the audit trail")
         now = self._now(now)
         with self._write("retrying a letter") as conn:
-            letter = self._load(conn, letter_id)
+            letter = load(conn, letter_id)
             row = operator_retry(conn, letter, reason, operator, now)
         return row_to_letter(row)
 
     # --- internals ------------------------------------------------------------------------
-
-    def _load(self, conn: sa.Connection, letter_id: int) -> Letter:
-        row = conn.execute(sa.select(letters_t).where(letters_t.c.id == letter_id)).first()
-        if row is None:
-            raise LetterNotFoundError(f"the ledger has no letter {letter_id}")
-        return row_to_letter(row)
-
-    def _lease_lost(
-        self, conn: sa.Connection, letter_id: int, worker_id: str, now: datetime
-    ) -> None:
-        letter = self._load(conn, letter_id)
-        holder = letter.claimed_by if letter.leased(now) else "nobody"
-        raise LeaseLostError(
-            f"letter {letter_id}: worker {worker_id} no longer holds its lease "
-            f"(state {letter.state.value}, lease held by {holder})"
-        )
 
     def _apply(
         self,
@@ -378,84 +351,21 @@ class Ledger(LedgerQueries):
         from_states: frozenset[State] | None = None,
         **values: Any,
     ) -> Letter:
-        """One transition under the worker's lease. ``None`` for a ``*_at`` value means now;
-        ``from_states`` narrows the states the trigger is allowed from."""
         now = self._now(None)
-        c = letters_t.c
         with self._write(f"recording {trigger.value}") as conn:
-            letter = self._load(conn, letter_id)
-            if letter.claimed_by != worker_id or not letter.leased(now):
-                self._lease_lost(conn, letter_id, worker_id, now)
-            if from_states is not None and letter.state not in from_states:
-                raise IllegalTransitionError(
-                    f"letter {letter_id}: {trigger.value} ({reason}) is not allowed in state "
-                    f"{letter.state.value}"
-                )
-            to, lease = transition(letter.state, trigger)
-            values = {k: (now if k.endswith("_at") and v is None else v) for k, v in values.items()}
-            values.update(state=to.value, updated_at=now)
-            if trigger is Trigger.SCHEDULE_RETRY:
-                values.update(failing_since=letter.failing_since or now)
-            elif trigger in _ENDS_FAILURES:
-                values.update(failing_since=None)
-            if lease is Lease.CLEARED:
-                values.update(claimed_by=None, lease_expires_at=None)
-            row = conn.execute(
-                sa.update(letters_t)
-                .where(
-                    c.id == letter_id,
-                    c.state == letter.state.value,
-                    c.claimed_by == worker_id,
-                    c.lease_expires_at > now,
-                )
-                .values(**values)
-                .returning(*letters_t.c)
-            ).first()
-            if row is None:
-                self._lease_lost(conn, letter_id, worker_id, now)
-            insert_events(
+            return apply_transition(
                 conn,
-                [
-                    NewEvent(
-                        letter_id=letter_id,
-                        from_state=letter.state,
-                        to_state=to,
-                        reason=_clip(reason),
-                    )
-                ],
-                trigger,
+                letter_id,
                 worker_id,
+                trigger,
+                reason,
                 now,
+                from_states=from_states,
+                values=values,
             )
-        assert row is not None
-        return row_to_letter(row)
 
     def _free_leases(
         self, trigger: Trigger, which: sa.ColumnElement[bool], now: datetime, reason: str
     ) -> tuple[int, ...]:
-        c = letters_t.c
-        freed: list[int] = []
         with self._write(f"freeing leases ({trigger.value})") as conn:
-            rows = conn.execute(sa.select(c.id, c.state, c.claimed_by).where(which)).all()
-            events: list[NewEvent] = []
-            for letter_id, state_text, holder in rows:
-                state = State(state_text)
-                to, _ = transition(state, trigger)
-                result = conn.execute(
-                    sa.update(letters_t)
-                    .where(c.id == letter_id, c.state == state.value, which)
-                    .values(state=to.value, claimed_by=None, lease_expires_at=None, updated_at=now)
-                )
-                if result.rowcount == 1:
-                    freed.append(letter_id)
-                    events.append(
-                        NewEvent(
-                            letter_id=letter_id,
-                            from_state=state,
-                            to_state=to,
-                            reason=f"{reason} (held by {holder})",
-                            worker_id=holder,
-                        )
-                    )
-            insert_events(conn, events, trigger, None, now)
-        return tuple(freed)
+            return free_leases(conn, trigger, which, now, reason)

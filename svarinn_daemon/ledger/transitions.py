@@ -1,0 +1,137 @@
+"""One state change of one letter, and freeing leases: the writes every verb is built on.
+
+Each is a conditional UPDATE (``... WHERE id=? AND state=? AND claimed_by=? AND
+lease_expires_at > now``) with its audit event, in the caller's transaction: when it touches
+no row the lease is gone and :class:`LeaseLostError` is raised, and nothing is written. The
+state machine in :mod:`~svarinn_daemon.ledger.states` decides every new state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from svarinn_daemon.common import clip
+from svarinn_daemon.errors import IllegalTransitionError, LeaseLostError, LetterNotFoundError
+from svarinn_daemon.ledger.events import NewEvent, insert_events
+from svarinn_daemon.ledger.models import forsendelser as letters_t
+from svarinn_daemon.ledger.queries import row_to_letter
+from svarinn_daemon.ledger.records import Letter
+from svarinn_daemon.ledger.states import Lease, State, Trigger, transition
+
+__all__ = ["MAX_MESSAGE", "apply_transition", "clip_message", "free_leases", "lease_lost", "load"]
+
+MAX_MESSAGE = 2000
+# Triggers after which a letter is no longer in a run of failures.
+_ENDS_FAILURES = frozenset({Trigger.ARCHIVE, Trigger.ACKNOWLEDGE, Trigger.REPORT})
+
+
+def clip_message(text: str | None) -> str | None:
+    return None if text is None else clip(text, MAX_MESSAGE)
+
+
+def load(conn: sa.Connection, letter_id: int) -> Letter:
+    row = conn.execute(sa.select(letters_t).where(letters_t.c.id == letter_id)).first()
+    if row is None:
+        raise LetterNotFoundError(f"the ledger has no letter {letter_id}")
+    return row_to_letter(row)
+
+
+def lease_lost(conn: sa.Connection, letter_id: int, worker_id: str, now: datetime) -> None:
+    """Raise LeaseLostError, saying who holds the letter now."""
+    letter = load(conn, letter_id)
+    holder = letter.claimed_by if letter.leased(now) else "nobody"
+    raise LeaseLostError(
+        f"letter {letter_id}: worker {worker_id} no longer holds its lease "
+        f"(state {letter.state.value}, lease held by {holder})"
+    )
+
+
+def apply_transition(
+    conn: sa.Connection,
+    letter_id: int,
+    worker_id: str,
+    trigger: Trigger,
+    reason: str,
+    now: datetime,
+    *,
+    from_states: frozenset[State] | None = None,
+    values: dict[str, Any],
+) -> Letter:
+    """One transition under the worker's lease. ``None`` for a ``*_at`` value means now;
+    ``from_states`` narrows the states the trigger is allowed from."""
+    c = letters_t.c
+    letter = load(conn, letter_id)
+    if letter.claimed_by != worker_id or not letter.leased(now):
+        lease_lost(conn, letter_id, worker_id, now)
+    if from_states is not None and letter.state not in from_states:
+        raise IllegalTransitionError(
+            f"letter {letter_id}: {trigger.value} ({reason}) is not allowed in state "
+            f"{letter.state.value}"
+        )
+    to, lease = transition(letter.state, trigger)
+    values = {k: (now if k.endswith("_at") and v is None else v) for k, v in values.items()}
+    values.update(state=to.value, updated_at=now)
+    if trigger is Trigger.SCHEDULE_RETRY:
+        values.update(failing_since=letter.failing_since or now)
+    elif trigger in _ENDS_FAILURES:
+        values.update(failing_since=None)
+    if lease is Lease.CLEARED:
+        values.update(claimed_by=None, lease_expires_at=None)
+    row = conn.execute(
+        sa.update(letters_t)
+        .where(
+            c.id == letter_id,
+            c.state == letter.state.value,
+            c.claimed_by == worker_id,
+            c.lease_expires_at > now,
+        )
+        .values(**values)
+        .returning(*letters_t.c)
+    ).first()
+    if row is None:
+        lease_lost(conn, letter_id, worker_id, now)
+    assert row is not None
+    event = NewEvent(
+        letter_id=letter_id, from_state=letter.state, to_state=to, reason=clip_message(reason)
+    )
+    insert_events(conn, [event], trigger, worker_id, now)
+    return row_to_letter(row)
+
+
+def free_leases(
+    conn: sa.Connection,
+    trigger: Trigger,
+    which: sa.ColumnElement[bool],
+    now: datetime,
+    reason: str,
+) -> tuple[int, ...]:
+    """Free the leases ``which`` selects (expired, or a restarted worker's), each letter's
+    state moved by ``trigger``; returns the ids freed."""
+    c = letters_t.c
+    freed: list[int] = []
+    rows = conn.execute(sa.select(c.id, c.state, c.claimed_by).where(which)).all()
+    events: list[NewEvent] = []
+    for letter_id, state_text, holder in rows:
+        state = State(state_text)
+        to, _ = transition(state, trigger)
+        result = conn.execute(
+            sa.update(letters_t)
+            .where(c.id == letter_id, c.state == state.value, which)
+            .values(state=to.value, claimed_by=None, lease_expires_at=None, updated_at=now)
+        )
+        if result.rowcount == 1:
+            freed.append(letter_id)
+            events.append(
+                NewEvent(
+                    letter_id=letter_id,
+                    from_state=state,
+                    to_state=to,
+                    reason=f"{reason} (held by {holder})",
+                    worker_id=holder,
+                )
+            )
+    insert_events(conn, events, trigger, None, now)
+    return tuple(freed)
