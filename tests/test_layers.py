@@ -56,7 +56,8 @@ def _migration_may_use(module: str) -> bool:
 LETTER_SIBLINGS: dict[str, frozenset[str]] = {
     "pipeline": frozenset({"events", "inflight", "leases", "retry", "spool", "stages", "work"}),
     "stages": frozenset({"decode", "events", "inflight", "spool", "verify", "work"}),
-    "verify": frozenset({"ziputil"}),
+    "verify": frozenset({"filmetadata", "ziputil"}),
+    "filmetadata": frozenset({"ziputil"}),
     "ziputil": frozenset({"spool", "zipdir"}),
     "events": frozenset({"retry", "work"}),
     "work": frozenset({"routing"}),

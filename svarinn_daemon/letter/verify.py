@@ -29,22 +29,31 @@ combined PDF, and filmetadata then describes the documents, not the download):
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 
-from svarinn_daemon.adapters.base import DocumentMetadata, VerificationRecord
+from svarinn_daemon.adapters.base import DocumentMetadata
 from svarinn_daemon.errors import (
-    ChecksumMismatchError,
     NotAZipError,
     StorageError,
     UnsafeArchiveError,
     VerificationError,
 )
-from svarinn_daemon.letter.ziputil import ZIP_MAGIC, ZipEntry, ZipReader
+from svarinn_daemon.letter.filmetadata import (
+    ZIP_MIMETYPES,
+    ExpectedFile,
+    FileType,
+    PlannedDocument,
+    VerificationResult,
+    check_container,
+    check_document,
+    described,
+    detect_file_type,
+    guess_mimetype,
+    match_entries,
+)
+from svarinn_daemon.letter.ziputil import ZipEntry, ZipReader
 from svarinn_daemon.policies import VerifyPolicy
 
 __all__ = [
@@ -58,72 +67,6 @@ __all__ = [
     "open_letter",
 ]
 
-_ZIP_MIMETYPES = {"application/zip", "application/x-zip-compressed", "application/x-zip"}
-
-
-class FileType(StrEnum):
-    ZIP = "zip"
-    PDF = "pdf"
-    OTHER = "other"
-
-
-@dataclass(frozen=True)
-class ExpectedFile:
-    """One filmetadata entry, as far as verification cares."""
-
-    filnavn: str
-    mimetype: str | None = None
-    sha256: str | None = None
-    size: int | None = None
-
-    @property
-    def known_size(self) -> int | None:
-        return self.size if self.size else None
-
-    @property
-    def known_sha256(self) -> str | None:
-        return self.sha256.strip().lower() if self.sha256 and self.sha256.strip() else None
-
-
-@dataclass(frozen=True)
-class PlannedDocument:
-    """A document the letter will yield; ``verified`` holds once it has been yielded."""
-
-    name: str
-    expected: ExpectedFile | None
-    verified: bool
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class VerificationResult:
-    file_type: FileType
-    sha256: str
-    size: int
-    unpacked: bool
-    documents: tuple[PlannedDocument, ...]
-    missing: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def verified(self) -> bool:
-        """Every document checked against a declared sha256 and nothing missing."""
-        return not self.missing and all(d.verified for d in self.documents)
-
-    def record(
-        self, *, encrypted: bool, downloaded_at: datetime, verified_at: datetime
-    ) -> VerificationRecord:
-        return VerificationRecord(
-            sha256=self.sha256,
-            size=self.size,
-            verified=self.verified,
-            file_type=self.file_type.value,
-            encrypted=encrypted,
-            downloaded_at=downloaded_at,
-            verified_at=verified_at,
-            notes=self.notes,
-        )
-
 
 @dataclass(frozen=True)
 class Document:
@@ -132,41 +75,6 @@ class Document:
     name: str
     path: Path
     metadata: DocumentMetadata
-
-
-def detect_file_type(head: bytes) -> FileType:
-    """Zip, PDF or other, from the first bytes (at least 1024 for PDFs with a preamble)."""
-    if head.startswith(ZIP_MAGIC):
-        return FileType.ZIP
-    if b"%PDF-" in head[:1024]:
-        return FileType.PDF
-    return FileType.OTHER
-
-
-def _described(file_type: FileType) -> str:
-    return "a PDF" if file_type is FileType.PDF else f"a file of type {file_type.value!r}"
-
-
-def _guess_mimetype(file_type: FileType) -> str | None:
-    return "application/pdf" if file_type is FileType.PDF else None
-
-
-def _nfc(name: str) -> str:
-    return unicodedata.normalize("NFC", name.replace("\\", "/"))
-
-
-def _check(name: str, expected: ExpectedFile, sha256: str, size: int) -> bool:
-    """Raise on a mismatch; True when a declared sha256 matched."""
-    if expected.known_size is not None and expected.known_size != size:
-        raise ChecksumMismatchError(
-            f"{name!r} is {size} bytes, but filmetadata says {expected.known_size}"
-        )
-    declared = expected.known_sha256
-    if declared is not None and declared != sha256:
-        raise ChecksumMismatchError(
-            f"{name!r} has sha256 {sha256}, but filmetadata says {declared}"
-        )
-    return declared is not None
 
 
 class LetterContents:
@@ -203,7 +111,7 @@ class LetterContents:
         if container_zip and file_type is not FileType.ZIP:
             raise NotAZipError(
                 f"a SvarInn V2 download is always a ZIP of the letter's files, but this one "
-                f"decrypted to {_described(file_type)} ({size} bytes): it cannot be checked "
+                f"decrypted to {described(file_type)} ({size} bytes): it cannot be checked "
                 "against filer[]"
             )
         if file_type is FileType.ZIP:
@@ -226,7 +134,7 @@ class LetterContents:
             doc = PlannedDocument(fallback_name, None, False, "no filmetadata")
         elif len(expected) == 1:
             entry = expected[0]
-            verified = _check(entry.filnavn, entry, sha256, size)
+            verified = check_document(entry.filnavn, entry, sha256, size)
             doc = PlannedDocument(entry.filnavn, entry, verified, "" if verified else "no sha256")
         else:
             match = next((e for e in expected if e.known_sha256 == sha256), None)
@@ -270,12 +178,12 @@ class LetterContents:
         ):
             kept = ("the zip is an office or signed document, kept whole",)
             return self._plan_single(FileType.ZIP, sha256, size, expected, fallback_name, kept)
-        pairs = _match(reader.entries, expected)
+        pairs = match_entries(reader.entries, expected)
         if len(expected) == 1 and all(e is None for _, e in pairs):
             if len(reader.entries) == 1 and (
                 self.container_zip
                 or (
-                    expected[0].mimetype not in _ZIP_MIMETYPES
+                    expected[0].mimetype not in ZIP_MIMETYPES
                     and not expected[0].filnavn.lower().endswith(".zip")
                 )
             ):
@@ -292,7 +200,7 @@ class LetterContents:
                 + ", ".join(repr(m) for m in missing)
             )
         if self.container_zip:
-            _check_container(pairs)
+            check_container(pairs)
         notes += [f"{m}: listed in filmetadata but not in the zip" for m in missing]
         planned = []
         for entry, exp in pairs:
@@ -341,7 +249,7 @@ class LetterContents:
             doc, file_type = self._single
             mimetype = doc.expected.mimetype if doc.expected else None
             meta = DocumentMetadata(
-                mimetype=mimetype or _guess_mimetype(file_type),
+                mimetype=mimetype or guess_mimetype(file_type),
                 sha256=self.result.sha256,
                 size=self.result.size,
                 verified=doc.verified,
@@ -357,10 +265,10 @@ class LetterContents:
             limit = exp.known_size if exp and exp.known_size is not None else entry.size
             out = self._zip.extract(entry, self.work_dir, limit)
             self._current = out.path
-            verified = _check(entry.name, exp, out.sha256, out.size) if exp else False
+            verified = check_document(entry.name, exp, out.sha256, out.size) if exp else False
             mimetype = exp.mimetype if exp else None
             meta = DocumentMetadata(
-                mimetype=mimetype or _guess_mimetype(detect_file_type(out.head)),
+                mimetype=mimetype or guess_mimetype(detect_file_type(out.head)),
                 sha256=out.sha256,
                 size=out.size,
                 verified=verified,
@@ -369,35 +277,6 @@ class LetterContents:
             )
             yield Document(entry.name, out.path, meta)
         self._drop_current()
-
-
-def _check_container(pairs: Sequence[tuple[ZipEntry, ExpectedFile | None]]) -> None:
-    """SvarInn V2's ZIP holds exactly the letter's ``filer[]``: an entry ``filer[]`` does not
-    list would be imported unverified."""
-    extra = [entry.name for entry, expected in pairs if expected is None]
-    if extra:
-        raise VerificationError(
-            f"the SvarInn V2 ZIP holds {len(extra)} file(s) filer[] does not list: "
-            + ", ".join(repr(name[:100]) for name in extra[:5])
-        )
-
-
-def _match(
-    entries: Sequence[ZipEntry], expected: Sequence[ExpectedFile]
-) -> list[tuple[ZipEntry, ExpectedFile | None]]:
-    """Pair zip entries with filmetadata: same path first, then the same base name; a pair
-    is made only when the name is unique on both sides."""
-    free = list(expected)
-    paired: dict[int, ExpectedFile] = {}
-    for key in (_nfc, lambda name: _nfc(name).rsplit("/", 1)[-1]):
-        open_entries = [(i, key(e.name)) for i, e in enumerate(entries) if i not in paired]
-        for i, name in open_entries:
-            candidates = [e for e in free if key(e.filnavn) == name]
-            rivals = sum(1 for _, other in open_entries if other == name)
-            if len(candidates) == 1 and rivals == 1:
-                paired[i] = candidates[0]
-                free.remove(candidates[0])
-    return [(entry, paired.get(i)) for i, entry in enumerate(entries)]
 
 
 def open_letter(
