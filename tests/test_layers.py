@@ -55,7 +55,8 @@ def _migration_may_use(module: str) -> bool:
 # where they are needed. Anything else would be a stage calling another sideways.
 LETTER_SIBLINGS: dict[str, frozenset[str]] = {
     "pipeline": frozenset({"events", "inflight", "leases", "retry", "spool", "stages", "work"}),
-    "stages": frozenset({"decode", "events", "inflight", "spool", "verify", "work"}),
+    "stages": frozenset({"decode", "events", "inflight", "spool", "unzip", "verify", "work"}),
+    "unzip": frozenset({"filmetadata", "spool", "ziputil", "zipstream"}),
     "verify": frozenset({"filmetadata", "ziputil"}),
     "filmetadata": frozenset({"ziputil"}),
     "ziputil": frozenset({"spool", "zipdir"}),

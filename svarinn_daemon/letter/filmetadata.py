@@ -12,15 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
+from typing import Protocol, TypeVar
 
-from svarinn_daemon.adapters.base import VerificationRecord
+from svarinn_daemon.adapters.base import DocumentMetadata, VerificationRecord
 from svarinn_daemon.errors import ChecksumMismatchError, VerificationError
-from svarinn_daemon.letter.ziputil import ZIP_MAGIC, ZipEntry
+from svarinn_daemon.letter.ziputil import ZIP_MAGIC
 
 __all__ = [
     "ZIP_MIMETYPES",
+    "Document",
     "ExpectedFile",
     "FileType",
+    "Named",
     "PlannedDocument",
     "VerificationResult",
     "check_container",
@@ -29,6 +33,7 @@ __all__ = [
     "detect_file_type",
     "guess_mimetype",
     "match_entries",
+    "nfc",
 ]
 
 ZIP_MIMETYPES = {"application/zip", "application/x-zip-compressed", "application/x-zip"}
@@ -98,6 +103,25 @@ class VerificationResult:
         )
 
 
+@dataclass(frozen=True)
+class Document:
+    """A verified document: ``path`` is valid until the next document is asked for."""
+
+    name: str
+    path: Path
+    metadata: DocumentMetadata
+
+
+class Named(Protocol):
+    """A zip entry, whichever reader saw it: all the matching needs is its name."""
+
+    @property
+    def name(self) -> str: ...
+
+
+E = TypeVar("E", bound=Named)
+
+
 def detect_file_type(head: bytes) -> FileType:
     """Zip, PDF or other, from the first bytes (at least 1024 for PDFs with a preamble)."""
     if head.startswith(ZIP_MAGIC):
@@ -115,7 +139,7 @@ def guess_mimetype(file_type: FileType) -> str | None:
     return "application/pdf" if file_type is FileType.PDF else None
 
 
-def _nfc(name: str) -> str:
+def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name.replace("\\", "/"))
 
 
@@ -133,7 +157,7 @@ def check_document(name: str, expected: ExpectedFile, sha256: str, size: int) ->
     return declared is not None
 
 
-def check_container(pairs: Sequence[tuple[ZipEntry, ExpectedFile | None]]) -> None:
+def check_container(pairs: Sequence[tuple[Named, ExpectedFile | None]]) -> None:
     """SvarInn V2's ZIP holds exactly the letter's ``filer[]``: an entry ``filer[]`` does not
     list would be imported unverified."""
     extra = [entry.name for entry, expected in pairs if expected is None]
@@ -145,13 +169,13 @@ def check_container(pairs: Sequence[tuple[ZipEntry, ExpectedFile | None]]) -> No
 
 
 def match_entries(
-    entries: Sequence[ZipEntry], expected: Sequence[ExpectedFile]
-) -> list[tuple[ZipEntry, ExpectedFile | None]]:
+    entries: Sequence[E], expected: Sequence[ExpectedFile]
+) -> list[tuple[E, ExpectedFile | None]]:
     """Pair zip entries with filmetadata: same path first, then the same base name; a pair
     is made only when the name is unique on both sides."""
     free = list(expected)
     paired: dict[int, ExpectedFile] = {}
-    for key in (_nfc, lambda name: _nfc(name).rsplit("/", 1)[-1]):
+    for key in (nfc, lambda name: nfc(name).rsplit("/", 1)[-1]):
         open_entries = [(i, key(e.name)) for i, e in enumerate(entries) if i not in paired]
         for i, name in open_entries:
             candidates = [e for e in free if key(e.filnavn) == name]

@@ -238,7 +238,7 @@ class Pipeline:
             with self._lease_kept(claim):
                 self._archive(claim, account, forsendelse, downloaded)
         finally:
-            downloaded.path.unlink(missing_ok=True)
+            downloaded.discard()
 
     def _at_archive(self, archive: str, call: Callable[[], T]) -> T:
         """A call into the letter's own archive (the one its route chose): only what the

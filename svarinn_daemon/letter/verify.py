@@ -30,7 +30,6 @@ combined PDF, and filmetadata then describes the documents, not the download):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from svarinn_daemon.adapters.base import DocumentMetadata
@@ -42,6 +41,7 @@ from svarinn_daemon.errors import (
 )
 from svarinn_daemon.letter.filmetadata import (
     ZIP_MIMETYPES,
+    Document,
     ExpectedFile,
     FileType,
     PlannedDocument,
@@ -66,15 +66,6 @@ __all__ = [
     "detect_file_type",
     "open_letter",
 ]
-
-
-@dataclass(frozen=True)
-class Document:
-    """A verified document: ``path`` is valid until the next document is asked for."""
-
-    name: str
-    path: Path
-    metadata: DocumentMetadata
 
 
 class LetterContents:

@@ -26,7 +26,16 @@ from svarinn_daemon.letter.spool import SpoolFile
 from svarinn_daemon.letter.zipdir import check_central_directory
 from svarinn_daemon.policies import ZipLimits
 
-__all__ = ["ZIP_MAGIC", "Extracted", "ZipEntry", "ZipLimits", "ZipReader"]
+__all__ = [
+    "ZIP_MAGIC",
+    "Extracted",
+    "ZipEntry",
+    "ZipLimits",
+    "ZipReader",
+    "check_entry_kind",
+    "check_entry_name",
+    "decode_entry_name",
+]
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 CHUNK = 1024 * 1024
@@ -78,7 +87,23 @@ def _decoded_name(info: zipfile.ZipInfo) -> str:
         return info.filename
 
 
-def _check_name(name: str) -> None:
+def decode_entry_name(raw: bytes, *, utf8_flag: bool) -> str:
+    """An entry's name from its bytes, as :func:`_decoded_name` reads zipfile's: UTF-8 when
+    flagged (a flagged name that is not UTF-8 is corrupt), else UTF-8 when it decodes,
+    else cp437; backslashes as forward slashes."""
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        if utf8_flag:
+            raise VerificationError(
+                "the zip file is corrupt: an entry flagged UTF-8 has a name that is not"
+            ) from None
+        name = raw.decode("cp437")
+    return name.replace("\\", "/")
+
+
+def check_entry_name(name: str) -> None:
+    """Refuse a name that could point anywhere but inside the letter."""
     if not name:
         raise UnsafeArchiveError("a zip entry has an empty name")
     if name.startswith("/") or _DRIVE.match(name):
@@ -89,20 +114,23 @@ def _check_name(name: str) -> None:
         raise UnsafeArchiveError(f"zip entry {name!r} has control characters in its name")
 
 
-def _check_kind(name: str, info: zipfile.ZipInfo) -> None:
-    mode = info.external_attr >> 16
-    if info.create_system == 3 and mode:  # Unix: the high 16 bits are st_mode
+def check_entry_kind(
+    name: str, *, system: int, external_attr: int, flags: int, method: int
+) -> None:
+    """Links and other special files, encryption and unknown methods are refused, from
+    the entry's central-directory fields (``system``: the "made by" host, 3 for Unix)."""
+    mode = external_attr >> 16
+    if system == 3 and mode:  # Unix: the high 16 bits are st_mode
         kind = stat.S_IFMT(mode)
         if kind == stat.S_IFLNK:
             raise UnsafeArchiveError(f"zip entry {name!r} is a symbolic link")
         if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise UnsafeArchiveError(f"zip entry {name!r} is not a regular file")
-    if info.flag_bits & 0x1:
+    if flags & 0x1:
         raise UnsafeArchiveError(f"zip entry {name!r} is encrypted")
-    if info.compress_type not in _SUPPORTED_METHODS:
+    if method not in _SUPPORTED_METHODS:
         raise VerificationError(
-            f"zip entry {name!r} uses compression method {info.compress_type}, "
-            "which is not supported"
+            f"zip entry {name!r} uses compression method {method}, which is not supported"
         )
 
 
@@ -136,8 +164,14 @@ class ZipReader:
         total = 0
         for info in infos:
             name = _decoded_name(info).replace("\\", "/")
-            _check_name(name)
-            _check_kind(name, info)
+            check_entry_name(name)
+            check_entry_kind(
+                name,
+                system=info.create_system,
+                external_attr=info.external_attr,
+                flags=info.flag_bits,
+                method=info.compress_type,
+            )
             key = name.rstrip("/")
             if key in seen:
                 raise UnsafeArchiveError(f"zip entry {name!r} occurs twice")

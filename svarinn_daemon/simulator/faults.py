@@ -31,6 +31,7 @@ FaultKind = Literal[
     "corrupt",  # download: flip a ciphertext byte (decryption or sha256 check must fail)
     "redirect",  # download: 302 to `location` + the same path
     "wrong_sha256",  # listing: the first file's sha256hash is wrong
+    "unknown_size",  # listing: every file's size is 0, SvarInn's word for unknown
     "duplicate",  # listing: the letter appears on two pages (or twice on one)
     "malformed",  # listing: the letter's item has no downloadUrl (v2: no nedlastingslenke)
 ]
@@ -42,7 +43,7 @@ FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 
 _DOWNLOAD_ONLY = frozenset({"reset", "truncate", "stall", "trickle", "corrupt", "redirect"})
-_LISTING = frozenset({"wrong_sha256", "duplicate", "malformed"})
+_LISTING = frozenset({"wrong_sha256", "unknown_size", "duplicate", "malformed"})
 
 
 @dataclass(frozen=True)

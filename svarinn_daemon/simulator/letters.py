@@ -88,11 +88,15 @@ class SimLetter:
     def v2_filename(self) -> str:
         return f"forsendelse-{self.id[:8]}.zip"
 
-    def to_json_v2(self, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
+    def to_json_v2(
+        self, download_url: str, *, wrong_sha256: bool = False, unknown_size: bool = False
+    ) -> dict[str, Any]:
         """The SvarInn V2 listing item, with every field svarinn-v2.md documents."""
-        return item_v2(self, download_url, wrong_sha256=wrong_sha256)
+        return item_v2(self, download_url, wrong_sha256=wrong_sha256, unknown_size=unknown_size)
 
-    def to_json(self, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
+    def to_json(
+        self, download_url: str, *, wrong_sha256: bool = False, unknown_size: bool = False
+    ) -> dict[str, Any]:
         """The hentNyeForsendelser entry, shaped like the MottakService v1 example."""
         files = []
         for n, info in enumerate(self.files):
@@ -105,7 +109,7 @@ class SimLetter:
                     "mimetype": info.mimetype,
                     "sha256hash": digest,
                     "dokumentType": None,
-                    "size": info.size,
+                    "size": 0 if unknown_size else info.size,
                 }
             )
         millis = int(self.created.timestamp() * 1000)

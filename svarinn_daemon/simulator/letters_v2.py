@@ -23,8 +23,15 @@ if TYPE_CHECKING:
 __all__ = ["ZipEncryptor", "content_offset", "item_v2"]
 
 
-def item_v2(letter: SimLetter, download_url: str, *, wrong_sha256: bool = False) -> dict[str, Any]:
-    """The SvarInn V2 listing item, with every field svarinn-v2.md documents."""
+def item_v2(
+    letter: SimLetter,
+    download_url: str,
+    *,
+    wrong_sha256: bool = False,
+    unknown_size: bool = False,
+) -> dict[str, Any]:
+    """The SvarInn V2 listing item, with every field svarinn-v2.md documents; a size of 0
+    (``unknown_size``) is SvarInn's word for unknown."""
     files = []
     for n, info in enumerate(letter.files):
         digest = info.sha256
@@ -35,7 +42,7 @@ def item_v2(letter: SimLetter, download_url: str, *, wrong_sha256: bool = False)
                 "filnavn": info.filnavn,
                 "mimeType": info.mimetype,
                 "hash": digest,
-                "storrelse": info.size,
+                "storrelse": 0 if unknown_size else info.size,
                 "type": "HOVEDDOKUMENT" if n == 0 else "VEDLEGG",
                 "ekstraMetadata": [],
             }

@@ -348,10 +348,12 @@ class Simulator:
     def _item(self, forsendelse_id: str, v2_base: str | None) -> dict[str, Any]:
         letter = self._letters[forsendelse_id]
         wrong = self.faults.listing_flag("wrong_sha256", forsendelse_id)
+        unknown = self.faults.listing_flag("unknown_size", forsendelse_id)
         if v2_base is None:
-            return letter.to_json(self.download_url(forsendelse_id), wrong_sha256=wrong)
+            url = self.download_url(forsendelse_id)
+            return letter.to_json(url, wrong_sha256=wrong, unknown_size=unknown)
         url = self.v2_download_url(forsendelse_id, v2_base)
-        return letter.to_json_v2(url, wrong_sha256=wrong)
+        return letter.to_json_v2(url, wrong_sha256=wrong, unknown_size=unknown)
 
     def listing_body(self, *, v2_base: str | None = None) -> bytes:
         """The next page as the bytes to send, with the raw items appended."""

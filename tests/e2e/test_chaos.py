@@ -226,7 +226,8 @@ def _reaped(process: subprocess.Popen[str]) -> Iterator[None]:
 def _spooled_bytes(h: Harness) -> int:
     if not h.spool.is_dir():
         return 0
-    return sum(p.stat().st_size for p in h.spool.glob("*.part"))
+    # A spooled plaintext, or a V2 letter's entries unpacked as it downloads (*.part.d/).
+    return sum(p.stat().st_size for p in h.spool.rglob("*.part") if p.is_file())
 
 
 def _log_events(log: Path, event: str) -> list[dict[str, Any]]:

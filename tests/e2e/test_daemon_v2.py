@@ -246,3 +246,21 @@ def test_a_v2_zip_entry_filer_does_not_list_is_never_acknowledged(tmp_path: Path
         assert h.archived_ids() == set()
         shown = json.loads(h.cli("show", letter.id, "--json").stdout)["letter"]
         assert shown["state"] == "reported"  # mottakFeilet sent, never acknowledged
+
+
+def test_a_v2_letter_is_unpacked_as_it_downloads_or_else_spooled_whole(tmp_path: Path) -> None:
+    """A V2 ZIP is checked and unpacked while it streams; one whose stored entry ends
+    where only its data descriptor says, and whose filer[] gives no size (SvarInn's 0),
+    cannot be: it is downloaded again into the spool and read from there, archived once."""
+    with harness(tmp_path, api="v2") as h:
+        streamed, spooled = h.sim.generate(2, 30_000)
+        h.sim.add_fault(Fault("unknown_size", ids=frozenset({spooled.id})))
+        code, lines = h.poll_once()
+        assert code == 0
+        said = [line for line in lines if line.get("event") == "download.spooled"]
+        assert [line["forsendelse_id"] for line in said] == [spooled.id]
+        state = h.sim.state()
+        assert dict(state.downloads) == {streamed.id: 1, spooled.id: 2}
+        assert dict(state.acknowledged) == {streamed.id: 1, spooled.id: 1}
+        assert h.archived_ids() == {streamed.id, spooled.id}
+        assert list(h.spool.iterdir()) == []

@@ -40,7 +40,11 @@ def test_a_zip_of_many_small_zero_entries_is_refused_as_unsafe(tmp_path: Path, a
         assert dict(state.acknowledged) == {good.id: 1}
         (report,) = state.reports_for(bomb.id)
         assert report.permanent
-        assert "unpack to 209715200 bytes" in report.feilmelding
+        assert "more than the limit of 200:1" in report.feilmelding
+        if api == "v1":  # a zip in a file: its whole directory is read first
+            assert "unpack to 209715200 bytes" in report.feilmelding
+        else:  # V2 unpacked as it streams: refused once the ratio passes the limit
+            assert "so far" in report.feilmelding
         (failed,) = _events(lines, "forsendelse.failed_permanently")
         assert failed["error_kind"] == "UnsafeArchiveError"
         assert failed["forsendelse_id"] == bomb.id
