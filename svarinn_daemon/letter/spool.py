@@ -26,8 +26,12 @@ import shutil
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from svarinn_daemon.errors import StorageError
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
 
 SUFFIX = ".part"
 BLOCK = 1 << 20  # bytes per write of a large letter: aligned for any disk's O_DIRECT
@@ -36,10 +40,15 @@ _O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class SpoolFile:
-    """One plaintext being written; ``finish()`` makes it durable, ``remove()`` deletes it."""
+    """One plaintext being written; ``finish()`` makes it durable, ``remove()`` deletes it.
 
-    def __init__(self, path: Path, *, direct: bool = True):
+    ``digest``, when given, is updated with every byte in order: by the writer thread for
+    the blocks it writes (hashing beside the letter's own thread, not on it), and with the
+    rest at ``finish()``."""
+
+    def __init__(self, path: Path, *, direct: bool = True, digest: Hash | None = None):
         self.path = path
+        self.digest = digest
         self._buffers = [mmap.mmap(-1, BLOCK)]  # page-aligned, as O_DIRECT requires
         self._buffer = self._buffers[0]
         self._fd: int | None = None
@@ -72,7 +81,9 @@ class SpoolFile:
         assert self._fd is not None
         if self._writer is None:
             self._buffers += [mmap.mmap(-1, BLOCK) for _ in range(_BUFFERS - 1)]
-            self._writer = _Writer(self._fd, self._buffers[1:], direct=self._direct)
+            self._writer = _Writer(
+                self._fd, self._buffers[1:], direct=self._direct, digest=self.digest
+            )
         try:
             self._buffer = self._writer.swap(self._buffer)
         except OSError as exc:
@@ -88,6 +99,8 @@ class SpoolFile:
                 if self._writer is not None:
                     self._writer.finish(view[: self._used])
                 else:
+                    if self.digest is not None:
+                        self.digest.update(view[: self._used])
                     _write_all(self._fd, view[: self._used], 0)
             os.fsync(self._fd)
         except OSError as exc:
@@ -129,8 +142,11 @@ class SpoolFile:
 class _Writer:
     """Writes full buffers in order on its own thread; hands back empty ones."""
 
-    def __init__(self, fd: int, empty: list[mmap.mmap], *, direct: bool):
+    def __init__(
+        self, fd: int, empty: list[mmap.mmap], *, direct: bool, digest: Hash | None = None
+    ):
         self._fd = fd
+        self._digest = digest
         self._direct = direct and _set_direct(fd, True)
         self._offset = 0
         self._full: queue.Queue[mmap.mmap | None] = queue.Queue()
@@ -151,6 +167,8 @@ class _Writer:
         """Wait for the queued buffers, then write the tail (not block-sized: buffered)."""
         self.stop()
         self._raise_failure()
+        if self._digest is not None:
+            self._digest.update(tail)
         if self._direct:
             _set_direct(self._fd, False)
         _write_all(self._fd, tail, self._offset)
@@ -169,6 +187,8 @@ class _Writer:
             if self._failure is None:
                 try:
                     with memoryview(buffer) as view:
+                        if self._digest is not None:
+                            self._digest.update(view)
                         self._write(view)
                 except OSError as exc:
                     self._failure = exc.with_traceback(None)  # no frames holding views

@@ -94,7 +94,7 @@ class StreamingUnzip:
         self._entries: list[_Entry] = []
         self._by_offset: dict[int, _Entry] = {}
         self._keys: set[str] = set()
-        self._current: tuple[_Entry, SpoolFile | None, hashlib._Hash] | None = None
+        self._current: tuple[_Entry, SpoolFile | None] | None = None
         self._unpacked = 0
         self._records = 0
         self._directory: tuple[int, int] | None = None  # (first record's offset, bytes)
@@ -151,8 +151,9 @@ class StreamingUnzip:
         entry = _Entry(name, header, path, limit)
         self._entries.append(entry)
         self._by_offset[header.offset] = entry
-        out = SpoolFile(path) if path is not None else None
-        self._current = (entry, out, hashlib.sha256())
+        # Hashed by the file's writer thread, beside the decryption, for a large entry.
+        out = SpoolFile(path, digest=hashlib.sha256()) if path is not None else None
+        self._current = (entry, out)
 
     def _candidates(self, name: str) -> list[ExpectedFile]:
         """The filer[] entries that could describe an entry of this name (by path, by base
@@ -184,7 +185,7 @@ class StreamingUnzip:
 
     def _data(self, data: bytes | memoryview) -> None:
         assert self._current is not None
-        entry, out, digest = self._current
+        entry, out = self._current
         entry.size += len(data)
         self._unpacked += len(data)
         if entry.limit is not None and entry.size > entry.limit:
@@ -201,7 +202,6 @@ class StreamingUnzip:
             return
         if len(entry.head) < HEAD:
             entry.head += bytes(data[: HEAD - len(entry.head)])
-        digest.update(data)
         out.write(data)
 
     def _check_ratio(self, name: str | None, unpacked: int, packed: int) -> None:
@@ -220,14 +220,15 @@ class StreamingUnzip:
 
     def _finish_entry(self, end: EntryEnd) -> None:
         assert self._current is not None
-        entry, out, digest = self._current
+        entry, out = self._current
         self._current = None
-        entry.sha256 = digest.hexdigest()
         entry.crc, entry.packed = end.crc, end.compressed_size
         self._check_ratio(entry.name, entry.size, end.compressed_size)
         if out is not None:
             with out:
                 out.finish()
+            assert out.digest is not None
+            entry.sha256 = out.digest.hexdigest()
 
     def _describe(self, record: CentralRecord) -> None:
         """A central-directory record must describe an entry that streamed, as it was."""
