@@ -54,14 +54,16 @@ def _migration_may_use(module: str) -> bool:
 # the records passed around (work, events) and the pure routing and retry rules may be used
 # where they are needed. Anything else would be a stage calling another sideways.
 LETTER_SIBLINGS: dict[str, frozenset[str]] = {
-    "pipeline": frozenset({"events", "inflight", "leases", "retry", "spool", "stages", "work"}),
-    "stages": frozenset({"decode", "events", "inflight", "spool", "unzip", "verify", "work"}),
+    "pipeline": frozenset(
+        {"account", "events", "inflight", "leases", "results", "retry", "spool", "stages"}
+    ),
+    "stages": frozenset({"account", "decode", "events", "inflight", "spool", "unzip", "verify"}),
     "unzip": frozenset({"filmetadata", "spool", "ziputil", "zipstream"}),
     "verify": frozenset({"filmetadata", "ziputil"}),
     "filmetadata": frozenset({"ziputil"}),
     "ziputil": frozenset({"spool", "zipdir"}),
-    "events": frozenset({"retry", "work"}),
-    "work": frozenset({"routing"}),
+    "events": frozenset({"results", "retry"}),
+    "account": frozenset({"routing"}),
 }
 
 
@@ -160,7 +162,7 @@ def test_a_clean_tree_passes(tmp_path: Path) -> None:
         tmp_path,
         {
             "ledger/models.py": "from svarinn_daemon.errors import X\n",
-            "letter/pipeline.py": "from .stages import run\nfrom . import work\n",
+            "letter/pipeline.py": "from .stages import run\nfrom . import results\n",
             "letter/stages.py": "from svarinn_daemon.letter.verify import open_letter\n",
         },
     )
@@ -184,9 +186,9 @@ def test_a_relative_import_against_the_layers_is_seen(tmp_path: Path) -> None:
 def test_an_import_in_an_init_is_seen(tmp_path: Path) -> None:
     package = _tree(tmp_path, {"__init__.py": "from svarinn_daemon.cli import main\n"})
     assert violations(package) == ["__init__.py:1: (package) -> cli (svarinn_daemon.cli.main)"]
-    package = _tree(tmp_path / "2", {"ledger/__init__.py": "from ..letter import work\n"})
+    package = _tree(tmp_path / "2", {"ledger/__init__.py": "from ..letter import results\n"})
     assert violations(package) == [
-        "ledger/__init__.py:1: ledger -> letter (svarinn_daemon.letter.work)"
+        "ledger/__init__.py:1: ledger -> letter (svarinn_daemon.letter.results)"
     ]
 
 

@@ -13,8 +13,8 @@ from typing import Protocol
 
 from svarinn_daemon.errors import ArchiveError, DaemonError
 from svarinn_daemon.ledger import Claim
+from svarinn_daemon.letter.results import Outcome, PollResult
 from svarinn_daemon.letter.retry import Decision
-from svarinn_daemon.letter.work import Outcome, PollResult
 from svarinn_daemon.svarinn.models import RejectedItem
 
 __all__ = ["PipelineEvents", "ReceiptKind"]

@@ -35,12 +35,13 @@ from svarinn_daemon.errors import (
 )
 from svarinn_daemon.ledger import Claim, Ledger, Letter, SeenAction, Work
 from svarinn_daemon.letter import leases
+from svarinn_daemon.letter.account import AccountRuntime
 from svarinn_daemon.letter.events import PipelineEvents
 from svarinn_daemon.letter.inflight import InFlight
+from svarinn_daemon.letter.results import Outcome, PollResult, sighting
 from svarinn_daemon.letter.retry import Action, decide
 from svarinn_daemon.letter.spool import Spool
 from svarinn_daemon.letter.stages import Downloaded, Stages
-from svarinn_daemon.letter.work import AccountRuntime, Outcome, PollResult, sighting
 from svarinn_daemon.policies import RetryPolicy, VerifyPolicy
 from svarinn_daemon.svarinn import Forsendelse
 from svarinn_daemon.svarinn.models_v2 import parse_stored

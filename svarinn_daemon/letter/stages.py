@@ -24,6 +24,7 @@ from pathlib import Path
 
 from svarinn_daemon.adapters import begin_letter
 from svarinn_daemon.common import Clock
+from svarinn_daemon.letter.account import AccountRuntime
 from svarinn_daemon.letter.decode import Decoded, decode
 from svarinn_daemon.letter.events import PipelineEvents
 from svarinn_daemon.letter.inflight import InFlight
@@ -35,7 +36,6 @@ from svarinn_daemon.letter.verify import (
     VerificationResult,
     open_letter,
 )
-from svarinn_daemon.letter.work import AccountRuntime
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.policies import VerifyPolicy
 from svarinn_daemon.svarinn import Forsendelse

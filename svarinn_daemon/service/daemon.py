@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from svarinn_daemon.errors import LedgerUnavailableError
 from svarinn_daemon.ledger import State, describe_url
-from svarinn_daemon.letter.work import Outcome, PollResult
+from svarinn_daemon.letter.results import Outcome, PollResult
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.service.dispatch import Dispatcher, internal_error
 from svarinn_daemon.service.health import Check

@@ -27,7 +27,7 @@ from typing import Any
 from svarinn_daemon.adapters import ArchiveAdapter, ProbingAdapter, probe_archive
 from svarinn_daemon.errors import ArchiveError, DaemonError
 from svarinn_daemon.ledger import Claim
-from svarinn_daemon.letter.work import Outcome
+from svarinn_daemon.letter.results import Outcome
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.service.breaker import Breaker
 from svarinn_daemon.service.pool import WorkerPool

@@ -15,8 +15,8 @@ from typing import Any
 
 from svarinn_daemon.errors import ArchiveError, DaemonError, Retry
 from svarinn_daemon.ledger import Claim
+from svarinn_daemon.letter.results import Outcome, PollResult
 from svarinn_daemon.letter.retry import Action, Decision
-from svarinn_daemon.letter.work import Outcome, PollResult
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.service.breaker import Breaker
 from svarinn_daemon.service.metrics import Metrics

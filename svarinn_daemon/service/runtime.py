@@ -20,9 +20,9 @@ from svarinn_daemon.config import Config
 from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.errors import ConfigError
 from svarinn_daemon.ledger import Ledger, open_ledger
+from svarinn_daemon.letter.account import AccountRuntime
 from svarinn_daemon.letter.pipeline import Pipeline
 from svarinn_daemon.letter.spool import Spool
-from svarinn_daemon.letter.work import AccountRuntime
 from svarinn_daemon.logs import add_secrets, get_logger
 from svarinn_daemon.service.breaker import Breaker, BreakerPolicy
 from svarinn_daemon.service.metrics import LedgerSnapshot, Metrics

@@ -23,7 +23,7 @@ from svarinn_daemon.errors import (
     ServiceUnavailableError,
 )
 from svarinn_daemon.keys import KeyPair, load_key_pair
-from svarinn_daemon.letter.work import AccountRuntime
+from svarinn_daemon.letter.account import AccountRuntime
 from svarinn_daemon.simulator.identity import generate_identity
 from svarinn_daemon.simulator.letters import LetterFile, SimLetter, build_letter, pdf_chunks
 from svarinn_daemon.simulator.state import FailureReport

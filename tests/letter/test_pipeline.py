@@ -30,10 +30,11 @@ from svarinn_daemon.errors import (
 )
 from svarinn_daemon.keys import KeyPair
 from svarinn_daemon.ledger import Claim, Ledger, State, Trigger, Work
+from svarinn_daemon.letter.account import AccountRuntime
 from svarinn_daemon.letter.pipeline import Pipeline
+from svarinn_daemon.letter.results import Outcome, PollResult
 from svarinn_daemon.letter.retry import Action, Decision
 from svarinn_daemon.letter.spool import Spool
-from svarinn_daemon.letter.work import AccountRuntime, Outcome, PollResult
 from svarinn_daemon.policies import RetryPolicy
 from svarinn_daemon.simulator.letters import LetterFile, pdf_chunks
 from svarinn_daemon.testing import FakeClock, InMemorySvarInn, make_key_pair

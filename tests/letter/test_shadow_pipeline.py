@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from svarinn_daemon.ledger import State, Work
-from svarinn_daemon.letter.work import Outcome
+from svarinn_daemon.letter.results import Outcome
 from tests.letter.test_pipeline import ACCOUNT, POLICY, World, unavailable, world
 
 __all__ = ["world"]  # the fixture

@@ -1,32 +1,20 @@
-"""Plain records the pipeline and the daemon pass between them."""
+"""One account as the pipeline sees it: its client, keys, archives and routes, built once
+at start, and narrowed to one letter's route by :meth:`AccountRuntime.for_letter`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from types import MappingProxyType
 
 from svarinn_daemon.adapters import ArchiveAdapter, LetterOrigin
 from svarinn_daemon.config.model import RouteConfig
-from svarinn_daemon.errors import AuthenticationError, DaemonError
 from svarinn_daemon.keys import KeyPair
-from svarinn_daemon.ledger import Sighting
 from svarinn_daemon.letter.routing import choose_archive
 from svarinn_daemon.svarinn import Forsendelse
 from svarinn_daemon.svarinn.api import SvarInnApi
 
-
-class Outcome(StrEnum):
-    """What became of one claim."""
-
-    ACKNOWLEDGED = "acknowledged"
-    REPORTED = "reported"
-    WITHHELD = "withheld"  # archived (or failed), receipt withheld: shadow mode
-    RETRY_SCHEDULED = "retry_scheduled"
-    RELEASED = "released"
-    ACCOUNT_STOPPED = "account_stopped"
-    LEASE_LOST = "lease_lost"
+__all__ = ["AccountRuntime"]
 
 
 @dataclass(frozen=True)
@@ -65,37 +53,3 @@ class AccountRuntime:
         return replace(
             account, adapter=adapter, archive=chosen.archive, destination=chosen.describe()
         )
-
-
-@dataclass(frozen=True)
-class PollResult:
-    account: str
-    ok: bool
-    listed: int = 0
-    new: int = 0
-    again: int = 0
-    rejected: int = 0  # listed items that could not be read
-    error: DaemonError | None = None
-
-    @property
-    def auth_failed(self) -> bool:
-        return isinstance(self.error, AuthenticationError)
-
-
-def sighting(forsendelse: Forsendelse, archive: str | None = None) -> Sighting:
-    """What the ledger writes down when a forsendelse is listed: what SvarInn said, and the
-    archive its route chose (so claims can pass over the letters of a paused archive)."""
-    hashes = [f.sha256hash for f in forsendelse.filmetadata if f.sha256hash]
-    sizes = [f.size for f in forsendelse.filmetadata if f.size]
-    sender = forsendelse.avsender.navn if forsendelse.avsender else None
-    return Sighting(
-        forsendelse_id=forsendelse.id,
-        sender=sender,
-        title=forsendelse.tittel,
-        declared_size=sum(sizes) if sizes else None,
-        expected_sha256=hashes or None,
-        file_count=len(forsendelse.filmetadata),
-        raw_json=forsendelse.raw_json(),
-        api=forsendelse.api,
-        archive=archive,
-    )
