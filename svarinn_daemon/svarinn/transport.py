@@ -69,11 +69,40 @@ def _read_large(client: httpx.Client) -> None:
 
 
 class _LargeReadStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream, *, tls: bool = False):
         self._inner = inner
+        self._tls = tls
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max(max_bytes, READ_SIZE), timeout)
+        data = self._inner.read(max(max_bytes, READ_SIZE), timeout)
+        if self._tls and data:
+            return self._gather(data)
+        return data
+
+    def _gather(self, first: bytes) -> bytes:
+        """Over TLS each recv() returns one record (16 KiB at most), so HTTP parsing would
+        run per 16 KiB: take the records already here as well, up to READ_SIZE, without
+        waiting for more. A failure is left to the next read, which httpcore maps."""
+        sock = self._inner.get_extra_info("socket")
+        if not isinstance(sock, ssl.SSLSocket):
+            return first  # TLS in TLS (an https proxy): httpcore's own stream
+        parts, have = [first], len(first)
+        previous = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            while have < READ_SIZE:
+                more = sock.recv(READ_SIZE - have)
+                if not more:
+                    break
+                parts.append(more)
+                have += len(more)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            pass  # nothing more has arrived yet
+        except OSError:
+            pass  # said by the next read, through httpcore's error mapping
+        finally:
+            sock.settimeout(previous)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, timeout)
@@ -87,7 +116,8 @@ class _LargeReadStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        return _LargeReadStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        inner = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _LargeReadStream(inner, tls=True)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
