@@ -21,6 +21,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from svarinn_daemon.adapters.base import DocumentMetadata
 from svarinn_daemon.errors import NotAZipError, UnsafeArchiveError, VerificationError
@@ -59,6 +60,13 @@ from svarinn_daemon.policies import VerifyPolicy
 __all__ = ["NotStreamable", "StreamedLetter", "StreamingUnzip"]
 
 HEAD = 1024  # bytes kept of each entry (and of the whole body) to tell its file type
+# An entry larger than this (or of unknown size) is hashed by its file's writer thread, beside
+# the decryption; a smaller one here, where it costs less than waiting for that thread.
+HASH_ON_WRITER = 8 << 20
+# While an entry streams its ratio so far is judged only past this many bytes: a document may
+# well begin with megabytes that compress far better than the whole (the whole is judged at
+# its end, and a size its header declares at once), but not with this much.
+RUNNING_RATIO_AFTER = 64 << 20
 
 
 @dataclass
@@ -75,6 +83,7 @@ class _Entry:
     sha256: str = ""
     head: bytes = b""
     described: bool = False  # the central directory named it
+    digest: Any = None  # hashlib's sha256, when this thread hashes the entry
 
 
 class StreamingUnzip:
@@ -145,14 +154,22 @@ class StreamingUnzip:
         if key in self._keys:
             raise UnsafeArchiveError(f"zip entry {name!r} occurs twice")
         self._keys.add(key)
+        if header.size is not None and header.compressed_size is not None:
+            self._check_ratio(name, header.size, header.compressed_size)  # as declared
         is_dir = name.endswith("/")
         limit = None if is_dir else self._limit(name)
         path = None if is_dir else self.work_dir / f"zip-entry-{len(self._entries)}.part"
         entry = _Entry(name, header, path, limit)
         self._entries.append(entry)
         self._by_offset[header.offset] = entry
-        # Hashed by the file's writer thread, beside the decryption, for a large entry.
-        out = SpoolFile(path, digest=hashlib.sha256()) if path is not None else None
+        out = None
+        if path is not None:
+            hint = header.size if header.size is not None else limit
+            if hint is None or hint > HASH_ON_WRITER:
+                out = SpoolFile(path, digest=hashlib.sha256())
+            else:
+                entry.digest = hashlib.sha256()
+                out = SpoolFile(path)
         self._current = (entry, out)
 
     def _candidates(self, name: str) -> list[ExpectedFile]:
@@ -196,12 +213,21 @@ class StreamingUnzip:
             raise UnsafeArchiveError(
                 f"the zip unpacks to more than the limit of {self.limits.max_total_size} bytes"
             )
-        self._check_ratio(entry.name, entry.size, self._parser.entry_consumed)
-        self._check_ratio(None, self._unpacked, self._parser.position)
+        if entry.header.size is not None and entry.size > entry.header.size:
+            raise UnsafeArchiveError(
+                f"zip entry {entry.name!r} is larger than its header says "
+                f"({entry.header.size} bytes)"
+            )
+        if entry.size > RUNNING_RATIO_AFTER:
+            self._check_ratio(entry.name, entry.size, self._parser.entry_consumed)
+        if self._unpacked > RUNNING_RATIO_AFTER:
+            self._check_ratio(None, self._unpacked, self._parser.position)
         if out is None:
             return
         if len(entry.head) < HEAD:
             entry.head += bytes(data[: HEAD - len(entry.head)])
+        if entry.digest is not None:
+            entry.digest.update(data)
         out.write(data)
 
     def _check_ratio(self, name: str | None, unpacked: int, packed: int) -> None:
@@ -227,8 +253,9 @@ class StreamingUnzip:
         if out is not None:
             with out:
                 out.finish()
-            assert out.digest is not None
-            entry.sha256 = out.digest.hexdigest()
+            digest = entry.digest or out.digest
+            assert digest is not None
+            entry.sha256 = digest.hexdigest()
 
     def _describe(self, record: CentralRecord) -> None:
         """A central-directory record must describe an entry that streamed, as it was."""

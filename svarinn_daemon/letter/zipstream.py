@@ -206,7 +206,10 @@ class ZipStream:
         try:
             out = inflate.decompress(view, OUTPUT)
             while True:
-                used = len(view) - len(inflate.unconsumed_tail) - len(inflate.unused_data)
+                # At the end, zlib keeps the rest in unused_data (and may leave an old
+                # unconsumed_tail behind): only one of them says what was not used.
+                left = inflate.unused_data if inflate.eof else inflate.unconsumed_tail
+                used = len(view) - len(left)
                 self._consumed = base + used
                 self._view_used = used
                 if out:
