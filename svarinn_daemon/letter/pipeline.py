@@ -72,10 +72,11 @@ class Pipeline:
         self._stages = Stages(
             self.spool, self.in_flight, self.events, self.verify_policy, self.clock
         )
+        self._keeper = leases.LeaseKeeper(self.ledger, self.worker_id, self.lease)
 
     def stop(self) -> None:
         """Make letters in flight stop now; every letter not yet archived is released."""
-        self.in_flight.stop()
+        self.in_flight.stop()  # leases in a blocking step are kept until it ends
 
     # --- poll --------------------------------------------------------------------------
 
@@ -256,7 +257,7 @@ class Pipeline:
         return leases.renewer(self.ledger, claim, self.worker_id, self.lease)
 
     def _lease_kept(self, claim: Claim) -> AbstractContextManager[None]:
-        return leases.kept(self.ledger, claim, self.worker_id, self.lease)
+        return self._keeper.kept(claim)
 
     def _archive(
         self,
