@@ -267,10 +267,7 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Fik
     )
     account = SmsAccount(base_url, read.string("konto_id"), read.string("integrasjon_id"), passord)
     mode = read.choice("mode", "auto", ("auto", "single", "batch"))
-    timeout = read.duration("timeout", timedelta(seconds=10), minimum=timedelta(seconds=0.1))
-    retries = read.integer("retries", 2, minimum=0, maximum=10)
-    backoff = read.duration("backoff", timedelta(seconds=2), minimum=timedelta(0))
-    http = read.http_options()
+    sending = read.sending(retries=2)
     read.finish()
     return FiksSmsNotifier(
         context.name,
@@ -278,10 +275,7 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Fik
         maskinporten,
         recipients,
         mode=mode,
-        timeout=timeout,
-        retries=retries,
-        backoff=backoff,
         clock=context.clock,
         sleep=context.sleep,
-        http=http.client(timeout),
+        **sending,
     )

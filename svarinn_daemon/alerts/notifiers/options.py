@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -14,7 +14,7 @@ from svarinn_daemon.alerts.notifiers.base import NotifierContext
 from svarinn_daemon.config.reader import MISSING, ContextOptions
 from svarinn_daemon.config.secrets import Secret
 
-__all__ = ["HttpOptions", "NotifierOptions"]
+__all__ = ["HttpOptions", "NotifierOptions", "Sending"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,15 @@ class HttpOptions:
             proxy=self.proxy,
             trust_env=self.trust_env,
         )
+
+
+class Sending(TypedDict):
+    """A posting notifier's keyword arguments for how it sends."""
+
+    timeout: timedelta
+    retries: int
+    backoff: timedelta
+    http: httpx.Client
 
 
 class NotifierOptions(ContextOptions):
@@ -73,6 +82,17 @@ class NotifierOptions(ContextOptions):
         if proxy.username is not None and proxy.password is not None:
             auth = (proxy.username, proxy.password.reveal())
         return HttpOptions(httpx.Proxy(proxy.url, auth=auth), proxy.trust_env)
+
+    def sending(self, retries: int) -> Sending:
+        """How a notifier that posts sends: ``timeout``, ``retries`` (default ``retries``),
+        ``backoff`` and its ``http`` client (the proxy settings), as its keyword arguments."""
+        timeout = self.duration("timeout", timedelta(seconds=10), minimum=timedelta(seconds=0.1))
+        return {
+            "timeout": timeout,
+            "retries": self.integer("retries", retries, minimum=0, maximum=10),
+            "backoff": self.duration("backoff", timedelta(seconds=2), minimum=timedelta(0)),
+            "http": self.http_options().client(timeout),
+        }
 
     def secret_key(self, key: str) -> str:
         """The key the secret was given as (``KEY_file``, ...), for error messages."""

@@ -120,10 +120,7 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Web
         raise read.error("headers", "put the Authorization header in authorization_file")
     authorization = read.secret("authorization", required=False)
     body_format = read.choice("format", "json", FORMATS)
-    timeout = read.duration("timeout", timedelta(seconds=10), minimum=timedelta(seconds=0.1))
-    retries = read.integer("retries", 3, minimum=0, maximum=10)
-    backoff = read.duration("backoff", timedelta(seconds=2), minimum=timedelta(0))
-    http = read.http_options()
+    sending = read.sending(retries=3)
     read.finish()
     return WebhookNotifier(
         context.name,
@@ -131,9 +128,6 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Web
         headers=headers,
         authorization=authorization,
         body_format=body_format,
-        timeout=timeout,
-        retries=retries,
-        backoff=backoff,
         sleep=context.sleep,
-        http=http.client(timeout),
+        **sending,
     )
