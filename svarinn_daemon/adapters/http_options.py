@@ -11,11 +11,9 @@ import base64
 import re
 import ssl
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from svarinn_daemon.adapters.base import AdapterContext
 from svarinn_daemon.adapters.options import AdapterOptions
-from svarinn_daemon.common import is_loopback
 from svarinn_daemon.config.secrets import Secret
 
 __all__ = [
@@ -92,15 +90,8 @@ def secret_strings(authorization: Secret | None, password: Secret | None) -> lis
 
 
 def check_url(reader: AdapterOptions, key: str, text: str) -> None:
-    parts = urlsplit(text)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise reader.context.option_error(key, f"{text!r} must be an https:// URL")
-    if parts.username or parts.password:
-        raise reader.context.option_error(
-            key, "must not contain a user name or password: set authorization_file"
-        )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise reader.context.option_error(key, "uses plain http to a remote host; use https://")
+    """The one URL check (``config/urls.py``); credentials go in authorization_file."""
+    reader.check_url(key, text, credentials=": set authorization_file")
 
 
 def tls_context(reader: AdapterOptions) -> ssl.SSLContext:

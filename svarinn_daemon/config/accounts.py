@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
-from svarinn_daemon.common import is_loopback
 from svarinn_daemon.config.model import (
     API_VERSIONS,
     DEFAULT_BASE_URL,
@@ -38,7 +37,7 @@ def read_account(table: Table, archives: Mapping[str, ArchiveConfig]) -> Account
             'deprecated; switch to api = "v2" '
             '(docs/svarinn.md: "Switching an account from v1 to v2")'
         )
-    _check_origin(table, "base_url", base_url, allow_path=True)
+    table.check_url("base_url", base_url, query=False, credentials=": set password_file")
     username = table.string("username")
     password = table.secret("password", required=True)
     assert password is not None
@@ -75,36 +74,6 @@ def read_account(table: Table, archives: Mapping[str, ArchiveConfig]) -> Account
     )
 
 
-def _check_origin(table: Table, key: str, url: str, *, allow_path: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        table.fail(key, f"{url!r} must be an https:// URL")
-    if parts.query or parts.fragment or parts.username or (parts.path and not allow_path):
-        table.fail(key, f"{url!r} must be scheme://host[:port] only")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        table.fail(
-            key,
-            f"{url!r} uses plain http to a remote host; credentials would travel "
-            "unencrypted: use https://",
-        )
-
-
-def check_proxy_url(table: Table, key: str, url: str) -> None:
-    """``http://host:port`` only: credentials belong in proxy_username/proxy_password, where
-    they are a secret, never in a URL that ends up in logs."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        table.fail(key, "no credentials in the URL: set proxy_username and proxy_password_file")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        table.fail(key, f"{url!r} must be an http://host:port proxy URL")
-    if parts.path.strip("/") or parts.query or parts.fragment:
-        table.fail(key, f"{url!r} must be scheme://host:port only")
-    try:
-        parts.port  # noqa: B018 -- raises on a bad port
-    except ValueError:
-        table.fail(key, f"{url!r} has an invalid port")
-
-
 def _environment_proxy_secrets(table: Table) -> tuple[str, ...]:
     """With ``trust_env`` httpx takes proxies from the environment, credentials and all: their
     password and the Basic value built from them are secrets for the log redactor."""
@@ -124,26 +93,17 @@ def _http(table: Table) -> HttpConfig:
     positive = timedelta(milliseconds=1)
     origins = table.string_list("allowed_download_origins")
     for i, origin in enumerate(origins):
-        _check_origin(table, f"allowed_download_origins[{i}]", origin.rstrip("/"), allow_path=False)
-    ca_bundle = table.path_value("ca_bundle", None)
+        table.check_url(f"allowed_download_origins[{i}]", origin.rstrip("/"), path=False)
+    ca_bundle = table.optional_path("ca_bundle")
     if ca_bundle is not None and not ca_bundle.is_file():
         table.fail("ca_bundle", f"file {ca_bundle} does not exist")
-    proxy = table.string("proxy", None)
-    if proxy is not None:
-        check_proxy_url(table, "proxy", proxy)
-    proxy_username = table.string("proxy_username", None)
-    proxy_password = table.secret("proxy_password", required=False)
-    if (proxy_username is None) != (proxy_password is None):
-        table.fail("proxy_username", "proxy_username and proxy_password go together")
-    if proxy_username is not None and proxy is None:
-        table.fail("proxy_username", "proxy credentials without a proxy")
-    trust_env = table.boolean("trust_env", False)
+    proxy = table.proxy()
     http = HttpConfig(
-        environment_proxy_secrets=_environment_proxy_secrets(table) if trust_env else (),
-        proxy=proxy.rstrip("/") if proxy else None,
-        proxy_username=proxy_username,
-        proxy_password=proxy_password,
-        trust_env=trust_env,
+        environment_proxy_secrets=_environment_proxy_secrets(table) if proxy.trust_env else (),
+        proxy=proxy.url,
+        proxy_username=proxy.username,
+        proxy_password=proxy.password,
+        trust_env=proxy.trust_env,
         connect_timeout=table.duration("connect_timeout", d.connect_timeout, positive),
         read_timeout=table.duration("read_timeout", d.read_timeout, positive),
         write_timeout=table.duration("write_timeout", d.write_timeout, positive),

@@ -28,15 +28,17 @@ CONDITIONS = tuple(c.value for c in Condition if c is not Condition.TEST)
 
 
 def read_alerts(table: Table) -> AlertsConfig:
-    d = AlertsConfig()
     minute = timedelta(minutes=1)
+    # Each threshold and its least value (zero: alert at once, or never repeat).
+    least = {
+        "pending_after": minute,
+        "polls_failing_after": minute,
+        "archive_unavailable_after": timedelta(0),
+        "repeat_every": timedelta(0),
+    }
+    defaults = AlertsConfig()
     alerts = AlertsConfig(
-        pending_after=table.duration("pending_after", d.pending_after, minute),
-        polls_failing_after=table.duration("polls_failing_after", d.polls_failing_after, minute),
-        archive_unavailable_after=table.duration(
-            "archive_unavailable_after", d.archive_unavailable_after, timedelta(0)
-        ),
-        repeat_every=table.duration("repeat_every", d.repeat_every, timedelta(0)),
+        **{key: table.duration(key, getattr(defaults, key), low) for key, low in least.items()}
     )
     if timedelta(0) < alerts.repeat_every < minute:
         table.fail("repeat_every", 'must be "0s" (never repeat) or at least 1m')

@@ -63,7 +63,7 @@ def load_config(path: Path, *, environ: Mapping[str, str], keys: bool = True) ->
 
 def _build(root: Table, ctx: Context) -> Config:
     state_default = environ_state_directory(ctx.environ)
-    state_directory = root.path_value("state_directory", state_default)
+    state_directory = root.path("state_directory", state_default)
 
     log = root.table("logging")
     logging_config = LoggingConfig(

@@ -109,6 +109,6 @@ def _warn(
         )
     if not values["account"] and len(accounts) > 1:
         warnings.append(
-            f"{table.path}: no account given, so it applies to every account "
+            f"{table.dotted}: no account given, so it applies to every account "
             f"({', '.join(accounts)}); add account = [...] if that is not meant"
         )

@@ -213,13 +213,13 @@ def _chain(
     try:
         chain = tuple(x509.load_pem_x509_certificates(pem))
     except ValueError:
-        raise read.fail("certificate", "is not a PEM certificate chain") from None
+        raise read.error("certificate", "is not a PEM certificate chain") from None
     leaf_key = chain[0].public_key()
     if (
         not isinstance(leaf_key, rsa.RSAPublicKey)
         or leaf_key.public_numbers() != key.public_key().public_numbers()
     ):
-        raise read.fail(
+        raise read.error(
             "certificate", "the first certificate is not the private key's (leaf first)"
         )
     return chain
@@ -228,7 +228,7 @@ def _chain(
 def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> FiksSmsNotifier:
     read = NotifierOptions(options, context)
     environment = read.choice("environment", "production", tuple(BASE_URLS))
-    base_url = read.url("base_url", BASE_URLS[environment], allow_path=False)
+    base_url = read.url("base_url", BASE_URLS[environment], path=False)
     issuer = read.url("maskinporten_issuer", ISSUERS[environment]) + "/"
     passord = read.secret("integrasjon_passord", required=True)
     key_secret = read.secret("private_key", required=True)
@@ -238,7 +238,7 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Fik
     cert_secret = read.secret("certificate", required=False)
     kid = read.string("kid", "") or None
     if (cert_secret is None) == (kid is None):
-        raise read.fail(
+        raise read.error(
             "certificate",
             "set exactly one of certificate_file (the business certificate chain, sent as "
             "x5c) and kid (a key id registered with Maskinporten)",
@@ -251,12 +251,12 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Fik
             key_name="",
         )
     except ConfigError as exc:
-        raise read.fail(read.secret_key("private_key"), str(exc)) from None
+        raise read.error(read.secret_key("private_key"), str(exc)) from None
     chain = _chain(read, cert_secret.reveal_bytes(), pair.private_key) if cert_secret else ()
     recipients = read.string_list("recipients", required=True)
     for i, number in enumerate(recipients):
         if not PHONE.fullmatch(number):
-            raise read.fail(f"recipients[{i}]", "must be a phone number: 8-15 digits, + allowed")
+            raise read.error(f"recipients[{i}]", "must be a phone number: 8-15 digits, + allowed")
     maskinporten = MaskinportenClient(
         issuer=issuer,
         client_id=read.string("client_id"),
@@ -267,10 +267,7 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Fik
     )
     account = SmsAccount(base_url, read.string("konto_id"), read.string("integrasjon_id"), passord)
     mode = read.choice("mode", "auto", ("auto", "single", "batch"))
-    timeout = read.duration("timeout", timedelta(seconds=10), minimum=timedelta(seconds=0.1))
-    retries = read.integer("retries", 2, minimum=0, maximum=10)
-    backoff = read.duration("backoff", timedelta(seconds=2), minimum=timedelta(0))
-    http = read.http_options()
+    sending = read.sending(retries=2)
     read.finish()
     return FiksSmsNotifier(
         context.name,
@@ -278,10 +275,7 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Fik
         maskinporten,
         recipients,
         mode=mode,
-        timeout=timeout,
-        retries=retries,
-        backoff=backoff,
         clock=context.clock,
         sleep=context.sleep,
-        http=http.client(timeout),
+        **sending,
     )

@@ -1,23 +1,20 @@
-"""Reading a ``[[notifiers]]`` table's options, with errors that name ``notifiers[i].KEY``."""
+"""Reading a ``[[notifiers]]`` table's options: the option reader, with errors that name
+``notifiers[i].KEY`` (through ``NotifierContext.option_error``)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypedDict
 
 import httpx
 
 from svarinn_daemon.alerts.notifiers.base import NotifierContext
-from svarinn_daemon.common import is_loopback
+from svarinn_daemon.config.reader import MISSING, ContextOptions
 from svarinn_daemon.config.secrets import Secret
-from svarinn_daemon.config.units import parse_duration
-from svarinn_daemon.errors import ConfigError
 
-__all__ = ["HttpOptions", "NotifierOptions"]
+__all__ = ["HttpOptions", "NotifierOptions", "Sending"]
 
 
 @dataclass(frozen=True)
@@ -36,157 +33,69 @@ class HttpOptions:
         )
 
 
-class NotifierOptions:
-    """One notifier's options being read; remembers which keys were asked for."""
+class Sending(TypedDict):
+    """A posting notifier's keyword arguments for how it sends."""
+
+    timeout: timedelta
+    retries: int
+    backoff: timedelta
+    http: httpx.Client
+
+
+class NotifierOptions(ContextOptions):
+    """One notifier's options being read. Its secrets were read with the config file
+    (``NotifierContext.secrets``); a string option is required unless it has a default."""
+
+    context: NotifierContext
 
     def __init__(self, options: Mapping[str, Any], context: NotifierContext):
-        self.options = options
-        self.context = context
-        self.known: set[str] = set()
+        super().__init__(options, context, {})
 
-    def fail(self, key: str, message: str) -> ConfigError:
-        return self.context.option_error(key, message)
-
-    def _raw(self, key: str) -> Any:
-        self.known.add(key)
-        return self.options.get(key)
-
-    def string(self, key: str, default: str | None = None) -> str:
-        value = self._raw(key)
-        if value is None:
-            if default is None:
-                raise self.fail(key, "is required")
-            return default
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"must be a non-empty string, not {value!r}")
-        return value.strip()
+    def string(
+        self,
+        key: str,
+        default: Any = None,
+        choices: tuple[str, ...] = (),
+        *,
+        blank: bool = False,
+    ) -> str:
+        return super().string(key, MISSING if default is None else default, choices, blank=blank)
 
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.string(key, default)
-        if value not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
+        return self.string(key, default, choices)
 
-    def integer(self, key: str, default: int, *, minimum: int, maximum: int) -> int:
-        value = self._raw(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"must be a whole number, not {value!r}")
-        if not minimum <= value <= maximum:
-            raise self.fail(key, f"must be from {minimum} to {maximum}, not {value}")
-        return value
+    def url(self, key: str, default: Any = None, *, path: bool = True, query: bool = True) -> str:
+        return super().url(key, MISSING if default is None else default, path=path, query=query)
 
-    def duration(self, key: str, default: timedelta, *, minimum: timedelta) -> timedelta:
-        value = self._raw(key)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise self.fail(key, f'must be a duration such as "10s", not {value!r}')
-        try:
-            parsed = parse_duration(value)
-        except ValueError as exc:
-            raise self.fail(key, str(exc)) from None
-        if parsed < minimum:
-            raise self.fail(key, f"must be at least {minimum.total_seconds():g}s, not {value!r}")
-        return parsed
+    def _secret(self, key: str, strip: bool) -> Secret | None:
+        return self.context.secrets.get(key)
 
-    def string_list(self, key: str, *, required: bool) -> tuple[str, ...]:
-        value = self._raw(key)
-        if value is None:
-            if required:
-                raise self.fail(key, "is required (a list of strings)")
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, f"must be a list of non-empty strings, not {value!r}")
-        if required and not value:
-            raise self.fail(key, "must not be empty")
-        return tuple(value)
-
-    def string_table(self, key: str) -> dict[str, str]:
-        value = self._raw(key)
-        if value is None:
-            return {}
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
-            raise self.fail(key, 'must be a table of strings, e.g. {X-Source = "svarinn"}')
-        return dict(value)
-
-    def url(self, key: str, default: str | None = None, *, allow_path: bool = True) -> str:
-        """An https URL (plain http only to loopback, for test servers)."""
-        text = self.string(key, default).rstrip("/")
-        check_url(text, lambda message: self.fail(key, message), allow_path=allow_path)
-        return text
-
-    def secret(self, key: str, *, required: bool) -> Secret | None:
-        """A secret given as ``KEY_file``/``KEY_env``/``KEY_credential`` (or inline)."""
-        self.known.update(key + v for v in ("", "_file", "_env", "_credential"))
-        secret = self.context.secrets.get(key)
-        if secret is None and required:
-            raise self.fail(key, f"is required: set {key}_file, {key}_env or {key}_credential")
-        return secret
+    def _given(self) -> list[str]:
+        return sorted(set(self.data) | set(self.context.secrets))
 
     def http_options(self) -> HttpOptions:
-        """The table's ``proxy`` (``http://host:port``), ``proxy_username`` +
-        ``proxy_password_*`` (a secret) and ``trust_env`` (false: no HTTPS_PROXY/NO_PROXY
-        from the environment unless asked for)."""
-        proxy_url = self._raw("proxy")
-        username = self._raw("proxy_username")
-        password = self.secret("proxy_password", required=False)
-        trust_env = self._raw("trust_env")
-        if trust_env is None:
-            trust_env = False
-        if not isinstance(trust_env, bool):
-            raise self.fail("trust_env", f"must be true or false, not {trust_env!r}")
-        proxy = None
-        if proxy_url is not None:
-            if not isinstance(proxy_url, str):
-                raise self.fail("proxy", f"must be a string, not {proxy_url!r}")
-            parts = urlsplit(proxy_url)
-            if parts.username or parts.password:
-                raise self.fail("proxy", "no credentials in the URL: set proxy_password_file")
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise self.fail("proxy", f"{proxy_url!r} must be an http://host:port proxy URL")
-            if parts.path.strip("/") or parts.query or parts.fragment:
-                raise self.fail("proxy", f"{proxy_url!r} must be scheme://host:port only")
-        if (username is None) != (password is None):
-            raise self.fail("proxy_username", "proxy_username and proxy_password go together")
-        if username is not None:
-            if proxy_url is None:
-                raise self.fail("proxy_username", "proxy credentials without a proxy")
-            if not isinstance(username, str):
-                raise self.fail("proxy_username", f"must be a string, not {username!r}")
-            assert password is not None
-            proxy = httpx.Proxy(proxy_url.rstrip("/"), auth=(username, password.reveal()))
-        elif proxy_url is not None:
-            proxy = httpx.Proxy(proxy_url.rstrip("/"))
-        return HttpOptions(proxy, trust_env)
+        """The table's proxy settings (``OptionReader.proxy``) as httpx takes them."""
+        proxy = self.proxy()
+        if proxy.url is None:
+            return HttpOptions(None, proxy.trust_env)
+        auth = None
+        if proxy.username is not None and proxy.password is not None:
+            auth = (proxy.username, proxy.password.reveal())
+        return HttpOptions(httpx.Proxy(proxy.url, auth=auth), proxy.trust_env)
+
+    def sending(self, retries: int) -> Sending:
+        """How a notifier that posts sends: ``timeout``, ``retries`` (default ``retries``),
+        ``backoff`` and its ``http`` client (the proxy settings), as its keyword arguments."""
+        timeout = self.duration("timeout", timedelta(seconds=10), minimum=timedelta(seconds=0.1))
+        return {
+            "timeout": timeout,
+            "retries": self.integer("retries", retries, minimum=0, maximum=10),
+            "backoff": self.duration("backoff", timedelta(seconds=2), minimum=timedelta(0)),
+            "http": self.http_options().client(timeout),
+        }
 
     def secret_key(self, key: str) -> str:
         """The key the secret was given as (``KEY_file``, ...), for error messages."""
         secret = self.context.secrets.get(key)
         kind = secret.source.split(":", 1)[0] if secret else "inline"
         return key if kind == "inline" else f"{key}_{kind}"
-
-    def finish(self) -> None:
-        """Refuse keys the notifier does not know, with a did-you-mean hint."""
-        for key in sorted(set(self.options) | set(self.context.secrets)):
-            if key in self.known:
-                continue
-            close = difflib.get_close_matches(key, sorted(self.known), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise self.fail(key, f"unknown option{hint}")
-
-
-def check_url(text: str, fail: Any, *, allow_path: bool) -> None:
-    """Refuse anything but https (http only to loopback); ``fail(message)`` makes the error."""
-    parts = urlsplit(text)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise fail("must be an https:// URL")
-    if parts.username or parts.password:
-        raise fail("must not contain a user name or password")
-    if not allow_path and parts.path not in ("", "/"):
-        raise fail("must be scheme://host[:port] only")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise fail("uses plain http to a remote host; use https://")

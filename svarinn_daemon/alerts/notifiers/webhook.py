@@ -16,7 +16,7 @@ import httpx
 
 from svarinn_daemon.alerts.message import AlertMessage
 from svarinn_daemon.alerts.notifiers.base import NotifierContext
-from svarinn_daemon.alerts.notifiers.options import NotifierOptions, check_url
+from svarinn_daemon.alerts.notifiers.options import NotifierOptions
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import NotifierError
 from svarinn_daemon.logs import get_logger
@@ -114,16 +114,13 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Web
     read = NotifierOptions(options, context)
     url = read.secret("url", required=True)
     assert url is not None
-    check_url(url.reveal(), lambda message: read.fail("url", message), allow_path=True)
+    read.check_url("url", url.reveal(), show=False)
     headers = read.string_table("headers")
     if any(h.lower() == "authorization" for h in headers):
-        raise read.fail("headers", "put the Authorization header in authorization_file")
+        raise read.error("headers", "put the Authorization header in authorization_file")
     authorization = read.secret("authorization", required=False)
     body_format = read.choice("format", "json", FORMATS)
-    timeout = read.duration("timeout", timedelta(seconds=10), minimum=timedelta(seconds=0.1))
-    retries = read.integer("retries", 3, minimum=0, maximum=10)
-    backoff = read.duration("backoff", timedelta(seconds=2), minimum=timedelta(0))
-    http = read.http_options()
+    sending = read.sending(retries=3)
     read.finish()
     return WebhookNotifier(
         context.name,
@@ -131,9 +128,6 @@ def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> Web
         headers=headers,
         authorization=authorization,
         body_format=body_format,
-        timeout=timeout,
-        retries=retries,
-        backoff=backoff,
         sleep=context.sleep,
-        http=http.client(timeout),
+        **sending,
     )
