@@ -8,20 +8,7 @@ from pathlib import Path
 
 from tests.support.daemon_harness import harness
 from tests.support.fakes.sakssystem import SakServer
-from tests.support.programs import use_archive
-
-
-def http_archive(base: str, *extra: str, timeout: str = "5s") -> str:
-    """An [archives.default] table for the http adapter at ``base``, with its status URL."""
-    lines = [
-        "[archives.default]",
-        'adapter = "http"',
-        f'url = "{base}"',
-        f'status_url = "{base}/{{forsendelse_id}}"',
-        f'timeout = "{timeout}"',
-        *extra,
-    ]
-    return "\n".join(lines) + "\n"
+from tests.support.programs import http_archive, use_archive
 
 
 def test_a_status_url_that_answers_200_to_anything_gets_nothing_acknowledged(
