@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from svarinn_daemon.simulator.faults import Fault
-from tests.support.daemon_harness import harness
+from tests.support.daemon_harness import harness, v1_requests
 from tests.support.ledger_support import record_seen
 
-# These run against both SvarInn APIs (tests/e2e/test_daemon_v2.py has V2's own).
+# These run against both SvarInn APIs (tests/e2e/test_daemon_v2.py has what only V2 does).
 BOTH_APIS = pytest.mark.parametrize("api", ["v1", "v2"])
 
 
@@ -88,6 +88,8 @@ def test_letters_still_corrupt_after_retries_are_reported_permanently(
         assert report.feilmelding
         assert state.downloads[bad.id] == 3  # retry.max_download_attempts
         assert h.archived_ids() == {good.id}
+        if api == "v2":
+            assert v1_requests(h) == []  # nothing but V2
         result = h.cli("show", bad.id, "--json")
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["letter"]["state"] == "reported"
@@ -158,6 +160,8 @@ def test_the_daemon_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str, ap
         letters = h.sim.generate(4, 10_000, files_per_letter=2)
         assert h.poll_once()[0] == 0
         assert dict(h.sim.state().acknowledged) == {x.id: 1 for x in letters}
+        if api == "v2":
+            assert v1_requests(h) == []
         status = h.cli("status", "--json")
         assert status.returncode == 0, status.stderr
 
@@ -207,17 +211,23 @@ def test_check_config_online_proves_the_credentials(tmp_path: Path) -> None:
         assert h.sim.state().acknowledged == {}
 
 
-def test_interrupted_claims_do_not_count_as_corrupt_downloads(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_interrupted_claims_do_not_count_as_corrupt_downloads(tmp_path: Path, api: str) -> None:
     """Two claims cut short (a kill, a shutdown) must not send a letter to paper early."""
     from datetime import timedelta
 
     from svarinn_daemon.config import load_config
     from svarinn_daemon.ledger import open_ledger
 
-    with harness(tmp_path) as h:
+    with harness(tmp_path, api=api) as h:
         (bad,) = h.sim.generate(1, 20_000)
         h.sim.add_fault(Fault("corrupt", ids=frozenset({bad.id})))
-        (listed,) = h.sim.next_page()  # the forsendelse exactly as hentNyeForsendelser lists it
+        # the forsendelse exactly as hentNyeForsendelser, or V2's listing, lists it
+        if api == "v2":
+            (listed,) = h.sim.next_page(v2_base="/api")
+            assert "nedlastingslenke" in listed
+        else:
+            (listed,) = h.sim.next_page()
         config = load_config(h.config_path, environ={})
         with open_ledger(config.ledger, migrate_schema=True) as ledger:
             record_seen(ledger, "simulator", bad.id, raw_json=json.dumps(listed))

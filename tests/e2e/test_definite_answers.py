@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.daemon_harness import harness
 from tests.support.fakes.sakssystem import SakServer
 from tests.support.programs import http_archive, use_archive
@@ -74,7 +76,8 @@ timeout = "10s"
         assert "archive default: ArchiveError: check_command /bin/true exited 0" in online.stderr
 
 
-def test_a_mime_type_with_line_breaks_writes_no_header_of_its_own(tmp_path: Path) -> None:
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_a_mime_type_with_line_breaks_writes_no_header_of_its_own(tmp_path: Path, api: str) -> None:
     """Issue #24, item 2: a v1 ``mimetype`` / v2 ``mimeType`` carrying CR/LF and a part of
     its own reached the multipart body raw; under a Starlette receiver the sender's JSON
     became the metadata and the document vanished."""
@@ -84,23 +87,20 @@ def test_a_mime_type_with_line_breaks_writes_no_header_of_its_own(tmp_path: Path
         "application/pdf\r\n\r\n--x\r\nContent-Disposition: form-data; "
         'name="metadata"\r\n\r\n{"forsendelse_id": "forged"}'
     )
-    for api in ("v1", "v2"):
-        with SakServer() as server, harness(tmp_path / api, api=api) as h:
-            use_archive(
-                h,
-                http_archive(server.url),
-            )
-            letter = h.sim.add_letter(LetterFile("brev.pdf", hostile, data=b"%PDF-1.4 x\n"))
-            for _ in range(3):
-                if h.poll_once()[0] == 0:
-                    break
-            received = server.state.letters[letter.id]
-            assert received.metadata["forsendelse_id"] == letter.id
-            assert [(n, t) for n, t, _ in received.files] == [
-                ("brev.pdf", "application/octet-stream")
-            ]
-            assert received.files[0][2] == b"%PDF-1.4 x\n"
-            assert set(h.sim.state().acknowledged) == {letter.id}
+    with SakServer() as server, harness(tmp_path, api=api) as h:
+        use_archive(
+            h,
+            http_archive(server.url),
+        )
+        letter = h.sim.add_letter(LetterFile("brev.pdf", hostile, data=b"%PDF-1.4 x\n"))
+        for _ in range(3):
+            if h.poll_once()[0] == 0:
+                break
+        received = server.state.letters[letter.id]
+        assert received.metadata["forsendelse_id"] == letter.id
+        assert [(n, t) for n, t, _ in received.files] == [("brev.pdf", "application/octet-stream")]
+        assert received.files[0][2] == b"%PDF-1.4 x\n"
+        assert set(h.sim.state().acknowledged) == {letter.id}
 
 
 def test_the_http_adapters_own_secrets_never_reach_the_log_or_the_ledger(tmp_path: Path) -> None:

@@ -181,3 +181,11 @@ def until_done(h: Harness, rounds: int = 12) -> str:
         if code == 0:
             return text
     raise AssertionError(f"poll-once did not finish: {text[-3000:]}")
+
+
+V2_ENDPOINTS = {"v2_list", "v2_download", "v2_status"}
+
+
+def v1_requests(h: Harness) -> list[str]:
+    """The endpoints of every request the simulator saw outside SvarInn V2."""
+    return [r.endpoint for r in h.sim.request_log() if r.endpoint not in V2_ENDPOINTS]
