@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.daemon_harness import harness
 from tests.support.fakes.sakssystem import SakServer
+from tests.support.loopback import ScriptedServer
 from tests.support.programs import http_archive, use_archive
 
 
@@ -148,52 +149,27 @@ def test_a_trickling_endpoint_cannot_hold_a_worker_past_its_deadline(tmp_path: P
     import threading
     import time
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    port = listener.getsockname()[1]
-    stop = threading.Event()
-
-    def trickle() -> None:
+    def trickle(conn: socket.socket, stop: threading.Event) -> None:
+        conn.settimeout(1)
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\n")
         while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(1)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\n"
-                    )
-                    while not stop.is_set():
-                        conn.sendall(b"x")
-                        time.sleep(0.3)
-                except OSError:
-                    pass
+            conn.sendall(b"x")
+            time.sleep(0.3)
 
-    thread = threading.Thread(target=trickle, daemon=True)
-    thread.start()
-    try:
-        with harness(tmp_path / "h") as h:
-            use_archive(
-                h,
-                http_archive(f"http://127.0.0.1:{port}", timeout="1s"),
-            )
-            h.sim.generate(1, 10_000)
-            started = time.monotonic()
-            code, lines = h.poll_once()
-            took = time.monotonic() - started
-            assert code == 1
-            errors = [
-                str(x.get("error")) for x in lines if x["event"] == "forsendelse.retry_scheduled"
-            ]
-            assert any("timed out" in e for e in errors), errors
-            print(f"\ntrickling endpoint, timeout 1s: poll-once ended after {took:.1f} s")
-    finally:
-        stop.set()
-        listener.close()
+    with ScriptedServer(trickle) as server, harness(tmp_path / "h") as h:
+        use_archive(
+            h,
+            http_archive(server.base_url, timeout="1s"),
+        )
+        h.sim.generate(1, 10_000)
+        started = time.monotonic()
+        code, lines = h.poll_once()
+        took = time.monotonic() - started
+        assert code == 1
+        errors = [str(x.get("error")) for x in lines if x["event"] == "forsendelse.retry_scheduled"]
+        assert any("timed out" in e for e in errors), errors
+        print(f"\ntrickling endpoint, timeout 1s: poll-once ended after {took:.1f} s")
 
 
 def test_api_key_headers_have_a_secret_form_and_plain_ones_are_warned_of(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Loopback servers for the fakes: a free port on 127.0.0.1, served from a thread while in use.
 
-Every fake (webhook receiver, Fiks SMS, sakssystem, CONNECT proxy, the request recorder)
-starts, serves and stops the same way; only its handler and what it checks differ.
+Every fake (webhook receiver, Fiks SMS, sakssystem, CONNECT proxy, the request recorder, the
+endpoints that misbehave byte by byte) starts, serves and stops the same way; only its
+handler and what it checks differ.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+from collections.abc import Callable
+from contextlib import suppress
 from http.server import ThreadingHTTPServer
 from socketserver import BaseRequestHandler
 from typing import Self
@@ -59,3 +62,30 @@ class LoopbackServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
         self._thread.join(self.join_timeout)
+
+
+Serve = Callable[[socket.socket, threading.Event], None]
+
+
+class ScriptedServer(LoopbackServer):
+    """Runs ``serve(connection, stop)`` on each connection, for a server that speaks HTTP
+    wrongly on purpose (a header a byte at a time, an upload taken slowly).
+
+    ``stop`` is set when the block ends, so a ``serve`` that never finishes on its own ends
+    then; a connection the client dropped meanwhile is no error.
+    """
+
+    def __init__(self, serve: Serve) -> None:
+        self.stop = threading.Event()
+        stop = self.stop
+
+        class Handler(BaseRequestHandler):
+            def handle(self) -> None:
+                with suppress(OSError):
+                    serve(self.request, stop)
+
+        super().__init__(Handler)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        super().__exit__(*exc)
