@@ -5,7 +5,10 @@ Every import of a ``svarinn_daemon`` module, wherever it stands (inside function
 must go from a package to one it may use. ``migrations/`` (beside the package, shipped
 into it) may use the ledger's models only. Inside ``letter/`` the stage modules do not call
 each other sideways: only the pipeline orders the steps (``letter/__init__.py``).
-The last tests feed the checker small trees that break each rule: it must see them.
+In ``tests/`` no module imports from a ``test_*.py`` module: what tests share lives in
+``tests/support/`` (or a ``conftest.py``), so running one test file never runs another's
+import-time code, and a helper is found where helpers are.
+The last tests feed the checkers small trees that break each rule: they must see them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "svarinn_daemon"
 MIGRATIONS = REPO / "migrations"
+TESTS = REPO / "tests"
 
 SHARED = frozenset({"", "common", "errors", "logs", "keys", "plugins", "policies"})
 BELOW_LETTER = SHARED | {"config", "cms", "svarinn", "ledger", "adapters"}
@@ -82,6 +86,16 @@ def _module_of(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
+def _from_module(node: ast.ImportFrom, package: str) -> str:
+    """The module a ``from ... import`` names, a relative one resolved against ``package``."""
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")
+        anchor = anchor[: len(anchor) - (node.level - 1)]
+        base = ".".join([*anchor, base] if base else anchor)
+    return base
+
+
 def _imports(path: Path, root: Path) -> Iterator[tuple[int, str]]:
     """Every svarinn_daemon module ``path`` imports, relative imports resolved."""
     package = _module_of(path, root)
@@ -89,11 +103,7 @@ def _imports(path: Path, root: Path) -> Iterator[tuple[int, str]]:
         package = package.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
+            base = _from_module(node, package)
             if base == "svarinn_daemon" or base.startswith("svarinn_daemon."):
                 # A name may be a submodule (``from ..letter import work``): keep it.
                 yield from ((node.lineno, f"{base}.{a.name}") for a in node.names)
@@ -122,6 +132,33 @@ def violations(package: Path, migrations: Path | None = None) -> list[str]:
     return wrong
 
 
+def _is_test_module(module: str) -> bool:
+    return module.rpartition(".")[2].startswith("test_")
+
+
+def imports_of_test_modules(tests: Path) -> list[str]:
+    """Every import, anywhere under ``tests``, of a ``test_*.py`` module or a name from one."""
+    wrong: list[str] = []
+    for path in sorted(tests.rglob("*.py")):
+        me = _module_of(path, tests)
+        package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+        relative = path.relative_to(tests)
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = _from_module(node, package)
+                # ``from tests.x.test_y import h`` and ``from tests.x import test_y`` alike
+                targets = [base, *(f"{base}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in targets:
+                if _is_test_module(target) and target != me:
+                    wrong.append(f"{relative}:{node.lineno}: imports {target}")
+                    break
+    return wrong
+
+
 def _sideways(relative: Path, line: int, module: str) -> list[str]:
     me = relative.stem
     if len(relative.parts) < 2 or me == "__init__":
@@ -141,6 +178,11 @@ def test_every_package_is_placed() -> None:
 def test_imports_point_one_way() -> None:
     wrong = violations(PACKAGE, MIGRATIONS)
     assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+
+
+def test_no_test_module_imports_another() -> None:
+    wrong = imports_of_test_modules(TESTS)
+    assert not wrong, "move what these share to tests/support/:\n" + "\n".join(wrong)
 
 
 # --- the checker checked ---------------------------------------------------------------
@@ -218,3 +260,39 @@ def test_migrations_may_use_the_models_only(tmp_path: Path) -> None:
     assert violations(package, migrations) == [
         "migrations/versions/0001.py:1: -> svarinn_daemon.ledger.states.State"
     ]
+
+
+def test_an_import_from_another_test_module_is_seen(tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    files = {
+        "__init__.py": "",
+        "support/__init__.py": "",
+        "support/helpers.py": "def world(): ...\n",
+        "a/__init__.py": "",
+        "a/conftest.py": "from tests.a.test_two import world\n",
+        "a/test_one.py": (
+            "from tests.support.helpers import world\n"
+            "from .test_two import world\n"
+            "from . import test_two\n"
+            "def f():\n    import tests.b.test_three\n"
+        ),
+        "a/test_two.py": "from tests.support import helpers\n",
+        "b/__init__.py": "",
+        "b/test_three.py": "from ..a.test_two import world\nfrom tests.a import test_two\n",
+    }
+    for name, text in files.items():
+        path = tests / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert imports_of_test_modules(tests) == [
+        "a/conftest.py:1: imports tests.a.test_two",
+        "a/test_one.py:2: imports tests.a.test_two",
+        "a/test_one.py:3: imports tests.a.test_two",
+        "a/test_one.py:5: imports tests.b.test_three",
+        "b/test_three.py:1: imports tests.a.test_two",
+        "b/test_three.py:2: imports tests.a.test_two",
+    ]
+    (tests / "a" / "test_one.py").write_text("from tests.support.helpers import world\n")
+    (tests / "a" / "conftest.py").write_text("from ..support import helpers\n")
+    (tests / "b" / "test_three.py").write_text("import tests.support.helpers\n")
+    assert imports_of_test_modules(tests) == []

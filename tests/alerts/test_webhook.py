@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from svarinn_daemon.alerts import AlertMessage, AlertStatus, Condition
 from svarinn_daemon.alerts.notifiers import NotifierRegistry
 from svarinn_daemon.alerts.notifiers.webhook import WebhookNotifier
 from svarinn_daemon.config import NotifierConfig
@@ -17,17 +15,7 @@ from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import ConfigError, NotifierError
 from svarinn_daemon.logs import configure_logging
 from tests.support.fakes.webhook import WebhookServer, WebhookState
-
-T0 = datetime(2024, 5, 1, 8, 5, tzinfo=UTC)
-ALERT = AlertMessage(
-    condition=Condition.AUTH_FAILING,
-    subject="kommune",
-    status=AlertStatus.FIRING,
-    account="kommune",
-    host="arkiv01",
-    first_seen=T0,
-    sent_at=T0,
-)
+from tests.support.notifier_support import ALERT
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from svarinn_daemon.cli import main
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.ledger import open_ledger
 from tests.support.ledger_support import record_seen
+from tests.support.loopback import free_port
 
 
 def write_config(tmp_path: Path, conformance_dir: Path, url: str) -> Path:
@@ -122,15 +122,9 @@ def test_migrate_status_list_show_retry(
     assert "no letter 'nope'" in err
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("command", ["migrate", "status", "list", "show", "retry"])
 def test_unreachable_ledger_exits_2(tmp_path: Path, conformance_dir: Path, command: str) -> None:
-    url = f"postgresql+psycopg://svarinn@127.0.0.1:{_closed_port()}/ledger"
+    url = f"postgresql+psycopg://svarinn@127.0.0.1:{free_port()}/ledger"
     config = write_config(tmp_path, conformance_dir, url)
     extra = {"show": ["1"], "retry": ["1", "--reason", "x"]}.get(command, [])
     code, _, err = cli(config, command, *extra)

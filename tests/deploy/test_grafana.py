@@ -14,8 +14,6 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.deploy.test_prometheus import exposition  # noqa: F401  (the /metrics fixture)
-
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 GRAFANA = DEPLOY / "grafana"
 DASHBOARD = GRAFANA / "svarinn-daemon.json"
@@ -89,11 +87,11 @@ def problems(dashboard: dict[str, Any], exported: dict[str, set[tuple[str, str]]
     return found
 
 
-def test_every_series_the_dashboard_uses_is_exported(exposition: str) -> None:  # noqa: F811
+def test_every_series_the_dashboard_uses_is_exported(exposition: str) -> None:
     assert problems(load(), exported_series(exposition)) == []
 
 
-def test_a_renamed_metric_would_be_caught(exposition: str) -> None:  # noqa: F811
+def test_a_renamed_metric_would_be_caught(exposition: str) -> None:
     dashboard = copy.deepcopy(load())
     target = dashboard["panels"][2]["targets"][0]
     target["expr"] = target["expr"].replace("svarinn_", "svarin_")

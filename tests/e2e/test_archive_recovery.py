@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from svarinn_daemon.simulator.letters import SimLetter
 from tests.support.daemon_harness import Harness, harness
 from tests.support.fakes.sakssystem import SakServer
 from tests.support.fault_support import log_events, small_tmpfs, wait_for, when
+from tests.support.loopback import free_port
 from tests.support.programs import use_archive
 
 PROBE_DELAY = 2.0
@@ -189,9 +189,7 @@ def test_routes_and_breaker_agree_one_archive_down_the_other_imports(tmp_path: P
     """Two archives, letters routed to both; the account's own archive is full. Its failures
     count for it alone: the other archive's letters are all imported meanwhile, and its
     breaker never opens. Once the full one is freed, its letters follow."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     extra = _config().replace("archive_pause_after = 3", "archive_pause_after = 2") + (
         f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n'
     )

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from svarinn_daemon.simulator.faults import Fault
-from tests.support.daemon_harness import harness
+from tests.support.daemon_harness import harness, v1_requests
 from tests.support.ledger_support import record_seen
 
-# These run against both SvarInn APIs (tests/e2e/test_daemon_v2.py has V2's own).
+# These run against both SvarInn APIs (tests/e2e/test_daemon_v2.py has what only V2 does).
 BOTH_APIS = pytest.mark.parametrize("api", ["v1", "v2"])
 
 
@@ -57,13 +57,27 @@ def test_single_file_and_zip_letters_are_archived_once_and_acknowledged(
         assert {"poll.finished", "forsendelse.archived", "forsendelse.acknowledged"} <= events
 
 
-@pytest.mark.parametrize("kind", ["http_500", "http_503", "reset", "truncate", "slow"])
-@BOTH_APIS
+# Over plain HTTP on both APIs; over TLS (verification on), a TCP reset or a close without
+# close_notify mid-body, and a stalled body, are temporary failures just the same.
+DOWNLOAD_FAULTS = [
+    *(
+        pytest.param(kind, api, False, 200_000, id=f"{api}-{kind}")
+        for api in ("v1", "v2")
+        for kind in ("http_500", "http_503", "reset", "truncate", "slow")
+    ),
+    *(
+        pytest.param(kind, "v1", True, 400_000, id=f"tls-{kind}")
+        for kind in ("reset", "truncate", "stall")
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "api", "tls", "size"), DOWNLOAD_FAULTS)
 def test_temporary_download_faults_are_retried_until_imported(
-    tmp_path: Path, kind: str, api: str
+    tmp_path: Path, kind: str, api: str, tls: bool, size: int
 ) -> None:
-    with harness(tmp_path, api=api) as h:
-        (letter,) = h.sim.generate(1, 200_000)
+    with harness(tmp_path, api=api, tls=tls) as h:
+        (letter,) = h.sim.generate(1, size)
         h.sim.add_fault(Fault(kind, ids=frozenset({letter.id}), times=1, delay=0.2))
         assert h.until_done() == 0
         state = h.sim.state()
@@ -88,6 +102,8 @@ def test_letters_still_corrupt_after_retries_are_reported_permanently(
         assert report.feilmelding
         assert state.downloads[bad.id] == 3  # retry.max_download_attempts
         assert h.archived_ids() == {good.id}
+        if api == "v2":
+            assert v1_requests(h) == []  # nothing but V2
         result = h.cli("show", bad.id, "--json")
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["letter"]["state"] == "reported"
@@ -158,6 +174,8 @@ def test_the_daemon_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str, ap
         letters = h.sim.generate(4, 10_000, files_per_letter=2)
         assert h.poll_once()[0] == 0
         assert dict(h.sim.state().acknowledged) == {x.id: 1 for x in letters}
+        if api == "v2":
+            assert v1_requests(h) == []
         status = h.cli("status", "--json")
         assert status.returncode == 0, status.stderr
 
@@ -207,17 +225,23 @@ def test_check_config_online_proves_the_credentials(tmp_path: Path) -> None:
         assert h.sim.state().acknowledged == {}
 
 
-def test_interrupted_claims_do_not_count_as_corrupt_downloads(tmp_path: Path) -> None:
+@BOTH_APIS
+def test_interrupted_claims_do_not_count_as_corrupt_downloads(tmp_path: Path, api: str) -> None:
     """Two claims cut short (a kill, a shutdown) must not send a letter to paper early."""
     from datetime import timedelta
 
     from svarinn_daemon.config import load_config
     from svarinn_daemon.ledger import open_ledger
 
-    with harness(tmp_path) as h:
+    with harness(tmp_path, api=api) as h:
         (bad,) = h.sim.generate(1, 20_000)
         h.sim.add_fault(Fault("corrupt", ids=frozenset({bad.id})))
-        (listed,) = h.sim.next_page()  # the forsendelse exactly as hentNyeForsendelser lists it
+        # the forsendelse exactly as hentNyeForsendelser, or V2's listing, lists it
+        if api == "v2":
+            (listed,) = h.sim.next_page(v2_base="/api")
+            assert "nedlastingslenke" in listed
+        else:
+            (listed,) = h.sim.next_page()
         config = load_config(h.config_path, environ={})
         with open_ledger(config.ledger, migrate_schema=True) as ledger:
             record_seen(ledger, "simulator", bad.id, raw_json=json.dumps(listed))

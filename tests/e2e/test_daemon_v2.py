@@ -1,5 +1,6 @@
 """The daemon end to end over SvarInn V2: simulator (V2 endpoints) -> poll-once -> archive,
-and one account switched from v1 to v2 between two runs with letters in every state."""
+and one account switched from v1 to v2 between two runs with letters in every state.
+(What both versions must do alike runs for each in tests/e2e/test_daemon.py.)"""
 
 from __future__ import annotations
 
@@ -11,13 +12,7 @@ from pathlib import Path
 import pytest
 
 from svarinn_daemon.simulator.faults import Fault
-from tests.support.daemon_harness import Harness, harness
-
-V2_ENDPOINTS = {"v2_list", "v2_download", "v2_status"}
-
-
-def _v1_requests(h: Harness) -> list[str]:
-    return [r.endpoint for r in h.sim.request_log() if r.endpoint not in V2_ENDPOINTS]
+from tests.support.daemon_harness import V2_ENDPOINTS, Harness, harness, v1_requests
 
 
 @pytest.mark.parametrize("base", ["/api", "/tjenester"])
@@ -38,7 +33,7 @@ def test_letters_are_imported_over_v2_and_acknowledged_with_a_patch(
         assert dict(state.acknowledged) == dict.fromkeys(every, 1)
         assert state.reports == ()
         assert h.archived_ids() == set(every)
-        assert _v1_requests(h) == []  # nothing but V2
+        assert v1_requests(h) == []  # nothing but V2
         assert {r.path.split("/svarinn/")[0] for r in h.sim.request_log()} == {base}
         for letter in singles + zips:
             files = {f.filnavn: f for f in letter.files}
@@ -70,33 +65,6 @@ def test_temporary_faults_on_v2_endpoints_are_retried(tmp_path: Path) -> None:
         assert state.faults_fired == {"reset": 1, "http_503": 1}
         assert dict(state.acknowledged) == {a.id: 1, b.id: 1}
         assert state.downloads == {a.id: 2, b.id: 1}
-
-
-def test_a_corrupt_v2_letter_is_reported_feilet_permanently(tmp_path: Path) -> None:
-    with harness(tmp_path, api="v2") as h:
-        bad, good = h.sim.generate(2, 50_000)
-        h.sim.add_fault(Fault("corrupt", ids=frozenset({bad.id})))
-        assert h.until_done() == 0
-        state = h.sim.state()
-        assert dict(state.acknowledged) == {good.id: 1}
-        (report,) = [r for r in state.reports_for(bad.id) if r.permanent]
-        assert report.feilmelding
-        assert h.archived_ids() == {good.id}
-        assert _v1_requests(h) == []
-
-
-def test_failed_v2_receipts_are_sent_later_without_downloading_again(tmp_path: Path) -> None:
-    with harness(tmp_path, api="v2") as h:
-        letters = h.sim.generate(2, 10_000)
-        h.sim.add_fault(Fault("http_503", endpoints=frozenset({"v2_status"})))
-        assert h.poll_once()[0] == 1
-        assert h.archived_ids() == {x.id for x in letters}
-        assert h.sim.state().acknowledged == {}
-        h.sim.clear_faults()
-        assert h.until_done() == 0
-        state = h.sim.state()
-        assert dict(state.acknowledged) == {x.id: 1 for x in letters}
-        assert dict(state.downloads) == {x.id: 1 for x in letters}
 
 
 def _switch_to_v2(h: Harness) -> None:
@@ -179,15 +147,6 @@ def test_switching_an_account_from_v1_to_v2_with_letters_in_every_state(tmp_path
         assert "nedlastingslenke" in fresh["raw"]
 
 
-@pytest.mark.postgres
-def test_v2_on_a_postgresql_ledger(tmp_path: Path, postgres_url: str) -> None:
-    with harness(tmp_path, ledger_url=postgres_url, api="v2") as h:
-        letters = h.sim.generate(4, 10_000, files_per_letter=2)
-        assert h.poll_once()[0] == 0
-        assert dict(h.sim.state().acknowledged) == {x.id: 1 for x in letters}
-        assert _v1_requests(h) == []
-
-
 def test_check_config_online_names_the_other_v2_base_after_a_404(tmp_path: Path) -> None:
     with harness(tmp_path, api="v2") as h:
         h.sim.generate(1, 1_000)
@@ -201,31 +160,6 @@ def test_check_config_online_names_the_other_v2_base_after_a_404(tmp_path: Path)
         assert bad.returncode == 1
         assert "404" in bad.stderr
         assert f'try base_url = "{h.sim.base_url}/feil/tjenester"' in bad.stderr
-
-
-def test_interrupted_v2_claims_do_not_count_as_corrupt_downloads(tmp_path: Path) -> None:
-    """Two claims cut short must not send a V2 letter to paper early either."""
-    from datetime import timedelta
-
-    from svarinn_daemon.config import load_config
-    from svarinn_daemon.ledger import open_ledger
-    from tests.support.ledger_support import record_seen
-
-    with harness(tmp_path, api="v2") as h:
-        (bad,) = h.sim.generate(1, 20_000)
-        h.sim.add_fault(Fault("corrupt", ids=frozenset({bad.id})))
-        (listed,) = h.sim.next_page(v2_base="/api")  # the item exactly as V2 lists it
-        assert "nedlastingslenke" in listed
-        config = load_config(h.config_path, environ={})
-        with open_ledger(config.ledger, migrate_schema=True) as ledger:
-            record_seen(ledger, "simulator", bad.id, raw_json=json.dumps(listed))
-            for _ in range(2):
-                (claim,) = ledger.claim("killed-worker", timedelta(seconds=30))
-                ledger.release(claim.id, "killed-worker", "worker restarted")
-        assert h.until_done() == 0
-        state = h.sim.state()
-        assert state.downloads[bad.id] == 3
-        assert [r.permanent for r in state.reports_for(bad.id)][-1] is True
 
 
 def test_a_v2_zip_entry_filer_does_not_list_is_never_acknowledged(tmp_path: Path) -> None:

@@ -6,22 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.daemon_harness import harness
 from tests.support.fakes.sakssystem import SakServer
-from tests.support.programs import use_archive
-
-
-def http_archive(base: str, *extra: str, timeout: str = "5s") -> str:
-    """An [archives.default] table for the http adapter at ``base``, with its status URL."""
-    lines = [
-        "[archives.default]",
-        'adapter = "http"',
-        f'url = "{base}"',
-        f'status_url = "{base}/{{forsendelse_id}}"',
-        f'timeout = "{timeout}"',
-        *extra,
-    ]
-    return "\n".join(lines) + "\n"
+from tests.support.loopback import ScriptedServer
+from tests.support.programs import http_archive, use_archive
 
 
 def test_a_status_url_that_answers_200_to_anything_gets_nothing_acknowledged(
@@ -87,7 +77,8 @@ timeout = "10s"
         assert "archive default: ArchiveError: check_command /bin/true exited 0" in online.stderr
 
 
-def test_a_mime_type_with_line_breaks_writes_no_header_of_its_own(tmp_path: Path) -> None:
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_a_mime_type_with_line_breaks_writes_no_header_of_its_own(tmp_path: Path, api: str) -> None:
     """Issue #24, item 2: a v1 ``mimetype`` / v2 ``mimeType`` carrying CR/LF and a part of
     its own reached the multipart body raw; under a Starlette receiver the sender's JSON
     became the metadata and the document vanished."""
@@ -97,23 +88,20 @@ def test_a_mime_type_with_line_breaks_writes_no_header_of_its_own(tmp_path: Path
         "application/pdf\r\n\r\n--x\r\nContent-Disposition: form-data; "
         'name="metadata"\r\n\r\n{"forsendelse_id": "forged"}'
     )
-    for api in ("v1", "v2"):
-        with SakServer() as server, harness(tmp_path / api, api=api) as h:
-            use_archive(
-                h,
-                http_archive(server.url),
-            )
-            letter = h.sim.add_letter(LetterFile("brev.pdf", hostile, data=b"%PDF-1.4 x\n"))
-            for _ in range(3):
-                if h.poll_once()[0] == 0:
-                    break
-            received = server.state.letters[letter.id]
-            assert received.metadata["forsendelse_id"] == letter.id
-            assert [(n, t) for n, t, _ in received.files] == [
-                ("brev.pdf", "application/octet-stream")
-            ]
-            assert received.files[0][2] == b"%PDF-1.4 x\n"
-            assert set(h.sim.state().acknowledged) == {letter.id}
+    with SakServer() as server, harness(tmp_path, api=api) as h:
+        use_archive(
+            h,
+            http_archive(server.url),
+        )
+        letter = h.sim.add_letter(LetterFile("brev.pdf", hostile, data=b"%PDF-1.4 x\n"))
+        for _ in range(3):
+            if h.poll_once()[0] == 0:
+                break
+        received = server.state.letters[letter.id]
+        assert received.metadata["forsendelse_id"] == letter.id
+        assert [(n, t) for n, t, _ in received.files] == [("brev.pdf", "application/octet-stream")]
+        assert received.files[0][2] == b"%PDF-1.4 x\n"
+        assert set(h.sim.state().acknowledged) == {letter.id}
 
 
 def test_the_http_adapters_own_secrets_never_reach_the_log_or_the_ledger(tmp_path: Path) -> None:
@@ -161,52 +149,27 @@ def test_a_trickling_endpoint_cannot_hold_a_worker_past_its_deadline(tmp_path: P
     import threading
     import time
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    port = listener.getsockname()[1]
-    stop = threading.Event()
-
-    def trickle() -> None:
+    def trickle(conn: socket.socket, stop: threading.Event) -> None:
+        conn.settimeout(1)
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\n")
         while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(1)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\n"
-                    )
-                    while not stop.is_set():
-                        conn.sendall(b"x")
-                        time.sleep(0.3)
-                except OSError:
-                    pass
+            conn.sendall(b"x")
+            time.sleep(0.3)
 
-    thread = threading.Thread(target=trickle, daemon=True)
-    thread.start()
-    try:
-        with harness(tmp_path / "h") as h:
-            use_archive(
-                h,
-                http_archive(f"http://127.0.0.1:{port}", timeout="1s"),
-            )
-            h.sim.generate(1, 10_000)
-            started = time.monotonic()
-            code, lines = h.poll_once()
-            took = time.monotonic() - started
-            assert code == 1
-            errors = [
-                str(x.get("error")) for x in lines if x["event"] == "forsendelse.retry_scheduled"
-            ]
-            assert any("timed out" in e for e in errors), errors
-            print(f"\ntrickling endpoint, timeout 1s: poll-once ended after {took:.1f} s")
-    finally:
-        stop.set()
-        listener.close()
+    with ScriptedServer(trickle) as server, harness(tmp_path / "h") as h:
+        use_archive(
+            h,
+            http_archive(server.base_url, timeout="1s"),
+        )
+        h.sim.generate(1, 10_000)
+        started = time.monotonic()
+        code, lines = h.poll_once()
+        took = time.monotonic() - started
+        assert code == 1
+        errors = [str(x.get("error")) for x in lines if x["event"] == "forsendelse.retry_scheduled"]
+        assert any("timed out" in e for e in errors), errors
+        print(f"\ntrickling endpoint, timeout 1s: poll-once ended after {took:.1f} s")
 
 
 def test_api_key_headers_have_a_secret_form_and_plain_ones_are_warned_of(tmp_path: Path) -> None:

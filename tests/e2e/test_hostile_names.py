@@ -14,8 +14,7 @@ import tarfile
 from pathlib import Path
 
 from svarinn_daemon.simulator.letters import LetterFile
-from tests.e2e.test_sakssystem import until_done
-from tests.support.daemon_harness import harness
+from tests.support.daemon_harness import harness, until_done
 from tests.support.programs import use_archive
 
 OPERATORS_SCRIPT = """#!/bin/sh

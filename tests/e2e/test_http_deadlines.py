@@ -8,45 +8,13 @@ import json
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
 
 from tests.support.daemon_harness import harness
+from tests.support.loopback import ScriptedServer, Serve
 from tests.support.programs import use_archive
-
-Serve = Callable[[socket.socket, threading.Event], None]
-
-
-@contextmanager
-def endpoint(serve: Serve) -> Iterator[str]:
-    """A loopback endpoint that runs ``serve`` on each connection until the test ends."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=_session, args=(conn,), daemon=True).start()
-
-    def _session(conn: socket.socket) -> None:
-        with conn, suppress(OSError):
-            serve(conn, stop)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        listener.close()
 
 
 def trickle_head(conn: socket.socket, stop: threading.Event) -> None:
@@ -77,7 +45,8 @@ RECEIVED: list[int] = []
 def test_an_endpoint_dragging_out_any_part_of_a_request_is_cut_at_its_deadline(
     tmp_path: Path, serve: Serve, size: int
 ) -> None:
-    with endpoint(serve) as url, harness(tmp_path / "h") as h:
+    with ScriptedServer(serve) as server, harness(tmp_path / "h") as h:
+        url = server.base_url
         # No status_url: the POST itself is what is dragged out.
         use_archive(h, f'[archives.default]\nadapter = "http"\nurl = "{url}"\ntimeout = "1s"\n')
         h.sim.generate(1, size)

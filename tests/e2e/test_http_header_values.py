@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.test_definite_answers import http_archive
 from tests.support.daemon_harness import harness
 from tests.support.fakes.sakssystem import SakServer
-from tests.support.programs import use_archive
+from tests.support.programs import http_archive, use_archive
 
 TOKEN = "s3cr3t-t0ken-of-the-sakssystem"
 

@@ -32,6 +32,7 @@ from svarinn_daemon.simulator import Fault
 from svarinn_daemon.simulator.letters import SimLetter
 from tests.support.daemon_harness import Harness, harness
 from tests.support.fault_support import fill, log_events, plugin_env, small_tmpfs, wait_for, when
+from tests.support.loopback import free_port
 from tests.support.pg_server import throwaway_server
 
 POLL_INTERVAL = 1.0
@@ -104,7 +105,7 @@ def test_postgresql_stopped_twice_mid_run(tmp_path: Path, api: str) -> None:
     """pg_ctl stop/start twice while letters are in flight: nothing lost, nothing twice, no
     report to SvarUt, one log line per change, and polling again within an interval."""
     server = throwaway_server()
-    port = _free_port()
+    port = free_port()
     try:
         url = server.create_database()
         extra = _config(metrics=f'listen = "127.0.0.1:{port}"')
@@ -200,7 +201,7 @@ def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
     """The archive's disk full for a minute. The circuit breaker: after three temporary
     failures the archive gets only probes; SvarUt hears nothing (temporary_report_after is
     at its default of 1h)."""
-    port = _free_port()
+    port = free_port()
     extra = _config(
         retry='archive_pause_after = 3\narchive_probe_delay = "500ms"\n'
         'archive_probe_max_delay = "5s"',
@@ -235,12 +236,6 @@ def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
         assert any(
             e.get("condition") == "archive_unavailable" for e in _events(log, "alert.firing")
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _scrape(port: int) -> str:
@@ -361,7 +356,7 @@ def _probe(port: int, path: str) -> int:
 
 @BOTH_APIS
 def test_a_wedged_worker_lets_the_watchdog_lapse_and_healthz_fail(tmp_path: Path, api: str) -> None:
-    port = _free_port()
+    port = free_port()
     wedge = tmp_path / "archive-wedged"
     wedge.touch()
     notify = _NotifySocket(tmp_path / "notify.sock")

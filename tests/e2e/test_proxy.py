@@ -209,8 +209,8 @@ def test_proxy_config_loads(tmp_path: Path) -> None:
 def test_webhook_through_a_proxy(tmp_path: Path) -> None:
     from svarinn_daemon.alerts.notifiers import NotifierRegistry
     from svarinn_daemon.config import NotifierConfig
-    from tests.alerts.test_webhook import ALERT
     from tests.support.fakes.webhook import WebhookServer, WebhookState
+    from tests.support.notifier_support import ALERT
 
     with (
         WebhookServer(WebhookState()) as hook,
@@ -234,23 +234,13 @@ def test_webhook_through_a_proxy(tmp_path: Path) -> None:
 
 
 def test_fiks_sms_and_maskinporten_through_a_proxy(tmp_path: Path) -> None:
-    from tests.alerts.test_fiks import PASSORD, Clock, Setup, alert
-    from tests.support.fakes.fiks import FakeFiksServer, FiksState
-    from tests.support.keygen import cert_pem, certificate, key_pem, rsa_key
+    from tests.support.notifier_support import alert, fiks_setup
 
-    key = rsa_key(1)
-    cert = certificate(key, cn="Test Kommune virksomhetssertifikat")
-    (tmp_path / "mp-key.pem").write_bytes(key_pem(key))
-    (tmp_path / "mp-cert.pem").write_bytes(cert_pem(cert))
-    (tmp_path / "fiks-passord").write_text(PASSORD + "\n")
     (tmp_path / "proxy-password").write_text(PROXY_PASSWORD)
-    clock = Clock()
-    state = FiksState(certificate=cert, integrasjon_passord=PASSORD, clock=clock)
     with (
-        FakeFiksServer(state) as server,
+        fiks_setup(tmp_path) as setup,
         ConnectProxy(credentials=(PROXY_USER, PROXY_PASSWORD)) as proxy,
     ):
-        setup = Setup(server, state, clock, tmp_path, [])
         notifier = setup.notifier(
             proxy=proxy.url, proxy_username=PROXY_USER, proxy_password_file="proxy-password"
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 from svarinn_daemon.config import load_config
 from svarinn_daemon.ledger import Ledger, State, open_ledger
 from svarinn_daemon.simulator.letters import SimLetter
-from tests.support.daemon_harness import Harness, harness
+from tests.support.daemon_harness import Harness, harness, until_done
 from tests.support.fakes.sakssystem import SakServer
 from tests.support.programs import command_table, use_archive, write_import_program
 
@@ -24,17 +24,6 @@ def ledger_of(h: Harness) -> Iterator[Ledger]:
         yield ledger
     finally:
         ledger.close()
-
-
-def until_done(h: Harness, rounds: int = 12) -> str:
-    """poll-once until everything is finished; the JSON log of all rounds as one text."""
-    text = ""
-    for _ in range(rounds):
-        code, lines = h.poll_once()
-        text += "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
-        if code == 0:
-            return text
-    raise AssertionError(f"poll-once did not finish: {text[-3000:]}")
 
 
 def assert_stored(directory: Path, letter: SimLetter) -> None:

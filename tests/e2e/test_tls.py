@@ -3,7 +3,8 @@
 The happy path runs the whole daemon over HTTPS with the simulator's throwaway CA as the
 account's ``ca_bundle``; a wrong CA, an expired server certificate and a certificate for
 another host each fail with :class:`TlsVerificationError`, naming the account, before any
-request (and so any credential) reaches the server.
+request (and so any credential) reaches the server. Downloads broken mid-body over TLS are
+retried in tests/e2e/test_daemon.py, beside the same faults over plain HTTP.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from svarinn_daemon.errors import ServiceUnavailableError, TlsVerificationError
 from svarinn_daemon.service.runtime import connect
-from svarinn_daemon.simulator import Fault, Simulator, generate_identity
+from svarinn_daemon.simulator import Simulator, generate_identity
 from svarinn_daemon.simulator.tls import ServerTls, make_server_tls
 from tests.support.daemon_harness import harness
 from tests.support.simhelpers import list_new, make_account
@@ -42,19 +43,6 @@ def test_the_daemon_imports_over_tls_with_verification(tmp_path: Path, api: str)
             assert hashlib.sha256(data).hexdigest() == file.sha256
         online = h.cli("check-config", "--quiet", "--online")
         assert online.returncode == 0, online.stderr
-
-
-@pytest.mark.parametrize("kind", ["reset", "truncate", "stall"])
-def test_broken_tls_downloads_are_retried(tmp_path: Path, kind: str) -> None:
-    """A TCP reset or a close without close_notify mid-body is a temporary failure."""
-    with harness(tmp_path, tls=True) as h:
-        (letter,) = h.sim.generate(1, 400_000)
-        h.sim.add_fault(Fault(kind, ids=frozenset({letter.id}), times=1, delay=0.2))
-        assert h.until_done() == 0
-        state = h.sim.state()
-        assert state.faults_fired.get(kind) == 1
-        assert dict(state.acknowledged) == {letter.id: 1}
-        assert h.archived_ids() == {letter.id}
 
 
 def _serve(tmp_path: Path, tls: ServerTls) -> Simulator:

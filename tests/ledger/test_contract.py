@@ -20,44 +20,7 @@ from svarinn_daemon.errors import (
 )
 from svarinn_daemon.ledger import Ledger, SeenAction, Sighting, State, Trigger, Work
 from svarinn_daemon.testing import FakeClock
-from tests.support.ledger_support import outage, record_seen
-
-W = "host-a:1"
-OTHER = "host-b:1"
-LEASE = timedelta(minutes=5)
-HASH = "ab" * 32
-
-
-def bring(ledger: Ledger, fid: str, state: State, account: str | None = None) -> int:
-    """A letter in ``state``; in claimed/archived/failed_permanently, W holds the lease.
-
-    Each letter gets its own account unless one is given, so the claim here takes only it.
-    """
-    account = account or f"a-{fid}"
-    letter_id = record_seen(ledger, account, fid, sender="Avsender", title=fid).letter_id
-    if state is State.SEEN:
-        return letter_id
-    [claim] = ledger.claim(W, LEASE, account=account)
-    assert claim.id == letter_id
-    if state is State.CLAIMED:
-        return letter_id
-    if state in (State.ARCHIVED, State.ACKNOWLEDGED):
-        ledger.mark_archived(
-            letter_id, W, archive_ref=f"ref-{fid}", actual_sha256=HASH, actual_size=3, verified=True
-        )
-        if state is State.ACKNOWLEDGED:
-            ledger.mark_acknowledged(letter_id, W)
-        return letter_id
-    if state is State.RETRY_SCHEDULED:
-        ledger.schedule_retry(
-            letter_id, W, "ServiceUnavailableError", "503", ledger.clock() + LEASE
-        )
-        return letter_id
-    ledger.mark_failed_permanently(letter_id, W, "NoMatchingRecipientError", "not for us")
-    if state is State.REPORTED:
-        ledger.mark_reported(letter_id, W)
-    return letter_id
-
+from tests.support.ledger_support import HASH, LEASE, OTHER, W, bring, outage, record_seen
 
 VERBS: dict[Trigger, Callable[[Ledger, int], Any]] = {
     Trigger.ARCHIVE: lambda led, i: led.mark_archived(

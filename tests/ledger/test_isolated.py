@@ -18,8 +18,8 @@ from svarinn_daemon.ledger import build_engine, migrate, open_ledger
 from svarinn_daemon.ledger.isolated import interpreter_flags, migrate_isolated
 from svarinn_daemon.ledger.models import SCHEMA_REVISION
 from svarinn_daemon.ledger.schema import SchemaState
-from tests.ledger.test_schema import _closed_port
 from tests.support.ledger_support import migrate_then_mark
+from tests.support.loopback import free_port
 
 
 def _recording_python(tmp_path: Path, *, exit_code: int | None = None) -> tuple[Path, Path]:
@@ -85,7 +85,7 @@ def test_the_childs_typed_errors_are_raised_again(ledger_url: str) -> None:
 
 
 def test_an_unreachable_database_fails_before_any_child(tmp_path: Path) -> None:
-    url = f"postgresql+psycopg://svarinn@127.0.0.1:{_closed_port()}/ledger"
+    url = f"postgresql+psycopg://svarinn@127.0.0.1:{free_port()}/ledger"
     with pytest.raises(LedgerUnavailableError, match=r"127\.0\.0\.1"):
         migrate_isolated(LedgerConfig(url=url), python=str(tmp_path / "no-python"))
 

@@ -3,7 +3,6 @@ databases are refused at start with a clear message."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from svarinn_daemon.ledger import build_engine, check_schema, head_revision, mig
 from svarinn_daemon.ledger.models import SCHEMA_REVISION, metadata
 from svarinn_daemon.ledger.schema import downgrade, script_location
 from tests.support.ledger_support import migrate_then_mark
+from tests.support.loopback import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,14 +91,8 @@ def test_an_empty_or_older_database_asks_for_migrate(ledger_url: str) -> None:
     opened.close()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_an_unreachable_postgresql_is_a_clear_temporary_error() -> None:
-    url = f"postgresql+psycopg://svarinn@127.0.0.1:{_closed_port()}/ledger"
+    url = f"postgresql+psycopg://svarinn@127.0.0.1:{free_port()}/ledger"
     secret = Secret(source="env:LEDGER_PW", _value=b"hunter2-very-secret")
     with pytest.raises(LedgerUnavailableError) as err:
         open_ledger(LedgerConfig(url=url, password=secret))

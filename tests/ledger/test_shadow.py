@@ -9,7 +9,7 @@ import pytest
 from svarinn_daemon.errors import IllegalTransitionError
 from svarinn_daemon.ledger import Ledger, State, Trigger, Work
 from svarinn_daemon.testing import FakeClock
-from tests.ledger.test_contract import LEASE, OTHER, W, bring
+from tests.support.ledger_support import LEASE, OTHER, W, bring
 
 ACCOUNT = "kommune"
 

@@ -9,9 +9,7 @@ from datetime import timedelta
 
 from svarinn_daemon.ledger import State, Work
 from svarinn_daemon.letter.results import Outcome
-from tests.letter.test_pipeline import ACCOUNT, POLICY, World, unavailable, world
-
-__all__ = ["world"]  # the fixture
+from tests.support.pipeline_world import ACCOUNT, POLICY, World, unavailable
 
 
 def test_shadow_mode_withholds_every_receipt_and_sends_them_once_turned_on(world: World) -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import struct
-import warnings
 import zipfile
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,22 +25,10 @@ from svarinn_daemon.letter.verify import (
 )
 from svarinn_daemon.policies import VerifyPolicy, ZipLimits
 from tests.support.cmshelpers import sha256_file
+from tests.support.zips import documents, make_zip, sha
 
 SMALL_PDF_SHA = "8b628fc6410a8617083a6a265c4d9ac6c8f501aa378d8137e9aae0403db95d39"
 DOKUMENTER_SHA = "9a71850e8f9e4e0269b37caf8640bca85d4f56147b9e3cae0e8b07b6f98d80a0"
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def make_zip(path: Path, entries: Sequence[tuple[str | zipfile.ZipInfo, bytes]]) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # duplicate names are written on purpose
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in entries:
-                zf.writestr(name, data)
-    return path
 
 
 def patch_central(
@@ -56,21 +41,6 @@ def patch_central(
     new = change(old) if callable(change) else change
     struct.pack_into(fmt, data, pos + offset, new)
     path.write_bytes(bytes(data))
-
-
-def documents(path: Path, expected: Sequence[ExpectedFile], work: Path, **kw: object):  # type: ignore[no-untyped-def]
-    digest, size = sha256_file(path)
-    letter = open_letter(path, sha256=digest, size=size, expected=expected, work_dir=work, **kw)  # type: ignore[arg-type]
-    with letter:
-        docs = [(d, d.path.read_bytes()) for d in letter.documents()]
-    return letter.result, docs
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
 
 
 # --- file types and single files ------------------------------------------------------

@@ -11,14 +11,7 @@ import pytest
 
 from svarinn_daemon.errors import ChecksumMismatchError, NotAZipError, Retry, VerificationError
 from svarinn_daemon.letter.verify import ExpectedFile, FileType
-from tests.letter.test_verify import documents, make_zip, sha
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
+from tests.support.zips import documents, make_zip, sha
 
 
 def test_a_v2_body_that_is_no_zip_is_downloaded_again_then_permanent(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,12 +15,7 @@ import pytest
 
 from svarinn_daemon.simulator.faults import Fault
 from tests.support.daemon_harness import FAST, Harness, harness
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.loopback import free_port
 
 
 def _config(port: int) -> str:
@@ -72,7 +66,7 @@ def _stop(proc: object) -> str:
 
 def test_run_migrates_a_fresh_ledger_in_a_child_process_once(tmp_path: Path) -> None:
     """alembic stays out of the long-running process: the child migrates, ``run`` logs it."""
-    port = _free_port()
+    port = free_port()
     with harness(tmp_path, extra_config=_config(port)) as h:
         logs = []
         for _ in range(2):
@@ -86,7 +80,7 @@ def test_run_migrates_a_fresh_ledger_in_a_child_process_once(tmp_path: Path) -> 
 
 
 def test_metrics_follow_every_outcome_and_readiness_follows_polls(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with harness(tmp_path, extra_config=_config(port)) as h:
         good = h.sim.generate(2, 20_000)
         flaky, bad = h.sim.generate(2, 20_000)
@@ -170,7 +164,7 @@ def test_readiness_turns_false_when_the_ledger_is_unreachable(
 ) -> None:
     import psycopg
 
-    port = _free_port()
+    port = free_port()
     database = postgres_url.rsplit("/", 1)[1]
     admin_port = int(postgres_url.split(":")[-1].split("/")[0])
 
@@ -209,7 +203,7 @@ def test_a_daemon_stopped_while_migrating_leaves_no_child_and_no_half_migration(
     standard input end, stops too instead of migrating on alone: the ledger stays empty."""
     import sqlite3
 
-    port = _free_port()
+    port = free_port()
     with harness(tmp_path, extra_config=_config(port)) as h:
         h.config_path.write_text(
             h.config_path.read_text().replace("[ledger]\n", '[ledger]\nbusy_timeout = "60s"\n', 1)

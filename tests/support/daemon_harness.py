@@ -170,3 +170,22 @@ def harness(
             text = text[:start] + f'[ledger]\nurl = "{ledger_url}"\n\n' + text[end:]
         files.config.write_text(text + extra_config)
         yield Harness(sim, root, files.config)
+
+
+def until_done(h: Harness, rounds: int = 12) -> str:
+    """poll-once until everything is finished; the JSON log of all rounds as one text."""
+    text = ""
+    for _ in range(rounds):
+        code, lines = h.poll_once()
+        text += "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
+        if code == 0:
+            return text
+    raise AssertionError(f"poll-once did not finish: {text[-3000:]}")
+
+
+V2_ENDPOINTS = {"v2_list", "v2_download", "v2_status"}
+
+
+def v1_requests(h: Harness) -> list[str]:
+    """The endpoints of every request the simulator saw outside SvarInn V2."""
+    return [r.endpoint for r in h.sim.request_log() if r.endpoint not in V2_ENDPOINTS]

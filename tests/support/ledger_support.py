@@ -1,4 +1,5 @@
-"""Helpers for the ledger tests: a real database outage per backend, a claim-race worker.
+"""Helpers for the ledger tests: a real database outage per backend, a claim-race worker,
+letters brought into any state.
 
 The settable clock is :class:`svarinn_daemon.testing.FakeClock`.
 """
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from svarinn_daemon.config import LedgerConfig
-from svarinn_daemon.ledger import Ledger, SeenResult, Sighting, build_engine, migrate
+from svarinn_daemon.ledger import Ledger, SeenResult, Sighting, State, build_engine, migrate
 
 
 def migrate_then_mark(url: str, revision: str) -> None:
@@ -101,3 +102,41 @@ def record_seen(
 ) -> SeenResult:
     """One listed forsendelse written down, as ``record_seen_many`` does for a page."""
     return ledger.record_seen_many(account, [Sighting(forsendelse_id, **fields)], now=now)[0]
+
+
+# The contract tests' workers and lease; ``bring`` puts a letter in any state.
+W = "host-a:1"
+OTHER = "host-b:1"
+LEASE = timedelta(minutes=5)
+HASH = "ab" * 32
+
+
+def bring(ledger: Ledger, fid: str, state: State, account: str | None = None) -> int:
+    """A letter in ``state``; in claimed/archived/failed_permanently, W holds the lease.
+
+    Each letter gets its own account unless one is given, so the claim here takes only it.
+    """
+    account = account or f"a-{fid}"
+    letter_id = record_seen(ledger, account, fid, sender="Avsender", title=fid).letter_id
+    if state is State.SEEN:
+        return letter_id
+    [claim] = ledger.claim(W, LEASE, account=account)
+    assert claim.id == letter_id
+    if state is State.CLAIMED:
+        return letter_id
+    if state in (State.ARCHIVED, State.ACKNOWLEDGED):
+        ledger.mark_archived(
+            letter_id, W, archive_ref=f"ref-{fid}", actual_sha256=HASH, actual_size=3, verified=True
+        )
+        if state is State.ACKNOWLEDGED:
+            ledger.mark_acknowledged(letter_id, W)
+        return letter_id
+    if state is State.RETRY_SCHEDULED:
+        ledger.schedule_retry(
+            letter_id, W, "ServiceUnavailableError", "503", ledger.clock() + LEASE
+        )
+        return letter_id
+    ledger.mark_failed_permanently(letter_id, W, "NoMatchingRecipientError", "not for us")
+    if state is State.REPORTED:
+        ledger.mark_reported(letter_id, W)
+    return letter_id

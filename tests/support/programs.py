@@ -124,3 +124,16 @@ command = ["{program}", "--store", "{store}", "--script", "{script}", "--record"
 check_command = ["{program}", "--store", "{store}", "--status"]
 timeout = "{timeout}"
 """
+
+
+def http_archive(base: str, *extra: str, timeout: str = "5s") -> str:
+    """An [archives.default] table for the http adapter at ``base``, with its status URL."""
+    lines = [
+        "[archives.default]",
+        'adapter = "http"',
+        f'url = "{base}"',
+        f'status_url = "{base}/{{forsendelse_id}}"',
+        f'timeout = "{timeout}"',
+        *extra,
+    ]
+    return "\n".join(lines) + "\n"

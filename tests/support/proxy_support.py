@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from tests.support.loopback import LoopbackServer
+
 
 @dataclass
 class Tunnel:
@@ -47,26 +49,22 @@ class ConnectProxy:
             def handle(self) -> None:
                 proxy._handle(self.connection, self.rfile)
 
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
+        class Server(LoopbackServer):
             block_on_close = False
+            join_timeout = 5
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = Server(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.base_url
 
     def __enter__(self) -> ConnectProxy:
-        self._thread.start()
+        self._server.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.__exit__(*exc)
 
     def _expected_auth(self) -> str | None:
         if self.credentials is None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from cryptography import x509
 
 from svarinn_daemon.config.model import AccountConfig
 from svarinn_daemon.simulator import Simulator
+from tests.support.loopback import LoopbackServer
 from tests.support.simhelpers import Recorder, make_account
 
 
@@ -42,15 +41,8 @@ def account(simulator: Simulator) -> Callable[..., AccountConfig]:
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
     rec = Recorder()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), rec.handler())
-    server.daemon_threads = True
+    server = LoopbackServer(rec.handler())
     server.block_on_close = False
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    rec.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with server:
+        rec.base_url = server.base_url
         yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,6 +25,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.support.loopback import LoopbackServer
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -228,21 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, None
 
 
-class FakeFiksServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class FakeFiksServer(LoopbackServer):
     def __init__(self, state: FiksState):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.state = state
-        self.base_url = f"http://127.0.0.1:{self.server_address[1]}"
         state.issuer = f"{self.base_url}/maskinporten/"
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
-
-    def __enter__(self) -> FakeFiksServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join()

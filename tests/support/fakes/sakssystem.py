@@ -22,8 +22,10 @@ import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackServer
 
 
 @dataclass
@@ -172,16 +174,10 @@ class _Handler(BaseHTTPRequestHandler):
         return ReceivedLetter("", metadata, files, dict(self.headers.items()))
 
 
-class SakServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class SakServer(LoopbackServer):
     def __init__(self, tls: ssl.SSLContext | None = None):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler, tls=tls)
         self.state = SakState()
-        if tls is not None:
-            self.socket = tls.wrap_socket(self.socket, server_side=True)
-        self.scheme = "https" if tls is not None else "http"
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (a timeout) is part of the tests; anything else is not."""
@@ -192,12 +188,4 @@ class SakServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}/letters"
-
-    def __enter__(self) -> SakServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        return f"{self.base_url}/letters"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackServer
 
 
 @dataclass
@@ -39,23 +40,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-class WebhookServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class WebhookServer(LoopbackServer):
     def __init__(self, state: WebhookState):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.state = state
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/hooks/T0K3N-secret-path"
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
+        self.url = f"{self.base_url}/hooks/T0K3N-secret-path"
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         return None  # a client that timed out closed the socket: expected here
-
-    def __enter__(self) -> WebhookServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join()
