@@ -22,7 +22,7 @@ PACKAGE = REPO / "svarinn_daemon"
 MIGRATIONS = REPO / "migrations"
 TESTS = REPO / "tests"
 
-SHARED = frozenset({"", "common", "errors", "logs", "keys", "plugins", "policies"})
+SHARED = frozenset({"", "common", "errors", "logs", "keys", "netstream", "plugins", "policies"})
 BELOW_LETTER = SHARED | {"config", "cms", "svarinn", "ledger", "adapters"}
 ALLOWED: dict[str, frozenset[str]] = {
     "": frozenset(),  # the package's own __init__: nothing
@@ -30,6 +30,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "logs": frozenset(),
     "policies": frozenset(),
+    "netstream": frozenset(),
     "keys": frozenset({"errors"}),
     "plugins": frozenset({"errors"}),
     "config": SHARED,

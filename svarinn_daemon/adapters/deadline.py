@@ -13,12 +13,13 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import httpcore
 import httpx
+
+from svarinn_daemon import netstream
 
 __all__ = ["Deadline"]
 
@@ -48,18 +49,25 @@ class Deadline:
         return left if timeout is None else min(timeout, left)
 
     def install(self, client: httpx.Client) -> None:
-        """Make ``client``'s connections keep this deadline. httpx takes no network
-        backend, hence its transport's pool's attribute (as ``svarinn/transport.py`` does)."""
-        transport = client._transport
-        if isinstance(transport, httpx.HTTPTransport):
-            pool = transport._pool
-            pool._network_backend = _Backend(pool._network_backend, self)
+        """Make ``client``'s connections keep this deadline."""
+
+        def backend(inner: httpcore.NetworkBackend) -> httpcore.NetworkBackend:
+            return netstream.WrappingBackend(
+                inner,
+                lambda stream: _Stream(stream, self),
+                lambda timeout: self.cap(timeout, httpcore.ConnectTimeout),
+            )
+
+        netstream.install(client, backend)
 
 
-class _Stream(httpcore.NetworkStream):
+class _Stream(netstream.PassStream):
     def __init__(self, inner: httpcore.NetworkStream, deadline: Deadline):
-        self._inner = inner
+        super().__init__(inner)
         self._deadline = deadline
+
+    def wrap(self, inner: httpcore.NetworkStream) -> httpcore.NetworkStream:
+        return _Stream(inner, self._deadline)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._inner.read(max_bytes, self._deadline.cap(timeout, httpcore.ReadTimeout))
@@ -71,9 +79,6 @@ class _Stream(httpcore.NetworkStream):
             piece = buffer if len(buffer) <= _SLICE else buffer[start : start + _SLICE]
             self._inner.write(piece, self._deadline.cap(timeout, httpcore.WriteTimeout))
 
-    def close(self) -> None:
-        self._inner.close()
-
     def start_tls(
         self,
         ssl_context: ssl.SSLContext,
@@ -81,40 +86,7 @@ class _Stream(httpcore.NetworkStream):
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
         cap = self._deadline.cap(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname, cap), self._deadline)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+        return super().start_tls(ssl_context, server_hostname, cap)
 
 
 _SLICE = 64 * 1024
-
-
-class _Backend(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend, deadline: Deadline):
-        self._inner = inner
-        self._deadline = deadline
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        cap = self._deadline.cap(timeout, httpcore.ConnectTimeout)
-        stream = self._inner.connect_tcp(host, port, cap, local_address, socket_options)
-        return _Stream(stream, self._deadline)
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        cap = self._deadline.cap(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.connect_unix_socket(path, cap, socket_options), self._deadline)
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)

@@ -7,13 +7,11 @@ what it says to SvarInn: one ``httpx.Client`` per account, built from its ``Http
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
-from typing import Any
 
 import httpcore
 import httpx
 
-from svarinn_daemon import __version__
+from svarinn_daemon import __version__, netstream
 from svarinn_daemon.config.model import HttpConfig
 from svarinn_daemon.errors import ConfigError
 
@@ -58,20 +56,18 @@ def http_client(
 def _read_large(client: httpx.Client) -> None:
     """httpcore asks each recv() for 64 KiB, so a 1 GiB letter takes 16,000 trips through
     h11 and httpx, which cost the daemon a third of its CPU per byte (measured by
-    benchmarks/bench_daemon.py). This client's connections read up to READ_SIZE instead,
-    through httpcore's network-backend interface; other clients (the notifiers') keep the
-    default. httpx takes no backend argument, hence the transports' pools' attribute (the
-    direct one and each proxy mount's)."""
-    for transport in (client._transport, *client._mounts.values()):
-        if isinstance(transport, httpx.HTTPTransport):
-            pool = transport._pool
-            pool._network_backend = _LargeReads(pool._network_backend)
+    benchmarks/bench_daemon.py). This client's connections read up to READ_SIZE instead;
+    other clients (the notifiers') keep the default."""
+    netstream.install(client, lambda inner: netstream.WrappingBackend(inner, _LargeReadStream))
 
 
-class _LargeReadStream(httpcore.NetworkStream):
+class _LargeReadStream(netstream.PassStream):
     def __init__(self, inner: httpcore.NetworkStream, *, tls: bool = False):
-        self._inner = inner
+        super().__init__(inner)
         self._tls = tls
+
+    def wrap(self, inner: httpcore.NetworkStream) -> httpcore.NetworkStream:
+        return _LargeReadStream(inner, tls=True)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         data = self._inner.read(max(max_bytes, READ_SIZE), timeout)
@@ -103,51 +99,6 @@ class _LargeReadStream(httpcore.NetworkStream):
         finally:
             sock.settimeout(previous)
         return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, timeout)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        inner = self._inner.start_tls(ssl_context, server_hostname, timeout)
-        return _LargeReadStream(inner, tls=True)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _LargeReads(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend):
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _LargeReadStream(stream)
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        return _LargeReadStream(self._inner.connect_unix_socket(path, timeout, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
 
 
 def proxy_for(http: HttpConfig) -> httpx.Proxy | None:
