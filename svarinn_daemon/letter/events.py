@@ -15,7 +15,7 @@ from svarinn_daemon.errors import ArchiveError, DaemonError
 from svarinn_daemon.ledger import Claim
 from svarinn_daemon.letter.results import Outcome, PollResult
 from svarinn_daemon.letter.retry import Decision
-from svarinn_daemon.svarinn.models import RejectedItem
+from svarinn_daemon.svarinn.records import RejectedItem
 
 __all__ = ["PipelineEvents", "ReceiptKind"]
 

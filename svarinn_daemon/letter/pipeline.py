@@ -44,7 +44,7 @@ from svarinn_daemon.letter.spool import Spool
 from svarinn_daemon.letter.stages import Downloaded, Stages
 from svarinn_daemon.policies import RetryPolicy, VerifyPolicy
 from svarinn_daemon.svarinn import Forsendelse
-from svarinn_daemon.svarinn.models_v2 import parse_stored
+from svarinn_daemon.svarinn.stored import parse_stored
 
 T = TypeVar("T")
 # How long a worker waits before writing a decision again while the ledger is down.

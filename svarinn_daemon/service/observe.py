@@ -20,7 +20,7 @@ from svarinn_daemon.letter.retry import Action, Decision
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.service.breaker import Breaker
 from svarinn_daemon.service.metrics import Metrics
-from svarinn_daemon.svarinn.models import RejectedItem
+from svarinn_daemon.svarinn.records import RejectedItem
 
 __all__ = ["MAX_REJECTED_LOG_LINES", "Observer"]
 

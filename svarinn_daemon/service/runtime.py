@@ -27,9 +27,9 @@ from svarinn_daemon.logs import add_secrets, get_logger
 from svarinn_daemon.service.breaker import Breaker, BreakerPolicy
 from svarinn_daemon.service.metrics import LedgerSnapshot, Metrics
 from svarinn_daemon.service.observe import Observer
-from svarinn_daemon.svarinn import SvarInnClient
+from svarinn_daemon.svarinn import SvarInnClient, SvarInnHttpClient
 from svarinn_daemon.svarinn.client import Credentials
-from svarinn_daemon.svarinn.client_v2 import SvarInnV2Client
+from svarinn_daemon.svarinn.v2 import SvarInnV2Client
 
 log = get_logger(__name__)
 
@@ -98,11 +98,11 @@ class Runtime:
         return LedgerSnapshot(counts, ages, withheld)
 
 
-def connect(account: AccountConfig, **options: Any) -> SvarInnClient:
+def connect(account: AccountConfig, **options: Any) -> SvarInnHttpClient:
     """The SvarInn client for one ``[[accounts]]`` table, of its ``api`` version (options:
-    see SvarInnClient)."""
+    see SvarInnHttpClient)."""
     credentials = Credentials(account.username, account.password)
-    cls = SvarInnV2Client if account.api == "v2" else SvarInnClient
+    cls: type[SvarInnHttpClient] = SvarInnV2Client if account.api == "v2" else SvarInnClient
     return cls(account.base_url, credentials, account.http, account=account.name, **options)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from svarinn_daemon.svarinn.models import Forsendelse, Listing
+from svarinn_daemon.svarinn.records import Forsendelse, Listing
 
 __all__ = ["DownloadBody", "SvarInnApi"]
 

@@ -1,4 +1,11 @@
-"""The SvarInn MottakService v1 client: list, stream-download, acknowledge, report failure.
+"""The HTTP client both SvarInn API versions share: list, stream-download, send receipts.
+
+``v1.py`` and ``v2.py`` subclass :class:`SvarInnHttpClient` with their paths, their item
+parser and their two receipts; everything that decides whether a request is safe and what
+an answer means is here, once: credentials only to the account's origin, redirects followed
+hop by hop with the same origin check, the listing's size, item and time limits, download
+streaming with its deadlines, and the status-to-error mapping (404 gone, 401/403 stop the
+account, 408/429/5xx retried).
 
 Synchronous ``httpx.Client``: the daemon runs letters on a thread pool, an httpx.Client is
 safe to share between threads, and blocking streams keep a multi-GB download a plain loop
@@ -27,7 +34,6 @@ import httpx
 from svarinn_daemon.config.model import HttpConfig
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import (
-    OriginNotAllowedError,
     ProtocolError,
     ServiceUnavailableError,
 )
@@ -40,29 +46,13 @@ from svarinn_daemon.svarinn.failures import (
     error_for_transport,
 )
 from svarinn_daemon.svarinn.listing_json import NotAList, TooManyItems, iter_items
-from svarinn_daemon.svarinn.models import (
-    Forsendelse,
-    Listing,
-    RejectedItem,
-    check_forsendelse_id,
-    parse_item,
-    rejected_item,
-)
-from svarinn_daemon.svarinn.origins import Origin, display_url
+from svarinn_daemon.svarinn.origins import Origin, OriginPolicy, display_url, redirect_target
+from svarinn_daemon.svarinn.parsing import check_forsendelse_id, rejected_item
+from svarinn_daemon.svarinn.records import Forsendelse, Listing, RejectedItem
 from svarinn_daemon.svarinn.transport import http_client
 
-__all__ = [
-    "ACKNOWLEDGE_PATH",
-    "LIST_PATH",
-    "PAGE_SIZE",
-    "REPORT_FAILURE_PATH",
-    "Download",
-    "SvarInnClient",
-]
+__all__ = ["PAGE_SIZE", "Credentials", "Download", "SvarInnHttpClient", "path_id"]
 
-LIST_PATH = "/tjenester/svarinn/mottaker/hentNyeForsendelser"
-ACKNOWLEDGE_PATH = "/tjenester/svarinn/kvitterMottak/forsendelse/{id}"
-REPORT_FAILURE_PATH = "/tjenester/svarinn/mottakFeilet/forsendelse/{id}"
 PAGE_SIZE = 200  # SvarInn returns at most this many letters per call
 # A page with more items than this is refused unread: five times what SvarInn documents.
 MAX_PAGE_ITEMS = 5 * PAGE_SIZE
@@ -85,18 +75,19 @@ class Credentials:
     password: Secret = field(repr=False)
 
 
-class SvarInnClient:
+class SvarInnHttpClient:
     """One account's connection to SvarInn. Thread-safe; close it (or use ``with``).
 
     ``account`` is the account's name, for messages. ``transport`` replaces httpx's network
-    transport, as in :class:`httpx.Client` (an in-memory SvarInn, say). This class speaks
-    MottakService v1; :class:`~svarinn_daemon.svarinn.client_v2.SvarInnV2Client` changes
-    only the paths, the item parser and the receipts, and keeps all the HTTP handling here.
+    transport, as in :class:`httpx.Client` (an in-memory SvarInn, say). A subclass per API
+    version (``v1.SvarInnClient``, ``v2.SvarInnV2Client``) sets ``api``, ``list_path`` and
+    ``listing_name`` and writes :meth:`_parse_item`, :meth:`acknowledge` and
+    :meth:`report_failure`.
     """
 
-    api = "v1"
-    list_path = LIST_PATH
-    listing_name = "hentNyeForsendelser"
+    api: str
+    list_path: str
+    listing_name: str
 
     def __init__(
         self,
@@ -111,8 +102,8 @@ class SvarInnClient:
         self.name = account
         self.http = http
         self.origin = Origin.of(base_url)
-        self.allowed_download_origins = frozenset(
-            Origin.of(o) for o in http.allowed_download_origins
+        self.origins = OriginPolicy(
+            self.origin, frozenset(Origin.of(o) for o in http.allowed_download_origins)
         )
         self._base = base_url.rstrip("/")
         password = credentials.password.reveal()
@@ -131,7 +122,7 @@ class SvarInnClient:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(account={self.name!r}, origin={str(self.origin)!r})"
 
-    def __enter__(self) -> SvarInnClient:
+    def __enter__(self) -> SvarInnHttpClient:
         return self
 
     def __exit__(
@@ -145,7 +136,7 @@ class SvarInnClient:
     def close(self) -> None:
         self._http.close()
 
-    # --- the four MottakService calls ---------------------------------------------------
+    # --- the four calls: list, download, and the two receipts -------------------------
 
     def listing(self) -> Listing:
         """Every new letter, each id once, in the order first seen, and every item that
@@ -197,25 +188,24 @@ class SvarInnClient:
             response.close()
 
     def acknowledge(self, forsendelse_id: str) -> None:
-        """kvitterMottak: the letter is safely archived; SvarUt will not send it on."""
-        url = self._base + ACKNOWLEDGE_PATH.format(id=_path_id(forsendelse_id))
-        self._call("POST", url, content=b"")
+        """The letter is safely archived: SvarUt will not send it on."""
+        raise NotImplementedError
 
     def report_failure(self, forsendelse_id: str, message: str, *, permanent: bool) -> None:
-        """mottakFeilet: tell SvarUt (and the sender) that the import failed.
+        """The import failed; ``permanent=True`` makes SvarUt deliver the letter through
+        another channel."""
+        raise NotImplementedError
 
-        ``permanent=True`` makes SvarUt deliver the letter through another channel.
-        """
-        url = self._base + REPORT_FAILURE_PATH.format(id=_path_id(forsendelse_id))
+    def _feil(self, message: str, permanent: bool) -> dict[str, Any]:
+        """A failure report's body: the message with our secrets hidden, clipped."""
         text = self._redactor.scrub(message).strip() or "mottak feilet"
-        body = {"feilmelding": text[:MAX_FEILMELDING_CHARS], "permanent": bool(permanent)}
-        self._call("POST", url, json_body=body)
+        return {"feilmelding": text[:MAX_FEILMELDING_CHARS], "permanent": bool(permanent)}
 
     # --- plumbing -----------------------------------------------------------------------
 
     def _parse_item(self, value: Any, index: int) -> Forsendelse | RejectedItem:
         """One decoded listing item of this API version."""
-        return parse_item(value, index=index)
+        raise NotImplementedError
 
     def _list_page(self, deadline: float) -> Listing:
         url = self._base + self.list_path
@@ -324,7 +314,7 @@ class SvarInnClient:
         ``deadline`` (monotonic), no single wait lasts past it; ``letter``: see _call."""
         target = httpx.URL(url)
         for _hop in range(MAX_REDIRECTS + 1):
-            home = self._check_origin(target, download=download)
+            home = self.origins.credentials_for(target, download=download, account=self.name)
             headers = {"Authorization": self._authorization} if home else {}
             if download:
                 headers["Accept-Encoding"] = "identity"
@@ -353,7 +343,7 @@ class SvarInnClient:
                         f"account {self.name}: {action}: answered with redirect "
                         f"{response.status_code}, which would turn the {method} into a GET"
                     )
-                target = self._redirect_target(target, location, action=action)
+                target = redirect_target(target, location, where=f"account {self.name}: {action}")
                 continue
             if response.is_success:
                 return response
@@ -371,37 +361,6 @@ class SvarInnClient:
             read=min(http.read_timeout.total_seconds(), left),
             write=min(http.write_timeout.total_seconds(), left),
             pool=min(http.pool_timeout.total_seconds(), left),
-        )
-
-    def _redirect_target(self, target: httpx.URL, location: str, *, action: str) -> httpx.URL:
-        """Where a redirect points; a Location that is no http(s) URL with a host (such as
-        ``http:host:port/x``) is the server's protocol error, never ours."""
-        shown = repr(location[:200])
-        try:
-            joined = target.join(location)
-        except (httpx.InvalidURL, ValueError) as exc:
-            raise ProtocolError(
-                f"account {self.name}: {action}: bad redirect Location {shown} ({exc})"
-            ) from None
-        if joined.scheme not in ("http", "https") or not joined.host:
-            raise ProtocolError(
-                f"account {self.name}: {action}: redirect Location {shown} is not "
-                "an http(s) URL with a host"
-            )
-        return joined
-
-    def _check_origin(self, target: httpx.URL, *, download: bool) -> bool:
-        """True when ``target`` is home (send credentials); raise when it is not allowed."""
-        origin = Origin.of(target)
-        if origin == self.origin:
-            return True
-        if download and origin in self.allowed_download_origins:
-            return False
-        raise OriginNotAllowedError(
-            f"account {self.name}: {display_url(str(target))} is on origin {origin}, "
-            f"not on the account's {self.origin}; refusing to connect. If SvarUt really serves "
-            f'files from there, add "{origin}" to http.allowed_download_origins (credentials '
-            "are never sent there)"
         )
 
     def _status_error(self, response: httpx.Response, *, action: str, download: bool) -> Exception:
@@ -424,5 +383,6 @@ class SvarInnClient:
         )
 
 
-def _path_id(forsendelse_id: str) -> str:
+def path_id(forsendelse_id: str) -> str:
+    """A forsendelse id, checked, as one URL path segment."""
     return quote(check_forsendelse_id(forsendelse_id), safe="")

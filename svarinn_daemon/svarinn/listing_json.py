@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from svarinn_daemon.svarinn.fields import json_type
+from svarinn_daemon.svarinn.parsing import json_type
 
 __all__ = [
     "MAX_ITEM_CHARS",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from svarinn_daemon.svarinn.models import Adressat, Filmetadata, Forsendelse, Metadata
+from svarinn_daemon.svarinn.records import Adressat, Filmetadata, Forsendelse, Metadata
 
 __all__ = ["NORMALISED_FORMAT", "normalised"]
 

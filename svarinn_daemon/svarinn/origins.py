@@ -14,7 +14,7 @@ import httpx
 
 from svarinn_daemon.errors import OriginNotAllowedError, ProtocolError
 
-__all__ = ["Origin", "display_url"]
+__all__ = ["Origin", "OriginPolicy", "display_url", "redirect_target"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -57,3 +57,39 @@ def display_url(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, query, ""))[:300]
     except ValueError:
         return "<unparseable URL>"
+
+
+@dataclass(frozen=True)
+class OriginPolicy:
+    """Where one account's requests may go: ``home`` (its ``base_url``'s origin) with its
+    credentials, the ``downloads`` origins the operator allowed without them, nowhere else."""
+
+    home: Origin
+    downloads: frozenset[Origin] = frozenset()
+
+    def credentials_for(self, target: httpx.URL, *, download: bool, account: str) -> bool:
+        """True when ``target`` is home (send credentials); raise when it is not allowed."""
+        origin = Origin.of(target)
+        if origin == self.home:
+            return True
+        if download and origin in self.downloads:
+            return False
+        raise OriginNotAllowedError(
+            f"account {account}: {display_url(str(target))} is on origin {origin}, "
+            f"not on the account's {self.home}; refusing to connect. If SvarUt really serves "
+            f'files from there, add "{origin}" to http.allowed_download_origins (credentials '
+            "are never sent there)"
+        )
+
+
+def redirect_target(target: httpx.URL, location: str, *, where: str) -> httpx.URL:
+    """Where a redirect points; a Location that is no http(s) URL with a host (such as
+    ``http:host:port/x``) is the server's protocol error, never ours."""
+    shown = repr(location[:200])
+    try:
+        joined = target.join(location)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ProtocolError(f"{where}: bad redirect Location {shown} ({exc})") from None
+    if joined.scheme not in ("http", "https") or not joined.host:
+        raise ProtocolError(f"{where}: redirect Location {shown} is not an http(s) URL with a host")
+    return joined

@@ -27,12 +27,9 @@ from svarinn_daemon.letter.account import AccountRuntime
 from svarinn_daemon.simulator.identity import generate_identity
 from svarinn_daemon.simulator.letters import LetterFile, SimLetter, build_letter, pdf_chunks
 from svarinn_daemon.simulator.state import FailureReport
-from svarinn_daemon.svarinn.models import (
-    Forsendelse,
-    Listing,
-    check_forsendelse_id,
-    parse_listing,
-)
+from svarinn_daemon.svarinn.parsing import check_forsendelse_id
+from svarinn_daemon.svarinn.records import Forsendelse, Listing
+from svarinn_daemon.svarinn.v1 import parse_listing
 
 __all__ = ["FakeClock", "InMemorySvarInn", "MemoryDownload", "Stall", "make_key_pair"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from svarinn_daemon.config import RouteConfig
 from svarinn_daemon.letter.routing import Destination, choose_archive, route_matches
 from svarinn_daemon.svarinn import Forsendelse
-from svarinn_daemon.svarinn.models import Avsender, Mottaker
+from svarinn_daemon.svarinn.records import Avsender, Mottaker
 
 
 def letter(

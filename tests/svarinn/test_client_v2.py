@@ -22,7 +22,7 @@ from svarinn_daemon.errors import (
 )
 from svarinn_daemon.service.runtime import connect
 from svarinn_daemon.simulator import Fault, LetterFile, Simulator
-from svarinn_daemon.svarinn.client_v2 import SvarInnV2Client
+from svarinn_daemon.svarinn.v2 import SvarInnV2Client
 from tests.support.simhelpers import Recorder, list_new, make_account, openssl_decrypt
 
 Account = Callable[..., AccountConfig]

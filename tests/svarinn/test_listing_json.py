@@ -10,14 +10,9 @@ import pytest
 
 from svarinn_daemon.errors import ProtocolError
 from svarinn_daemon.svarinn.listing_json import NotAList, TooManyItems, iter_items
-from svarinn_daemon.svarinn.models import (
-    Forsendelse,
-    RejectedItem,
-    parse_date,
-    parse_forsendelse,
-    parse_item,
-    parse_listing,
-)
+from svarinn_daemon.svarinn.parsing import parse_date
+from svarinn_daemon.svarinn.records import Forsendelse, RejectedItem
+from svarinn_daemon.svarinn.v1 import parse_forsendelse, parse_item, parse_listing
 
 URL = "https://svarut.ks.no/tjenester/svarinn/forsendelse/a"
 

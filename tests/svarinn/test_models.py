@@ -14,14 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from svarinn_daemon.errors import ProtocolError
-from svarinn_daemon.svarinn.models import (
-    Avsender,
-    Filmetadata,
-    parse_date,
-    parse_forsendelse,
-    parse_forsendelser,
-    parse_listing,
-)
+from svarinn_daemon.svarinn.parsing import parse_date
+from svarinn_daemon.svarinn.records import Avsender, Filmetadata
+from svarinn_daemon.svarinn.v1 import parse_forsendelse, parse_forsendelser, parse_listing
 
 
 def doc_example(shared_docs: Path) -> Any:
@@ -318,7 +313,7 @@ def test_any_value_in_a_valid_letter(field: str, value: Any) -> None:
 )
 def test_a_link_with_a_bad_port_or_host_rejects_its_item(link: str) -> None:
     """Issue #24, item 16: it ended as an InternalError retry loop at the download."""
-    from svarinn_daemon.svarinn.fields import item_id_and_link
+    from svarinn_daemon.svarinn.parsing import item_id_and_link
 
     with pytest.raises(ProtocolError, match="is not an http"):
         item_id_and_link({"id": "f1", "downloadUrl": link}, where="item", link_key="downloadUrl")

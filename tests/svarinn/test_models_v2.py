@@ -12,13 +12,10 @@ from typing import Any
 import pytest
 
 from svarinn_daemon.errors import ProtocolError
-from svarinn_daemon.svarinn.models import Filmetadata, Lenke, parse_forsendelse
-from svarinn_daemon.svarinn.models_v2 import (
-    api_of,
-    parse_forsendelse_v2,
-    parse_listing_v2,
-    parse_stored,
-)
+from svarinn_daemon.svarinn.records import Filmetadata, Lenke
+from svarinn_daemon.svarinn.stored import api_of, parse_stored
+from svarinn_daemon.svarinn.v1 import parse_forsendelse
+from svarinn_daemon.svarinn.v2 import parse_forsendelse_v2, parse_listing_v2
 from tests.support.v2_items import HASH, ID, full
 
 

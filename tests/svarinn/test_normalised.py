@@ -8,9 +8,9 @@ from pathlib import Path
 from cryptography import x509
 
 from svarinn_daemon.simulator import Simulator
-from svarinn_daemon.svarinn.models import parse_forsendelse
-from svarinn_daemon.svarinn.models_v2 import parse_forsendelse_v2
 from svarinn_daemon.svarinn.normalised import NORMALISED_FORMAT, normalised
+from svarinn_daemon.svarinn.v1 import parse_forsendelse
+from svarinn_daemon.svarinn.v2 import parse_forsendelse_v2
 from tests.support.v2_items import full
 
 # What only one version can say (v2's new fields, v1's status and kryptert) or what the

@@ -1,32 +1,37 @@
-"""SvarInn V2 listing JSON -> the same frozen :class:`Forsendelse` records as v1.
+"""SvarInn V2 (KS's stable receiving API, the default): its keys, its item parser and its
+endpoints, onto the same :class:`Forsendelse` records as v1.
 
 V2 renames and retypes fields (``nedlastingslenke``, ``dato`` in ISO 8601, ``sikkerhetsniva``,
 ``filer[].hash/storrelse/mimeType/type``, ``mottaker.organisasjonsnummer``, nested
 ``metadataForImport.mappeId/journalpostId``) and adds ``lenker``, ``avgivendeSystem`` and
-``taushetsbelagtPost``; this module maps them onto the one model the pipeline uses, with
-v1's tolerance: unknown fields and missing optional ones are accepted, and only what the
-daemon relies on is strict (the list, ``id``, ``nedlastingslenke``, the shape of ``filer``,
-each ``hash`` and ``storrelse``), raising a :class:`ProtocolError` that names item and field.
-
-:func:`parse_stored` reads a ledger's raw item of either version (the shapes do not overlap:
-v1 has ``downloadUrl``, v2 ``nedlastingslenke``), so letters listed before an account
-switched version are still read as what they are.
+``taushetsbelagtPost``; they are mapped here with the shared tolerance of ``parsing.py``:
+only the list, ``id``, ``nedlastingslenke``, the shape of ``filer``, each ``hash`` and
+``storrelse`` are strict. The client: listing ``GET {base}/svarinn/v2/forsendelser`` (at most
+200 per call, v1's paging rule), download ``GET nedlastingslenke`` (always a ZIP), receipts
+one ``PATCH {base}/svarinn/v2/forsendelser/{id}/status`` with ``MOTTATT`` or ``FEILET``
+(setting a status is idempotent, so a PATCH whose answer was lost is safe to send again).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from svarinn_daemon.svarinn import models as v1
-from svarinn_daemon.svarinn.fields import (
+from svarinn_daemon.errors import ProtocolError
+from svarinn_daemon.svarinn.client import SvarInnHttpClient, path_id
+from svarinn_daemon.svarinn.parsing import (
+    FileKeys,
     as_number,
     as_text,
     item_id_and_link,
+    metadata,
+    parse_date,
+    parse_files,
+    parse_item,
+    parse_listing,
 )
-from svarinn_daemon.svarinn.models import (
+from svarinn_daemon.svarinn.records import (
     Adressat,
     Avsender,
     Forsendelse,
@@ -35,17 +40,17 @@ from svarinn_daemon.svarinn.models import (
     Metadata,
     Mottaker,
     RejectedItem,
-    parse_date,
 )
 
 __all__ = [
     "LISTING_NAME",
+    "LIST_PATH_V2",
     "NIVA",
-    "api_of",
+    "STATUS_PATH_V2",
+    "SvarInnV2Client",
     "parse_forsendelse_v2",
     "parse_item_v2",
     "parse_listing_v2",
-    "parse_stored",
 ]
 
 LISTING_NAME = "svarinn/v2/forsendelser"
@@ -54,29 +59,19 @@ NIVA = {"BETYDELIG": "3", "HOYESTE": "4"}
 _A = TypeVar("_A", bound=Adressat)
 
 
-V2_FILE_KEYS = v1.FileKeys("hash", "storrelse", "mimeType", "type", extra="ekstraMetadata")
-
-
-def api_of(raw: Mapping[str, Any]) -> str:
-    """The API version a stored item came from: v2 items have ``nedlastingslenke``."""
-    return "v2" if "nedlastingslenke" in raw and "downloadUrl" not in raw else "v1"
-
-
-def parse_stored(raw: Mapping[str, Any]) -> Forsendelse:
-    """A ledger's raw item, of whichever version delivered it."""
-    if api_of(raw) == "v2":
-        return parse_forsendelse_v2(dict(raw))
-    return v1.parse_forsendelse(dict(raw))
+LIST_PATH_V2 = "/svarinn/v2/forsendelser"
+STATUS_PATH_V2 = "/svarinn/v2/forsendelser/{id}/status"
+V2_FILE_KEYS = FileKeys("hash", "storrelse", "mimeType", "type", extra="ekstraMetadata")
 
 
 def parse_listing_v2(data: Any) -> Listing:
     """A decoded v2 listing, malformed items set aside; only a non-list raises."""
-    return v1.parse_listing(data, parse=parse_forsendelse_v2, name=LISTING_NAME)
+    return parse_listing(data, parse=parse_forsendelse_v2, name=LISTING_NAME)
 
 
 def parse_item_v2(item: Any, *, index: int) -> Forsendelse | RejectedItem:
     """One listed v2 item: the letter, or why it cannot be read. Never raises."""
-    return v1.parse_item(item, index=index, parse=parse_forsendelse_v2, name=LISTING_NAME)
+    return parse_item(item, index=index, parse=parse_forsendelse_v2, name=LISTING_NAME)
 
 
 def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
@@ -98,11 +93,11 @@ def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
         svar_pa_forsendelse=as_text(item.get("svarPaForsendelse")),
         forsendelse_type=as_text(item.get("type")),
         ekstern_ref=as_text(item.get("eksternRef")),
-        metadata_fra_avleverende_system=v1.metadata(
+        metadata_fra_avleverende_system=metadata(
             item.get("metadataFraAvleverendeSystem"), extra="virksomhetsspesifikkeMetadata"
         ),
         metadata_for_import=_metadata_for_import(item.get("metadataForImport")),
-        filmetadata=v1.parse_files(item.get("filer"), V2_FILE_KEYS, where=f"{where}.filer"),
+        filmetadata=parse_files(item.get("filer"), V2_FILE_KEYS, where=f"{where}.filer"),
         api="v2",
         lenker=_lenker(item.get("lenker")),
         avgivende_system=as_text(item.get("avgivendeSystem")),
@@ -161,3 +156,43 @@ def _lenker(value: Any) -> tuple[Lenke, ...]:
         for entry in value
         if isinstance(entry, dict) and (link := as_text(entry.get("lenke")))
     )
+
+
+class SvarInnV2Client(SvarInnHttpClient):
+    """One account's connection to SvarInn V2; ``base_url`` is the part before
+    ``/svarinn/v2/`` (``https://svarut.ks.no/api`` by default)."""
+
+    api = "v2"
+    list_path = LIST_PATH_V2
+    listing_name = LISTING_NAME
+
+    def _parse_item(self, value: Any, index: int) -> Forsendelse | RejectedItem:
+        return parse_item_v2(value, index=index)
+
+    def acknowledge(self, forsendelse_id: str) -> None:
+        """Status MOTTATT: the letter is archived; SvarUt stops listing it."""
+        self._set_status(forsendelse_id, {"status": "MOTTATT"})
+
+    def report_failure(self, forsendelse_id: str, message: str, *, permanent: bool) -> None:
+        """Status FEILET: ``permanent=True`` makes SvarUt send the letter by other means."""
+        feil = self._feil(message, permanent)
+        self._set_status(forsendelse_id, {"status": "FEILET", "feil": feil})
+
+    def _set_status(self, forsendelse_id: str, body: dict[str, Any]) -> None:
+        url = self._base + STATUS_PATH_V2.format(id=path_id(forsendelse_id))
+        try:
+            self._call("PATCH", url, json_body=body, letter=True)
+        except ProtocolError as exc:
+            if exc.status_code != 400:
+                raise
+            # The server refused the body: say which letter, which fields we sent, and what
+            # the server said about them (its error body names the field it refused).
+            fields = "status, feil.feilmelding, feil.permanent" if "feil" in body else "status"
+            said = f": {exc.body_start[:300]}" if exc.body_start else ""
+            raise ProtocolError(
+                f"account {self.name}: forsendelse {forsendelse_id}: SvarInn refused the "
+                f"status update {body['status']} with 400 Bad Request (fields sent: "
+                f"{fields}){said}",
+                status_code=400,
+                body_start=exc.body_start,
+            ) from None
