@@ -22,7 +22,7 @@ class AccountRuntime:
     """What the pipeline needs per account, built once at start."""
 
     name: str
-    client: SvarInnApi  # SvarInn MottakService v1 over HTTP, or any other implementation
+    client: SvarInnApi  # SvarInn V2 or MottakService v1 over HTTP, or any implementation
     adapter: ArchiveAdapter
     keys: tuple[KeyPair, ...]
     archive: str  # the [archives.NAME] its letters go to

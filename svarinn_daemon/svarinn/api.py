@@ -1,10 +1,11 @@
 """What the pipeline needs from SvarInn, as a type: list, download, acknowledge, report.
 
 The pipeline holds a :class:`SvarInnApi`, never a concrete client, so each protocol version
-is one implementation: :class:`~svarinn_daemon.svarinn.client.SvarInnClient` speaks
-MottakService v1 over HTTP, :class:`svarinn_daemon.testing.InMemorySvarInn` keeps letters in
-the process, and a SvarInn V2 client is a third. Every implementation raises only the
-daemon's errors (:mod:`svarinn_daemon.errors`), since the retry decisions read them.
+is one implementation: :class:`~svarinn_daemon.svarinn.v2.SvarInnV2Client` speaks SvarInn
+V2 over HTTP, :class:`~svarinn_daemon.svarinn.v1.SvarInnClient` MottakService v1, and
+:class:`svarinn_daemon.testing.InMemorySvarInn` keeps letters in the process. Every
+implementation raises only the daemon's errors (:mod:`svarinn_daemon.errors`), since the
+retry decisions read them.
 """
 
 from __future__ import annotations
