@@ -88,6 +88,19 @@ class SimLetter:
     def v2_filename(self) -> str:
         return f"forsendelse-{self.id[:8]}.zip"
 
+    def listed_files(
+        self, wrong_sha256: bool, unknown_size: bool
+    ) -> list[tuple[FileInfo, str, int]]:
+        """Each file with the sha256 and size the listing gives it, as the listing faults
+        make them: the first file's hash wrong, every size 0 (SvarInn's "unknown")."""
+        out = []
+        for n, info in enumerate(self.files):
+            digest = info.sha256
+            if wrong_sha256 and n == 0:
+                digest = hashlib.sha256(b"not " + digest.encode()).hexdigest()
+            out.append((info, digest, 0 if unknown_size else info.size))
+        return out
+
     def to_json_v2(
         self, download_url: str, *, wrong_sha256: bool = False, unknown_size: bool = False
     ) -> dict[str, Any]:
@@ -98,20 +111,16 @@ class SimLetter:
         self, download_url: str, *, wrong_sha256: bool = False, unknown_size: bool = False
     ) -> dict[str, Any]:
         """The hentNyeForsendelser entry, shaped like the MottakService v1 example."""
-        files = []
-        for n, info in enumerate(self.files):
-            digest = info.sha256
-            if wrong_sha256 and n == 0:
-                digest = hashlib.sha256(b"not " + digest.encode()).hexdigest()
-            files.append(
-                {
-                    "filnavn": info.filnavn,
-                    "mimetype": info.mimetype,
-                    "sha256hash": digest,
-                    "dokumentType": None,
-                    "size": 0 if unknown_size else info.size,
-                }
-            )
+        files = [
+            {
+                "filnavn": info.filnavn,
+                "mimetype": info.mimetype,
+                "sha256hash": digest,
+                "dokumentType": None,
+                "size": size,
+            }
+            for info, digest, size in self.listed_files(wrong_sha256, unknown_size)
+        ]
         millis = int(self.created.timestamp() * 1000)
         return {
             "avsender": self.avsender,

@@ -7,7 +7,6 @@ stored ZIP of it, encrypted, in the same pass over the content that encrypts v1'
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,21 +31,17 @@ def item_v2(
 ) -> dict[str, Any]:
     """The SvarInn V2 listing item, with every field svarinn-v2.md documents; a size of 0
     (``unknown_size``) is SvarInn's word for unknown."""
-    files = []
-    for n, info in enumerate(letter.files):
-        digest = info.sha256
-        if wrong_sha256 and n == 0:
-            digest = hashlib.sha256(b"not " + digest.encode()).hexdigest()
-        files.append(
-            {
-                "filnavn": info.filnavn,
-                "mimeType": info.mimetype,
-                "hash": digest,
-                "storrelse": 0 if unknown_size else info.size,
-                "type": "HOVEDDOKUMENT" if n == 0 else "VEDLEGG",
-                "ekstraMetadata": [],
-            }
-        )
+    files: list[dict[str, Any]] = [
+        {
+            "filnavn": info.filnavn,
+            "mimeType": info.mimetype,
+            "hash": digest,
+            "storrelse": size,
+            "type": "HOVEDDOKUMENT" if n == 0 else "VEDLEGG",
+            "ekstraMetadata": [],
+        }
+        for n, (info, digest, size) in enumerate(letter.listed_files(wrong_sha256, unknown_size))
+    ]
     avsender = {
         "navn": letter.avsender.get("navn"),
         "adresselinje1": letter.avsender.get("adresselinje1"),
