@@ -190,6 +190,7 @@ def run_workload(
                 "py-spy",
                 "record",
                 "--threads",
+                *os.environ.get("BENCH_PYSPY_EXTRA", "").split(),
                 "--subprocesses",
                 "--format",
                 "raw",
