@@ -401,7 +401,8 @@ def main() -> int:
         type=Path,
         metavar="DIR",
         help="run the daemon under py-spy (pip install py-spy), writing collapsed stacks "
-        "(flamegraph.pl input) to DIR; the figures then include py-spy's overhead and RSS",
+        "(flamegraph.pl input) to DIR; the figures then include py-spy's overhead and RSS. "
+        "BENCH_PYSPY_EXTRA adds py-spy options (--gil: only what holds the GIL)",
     )
     args = parser.parse_args()
     print(
