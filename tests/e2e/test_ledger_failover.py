@@ -24,25 +24,12 @@ import pytest
 
 from svarinn_daemon.simulator import Fault
 from tests.support.archives import ADAPTERS, archive_for
+from tests.support.daemon_harness import RUN_CONFIG as CONFIG
 from tests.support.daemon_harness import Harness, harness
 from tests.support.fault_support import log_events, wait_for, when
 from tests.support.pg_server import PostgresServer, throwaway_server
 
 pytestmark = pytest.mark.postgres
-
-CONFIG = """
-[daemon]
-worker_id = "test-worker"
-concurrency = 3
-lease = "30s"
-shutdown_grace = "5s"
-poll_interval = "1s"
-poll_jitter = "0s"
-
-[retry]
-base_delay = "200ms"
-max_delay = "1s"
-"""
 
 
 @contextmanager

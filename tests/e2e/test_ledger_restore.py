@@ -16,22 +16,9 @@ import pytest
 from svarinn_daemon.config import load_config
 from svarinn_daemon.simulator import Fault
 from tests.support.archives import ADAPTERS, archive_for
+from tests.support.daemon_harness import RUN_CONFIG as CONFIG
 from tests.support.daemon_harness import Harness, harness
 from tests.support.fault_support import log_events, wait_for
-
-CONFIG = """
-[daemon]
-worker_id = "test-worker"
-concurrency = 3
-lease = "30s"
-shutdown_grace = "5s"
-poll_interval = "1s"
-poll_jitter = "0s"
-
-[retry]
-base_delay = "200ms"
-max_delay = "1s"
-"""
 
 # The usual weather at SvarInn: failed and reset downloads, refused receipts, slow answers.
 FAULTS = (

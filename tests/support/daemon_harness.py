@@ -24,6 +24,21 @@ from svarinn_daemon.simulator import Simulator
 from svarinn_daemon.simulator.identity import generate_identity, write_operator_files
 from svarinn_daemon.simulator.tls import make_server_tls
 
+# A daemon spawned with `run` for a restore or failover: quick polls and retries.
+RUN_CONFIG = """
+[daemon]
+worker_id = "test-worker"
+concurrency = 3
+lease = "30s"
+shutdown_grace = "5s"
+poll_interval = "1s"
+poll_jitter = "0s"
+
+[retry]
+base_delay = "200ms"
+max_delay = "1s"
+"""
+
 # Fast retries so that a test can go through several attempts in well under a second.
 FAST = """
 [daemon]
