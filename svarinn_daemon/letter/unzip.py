@@ -96,6 +96,12 @@ class StreamingUnzip:
         self.limits = policy.limits
         self.allow_missing = policy.allow_missing_documents
         self.work_dir = work_dir
+        # filer[] by name and by base name: each entry finds its candidates at once.
+        self._by_path: dict[str, list[ExpectedFile]] = {}
+        self._by_base: dict[str, list[ExpectedFile]] = {}
+        for e in self.expected:
+            self._by_path.setdefault(nfc(e.filnavn), []).append(e)
+            self._by_base.setdefault(nfc(e.filnavn).rsplit("/", 1)[-1], []).append(e)
         self._parser = ZipStream(self._declared_size)
         self._head = bytearray()
         self._held = bytearray()
@@ -177,12 +183,9 @@ class StreamingUnzip:
         name, or the only one)."""
         if len(self.expected) == 1:
             return list(self.expected)
-        base = nfc(name).rsplit("/", 1)[-1]
-        return [
-            e
-            for e in self.expected
-            if nfc(e.filnavn) == nfc(name) or nfc(e.filnavn).rsplit("/", 1)[-1] == base
-        ]
+        full = nfc(name)
+        found = self._by_path.get(full, []) + self._by_base.get(full.rsplit("/", 1)[-1], [])
+        return list({id(e): e for e in found}.values())
 
     def _limit(self, name: str) -> int | None:
         """The largest size filer[] gives an entry of this name; an entry it cannot

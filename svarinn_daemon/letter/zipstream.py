@@ -45,6 +45,7 @@ _STORED, _DEFLATED = 0, 8
 _HAS_DESCRIPTOR = 0x08
 _MAX32 = 0xFFFFFFFF
 OUTPUT = 1 << 20  # the most one inflate call may produce: bombs stay bounded
+HEADER_PIECE = 64 * 1024  # bytes moved into the header buffer at a time
 
 
 class NotStreamable(Exception):
@@ -169,12 +170,15 @@ class ZipStream:
                 self._view_used = 0
                 view = view[used:]
                 continue
-            if view:
-                self._buf += view
-                view = view[len(view) :]
             event = self._header()
             if event is None:
-                return
+                if not view:
+                    return
+                # Headers are read from a small buffer, a piece at a time: what follows a
+                # header is copied once at most, however many entries a chunk holds.
+                self._buf += view[:HEADER_PIECE]
+                view = view[HEADER_PIECE:]
+                continue
             if event is not True:
                 yield event
 
