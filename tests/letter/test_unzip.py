@@ -84,6 +84,12 @@ def flag_encrypted(data: bytes) -> bytes:
     return bytes(out)
 
 
+def renamed_in_directory(data: bytes, old: bytes, new: bytes) -> bytes:
+    """The central directory names an entry otherwise than its local header does."""
+    at = data.rfind(b"PK\x01\x02")
+    return data[:at] + data[at:].replace(old, new, 1)
+
+
 def symlink(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name)
     info.create_system = 3
@@ -113,6 +119,21 @@ CASES: dict[str, Callable[[], Case]] = {
     "stored, sizes after the data": lambda: (
         build([("brev.pdf", PDF), ("v.txt", TEXT)], method=zipfile.ZIP_STORED, seekable=False),
         [exp("brev.pdf", PDF), exp("v.txt", TEXT)],
+        POLICY,
+    ),
+    "stored, sizes after the data, zip64": lambda: (
+        build(
+            [("brev.pdf", PDF), ("v.txt", TEXT)],
+            method=zipfile.ZIP_STORED,
+            seekable=False,
+            zip64=True,
+        ),
+        [exp("brev.pdf", PDF), exp("v.txt", TEXT)],
+        POLICY,
+    ),
+    "another name in the directory": lambda: (
+        renamed_in_directory(build([("brev.pdf", PDF)]), b"brev.pdf", b"brev.exe"),
+        [exp("brev.pdf", PDF)],
         POLICY,
     ),
     "deflated, sizes after the data, zip64": lambda: (
