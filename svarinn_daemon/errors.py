@@ -37,7 +37,8 @@ reads both and nothing overrides them. ``temporary`` follows from ``retry``.
     │   ├── IllegalTransitionError    loudly          no   a change the state machine forbids
     │   ├── LetterNotFoundError       loudly          no   no letter with that id
     │   └── LeaseLostError            abandon         no   another worker owns the letter now
-    ├── ArchiveError                  per instance    yes  the adapter decides: backoff or never
+    ├── ArchiveError                  per instance    yes  the adapter decides: backoff, loudly
+    │                                                      (its credentials, configuration) or never
     ├── StorageError                  backoff         yes  our own spool: ENOSPC, EDQUOT, EROFS,
     │                                                      permissions (never the archive's)
     ├── InternalError                 loudly          yes  a bug: an exception nobody converted
@@ -365,10 +366,21 @@ class LeaseLostError(LedgerError):
 
 class ArchiveError(DaemonError):
     """The archive adapter could not take the letter; it says whether retrying helps, and
-    may say how long the archive asked it to wait (``retry_after``, seconds)."""
+    may say how long the archive asked it to wait (``retry_after``, seconds). ``loud``: the
+    archive refused our credentials or configuration (unknown arkivdel, wrong address),
+    which an operator must fix: retried and alerted, never sent to paper."""
 
-    def __init__(self, message: str, *, temporary: bool, retry_after: float | None = None):
-        self.retry = Retry.BACKOFF if temporary else Retry.NEVER
+    def __init__(
+        self,
+        message: str,
+        *,
+        temporary: bool,
+        retry_after: float | None = None,
+        loud: bool = False,
+    ):
+        if loud and not temporary:
+            raise ValueError("a loud archive error is an operator's to fix: never permanent")
+        self.retry = Retry.LOUDLY if loud else Retry.BACKOFF if temporary else Retry.NEVER
         self.retry_after = retry_after
         super().__init__(message)
 

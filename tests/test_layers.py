@@ -22,7 +22,9 @@ PACKAGE = REPO / "svarinn_daemon"
 MIGRATIONS = REPO / "migrations"
 TESTS = REPO / "tests"
 
-SHARED = frozenset({"", "common", "errors", "logs", "keys", "netstream", "plugins", "policies"})
+SHARED = frozenset(
+    {"", "common", "errors", "logs", "keys", "netstream", "plugins", "policies", "specs"}
+)
 BELOW_LETTER = SHARED | {"config", "cms", "svarinn", "ledger", "adapters"}
 ALLOWED: dict[str, frozenset[str]] = {
     "": frozenset(),  # the package's own __init__: nothing
@@ -31,6 +33,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "logs": frozenset(),
     "policies": frozenset(),
     "netstream": frozenset(),
+    "specs": frozenset(),
     "keys": frozenset({"errors"}),
     "plugins": frozenset({"errors"}),
     "config": SHARED,
@@ -42,8 +45,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "letter": BELOW_LETTER,
     "service": BELOW_LETTER | {"alerts", "letter"},
     "simulator": SHARED | {"config", "cms", "svarinn"},
-    "testing": BELOW_LETTER | {"alerts", "letter", "service", "simulator"},
-    "cli": BELOW_LETTER | {"alerts", "letter", "service", "simulator", "testing"},
+    "archives": SHARED,
+    "testing": BELOW_LETTER | {"alerts", "letter", "service", "simulator", "archives"},
+    "cli": BELOW_LETTER | {"alerts", "letter", "service", "simulator", "archives", "testing"},
     "__main__": frozenset({"cli"}),
 }
 # Modules (not packages) that migrations may import: the tables they build, nothing else.

@@ -22,6 +22,7 @@ from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.svarinn.normalised import normalised
 from svarinn_daemon.svarinn.v1 import parse_forsendelse
 from svarinn_daemon.svarinn.v2 import parse_forsendelse_v2
+from tests.support.persons import fnr
 from tests.support.v2_items import full
 
 TODAY = date(2026, 12, 5)
@@ -41,19 +42,6 @@ DOCS = [
         "sha256": "cd" * 32,
     },
 ]
-
-
-def fnr(first_nine: str) -> str:
-    """A fødselsnummer with valid check digits, computed the long way round."""
-    digits = [int(c) for c in first_nine]
-    for weights in ((3, 7, 6, 1, 8, 9, 4, 5, 2), (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)):
-        total = 0
-        for weight, digit in zip(weights, digits, strict=False):
-            total += weight * digit
-        check = 11 - total % 11
-        digits.append(0 if check == 11 else check)
-    assert all(d < 10 for d in digits), "pick other digits: this one has no check digit"
-    return "".join(map(str, digits))
 
 
 PERSON = fnr("010190100")

@@ -1,0 +1,303 @@
+"""GI-Arkiv 1.1 over SOAP: zeep spells the requests and reads the answers from the standard's
+own WSDL/XSD (shipped in ``svarinn_daemon/specs/gi-arkiv-1.1``); httpx carries them.
+
+zeep builds each envelope (``Client.create_message``) and parses each reply
+(``process_reply``), so no envelope is written by hand; the daemon's own httpx client sends
+it, with the adapter's deadline, TLS and Basic credentials, and every third-party error is
+converted here into an :class:`ArchiveError` saying whether retrying can help.
+
+A document goes inline (``Filinnhold.base64``) but never whole in memory: the envelope is
+built with a marker where the content belongs, and the file is base64-encoded into the body
+piece by piece as it is sent, with an exact ``Content-Length``.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import ssl
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, BinaryIO
+
+import httpx
+import zeep
+import zeep.exceptions
+from lxml import etree
+
+from svarinn_daemon.adapters.deadline import Deadline
+from svarinn_daemon.adapters.giarkiv.encode import Typed
+from svarinn_daemon.config.secrets import Secret
+from svarinn_daemon.errors import ArchiveError, StorageError
+from svarinn_daemon.logs import Redactor
+from svarinn_daemon.specs import GI_ARKIV, spec_directory, spec_file
+
+__all__ = [
+    "INNSYN",
+    "OPPDATERING",
+    "Fault",
+    "GiArkivSoap",
+]
+
+INNSYN = "giArkivInnsyn20120131.wsdl"
+OPPDATERING = "giArkivOppdatering20120131.wsdl"
+FELLES_TEKNISK = "http://rep.geointegrasjon.no/Felles/Teknisk/xml.schema/2012.01.31"
+DEADLINE_FACTOR = 2
+BODY_CAP = 4 * 1024 * 1024  # an answer lists journalposts and documents, never files
+PIECE = 3 * 64 * 1024  # bytes of a file base64-encoded at a time (a multiple of 3)
+MAX_MESSAGE = 400
+
+
+class _LocalSchemas(zeep.Transport):
+    """zeep's transport for loading the WSDL and its schemas, from the package only."""
+
+    def load(self, url: str) -> bytes:
+        return spec_file(GI_ARKIV, url).read_bytes()
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A SOAP fault the archive answered: the GI fault's type (``ValidationFault``...),
+    its ``feilKode`` and its description, as data."""
+
+    kind: str
+    code: str
+    description: str
+
+
+class SoapFault(Exception):
+    """Raised by :meth:`GiArkivSoap.call` for a SOAP fault; the adapter decides."""
+
+    def __init__(self, fault: Fault):
+        super().__init__(f"{fault.kind} {fault.code}: {fault.description}")
+        self.fault = fault
+
+
+class GiArkivSoap:
+    """The two GI-Arkiv services (Oppdatering and Innsyn) at the operator's addresses."""
+
+    def __init__(
+        self,
+        *,
+        oppdatering_url: str,
+        innsyn_url: str,
+        username: str | None,
+        password: Secret | None,
+        timeout: timedelta,
+        tls: ssl.SSLContext | None = None,
+    ):
+        self.urls = {OPPDATERING: oppdatering_url, INNSYN: innsyn_url}
+        self.timeout = timeout
+        settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True)
+        transport = _LocalSchemas()
+        wsdl = spec_directory(GI_ARKIV)
+        self._clients = {
+            name: zeep.Client(str(wsdl / name), transport=transport, settings=settings)
+            for name in (OPPDATERING, INNSYN)
+        }
+        auth = None
+        secret_values: list[str] = []
+        if username is not None and password is not None:
+            auth = httpx.BasicAuth(username, password.reveal())
+            pair = f"{username}:{password.reveal()}".encode()
+            secret_values = [password.reveal(), base64.b64encode(pair).decode()]
+        self.redactor = Redactor(secret_values)
+        self._http = httpx.Client(
+            auth=auth,
+            timeout=timeout.total_seconds(),
+            follow_redirects=False,
+            trust_env=False,
+            verify=tls if tls is not None else ssl.create_default_context(),
+        )
+        self._deadline = Deadline()
+        self._deadline.install(self._http)
+
+    def build(self, service: str, value: Any) -> Any:
+        """``value`` with each :class:`~encode.Typed` made the schema type zeep sends with
+        ``xsi:type``."""
+        if isinstance(value, Typed):
+            kind = self._clients[service].get_type(f"{{{value.namespace}}}{value.name}")
+            return kind(**{k: self.build(service, v) for k, v in value.fields.items()})
+        if isinstance(value, dict):
+            return {k: self.build(service, v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.build(service, v) for v in value]
+        return value
+
+    def _envelope(self, service: str, operation: str, arguments: Mapping[str, Any]) -> bytes:
+        client = self._clients[service]
+        values = {k: self.build(service, v) for k, v in arguments.items()}
+        try:
+            envelope = client.create_message(client.service, operation, **values)
+        except (zeep.exceptions.Error, TypeError, ValueError) as exc:
+            # A value the schema does not allow: the request is ours, so is the fault.
+            raise ArchiveError(
+                f"{operation}: cannot build the request: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:MAX_MESSAGE]}",
+                temporary=True,
+                loud=True,
+            ) from None
+        return bytes(etree.tostring(envelope, encoding="utf-8", xml_declaration=True))
+
+    def call(self, service: str, operation: str, **arguments: Any) -> Any:
+        """One operation; its unwrapped answer. SoapFault for a SOAP fault, ArchiveError
+        (temporary) for anything the transport or the archive's HTTP says."""
+        body = self._envelope(service, operation, arguments)
+        return self._exchange(service, operation, body, len(body), None)
+
+    def call_with_file(
+        self,
+        service: str,
+        operation: str,
+        content: BinaryIO,
+        size: int,
+        build: Callable[[bytes], Mapping[str, Any]],
+        **arguments: Any,
+    ) -> Any:
+        """As :meth:`call`, with the arguments ``build(marker)`` gives: the one
+        ``base64Binary`` value holding ``marker`` is replaced by ``content`` (``size``
+        bytes), base64-encoded piece by piece as the body is sent."""
+        marker = b"svarinn-daemon-file-" + secrets.token_hex(16).encode()
+        body = self._envelope(service, operation, {**build(marker), **arguments})
+        placeholder = base64.b64encode(marker)
+        if body.count(placeholder) != 1:
+            raise ArchiveError(
+                f"{operation}: the file's place in the request is unclear", temporary=True
+            )
+        head, tail = body.split(placeholder)
+        length = len(head) + 4 * ((size + 2) // 3) + len(tail)
+
+        def pieces() -> Iterator[bytes]:
+            content.seek(0)
+            yield head
+            sent = 0
+            while piece := content.read(PIECE):
+                sent += len(piece)
+                yield base64.b64encode(piece)
+            if sent != size:
+                raise StorageError(f"a staged document changed size ({sent} != {size} bytes)")
+            yield tail
+
+        return self._exchange(service, operation, None, length, pieces)
+
+    def _exchange(
+        self,
+        service: str,
+        operation: str,
+        body: bytes | None,
+        length: int,
+        pieces: Callable[[], Iterator[bytes]] | None,
+    ) -> Any:
+        client = self._clients[service]
+        binding = client.service._binding
+        bound = binding.get(operation)
+        url = self.urls[service]
+        headers = {
+            "Content-Type": 'text/xml; charset="utf-8"',
+            "SOAPAction": f'"{bound.soapaction or ""}"',
+            "Content-Length": str(length),
+            "User-Agent": "svarinn-daemon",
+        }
+        whole = self.timeout.total_seconds() * DEADLINE_FACTOR
+        try:
+            with (
+                self._deadline.within(whole),
+                self._http.stream(
+                    "POST", url, headers=headers, content=body if pieces is None else pieces()
+                ) as response,
+            ):
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if len(data) > BODY_CAP:
+                        raise ArchiveError(
+                            f"{operation}: {url} answered more than {BODY_CAP} bytes",
+                            temporary=True,
+                        )
+                status = response.status_code
+                answer = _Answer(status, bytes(data), response.headers)
+        except httpx.TimeoutException as exc:
+            raise ArchiveError(
+                f"{operation} at {url} timed out ({type(exc).__name__})", temporary=True
+            ) from None
+        except httpx.HTTPError as exc:
+            text = self.redactor.scrub(" ".join(str(exc).split()))[:MAX_MESSAGE]
+            raise ArchiveError(
+                f"{operation} at {url} failed: {type(exc).__name__}: {text}", temporary=True
+            ) from None
+        except OSError as exc:
+            raise StorageError(f"cannot read a staged document: {exc.strerror or exc}") from None
+        return self._reply(client, bound, operation, url, answer)
+
+    def _reply(self, client: Any, bound: Any, operation: str, url: str, answer: _Answer) -> Any:
+        if answer.status_code in (401, 403, 407):
+            raise ArchiveError(
+                f"{operation}: {url} refused the credentials (HTTP {answer.status_code}): "
+                "check username and password",
+                temporary=True,
+                loud=True,
+            )
+        if answer.status_code == 404:
+            raise ArchiveError(
+                f"{operation}: {url} answered HTTP 404: check url and innsyn_url",
+                temporary=True,
+                loud=True,
+            )
+        if 300 <= answer.status_code < 400:
+            raise ArchiveError(
+                f"{operation}: {url} answered HTTP {answer.status_code} (a redirect, not "
+                "followed): set the service's own address",
+                temporary=True,
+                loud=True,
+            )
+        try:
+            return client.service._binding.process_reply(client, bound, answer)
+        except zeep.exceptions.Fault as exc:
+            raise SoapFault(_fault(exc, self.redactor)) from None
+        except (zeep.exceptions.Error, etree.LxmlError, ValueError, TypeError) as exc:
+            text = self.redactor.scrub(" ".join(str(exc).split()))[:MAX_MESSAGE]
+            raise ArchiveError(
+                f"{operation}: {url} answered HTTP {answer.status_code} with no GI-Arkiv answer "
+                f"we can read ({type(exc).__name__}: {text})",
+                temporary=True,
+            ) from None
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class _Answer:
+    """What zeep's ``process_reply`` reads of a response (requests' names)."""
+
+    def __init__(self, status_code: int, content: bytes, headers: Mapping[str, str]):
+        self.status_code = status_code
+        self.content = content
+        self.headers = headers
+        self.encoding = None
+
+
+def _fault(exc: Any, redactor: Redactor) -> Fault:
+    """The GI fault in a SOAP fault's detail (``ValidationFault`` with ``feilKode``...), or
+    the fault's own code and text when the detail holds none."""
+    kind, code = "Fault", str(exc.code or "")
+    description = str(exc.message or "")
+    detail = exc.detail
+    if detail is not None:
+        for element in detail.iter():
+            if not isinstance(element.tag, str):
+                continue
+            qname = etree.QName(element)
+            if qname.namespace == FELLES_TEKNISK and qname.localname.endswith("Fault"):
+                kind = qname.localname
+                code = element.findtext(f"{{{FELLES_TEKNISK}}}feilKode") or code
+                description = (
+                    element.findtext(f"{{{FELLES_TEKNISK}}}feilBeskrivelse") or description
+                )
+                break
+    scrub = redactor.scrub
+    return Fault(
+        kind,
+        scrub(" ".join(code.split()))[:100],
+        scrub(" ".join(description.split()))[:MAX_MESSAGE],
+    )
