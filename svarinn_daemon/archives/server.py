@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ MAX_BODY = 1024 * 1024 * 1024
 class Injected:
     """One fault for ``count`` calls of ``operation`` ("*": any) after the next ``skip``
     ones: ``status`` an
-    HTTP error instead of an answer; ``delay`` seconds before answering; ``lose_answer``
+    HTTP error instead of an answer; ``stall`` seconds before the request is looked at (it
+    waits in a queue); ``delay`` seconds between doing the work and answering; ``lose_answer``
     the operation is carried out, then the connection closed without an answer; ``fault``
     a fault of the archive's own kind, named for the archive module to raise."""
 
@@ -30,6 +32,7 @@ class Injected:
     count: int = 1
     skip: int = 0
     status: int | None = None
+    stall: float = 0.0
     delay: float = 0.0
     lose_answer: bool = False
     fault: str | None = None
@@ -51,6 +54,15 @@ class Exchange:
     body: bytes
     status: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away (killed, timed out) is no error of the archive's."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class ArchiveServer:
@@ -85,7 +97,7 @@ class ArchiveServer:
             def do_GET(self) -> None:
                 server._serve(self)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -133,14 +145,16 @@ class ArchiveServer:
             self._send(request, Reply(401, b"unauthorised", "text/plain"), basic=True)
             return
         fault = self._take_fault(operation)
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
+        if fault is not None and fault.stall:
+            time.sleep(fault.stall)
         if fault is not None and fault.status is not None:
             exchange.status = fault.status
             self._send(request, Reply(fault.status, b"injected", "text/plain"))
             return
         _, reply = self._handle(request.path, headers, body, fault)
         exchange.status = reply.status
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
         if fault is not None and fault.lose_answer:
             request.close_connection = True
             request.connection.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import secrets
 import tempfile
 import threading
 import time
@@ -17,6 +18,7 @@ from svarinn_daemon.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from svarinn_daemon.archives.giarkiv import LocalGiArkiv
     from svarinn_daemon.cli import Context
     from svarinn_daemon.simulator import SimLetter, Simulator
 
@@ -35,6 +37,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--letters", type=int, default=20, help="how many letters (default 20)")
     parser.add_argument("--size", default="200KiB", help="size of each document (default 200KiB)")
+    parser.add_argument(
+        "--archive",
+        choices=("filesystem", "gi-arkiv"),
+        default="filesystem",
+        help="where letters go: a directory (default), or a local GI-Arkiv 1.1 archive "
+        "(the gi-arkiv adapter; every request validated against the standard's schema)",
+    )
     parser.add_argument(
         "--dir",
         type=Path,
@@ -82,7 +91,9 @@ def _demo(
 
     out = ctx.stdout
     identity = generate_identity("svarinn-demo")
-    with Simulator(identity.certificate, work_dir=root / "simulator") as sim:
+    with contextlib.ExitStack() as stack:
+        sim = stack.enter_context(Simulator(identity.certificate, work_dir=root / "simulator"))
+        arkiv, table = _archive(stack, args.archive, root)
         zips = args.letters // 4
         letters = sim.generate(args.letters - zips, size)
         letters += sim.generate(zips, size, files_per_letter=3)
@@ -94,6 +105,7 @@ def _demo(
             password=sim.password,
             identity=identity,
             account="demo",
+            archive_table=table,
         )
         print(
             f"simulator: {sim.base_url} with {len(letters)} letters "
@@ -123,16 +135,49 @@ def _demo(
         f"{plain_bytes / 1e6 / elapsed:.1f} MB/s)",
         file=out,
     )
-    print(
-        f"archive:   {root / 'archive'}  (one directory per letter, with forsendelse.json)",
-        file=out,
-    )
+    if arkiv is None:
+        print(
+            f"archive:   {root / 'archive'}  (one directory per letter, with forsendelse.json)",
+            file=out,
+        )
+    else:
+        cases = ", ".join(sorted({p.case.tittel for p in arkiv.journalposts}))
+        print(
+            f"archive:   local GI-Arkiv at {arkiv.url}: {len(arkiv.journalposts)} journalposts, "
+            f"{sum(len(p.documents) for p in arkiv.journalposts)} documents, in {cases or '-'} "
+            "(it stopped with the demo)",
+            file=out,
+        )
     print(f"ledger:    {root / 'state' / 'ledger.sqlite3'}", file=out)
     if log_path is not None:
         print(f"log:       {log_path}", file=out)
     print(f"config:    {files.config}", file=out)
     print(f"try:       svarinn-daemon --config {files.config} status", file=out)
     return 0 if report.ok and acknowledged == len(letters) else 1
+
+
+def _archive(
+    stack: contextlib.ExitStack, kind: str, root: Path
+) -> tuple[LocalGiArkiv | None, str | None]:
+    """The local archive ``--archive`` names, started, and its ``[archives.default]``."""
+    if kind == "filesystem":
+        return None, None
+    from svarinn_daemon.archives.giarkiv import LocalGiArkiv
+
+    password = secrets.token_urlsafe(16)
+    arkiv = stack.enter_context(LocalGiArkiv(username="svarinn-demo", password=password))
+    secret = root / "gi-arkiv-password"
+    secret.write_text(password + "\n", encoding="utf-8")
+    secret.chmod(0o600)
+    table = f"""[archives.default]
+adapter = "gi-arkiv"
+url = "{arkiv.url}"
+innsyn_url = "{arkiv.innsyn_url}"
+username = "svarinn-demo"
+password_file = "{secret}"
+arkivdel = "SAK"
+"""
+    return arkiv, table
 
 
 @contextlib.contextmanager

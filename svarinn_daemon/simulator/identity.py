@@ -94,6 +94,13 @@ def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
         handle.write(data)
 
 
+def _filesystem_table(directory: Path) -> str:
+    return f"""[archives.default]
+adapter = "filesystem"
+root = {_toml(str((directory / "archive").resolve()))}
+"""
+
+
 def write_operator_files(
     directory: Path,
     *,
@@ -104,11 +111,13 @@ def write_operator_files(
     account: str = "simulator",
     ca_bundle: Path | None = None,
     api: str = "v2",
+    archive_table: str | None = None,
 ) -> OperatorFiles:
     """Key, certificate, password file and a config.toml for the daemon, in ``directory``;
     ``ca_bundle`` (the simulator's TLS CA) goes into the account's ``[accounts.http]``.
     ``base_url`` is the simulator's (``scheme://host:port``); for ``api = "v2"`` the
-    account's is its V2 base under it (``<base_url>/api``)."""
+    account's is its V2 base under it (``<base_url>/api``). ``archive_table`` replaces the
+    filesystem archive (``[archives.default]`` and its keys)."""
     if api == "v2":
         base_url = f"{base_url.rstrip('/')}/api"
     directory.mkdir(parents=True, exist_ok=True)
@@ -137,9 +146,7 @@ state_directory = "state"
 [ledger]
 url = {_toml("sqlite:///" + str((directory / "state" / "ledger.sqlite3").resolve()))}
 
-[archives.default]
-adapter = "filesystem"
-root = {_toml(str((directory / "archive").resolve()))}
+{archive_table or _filesystem_table(directory)}
 
 [[accounts]]
 name = {_toml(account)}

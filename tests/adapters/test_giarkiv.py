@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,6 +195,7 @@ def test_a_letter_cut_short_is_completed_never_registered_twice(
         send(adapter, "cut", docs=docs)
     assert cut.value.temporary
     assert adapter.has("cut") is None, "incomplete: not yet archived"
+    adapter._unsettled.clear()  # as if the settle time had passed
     reference = send(adapter, "cut", docs=docs)
     (post,) = arkiv.journalposts
     assert [d.filnavn for d in post.documents] == ["vedtak.pdf", "kart.png", "c.txt"]
@@ -206,6 +208,7 @@ def test_a_lost_answer_to_nyjournalpost_is_found_again(arkiv: LocalGiArkiv, tmp_
     with pytest.raises(ArchiveError) as lost:
         send(adapter, "lost")
     assert lost.value.temporary
+    adapter._unsettled.clear()  # as if the settle time had passed
     send(adapter, "lost")
     assert len(arkiv.journalposts) == 1
     assert len(arkiv.journalposts[0].documents) == 2
@@ -217,7 +220,7 @@ def test_a_lost_answer_to_nyjournalpost_is_found_again(arkiv: LocalGiArkiv, tmp_
         (Injected("NyJournalpost", status=503), Retry.BACKOFF),
         (Injected("NyJournalpost", fault="SystemFault"), Retry.BACKOFF),
         (Injected("NyDokument", fault="OperationalFault"), Retry.BACKOFF),
-        (Injected("FinnJournalposterGittNoekkel", delay=2.5), Retry.BACKOFF),
+        (Injected("FinnJournalposterGittNoekkel", stall=2.5), Retry.BACKOFF),
         (Injected("NyJournalpost", fault="ApplicationFault"), Retry.LOUDLY),
         (Injected("NyDokument", fault="ValidationFault"), Retry.LOUDLY),
     ],
@@ -230,6 +233,7 @@ def test_faults_are_temporary_or_loud_never_permanent(
     with pytest.raises(ArchiveError) as failed:
         send(adapter, "f")
     assert failed.value.retry is retry
+    adapter._unsettled.clear()  # as if the settle time had passed
     send(adapter, "f")  # the fault passed: the letter goes in, once
     assert len(arkiv.journalposts) == 1
     assert len(arkiv.journalposts[0].documents) == 2
@@ -322,3 +326,23 @@ def _case(arkiv: LocalGiArkiv, title: str) -> Any:
     case = StoredCase(f"op-{len(arkiv.cases)}", 2026, 100 + len(arkiv.cases), title, "SAK", None)
     arkiv.cases.append(case)
     return case
+
+
+def test_after_an_unanswered_request_the_letter_waits_for_the_archive_to_settle(
+    arkiv: LocalGiArkiv, tmp_path: Path
+) -> None:
+    """The archive stalls on the second document past the timeout, then stores it: looking
+    again at once would add it a second time."""
+    adapter = make(arkiv, tmp_path, timeout="1s")
+    arkiv.inject(Injected("NyDokument", skip=1, stall=1.5))
+    with pytest.raises(ArchiveError) as timed_out:
+        send(adapter, "slow")
+    assert timed_out.value.temporary
+    with pytest.raises(ArchiveError) as settling:
+        send(adapter, "slow")
+    assert settling.value.retry_after is not None
+    assert 0 < settling.value.retry_after <= 2.0
+    time.sleep(settling.value.retry_after)
+    send(adapter, "slow")
+    (post,) = arkiv.journalposts
+    assert [d.filnavn for d in post.documents] == ["vedtak.pdf", "kart.png"]

@@ -25,3 +25,14 @@ def test_demo_rejects_bad_arguments(tmp_path: Path) -> None:
     code, _, err = run_cli("demo", "--size", "huge", "--dir", str(tmp_path))
     assert code == 2
     assert "--size" in err
+
+
+def test_demo_into_the_local_gi_arkiv(tmp_path: Path) -> None:
+    code, out, err = run_cli(
+        "demo", "--archive", "gi-arkiv", "--letters", "5", "--size", "8KiB", "--dir", str(tmp_path)
+    )
+    assert code == 0, err[-2000:]
+    assert "imported:  5 of 5 letters" in out
+    assert "local GI-Arkiv at http://127.0.0.1:" in out
+    assert "5 journalposts, 7 documents, in SvarInn " in out
+    assert 'adapter = "gi-arkiv"' in (tmp_path / "config.toml").read_text()

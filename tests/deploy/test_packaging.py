@@ -156,6 +156,12 @@ def test_wheel_from_the_image_build_context_ships_the_migrations(tmp_path: Path)
     _build(source, dist, "--wheel")
     (wheel,) = dist.glob("*.whl")
     assert _migration_files() <= _wheel_migrations(wheel)
+    # The GI-Arkiv WSDLs and schemas the gi-arkiv adapter loads at run time, with provenance.
+    specs = REPO / "svarinn_daemon" / "specs" / "gi-arkiv-1.1"
+    wanted = {f"svarinn_daemon/specs/gi-arkiv-1.1/{p.name}" for p in specs.iterdir()}
+    assert len(wanted) == 15  # 2 WSDLs, 11 XSDs, PROVENANCE.md, the licence
+    with zipfile.ZipFile(wheel) as archive:
+        assert wanted <= set(archive.namelist())
 
 
 def test_the_running_installation_ships_the_migrations() -> None:

@@ -89,6 +89,9 @@ class GiArkivSoap:
     ):
         self.urls = {OPPDATERING: oppdatering_url, INNSYN: innsyn_url}
         self.timeout = timeout
+        # The longest one exchange can take: after a request without an answer, the archive
+        # may still be at work on it until then.
+        self.deadline = timeout.total_seconds() * DEADLINE_FACTOR
         settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True)
         transport = _LocalSchemas()
         wsdl = spec_directory(GI_ARKIV)
@@ -199,7 +202,7 @@ class GiArkivSoap:
             "Content-Length": str(length),
             "User-Agent": "svarinn-daemon",
         }
-        whole = self.timeout.total_seconds() * DEADLINE_FACTOR
+        whole = self.deadline
         try:
             with (
                 self._deadline.within(whole),
