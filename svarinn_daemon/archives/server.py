@@ -87,6 +87,7 @@ class ArchiveServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall per small answer
 
             def log_message(self, format: str, *args: object) -> None:
                 return

@@ -1,0 +1,143 @@
+"""Letters per second and peak RSS of the ``gi-arkiv`` adapter against the local GI-Arkiv 1.1,
+beside a baseline from the same run: the same letters into the ``filesystem`` adapter.
+
+    .venv/bin/python benchmarks/bench_giarkiv.py [--letters 1000] [--size 50KiB] [--large 64MiB]
+
+The archive runs in its own process (it validates every request against the schema, as in
+the tests); each adapter runs in a process of its own, so each peak RSS is the adapter's
+side alone. Each letter goes as the pipeline drives it: ``has``, ``begin``, one
+``add_document`` per document, ``commit``. Every fourth letter has three documents. Then one
+letter of ``--large`` shows that a document is streamed (the sender's RSS stays flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ARCHIVE = """
+import sys
+from svarinn_daemon.archives.giarkiv import LocalGiArkiv
+with LocalGiArkiv(username="bench", password="bench-pass") as arkiv:
+    print(arkiv.url, arkiv.innsyn_url, flush=True)
+    sys.stdin.read()
+    print(len(arkiv.journalposts), sum(len(p.documents) for p in arkiv.journalposts), flush=True)
+"""
+
+
+def _size(text: str) -> int:
+    units = {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+    for unit, factor in units.items():
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * factor)
+    return int(text)
+
+
+def sender(kind: str, work: Path, letters: int, size: int, urls: list[str]) -> None:
+    """One adapter in this process: send the letters, print one JSON line."""
+    from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
+    from svarinn_daemon.adapters.filesystem import create_adapter as filesystem
+    from svarinn_daemon.adapters.giarkiv import create_adapter as gi_arkiv
+
+    context = AdapterContext("bench", work / "state", work)
+    if kind == "filesystem":
+        adapter = filesystem({"root": str(work / "archive")}, context)
+    else:
+        (work / "pw").write_text("bench-pass")
+        options = {"url": urls[0], "innsyn_url": urls[1], "username": "bench"}
+        adapter = gi_arkiv(
+            {**options, "password_file": str(work / "pw"), "arkivdel": "SAK"}, context
+        )
+    source = work / "doc.pdf"
+    with source.open("wb") as out:
+        block = os.urandom(1 << 20)
+        left = size
+        while left:
+            out.write(block[: min(left, len(block))])
+            left -= min(left, len(block))
+    hashed = hashlib.sha256()
+    with source.open("rb") as stream:
+        while piece := stream.read(1 << 20):
+            hashed.update(piece)
+    digest = hashed.hexdigest()
+    now = datetime.now(UTC)
+    record = VerificationRecord(digest, size, True, "pdf", True, now, now)
+    started = time.perf_counter()
+    for n in range(letters):
+        fid = f"bench-{work.name}-{n:06d}"
+        if adapter.has(fid) is not None:
+            continue
+        tx = adapter.begin(fid, {"id": fid, "tittel": f"Brev {n}", "avsender": {"navn": "AS"}})
+        for d in range(3 if n % 4 == 3 else 1):
+            tx.add_document(
+                f"dok-{d}.pdf", source, DocumentMetadata("application/pdf", digest, size, True)
+            )
+        tx.commit(record)
+    elapsed = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"kind": kind, "letters": letters, "seconds": elapsed, "rss_mb": rss}))
+
+
+def run(kind: str, work: Path, letters: int, size: int, urls: list[str]) -> dict[str, float]:
+    work.mkdir(mode=0o700, parents=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--sender", kind, "--dir", str(work), "--letters", str(letters),
+         "--size", str(size), "--urls", *urls],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--letters", type=int, default=1000)
+    parser.add_argument("--size", default="50KiB")
+    parser.add_argument("--large", default="64MiB")
+    parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--sender", default=None)
+    parser.add_argument("--urls", nargs=2, default=None)
+    args = parser.parse_args()
+    if args.sender:
+        sender(args.sender, args.dir, args.letters, _size(args.size), args.urls)
+        return
+    root = Path(args.dir or tempfile.mkdtemp(prefix="bench-giarkiv-"))
+    archive = subprocess.Popen(
+        [sys.executable, "-c", ARCHIVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert archive.stdout is not None
+    assert archive.stdin is not None
+    urls = archive.stdout.readline().split()
+    size = _size(args.size)
+    print(f"{args.letters} letters of {args.size} (every fourth with 3 documents), same run:")
+    for kind in ("filesystem", "gi-arkiv"):
+        r = run(kind, root / kind, args.letters, size, urls)
+        print(
+            f"  {kind:10} {r['letters'] / r['seconds']:8.1f} letters/s  "
+            f"{r['seconds']:6.1f} s  peak RSS {r['rss_mb']:.0f} MB"
+        )
+    large = _size(args.large)
+    for kind in ("filesystem", "gi-arkiv"):
+        r = run(f"{kind}", root / f"{kind}-large", 1, large, urls)
+        print(
+            f"  one letter of {args.large} into {kind:10}: {large / 1e6 / r['seconds']:7.1f} MB/s"
+            f"  peak RSS {r['rss_mb']:.0f} MB"
+        )
+    archive.stdin.close()
+    print("  the local GI-Arkiv holds (journalposts, documents):", archive.stdout.read().split())
+    archive.wait()
+
+
+if __name__ == "__main__":
+    main()
