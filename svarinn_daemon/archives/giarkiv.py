@@ -15,17 +15,29 @@ too. POST ``/oppdatering`` and ``/innsyn``.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 from copy import deepcopy
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import zeep
 from lxml import etree
 
+from svarinn_daemon.archives.giarkiv_records import (
+    Refusal,
+    StoredCase,
+    StoredDocument,
+    StoredJournalpost,
+    _case,
+    _case_matches,
+    _document,
+    _external,
+    _get,
+    _journalpost,
+    _party,
+    _post_matches,
+)
 from svarinn_daemon.archives.server import ArchiveServer, Injected, Reply
 from svarinn_daemon.specs import GI_ARKIV, spec_directory, spec_file
 
@@ -38,53 +50,6 @@ SERVICES = {
     "/oppdatering": "giArkivOppdatering20120131.wsdl",
     "/innsyn": "giArkivInnsyn20120131.wsdl",
 }
-
-
-class _Refusal(Exception):
-    """Answered as a SOAP fault carrying the GI fault ``kind`` (``ValidationFault``...)."""
-
-    def __init__(self, kind: str, code: str, text: str):
-        super().__init__(text)
-        self.kind, self.code, self.text = kind, code, text
-
-
-@dataclass
-class StoredCase:
-    system_id: str
-    saksaar: int
-    sakssekvensnummer: int
-    tittel: str
-    arkivdel: str | None
-    external: tuple[str, str] | None
-
-
-@dataclass
-class StoredDocument:
-    system_id: str
-    number: int
-    role: str
-    tittel: str
-    filnavn: str
-    mime_type: str
-    content: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
-
-
-@dataclass
-class StoredJournalpost:
-    system_id: str
-    case: StoredCase
-    number: int
-    tittel: str
-    journalposttype: str
-    journalstatus: str
-    attachments: str | None
-    external: tuple[str, str] | None
-    parties: list[dict[str, Any]]
-    documents: list[StoredDocument] = field(default_factory=list)
 
 
 class _Schemas(zeep.Transport):
@@ -162,11 +127,11 @@ class LocalGiArkiv:
         try:
             operation, request = self._request(path, body)
             if fault is not None and fault.fault is not None:
-                raise _Refusal(fault.fault, "INJISERT", f"injected {fault.fault}")
+                raise Refusal(fault.fault, "INJISERT", f"injected {fault.fault}")
             with self._lock:
                 answer = getattr(self, f"_op_{operation}")(request)
             return operation, self._answer(path, operation, answer)
-        except _Refusal as refusal:
+        except Refusal as refusal:
             return "", self._fault(refusal)
 
     def _request(self, path: str, body: bytes) -> tuple[str, Any]:
@@ -176,14 +141,14 @@ class LocalGiArkiv:
         try:
             envelope = etree.fromstring(body, parser)
         except etree.XMLSyntaxError as exc:
-            raise _Refusal("ValidationFault", "UGYLDIG_XML", f"not XML: {exc}") from None
+            raise Refusal("ValidationFault", "UGYLDIG_XML", f"not XML: {exc}") from None
         content = (
             envelope.find(f"{{{SOAP_ENV}}}Body")
             if envelope.tag == f"{{{SOAP_ENV}}}Envelope"
             else None
         )
         if content is None or len(content) != 1:
-            raise _Refusal(
+            raise Refusal(
                 "ValidationFault", "UGYLDIG_SOAP", "not a SOAP 1.1 envelope with one body element"
             )
         element = content[0]
@@ -191,14 +156,12 @@ class LocalGiArkiv:
         schema = self._schemas[path]
         if not schema.validate(document):
             errors = "; ".join(str(e.message) for e in list(schema.error_log)[:3])
-            raise _Refusal(
+            raise Refusal(
                 "ValidationFault", "SKJEMAFEIL", f"the request breaks the schema: {errors}"
             )
         operation = etree.QName(element).localname
         if not hasattr(self, f"_op_{operation}"):
-            raise _Refusal(
-                "ImplementationFault", "IKKE_STOTTET", f"{operation} is not offered here"
-            )
+            raise Refusal("ImplementationFault", "IKKE_STOTTET", f"{operation} is not offered here")
         client = self._clients[path]
         parsed = client.get_element(element.tag).parse(element, client.wsdl.types)
         return operation, parsed
@@ -216,7 +179,7 @@ class LocalGiArkiv:
         return Reply(200, _envelope(answer), 'text/xml; charset="utf-8"')
 
     @staticmethod
-    def _fault(refusal: _Refusal) -> Reply:
+    def _fault(refusal: Refusal) -> Reply:
         fault = etree.Element(f"{{{SOAP_ENV}}}Fault")
         etree.SubElement(fault, "faultcode").text = "soap-env:Server"
         etree.SubElement(fault, "faultstring").text = refusal.text
@@ -234,12 +197,12 @@ class LocalGiArkiv:
     def _arkivdel(self, value: Any) -> str | None:
         code = _get(value, "kodeverdi")
         if code is not None and code not in self.arkivdeler:
-            raise _Refusal("ValidationFault", "UKJENT_ARKIVDEL", f"no arkivdel {code!r}")
+            raise Refusal("ValidationFault", "UKJENT_ARKIVDEL", f"no arkivdel {code!r}")
         return None if code is None else str(code)
 
     def _op_HentKodeliste(self, request: Any) -> Any:
         if request.kodelistenavn != "Arkivdel":
-            raise _Refusal(
+            raise Refusal(
                 "FinderFault", "UKJENT_KODELISTE", f"no code list {request.kodelistenavn!r}"
             )
         return {"liste": [{"kodeverdi": a} for a in self.arkivdeler]}
@@ -247,7 +210,7 @@ class LocalGiArkiv:
     def _op_NySaksmappe(self, request: Any) -> Any:
         mappe = request.mappe
         if mappe is None:
-            raise _Refusal("ValidationFault", "MANGLER_MAPPE", "no mappe")
+            raise Refusal("ValidationFault", "MANGLER_MAPPE", "no mappe")
         arkivdel = self._arkivdel(mappe.referanseArkivdel)
         number = 1 + sum(1 for c in self.cases if c.saksaar == self.year)
         case = StoredCase(
@@ -272,7 +235,7 @@ class LocalGiArkiv:
             field_ = _get(criterion.Kriterie, "feltnavn")
             value = _get(criterion.Kriterie, "feltverdi")
             if field_ != "tittel" or criterion.operator != "EQ":
-                raise _Refusal(
+                raise Refusal(
                     "ValidationFault",
                     "UKJENT_SOEK",
                     f"cannot search {field_!r} {criterion.operator}",
@@ -283,7 +246,7 @@ class LocalGiArkiv:
     def _op_NyJournalpost(self, request: Any) -> Any:
         post = request.journalpost
         if post is None:
-            raise _Refusal("ValidationFault", "MANGLER_JOURNALPOST", "no journalpost")
+            raise Refusal("ValidationFault", "MANGLER_JOURNALPOST", "no journalpost")
         self._arkivdel(post.referanseArkivdel)
         case = self._case_of(post)
         external = _external(post.referanseEksternNoekkel)
@@ -311,7 +274,7 @@ class LocalGiArkiv:
                 return case
             if saksnr is None and by_id is not None and case.system_id == by_id.systemID.id:
                 return case
-        raise _Refusal("FinderFault", "UKJENT_SAK", "the journalpost's case does not exist")
+        raise Refusal("FinderFault", "UKJENT_SAK", "the journalpost's case does not exist")
 
     def _op_FinnJournalposterGittNoekkel(self, request: Any) -> Any:
         return {
@@ -326,10 +289,10 @@ class LocalGiArkiv:
             (p for p in self.journalposts if p.system_id == doc.referanseJournalpostSystemID), None
         )
         if post is None:
-            raise _Refusal("FinderFault", "UKJENT_JOURNALPOST", "no such journalpost")
+            raise Refusal("FinderFault", "UKJENT_JOURNALPOST", "no such journalpost")
         role = _get(doc.tilknyttetRegistreringSom, "kodeverdi")
         if role != ("H" if not post.documents else "V"):
-            raise _Refusal(
+            raise Refusal(
                 "ValidationFault",
                 "FEIL_TILKNYTNING",
                 f"document {len(post.documents) + 1} cannot be {role!r}",
@@ -337,11 +300,9 @@ class LocalGiArkiv:
         fil = doc.Fil
         content = _get(fil, "base64")
         if content is None:
-            raise _Refusal("ValidationFault", "MANGLER_FIL", "the file is not inline (Filinnhold)")
+            raise Refusal("ValidationFault", "MANGLER_FIL", "the file is not inline (Filinnhold)")
         if fil.mimeType in self.refused_mime_types:
-            raise _Refusal(
-                "ValidationFault", "UGYLDIG_FILFORMAT", f"{fil.mimeType} is not accepted"
-            )
+            raise Refusal("ValidationFault", "UGYLDIG_FILFORMAT", f"{fil.mimeType} is not accepted")
         stored = StoredDocument(
             self._next_id(),
             len(post.documents) + 1,
@@ -373,93 +334,3 @@ def _envelope(element: Any) -> bytes:
     envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap-env": SOAP_ENV})
     etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body").append(element)
     return bytes(etree.tostring(envelope, encoding="utf-8", xml_declaration=True))
-
-
-def _get(value: Any, name: str) -> Any:
-    if value is None:
-        return None
-    try:
-        return value[name]
-    except (KeyError, TypeError, AttributeError, IndexError):
-        return getattr(value, name, None)
-
-
-def _external(value: Any) -> tuple[str, str] | None:
-    if value is None:
-        return None
-    return (value.fagsystem, value.noekkel or "")
-
-
-def _case_matches(case: StoredCase, key: Any) -> bool:
-    if _get(key, "eksternnoekkel") is not None:
-        return case.external == _external(key.eksternnoekkel)
-    if _get(key, "saksaar") is not None:
-        return (case.saksaar, case.sakssekvensnummer) == (
-            int(key.saksaar),
-            int(key.sakssekvensnummer),
-        )
-    if _get(key, "systemID") is not None:
-        return case.system_id == str(key.systemID.id)
-    raise _Refusal("ValidationFault", "UKJENT_NOEKKEL", "a Saksnoekkel of no known kind")
-
-
-def _post_matches(post: StoredJournalpost, key: Any) -> bool:
-    if _get(key, "eksternnoekkel") is not None:
-        return post.external == _external(key.eksternnoekkel)
-    if _get(key, "systemID") is not None:
-        return post.system_id == str(key.systemID.id)
-    raise _Refusal("ValidationFault", "UKJENT_NOEKKEL", "a Journpostnoekkel of no known kind")
-
-
-def _party(value: Any) -> dict[str, Any]:
-    kontakt = value.Kontakt
-    return {
-        "type": _get(value.korrespondanseparttype, "kodeverdi"),
-        "navn": kontakt.navn,
-        "kind": type(kontakt).__name__,
-        "orgnr": _get(kontakt, "organisasjonsnummer"),
-    }
-
-
-def _case(case: StoredCase) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "systemID": case.system_id,
-        "saksnr": {"saksaar": case.saksaar, "sakssekvensnummer": case.sakssekvensnummer},
-        "tittel": case.tittel,
-    }
-    if case.arkivdel:
-        out["referanseArkivdel"] = {"kodeverdi": case.arkivdel}
-    if case.external:
-        out["referanseEksternNoekkel"] = {
-            "fagsystem": case.external[0],
-            "noekkel": case.external[1],
-        }
-    return out
-
-
-def _journalpost(post: StoredJournalpost) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "systemID": post.system_id,
-        "journalpostnummer": str(post.number),
-        "journalposttype": {"kodeverdi": post.journalposttype},
-        "journalstatus": {"kodeverdi": post.journalstatus},
-        "tittel": post.tittel,
-        "antallVedlegg": post.attachments,
-        "saksnr": {"saksaar": post.case.saksaar, "sakssekvensnummer": post.case.sakssekvensnummer},
-    }
-    if post.external:
-        out["referanseEksternNoekkel"] = {
-            "fagsystem": post.external[0],
-            "noekkel": post.external[1],
-        }
-    return out
-
-
-def _document(doc: StoredDocument, post: StoredJournalpost) -> dict[str, Any]:
-    return {
-        "systemID": doc.system_id,
-        "dokumentnummer": str(doc.number),
-        "tilknyttetRegistreringSom": {"kodeverdi": doc.role},
-        "tittel": doc.tittel,
-        "referanseJournalpostSystemID": post.system_id,
-    }

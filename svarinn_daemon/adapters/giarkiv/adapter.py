@@ -120,7 +120,7 @@ class GiArkivArchive(StagedArchive):
         """Innsyn answers (credentials) about a made-up letter, and knows the arkivdel."""
         if self.arkivdel:
             codes = encode.items(self._call(INNSYN, "HentKodeliste", kodelistenavn="Arkivdel"))
-            known = {str(encode._get(c, "kodeverdi")) for c in codes}
+            known = {code for c in codes if (code := encode.code_of(c)) is not None}
             if known and self.arkivdel not in known:
                 raise ArchiveError(
                     f"the archive has no arkivdel {self.arkivdel!r} (it lists "

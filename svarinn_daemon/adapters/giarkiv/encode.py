@@ -241,6 +241,11 @@ def attachments_declared(post: Any) -> int | None:
     return _int(_get(post, "antallVedlegg"))
 
 
+def code_of(value: Any) -> str | None:
+    """A ``Kode``'s ``kodeverdi``."""
+    return _text(_get(value, "kodeverdi"))
+
+
 def title_of(value: Any) -> str:
     return _text(_get(value, "tittel")) or ""
 
