@@ -32,11 +32,12 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from svarinn_daemon.adapters.base import LetterOrigin
 from svarinn_daemon.adapters.giarkiv import encode
 from svarinn_daemon.adapters.giarkiv.soap import INNSYN, OPPDATERING, GiArkivSoap, SoapFault
+from svarinn_daemon.adapters.inline import InlineFiles
 from svarinn_daemon.adapters.registration import (
     TEMPORARY,
     RegisteredDocument,
@@ -220,8 +221,7 @@ class GiArkivArchive(StagedArchive):
         """Add the documents the journalpost does not hold yet, in order."""
         present = self._documents(post_id)
         for doc in reg.documents[len(present) :]:
-            with staged.open_file(doc.file) as content:
-                self._call_file("NyDokument", content, doc, post_id)
+            self._add_document(doc, post_id, staged)
 
     def _journalpost(self, key: str) -> Any | None:
         found = encode.items(
@@ -312,18 +312,15 @@ class GiArkivArchive(StagedArchive):
         except SoapFault as exc:
             raise self._error(operation, exc) from None
 
-    def _call_file(
-        self, operation: str, content: BinaryIO, doc: RegisteredDocument, post_id: str
-    ) -> Any:
-        def arguments(marker: bytes) -> dict[str, Any]:
-            return {"dokument": encode.document(doc, post_id, marker), "returnerFil": False}
+    def _add_document(self, doc: RegisteredDocument, post_id: str, staged: StagedLetter) -> None:
+        def arguments(files: InlineFiles) -> dict[str, Any]:
+            content = files.marker(lambda: staged.open_file(doc.file), doc.size, encoded=True)
+            return {"dokument": encode.document(doc, post_id, content), "returnerFil": False}
 
         try:
-            return self.soap.call_with_file(
-                OPPDATERING, operation, content, doc.size, arguments, kontekst=self.kontekst
-            )
+            self.soap.call_with_files(OPPDATERING, "NyDokument", arguments, kontekst=self.kontekst)
         except SoapFault as exc:
-            raise self._error(operation, exc) from None
+            raise self._error("NyDokument", exc) from None
 
     def _error(self, operation: str, exc: SoapFault) -> ArchiveError:
         fault = exc.fault

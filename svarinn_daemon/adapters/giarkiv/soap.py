@@ -14,12 +14,11 @@ piece by piece as it is sent, with an exact ``Content-Length``.
 from __future__ import annotations
 
 import base64
-import secrets
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, BinaryIO
+from typing import Any
 
 import httpx
 import zeep
@@ -28,6 +27,7 @@ from lxml import etree
 
 from svarinn_daemon.adapters.deadline import Deadline
 from svarinn_daemon.adapters.giarkiv.encode import Typed
+from svarinn_daemon.adapters.inline import InlineFiles
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import ArchiveError, StorageError
 from svarinn_daemon.logs import Redactor
@@ -45,7 +45,6 @@ OPPDATERING = "giArkivOppdatering20120131.wsdl"
 FELLES_TEKNISK = "http://rep.geointegrasjon.no/Felles/Teknisk/xml.schema/2012.01.31"
 DEADLINE_FACTOR = 2
 BODY_CAP = 4 * 1024 * 1024  # an answer lists journalposts and documents, never files
-PIECE = 3 * 64 * 1024  # bytes of a file base64-encoded at a time (a multiple of 3)
 MAX_MESSAGE = 400
 
 
@@ -149,39 +148,19 @@ class GiArkivSoap:
         body = self._envelope(service, operation, arguments)
         return self._exchange(service, operation, body, len(body), None)
 
-    def call_with_file(
+    def call_with_files(
         self,
         service: str,
         operation: str,
-        content: BinaryIO,
-        size: int,
-        build: Callable[[bytes], Mapping[str, Any]],
+        build: Callable[[InlineFiles], Mapping[str, Any]],
         **arguments: Any,
     ) -> Any:
-        """As :meth:`call`, with the arguments ``build(marker)`` gives: the one
-        ``base64Binary`` value holding ``marker`` is replaced by ``content`` (``size``
-        bytes), base64-encoded piece by piece as the body is sent."""
-        marker = b"svarinn-daemon-file-" + secrets.token_hex(16).encode()
-        body = self._envelope(service, operation, {**build(marker), **arguments})
-        placeholder = base64.b64encode(marker)
-        if body.count(placeholder) != 1:
-            raise ArchiveError(
-                f"{operation}: the file's place in the request is unclear", temporary=True
-            )
-        head, tail = body.split(placeholder)
-        length = len(head) + 4 * ((size + 2) // 3) + len(tail)
-
-        def pieces() -> Iterator[bytes]:
-            content.seek(0)
-            yield head
-            sent = 0
-            while piece := content.read(PIECE):
-                sent += len(piece)
-                yield base64.b64encode(piece)
-            if sent != size:
-                raise StorageError(f"a staged document changed size ({sent} != {size} bytes)")
-            yield tail
-
+        """As :meth:`call`, with the arguments ``build`` gives: each ``base64Binary`` value
+        it took from :meth:`InlineFiles.marker` is streamed from its file as the body is
+        sent."""
+        files = InlineFiles()
+        body = self._envelope(service, operation, {**build(files), **arguments})
+        length, pieces = files.body(body)
         return self._exchange(service, operation, None, length, pieces)
 
     def _exchange(
