@@ -25,11 +25,11 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 
-from svarinn_daemon.adapters.deadline import Deadline
+from svarinn_daemon.adapters.archive_http import ArchiveHttp
 from svarinn_daemon.adapters.giarkiv.encode import Typed
 from svarinn_daemon.adapters.inline import InlineFiles
 from svarinn_daemon.config.secrets import Secret
-from svarinn_daemon.errors import ArchiveError, StorageError
+from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import Redactor
 from svarinn_daemon.specs import GI_ARKIV, spec_directory, spec_file
 
@@ -43,8 +43,6 @@ __all__ = [
 INNSYN = "giArkivInnsyn20120131.wsdl"
 OPPDATERING = "giArkivOppdatering20120131.wsdl"
 FELLES_TEKNISK = "http://rep.geointegrasjon.no/Felles/Teknisk/xml.schema/2012.01.31"
-DEADLINE_FACTOR = 2
-BODY_CAP = 4 * 1024 * 1024  # an answer lists journalposts and documents, never files
 MAX_MESSAGE = 400
 
 
@@ -88,9 +86,6 @@ class GiArkivSoap:
     ):
         self.urls = {OPPDATERING: oppdatering_url, INNSYN: innsyn_url}
         self.timeout = timeout
-        # The longest one exchange can take: after a request without an answer, the archive
-        # may still be at work on it until then.
-        self.deadline = timeout.total_seconds() * DEADLINE_FACTOR
         settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True)
         transport = _LocalSchemas()
         wsdl = spec_directory(GI_ARKIV)
@@ -99,21 +94,22 @@ class GiArkivSoap:
             for name in (OPPDATERING, INNSYN)
         }
         auth = None
-        secret_values: list[str] = []
+        secret_values: tuple[str, ...] = ()
         if username is not None and password is not None:
             auth = httpx.BasicAuth(username, password.reveal())
             pair = f"{username}:{password.reveal()}".encode()
-            secret_values = [password.reveal(), base64.b64encode(pair).decode()]
-        self.redactor = Redactor(secret_values)
-        self._http = httpx.Client(
+            secret_values = (password.reveal(), base64.b64encode(pair).decode())
+        self.http = ArchiveHttp(
+            timeout=timeout,
+            tls=tls,
             auth=auth,
-            timeout=timeout.total_seconds(),
-            follow_redirects=False,
-            trust_env=False,
-            verify=tls if tls is not None else ssl.create_default_context(),
+            secrets=secret_values,
+            credentials_hint="check username and password",
         )
-        self._deadline = Deadline()
-        self._deadline.install(self._http)
+        self.redactor = self.http.redactor
+        # The longest one exchange can take: after a request without an answer, the archive
+        # may still be at work on it until then.
+        self.deadline = self.http.deadline
 
     def build(self, service: str, value: Any) -> Any:
         """``value`` with each :class:`~encode.Typed` made the schema type zeep sends with
@@ -146,7 +142,7 @@ class GiArkivSoap:
         """One operation; its unwrapped answer. SoapFault for a SOAP fault, ArchiveError
         (temporary) for anything the transport or the archive's HTTP says."""
         body = self._envelope(service, operation, arguments)
-        return self._exchange(service, operation, body, len(body), None)
+        return self._exchange(service, operation, body)
 
     def call_with_files(
         self,
@@ -160,103 +156,35 @@ class GiArkivSoap:
         sent."""
         files = InlineFiles()
         body = self._envelope(service, operation, {**build(files), **arguments})
-        length, pieces = files.body(body)
-        return self._exchange(service, operation, None, length, pieces)
+        return self._exchange(service, operation, files.body(body))
 
     def _exchange(
         self,
         service: str,
         operation: str,
-        body: bytes | None,
-        length: int,
-        pieces: Callable[[], Iterator[bytes]] | None,
+        body: bytes | tuple[int, Callable[[], Iterator[bytes]]],
     ) -> Any:
         client = self._clients[service]
-        binding = client.service._binding
-        bound = binding.get(operation)
-        url = self.urls[service]
+        bound = client.service._binding.get(operation)
         headers = {
             "Content-Type": 'text/xml; charset="utf-8"',
             "SOAPAction": f'"{bound.soapaction or ""}"',
-            "Content-Length": str(length),
-            "User-Agent": "svarinn-daemon",
         }
-        whole = self.deadline
-        try:
-            with (
-                self._deadline.within(whole),
-                self._http.stream(
-                    "POST", url, headers=headers, content=body if pieces is None else pieces()
-                ) as response,
-            ):
-                data = bytearray()
-                for chunk in response.iter_bytes():
-                    data += chunk
-                    if len(data) > BODY_CAP:
-                        raise ArchiveError(
-                            f"{operation}: {url} answered more than {BODY_CAP} bytes",
-                            temporary=True,
-                        )
-                status = response.status_code
-                answer = _Answer(status, bytes(data), response.headers)
-        except httpx.TimeoutException as exc:
-            raise ArchiveError(
-                f"{operation} at {url} timed out ({type(exc).__name__})", temporary=True
-            ) from None
-        except httpx.HTTPError as exc:
-            text = self.redactor.scrub(" ".join(str(exc).split()))[:MAX_MESSAGE]
-            raise ArchiveError(
-                f"{operation} at {url} failed: {type(exc).__name__}: {text}", temporary=True
-            ) from None
-        except OSError as exc:
-            raise StorageError(f"cannot read a staged document: {exc.strerror or exc}") from None
-        return self._reply(client, bound, operation, url, answer)
-
-    def _reply(self, client: Any, bound: Any, operation: str, url: str, answer: _Answer) -> Any:
-        if answer.status_code in (401, 403, 407):
-            raise ArchiveError(
-                f"{operation}: {url} refused the credentials (HTTP {answer.status_code}): "
-                "check username and password",
-                temporary=True,
-                loud=True,
-            )
-        if answer.status_code == 404:
-            raise ArchiveError(
-                f"{operation}: {url} answered HTTP 404: check url and innsyn_url",
-                temporary=True,
-                loud=True,
-            )
-        if 300 <= answer.status_code < 400:
-            raise ArchiveError(
-                f"{operation}: {url} answered HTTP {answer.status_code} (a redirect, not "
-                "followed): set the service's own address",
-                temporary=True,
-                loud=True,
-            )
+        url = self.urls[service]
+        answer = self.http.post(url, operation, headers, body)
         try:
             return client.service._binding.process_reply(client, bound, answer)
         except zeep.exceptions.Fault as exc:
             raise SoapFault(_fault(exc, self.redactor)) from None
         except (zeep.exceptions.Error, etree.LxmlError, ValueError, TypeError) as exc:
-            text = self.redactor.scrub(" ".join(str(exc).split()))[:MAX_MESSAGE]
             raise ArchiveError(
                 f"{operation}: {url} answered HTTP {answer.status_code} with no GI-Arkiv answer "
-                f"we can read ({type(exc).__name__}: {text})",
+                f"we can read ({type(exc).__name__}: {self.http.scrub(str(exc))})",
                 temporary=True,
             ) from None
 
     def close(self) -> None:
-        self._http.close()
-
-
-class _Answer:
-    """What zeep's ``process_reply`` reads of a response (requests' names)."""
-
-    def __init__(self, status_code: int, content: bytes, headers: Mapping[str, str]):
-        self.status_code = status_code
-        self.content = content
-        self.headers = headers
-        self.encoding = None
+        self.http.close()
 
 
 def _fault(exc: Any, redactor: Redactor) -> Fault:
