@@ -11,6 +11,8 @@ loud (an operator fixes them, never paper).
 from __future__ import annotations
 
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +23,7 @@ from svarinn_daemon.adapters.deadline import Deadline
 from svarinn_daemon.errors import ArchiveError, StorageError
 from svarinn_daemon.logs import Redactor
 
-__all__ = ["DEADLINE_FACTOR", "Answer", "ArchiveHttp"]
+__all__ = ["DEADLINE_FACTOR", "Answer", "ArchiveHttp", "Settling"]
 
 DEADLINE_FACTOR = 2  # a whole exchange within this many times the socket timeout
 BODY_CAP = 4 * 1024 * 1024  # an answer lists cases, records and documents, never files
@@ -140,3 +142,38 @@ class ArchiveHttp:
 
     def close(self) -> None:
         self._client.close()
+
+
+class Settling:
+    """After a call to the archive that failed or got no answer, the archive may still be
+    at work on it until the exchange's deadline: a letter is not looked at again before
+    then, so that a request still in flight is never sent a second time."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def failed(self, key: str) -> None:
+        with self._lock:
+            self._until[key] = time.monotonic() + self.deadline
+
+    def check(self, key: str) -> None:
+        """A temporary ArchiveError (with ``retry_after``) while ``key`` is settling."""
+        with self._lock:
+            until = self._until.get(key)
+            left = until - time.monotonic() if until is not None else 0.0
+            if left <= 0:
+                self._until.pop(key, None)
+                return
+        raise ArchiveError(
+            f"{key}: the previous attempt's request may still be at work in the archive; "
+            f"looking again in {left:.1f} s",
+            temporary=True,
+            retry_after=left,
+        )
+
+    def forget(self) -> None:
+        """As if every wait had passed (tests, and an operator's ``retry``)."""
+        with self._lock:
+            self._until.clear()

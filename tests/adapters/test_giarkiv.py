@@ -195,7 +195,7 @@ def test_a_letter_cut_short_is_completed_never_registered_twice(
         send(adapter, "cut", docs=docs)
     assert cut.value.temporary
     assert adapter.has("cut") is None, "incomplete: not yet archived"
-    adapter._unsettled.clear()  # as if the settle time had passed
+    adapter.settling.forget()  # as if the settle time had passed
     reference = send(adapter, "cut", docs=docs)
     (post,) = arkiv.journalposts
     assert [d.filnavn for d in post.documents] == ["vedtak.pdf", "kart.png", "c.txt"]
@@ -208,7 +208,7 @@ def test_a_lost_answer_to_nyjournalpost_is_found_again(arkiv: LocalGiArkiv, tmp_
     with pytest.raises(ArchiveError) as lost:
         send(adapter, "lost")
     assert lost.value.temporary
-    adapter._unsettled.clear()  # as if the settle time had passed
+    adapter.settling.forget()  # as if the settle time had passed
     send(adapter, "lost")
     assert len(arkiv.journalposts) == 1
     assert len(arkiv.journalposts[0].documents) == 2
@@ -233,7 +233,7 @@ def test_faults_are_temporary_or_loud_never_permanent(
     with pytest.raises(ArchiveError) as failed:
         send(adapter, "f")
     assert failed.value.retry is retry
-    adapter._unsettled.clear()  # as if the settle time had passed
+    adapter.settling.forget()  # as if the settle time had passed
     send(adapter, "f")  # the fault passed: the letter goes in, once
     assert len(arkiv.journalposts) == 1
     assert len(arkiv.journalposts[0].documents) == 2

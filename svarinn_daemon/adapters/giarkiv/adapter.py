@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from svarinn_daemon.adapters.archive_http import Settling
 from svarinn_daemon.adapters.base import LetterOrigin
 from svarinn_daemon.adapters.giarkiv import encode
 from svarinn_daemon.adapters.giarkiv.soap import INNSYN, OPPDATERING, GiArkivSoap, SoapFault
@@ -97,7 +97,7 @@ class GiArkivArchive(StagedArchive):
         self.permanent_fault_codes = frozenset(permanent_fault_codes)
         self._cases: dict[str, encode.CaseRef] = {}
         self._case_lock = threading.Lock()
-        self._unsettled: dict[str, float] = {}
+        self.settling = Settling(soap.deadline)
 
     def __repr__(self) -> str:
         return f"GiArkivArchive(url={self.soap.urls[OPPDATERING]!r})"
@@ -155,30 +155,13 @@ class GiArkivArchive(StagedArchive):
         with staged.open_file(METADATA_FILE) as stream:
             record = json.load(stream)
         key = staged.forsendelse_id
-        self._check_settled(key)
+        self.settling.check(key)
         try:
             return self._register(record, staged)
         except ArchiveError as exc:
             if exc.temporary:
-                # A request whose answer never came may still be at work in the archive:
-                # looking again before it can have finished could register twice.
-                with self._case_lock:
-                    self._unsettled[key] = time.monotonic() + self.soap.deadline
+                self.settling.failed(key)
             raise
-
-    def _check_settled(self, key: str) -> None:
-        with self._case_lock:
-            until = self._unsettled.get(key)
-            left = until - time.monotonic() if until is not None else 0.0
-            if left <= 0:
-                self._unsettled.pop(key, None)
-                return
-        raise ArchiveError(
-            f"{key}: the previous attempt's request may still be at work in the archive; "
-            f"looking again in {left:.1f} s",
-            temporary=True,
-            retry_after=left,
-        )
 
     def _register(self, record: dict[str, Any], staged: StagedLetter) -> str:
         reg = registration(
