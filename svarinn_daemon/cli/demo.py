@@ -9,7 +9,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from svarinn_daemon.cli.commands import summary
 from svarinn_daemon.cli.progress import REDRAW_EVERY, Progress
@@ -18,7 +18,6 @@ from svarinn_daemon.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from svarinn_daemon.archives.giarkiv import LocalGiArkiv
     from svarinn_daemon.cli import Context
     from svarinn_daemon.simulator import SimLetter, Simulator
 
@@ -39,10 +38,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--size", default="200KiB", help="size of each document (default 200KiB)")
     parser.add_argument(
         "--archive",
-        choices=("filesystem", "gi-arkiv"),
+        choices=("filesystem", "gi-arkiv", "p360"),
         default="filesystem",
-        help="where letters go: a directory (default), or a local GI-Arkiv 1.1 archive "
-        "(the gi-arkiv adapter; every request validated against the standard's schema)",
+        help="where letters go: a directory (default), a local GI-Arkiv 1.1 archive (the "
+        "gi-arkiv adapter; every request validated against the standard's schema) or a local "
+        "Public 360 SIF (the p360 adapter)",
     )
     parser.add_argument(
         "--dir",
@@ -141,13 +141,7 @@ def _demo(
             file=out,
         )
     else:
-        cases = ", ".join(sorted({p.case.tittel for p in arkiv.journalposts}))
-        print(
-            f"archive:   local GI-Arkiv at {arkiv.url}: {len(arkiv.journalposts)} journalposts, "
-            f"{sum(len(p.documents) for p in arkiv.journalposts)} documents, in {cases or '-'} "
-            "(it stopped with the demo)",
-            file=out,
-        )
+        print(f"archive:   {_archive_summary(arkiv)}", file=out)
     print(f"ledger:    {root / 'state' / 'ledger.sqlite3'}", file=out)
     if log_path is not None:
         print(f"log:       {log_path}", file=out)
@@ -156,28 +150,58 @@ def _demo(
     return 0 if report.ok and acknowledged == len(letters) else 1
 
 
-def _archive(
-    stack: contextlib.ExitStack, kind: str, root: Path
-) -> tuple[LocalGiArkiv | None, str | None]:
+def _archive(stack: contextlib.ExitStack, kind: str, root: Path) -> tuple[Any | None, str | None]:
     """The local archive ``--archive`` names, started, and its ``[archives.default]``."""
     if kind == "filesystem":
         return None, None
-    from svarinn_daemon.archives.giarkiv import LocalGiArkiv
-
     password = secrets.token_urlsafe(16)
-    arkiv = stack.enter_context(LocalGiArkiv(username="svarinn-demo", password=password))
-    secret = root / "gi-arkiv-password"
+    secret = root / f"{kind}-secret"
     secret.write_text(password + "\n", encoding="utf-8")
     secret.chmod(0o600)
-    table = f"""[archives.default]
+    if kind == "p360":
+        from svarinn_daemon.archives.p360 import LocalP360
+
+        p360 = stack.enter_context(LocalP360(authkey=password))
+        return (
+            p360,
+            f"""[archives.default]
+adapter = "p360"
+url = "{p360.url}"
+authkey_file = "{secret}"
+external_key_field = "SvarUtForsendelseId"
+""",
+        )
+    from svarinn_daemon.archives.giarkiv import LocalGiArkiv
+
+    arkiv = stack.enter_context(LocalGiArkiv(username="svarinn-demo", password=password))
+    return (
+        arkiv,
+        f"""[archives.default]
 adapter = "gi-arkiv"
 url = "{arkiv.url}"
 innsyn_url = "{arkiv.innsyn_url}"
 username = "svarinn-demo"
 password_file = "{secret}"
 arkivdel = "SAK"
-"""
-    return arkiv, table
+""",
+    )
+
+
+def _archive_summary(arkiv: Any) -> str:
+    """What the local archive holds, in its own words."""
+    if hasattr(arkiv, "journalposts"):
+        cases = ", ".join(sorted({p.case.tittel for p in arkiv.journalposts})) or "-"
+        documents = sum(len(p.documents) for p in arkiv.journalposts)
+        return (
+            f"local GI-Arkiv at {arkiv.url}: {len(arkiv.journalposts)} journalposts, "
+            f"{documents} documents, in {cases} (it stopped with the demo)"
+        )
+    cases = ", ".join(sorted({d.case.title for d in arkiv.documents})) or "-"
+    files = sum(len(d.files) for d in arkiv.documents)
+    return (
+        f"local Public 360 at {arkiv.url}: {len(arkiv.documents)} documents, {files} files, "
+        f"in {cases} (it stopped with the demo)"
+    )
 
 
 @contextlib.contextmanager

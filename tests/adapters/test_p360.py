@@ -137,6 +137,13 @@ def test_collection_case_once_found_again_and_a_named_case(p360: LocalP360, tmp_
     assert [c.title for c in p360.cases] == ["Byggesak Storgata 1", "SvarInn 2026"]
 
 
+def test_case_numbers_in_360s_own_spelling(p360: LocalP360, tmp_path: Path) -> None:
+    named = p360.add_case("26/00017", "Byggesak")
+    adapter = make(p360, tmp_path, case_number_format="{saksaar_short:02d}/{sakssekvensnummer:05d}")
+    send(adapter, "n", {"metadataForImport": {"saksaar": 2026, "sakssekvensnummer": 17}})
+    assert p360.documents[0].case is named
+
+
 def test_an_operators_collection_case_is_found_by_title(p360: LocalP360, tmp_path: Path) -> None:
     made = p360.add_case("26/00900", "SvarInn 2026")
     send(make(p360, tmp_path), "x", {"dato": "2026-05-05T12:00:00"})

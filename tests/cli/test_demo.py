@@ -36,3 +36,13 @@ def test_demo_into_the_local_gi_arkiv(tmp_path: Path) -> None:
     assert "local GI-Arkiv at http://127.0.0.1:" in out
     assert "5 journalposts, 7 documents, in SvarInn " in out
     assert 'adapter = "gi-arkiv"' in (tmp_path / "config.toml").read_text()
+
+
+def test_demo_into_the_local_public_360(tmp_path: Path) -> None:
+    code, out, err = run_cli(
+        "demo", "--archive", "p360", "--letters", "4", "--size", "8KiB", "--dir", str(tmp_path)
+    )
+    assert code == 0, err[-2000:]
+    assert "imported:  4 of 4 letters" in out
+    assert "local Public 360 at http://127.0.0.1:" in out
+    assert "4 documents, 6 files, in SvarInn " in out

@@ -68,7 +68,12 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> P360A
     )
     samlesak = _template(reader, "samlesak", DEFAULT_SAMLESAK, year=2026)
     case_number = _template(
-        reader, "case_number_format", DEFAULT_CASE_NUMBER, saksaar=2026, sakssekvensnummer=1
+        reader,
+        "case_number_format",
+        DEFAULT_CASE_NUMBER,
+        saksaar=2026,
+        saksaar_short=26,
+        sakssekvensnummer=1,
     )
     journalstatus = reader.string("journalstatus", TEMPORARY, blank=False)
     client_id = reader.string("client_id", "") or None

@@ -162,8 +162,11 @@ class P360Archive(StagedArchive):
     def _case(self, reg: Registration) -> str:
         placement = reg.case
         if placement.named_case:
+            year = placement.saksaar or 0
             number = self.case_number_format.format(
-                saksaar=placement.saksaar, sakssekvensnummer=placement.sakssekvensnummer
+                saksaar=year,
+                saksaar_short=year % 100,
+                sakssekvensnummer=placement.sakssekvensnummer,
             )
             cases = encode.listed(
                 self._call("CaseService", "GetCases", encode.case_lookup(number)), "Cases"

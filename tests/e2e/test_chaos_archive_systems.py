@@ -1,7 +1,8 @@
-"""SIGKILL at random instants with the gi-arkiv adapter against the local GI-Arkiv 1.1: every
-good letter ends as exactly one journalpost holding all its documents, and SvarInn hears of
-none before its journalpost is complete; the archive meanwhile answers 503s, SOAP faults,
-slow answers and answers lost after the work was done."""
+"""SIGKILL at random instants with the archive-system adapters against their local archives
+(GI-Arkiv 1.1, Public 360 SIF): every good letter ends as exactly one journalpost (document)
+holding all its files, and SvarInn hears of none before it is complete; the archive
+meanwhile answers 503s, faults, slow answers, stalls and answers lost after the work was
+done."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from svarinn_daemon.archives.giarkiv import LocalGiArkiv
+from svarinn_daemon.archives.p360 import LocalP360
 from svarinn_daemon.archives.server import Injected
 from tests.support.daemon_harness import harness
 from tests.support.programs import use_archive
@@ -22,16 +24,21 @@ PASSWORD = "gi-chaos-passord"
 OPERATIONS = ("NyJournalpost", "NyDokument", "FinnJournalposterGittNoekkel", "NySaksmappe")
 
 
-def _faults(rng: random.Random) -> list[Injected]:
+def _faults(
+    rng: random.Random, operations: tuple[str, ...] = OPERATIONS, fault: str | None = None
+) -> list[Injected]:
+    """Ten faults at random calls; ``fault`` names the archive's own kind of refusal."""
     out = []
     for _ in range(10):
-        operation = rng.choice(OPERATIONS)
+        operation = rng.choice(operations)
         skip = rng.randint(0, 8)
         out.append(
             rng.choice(
                 [
                     Injected(operation, skip=skip, status=503),
-                    Injected(operation, skip=skip, fault="SystemFault"),
+                    Injected(operation, skip=skip, fault=fault)
+                    if fault
+                    else Injected(operation, skip=skip, status=500),
                     Injected(operation, skip=skip, delay=1.5),
                     Injected(operation, skip=skip, stall=0.5),
                     Injected(operation, skip=skip, lose_answer=True),
@@ -58,7 +65,7 @@ arkivdel = "SAK"
 timeout = "1s"
 """,
         )
-        for fault in _faults(rng):
+        for fault in _faults(rng, fault="SystemFault"):
             arkiv.inject(fault)
         good = h.sim.generate(5, 300_000) + h.sim.generate(2, 100_000, files_per_letter=3)
 
@@ -95,4 +102,57 @@ timeout = "1s"
             assert not [r for r in state.reports_for(letter.id) if r.permanent]
         assert len({p.case.system_id for p in arkiv.journalposts}) == 1, "one collection case"
         assert len(arkiv.cases) == 1
+        assert state.pending == ()
+
+
+def test_sigkill_with_the_p360_adapter(tmp_path: Path) -> None:
+    rng = random.Random(SEED + 1)
+    secret = tmp_path / "authkey"
+    secret.write_text(PASSWORD)
+    operations = (
+        "DocumentService.CreateDocument",
+        "DocumentService.GetDocuments",
+        "CaseService.GetCases",
+        "CaseService.CreateCase",
+    )
+    with LocalP360(authkey=PASSWORD) as p360, harness(tmp_path / "h") as h:
+        use_archive(
+            h,
+            f"""[archives.default]
+adapter = "p360"
+url = "{p360.url}"
+authkey_file = "{secret}"
+external_key_field = "SvarUtForsendelseId"
+timeout = "1s"
+""",
+        )
+        for fault in _faults(rng, operations):
+            p360.inject(fault)
+        good = h.sim.generate(5, 300_000) + h.sim.generate(2, 100_000, files_per_letter=3)
+
+        def registered() -> set[str]:
+            with p360.server.lock:
+                return {d.custom["SvarUtForsendelseId"] for d in p360.documents}
+
+        killed = 0
+        for n in range(KILLS):
+            command = rng.choice(["run", "poll-once"])
+            killed += h.kill_after(command, rng.uniform(0.2, FULL_IMPORT), tmp_path / f"{n}.log")
+            early = set(h.sim.state().acknowledged) - registered()
+            assert not early, f"acknowledged before 360 had it: {early}"
+        print(f"{killed} of {KILLS} runs killed mid-way")
+        assert killed > 0
+        h.finish(10)
+        state = h.sim.state()
+        documents = Counter(d.custom["SvarUtForsendelseId"] for d in p360.documents)
+        assert documents == Counter({x.id: 1 for x in good}), "a letter registered twice, or not"
+        by_key = {d.custom["SvarUtForsendelseId"]: d for d in p360.documents}
+        for letter in good:
+            files = by_key[letter.id].files
+            stored = Counter(hashlib.sha256(data).hexdigest() for _t, _f, data, _r in files)
+            assert stored == Counter(f.sha256 for f in letter.files)
+            assert [r for *_, r in files] == ["H"] + ["V"] * (len(letter.files) - 1)
+            assert state.acknowledged.get(letter.id, 0) >= 1
+            assert not [r for r in state.reports_for(letter.id) if r.permanent]
+        assert len(p360.cases) == 1, "one collection case"
         assert state.pending == ()
