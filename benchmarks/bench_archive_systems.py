@@ -1,12 +1,14 @@
-"""Letters per second and peak RSS of the ``gi-arkiv`` adapter against the local GI-Arkiv 1.1,
-beside a baseline from the same run: the same letters into the ``filesystem`` adapter.
+"""Letters per second and peak RSS of the archive-system adapters (``gi-arkiv``, ``p360``)
+against their local archives, beside a baseline from the same run: the same letters into
+the ``filesystem`` adapter.
 
-    .venv/bin/python benchmarks/bench_giarkiv.py [--letters 1000] [--size 50KiB] [--large 64MiB]
+    .venv/bin/python benchmarks/bench_archive_systems.py [--letters 1000] [--size 50KiB]
+        [--large 64MiB]
 
-The archive runs in its own process (it validates every request against the schema, as in
-the tests); each adapter runs in a process of its own, so each peak RSS is the adapter's
-side alone. Each letter goes as the pipeline drives it: ``has``, ``begin``, one
-``add_document`` per document, ``commit``. Every fourth letter has three documents. Then one
+The archives run in their own process (checking every request, as in the tests); each
+adapter runs in a process of its own, so each peak RSS is the adapter's side alone. Each
+letter goes as the pipeline drives it: ``has``, ``begin``, one ``add_document`` per
+document, ``commit``. Every fourth letter has three documents. Then one
 letter of ``--large`` shows that a document is streamed (the sender's RSS stays flat).
 """
 
@@ -29,10 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 ARCHIVE = """
 import sys
 from svarinn_daemon.archives.giarkiv import LocalGiArkiv
-with LocalGiArkiv(username="bench", password="bench-pass") as arkiv:
-    print(arkiv.url, arkiv.innsyn_url, flush=True)
+from svarinn_daemon.archives.p360 import LocalP360
+with LocalGiArkiv(username="bench", password="bench-pass") as arkiv, \\
+        LocalP360(authkey="bench-pass") as p360:
+    print(arkiv.url, arkiv.innsyn_url, p360.url, flush=True)
     sys.stdin.read()
-    print(len(arkiv.journalposts), sum(len(p.documents) for p in arkiv.journalposts), flush=True)
+    print(len(arkiv.journalposts), sum(len(p.documents) for p in arkiv.journalposts),
+          len(p360.documents), sum(len(d.files) for d in p360.documents), flush=True)
 """
 
 
@@ -49,12 +54,16 @@ def sender(kind: str, work: Path, letters: int, size: int, urls: list[str]) -> N
     from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
     from svarinn_daemon.adapters.filesystem import create_adapter as filesystem
     from svarinn_daemon.adapters.giarkiv import create_adapter as gi_arkiv
+    from svarinn_daemon.adapters.p360 import create_adapter as p360
 
     context = AdapterContext("bench", work / "state", work)
+    (work / "pw").write_text("bench-pass")
     if kind == "filesystem":
         adapter = filesystem({"root": str(work / "archive")}, context)
+    elif kind == "p360":
+        options = {"url": urls[2], "authkey_file": str(work / "pw")}
+        adapter = p360({**options, "external_key_field": "SvarUtForsendelseId"}, context)
     else:
-        (work / "pw").write_text("bench-pass")
         options = {"url": urls[0], "innsyn_url": urls[1], "username": "bench"}
         adapter = gi_arkiv(
             {**options, "password_file": str(work / "pw"), "arkivdel": "SAK"}, context
@@ -107,7 +116,7 @@ def main() -> None:
     parser.add_argument("--large", default="64MiB")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--sender", default=None)
-    parser.add_argument("--urls", nargs=2, default=None)
+    parser.add_argument("--urls", nargs=3, default=None)
     args = parser.parse_args()
     if args.sender:
         sender(args.sender, args.dir, args.letters, _size(args.size), args.urls)
@@ -121,21 +130,23 @@ def main() -> None:
     urls = archive.stdout.readline().split()
     size = _size(args.size)
     print(f"{args.letters} letters of {args.size} (every fourth with 3 documents), same run:")
-    for kind in ("filesystem", "gi-arkiv"):
+    for kind in ("filesystem", "gi-arkiv", "p360"):
         r = run(kind, root / kind, args.letters, size, urls)
         print(
             f"  {kind:10} {r['letters'] / r['seconds']:8.1f} letters/s  "
             f"{r['seconds']:6.1f} s  peak RSS {r['rss_mb']:.0f} MB"
         )
     large = _size(args.large)
-    for kind in ("filesystem", "gi-arkiv"):
+    for kind in ("filesystem", "gi-arkiv", "p360"):
         r = run(f"{kind}", root / f"{kind}-large", 1, large, urls)
         print(
             f"  one letter of {args.large} into {kind:10}: {large / 1e6 / r['seconds']:7.1f} MB/s"
             f"  peak RSS {r['rss_mb']:.0f} MB"
         )
     archive.stdin.close()
-    print("  the local GI-Arkiv holds (journalposts, documents):", archive.stdout.read().split())
+    held = archive.stdout.read().split()
+    print(f"  the local GI-Arkiv holds {held[0]} journalposts, {held[1]} documents;", end=" ")
+    print(f"the local 360 {held[2]} documents, {held[3]} files")
     archive.wait()
 
 
