@@ -79,12 +79,33 @@ class ArchiveHttp:
         names the call in errors, ``shown_url`` the address (when ``url`` carries a secret).
         Credentials, address and redirect problems are raised here; any other status is
         the caller's to read."""
+        return self.request("POST", url, what, headers, body, shown_url=shown_url)
+
+    def get(self, url: str, what: str, headers: Mapping[str, str], *, body: bool = True) -> Answer:
+        """One GET; ``body=False`` reads the status and headers only (a file's presence:
+        then a 404 is the caller's to read, not a wrong address)."""
+        return self.request("GET", url, what, headers, None, read=body, found=body)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        headers: Mapping[str, str],
+        body: bytes | tuple[int, Callable[[], Iterator[bytes]]] | None,
+        *,
+        shown_url: str | None = None,
+        read: bool = True,
+        found: bool = True,
+    ) -> Answer:
+        """``found=False``: a 404 is an answer (something is not there yet), not an error."""
         shown = shown_url or url
         sent = dict(headers)
+        content: bytes | Iterator[bytes] | None = None
         if isinstance(body, bytes):
-            content: bytes | Iterator[bytes] = body
+            content = body
             sent["Content-Length"] = str(len(body))
-        else:
+        elif body is not None:
             length, pieces = body
             content = pieces()
             sent["Content-Length"] = str(length)
@@ -92,10 +113,10 @@ class ArchiveHttp:
         try:
             with (
                 self._deadline.within(self.deadline),
-                self._client.stream("POST", url, headers=sent, content=content) as response,
+                self._client.stream(method, url, headers=sent, content=content) as response,
             ):
                 data = bytearray()
-                for chunk in response.iter_bytes():
+                for chunk in response.iter_bytes() if read else ():
                     data += chunk
                     if len(data) > BODY_CAP:
                         raise ArchiveError(
@@ -113,7 +134,8 @@ class ArchiveHttp:
             ) from None
         except OSError as exc:
             raise StorageError(f"cannot read a staged document: {exc.strerror or exc}") from None
-        self._check(answer, what, shown)
+        if found or answer.status_code != 404:
+            self._check(answer, what, shown)
         return answer
 
     def _check(self, answer: Answer, what: str, shown: str) -> None:

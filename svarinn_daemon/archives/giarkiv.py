@@ -120,7 +120,7 @@ class LocalGiArkiv:
         self.server.stop()
 
     def _handle(
-        self, path: str, headers: dict[str, str], body: bytes, fault: Injected | None
+        self, method: str, path: str, headers: dict[str, str], body: bytes, fault: Injected | None
     ) -> tuple[str, Reply]:
         if path not in SERVICES:
             return "", Reply(404, b"no such service", "text/plain")

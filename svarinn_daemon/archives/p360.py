@@ -141,7 +141,7 @@ class LocalP360:
     # -- serving -------------------------------------------------------------------------
 
     def _handle(
-        self, path: str, headers: dict[str, str], body: bytes, fault: Injected | None
+        self, verb: str, path: str, headers: dict[str, str], body: bytes, fault: Injected | None
     ) -> tuple[str, Reply]:
         method = _operation_of(path, headers, body)
         if method not in METHODS:

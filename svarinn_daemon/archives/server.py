@@ -66,12 +66,13 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class ArchiveServer:
-    """``handle(path, headers, body) -> (operation, Reply)`` answers each request; the
+    """``handle(method, path, headers, body, fault) -> (operation, Reply)`` answers each
+    request; the
     server adds credentials, faults and the record of requests."""
 
     def __init__(
         self,
-        handle: Callable[[str, dict[str, str], bytes, Injected | None], tuple[str, Reply]],
+        handle: Callable[[str, str, dict[str, str], bytes, Injected | None], tuple[str, Reply]],
         *,
         username: str | None = None,
         password: str | None = None,
@@ -152,7 +153,7 @@ class ArchiveServer:
             exchange.status = fault.status
             self._send(request, Reply(fault.status, b"injected", "text/plain"))
             return
-        _, reply = self._handle(request.path, headers, body, fault)
+        _, reply = self._handle(request.command, request.path, headers, body, fault)
         exchange.status = reply.status
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
