@@ -1,8 +1,8 @@
 """SIGKILL at random instants with the archive-system adapters against their local archives
-(GI-Arkiv 1.1, Public 360 SIF): every good letter ends as exactly one journalpost (document)
-holding all its files, and SvarInn hears of none before it is complete; the archive
-meanwhile answers 503s, faults, slow answers, stalls and answers lost after the work was
-done."""
+(GI-Arkiv 1.1, Public 360 SIF, Noark 5 tjenestegrensesnitt): every good letter ends as
+exactly one journalpost (document) holding all its files, and SvarInn hears of none before
+it is complete; the archive meanwhile answers 503s, faults, slow answers, stalls and answers
+lost after the work was done."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import hashlib
 import random
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from svarinn_daemon.archives.giarkiv import LocalGiArkiv
+from svarinn_daemon.archives.noark5 import LocalNoark5
 from svarinn_daemon.archives.p360 import LocalP360
 from svarinn_daemon.archives.server import Injected
 from tests.support.daemon_harness import harness
@@ -155,4 +157,75 @@ timeout = "1s"
             assert state.acknowledged.get(letter.id, 0) >= 1
             assert not [r for r in state.reports_for(letter.id) if r.permanent]
         assert len(p360.cases) == 1, "one collection case"
+        assert state.pending == ()
+
+
+def test_sigkill_with_the_noark5_adapter(tmp_path: Path) -> None:
+    rng = random.Random(SEED + 2)
+    secret = tmp_path / "token"
+    secret.write_text(PASSWORD)
+    operations = (
+        "sakarkiv/ny-journalpost",
+        "arkivstruktur/ny-dokumentbeskrivelse",
+        "arkivstruktur/ny-dokumentobjekt",
+        "arkivstruktur/fil",
+        "sakarkiv/journalpost",
+    )
+    with LocalNoark5(token=PASSWORD) as n5, harness(tmp_path / "h") as h:
+        use_archive(
+            h,
+            f"""[archives.default]
+adapter = "noark5"
+url = "{n5.url}"
+token_file = "{secret}"
+arkivdel = "Sakarkiv"
+timeout = "1s"
+""",
+        )
+        for fault in _faults(rng, operations):
+            n5.inject(fault)
+        good = h.sim.generate(5, 300_000) + h.sim.generate(2, 100_000, files_per_letter=3)
+
+        def key(post: Any) -> str:
+            return str(post.fields["virksomhetsspesifikkeMetadata"]["svarinn:forsendelseId"])
+
+        def files(post: Any) -> list[tuple[str, bytes | None]]:
+            return [
+                (d.fields["tilknyttetRegistreringSom"]["kode"], o.content)
+                for d in post.children
+                if d.kind == "dokumentbeskrivelse"
+                for o in d.children
+            ]
+
+        def complete() -> set[str]:
+            return {
+                key(p)
+                for p in n5.all("journalpost")
+                if len(files(p))
+                == p.fields["virksomhetsspesifikkeMetadata"]["svarinn:antallDokumenter"]
+                and all(content is not None for _, content in files(p))
+            }
+
+        killed = 0
+        for n in range(KILLS):
+            command = rng.choice(["run", "poll-once"])
+            killed += h.kill_after(command, rng.uniform(0.2, FULL_IMPORT), tmp_path / f"{n}.log")
+            early = set(h.sim.state().acknowledged) - complete()
+            assert not early, f"acknowledged before its journalpost was complete: {early}"
+        print(f"{killed} of {KILLS} runs killed mid-way")
+        assert killed > 0
+        h.finish(10)
+        state = h.sim.state()
+        posts = n5.all("journalpost")
+        assert Counter(key(p) for p in posts) == Counter({x.id: 1 for x in good})
+        by_key = {key(p): p for p in posts}
+        for letter in good:
+            stored = files(by_key[letter.id])
+            assert Counter(hashlib.sha256(c or b"").hexdigest() for _, c in stored) == Counter(
+                f.sha256 for f in letter.files
+            )
+            assert [r for r, _ in stored] == ["H"] + ["V"] * (len(letter.files) - 1)
+            assert state.acknowledged.get(letter.id, 0) >= 1
+            assert not [r for r in state.reports_for(letter.id) if r.permanent]
+        assert len(n5.all("saksmappe")) == 1, "one collection case"
         assert state.pending == ()

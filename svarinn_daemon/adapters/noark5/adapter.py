@@ -85,6 +85,7 @@ class Noark5Archive(StagedArchive):
         self._arkivdel: Mapping[str, Any] | None = None
         self._cases: dict[str, Mapping[str, Any]] = {}
         self._lock = threading.Lock()
+        self._case_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Noark5Archive(url={self.url!r})"
@@ -246,20 +247,21 @@ class Noark5Archive(StagedArchive):
                 temporary=True,
                 loud=True,
             )
-        with self._lock:
+        with self._case_lock:  # one worker finds or creates the collection case, the rest reuse it
             cached = self._cases.get(title)
-        if cached is not None:
-            return cached
-        listing = self._follow(arkivdel, encode.SAKSMAPPE, "arkivdel", encode.filter_title(title))
-        found = [c for c in encode.results(listing) if c.get("tittel") == title]
-        if found:
-            collection = found[0]
-        else:
-            body = encode.collection_case(title)
-            collection = self._create(arkivdel, encode.NY_SAKSMAPPE, body, "saksmappe")
-            log.info("archive.noark5.collection_case", title=title)
-        with self._lock:
-            return self._cases.setdefault(title, collection)
+            if cached is not None:
+                return cached
+            wanted = encode.filter_title(title)
+            titled = self._follow(arkivdel, encode.SAKSMAPPE, "arkivdel", wanted)
+            found = [c for c in encode.results(titled) if c.get("tittel") == title]
+            if found:
+                collection = found[0]
+            else:
+                body = encode.collection_case(title)
+                collection = self._create(arkivdel, encode.NY_SAKSMAPPE, body, "saksmappe")
+                log.info("archive.noark5.collection_case", title=title)
+            self._cases[title] = collection
+            return collection
 
     def _descriptions(self, post: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         return encode.results(self._follow(post, encode.DOKUMENTBESKRIVELSE, "journalpost"))
