@@ -38,11 +38,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--size", default="200KiB", help="size of each document (default 200KiB)")
     parser.add_argument(
         "--archive",
-        choices=("filesystem", "gi-arkiv", "p360"),
+        choices=("filesystem", "gi-arkiv", "p360", "noark5"),
         default="filesystem",
         help="where letters go: a directory (default), a local GI-Arkiv 1.1 archive (the "
-        "gi-arkiv adapter; every request validated against the standard's schema) or a local "
-        "Public 360 SIF (the p360 adapter)",
+        "gi-arkiv adapter; every request validated against the standard's schema), a local "
+        "Public 360 SIF (p360) or a local Noark 5 tjenestegrensesnitt (noark5)",
     )
     parser.add_argument(
         "--dir",
@@ -158,6 +158,19 @@ def _archive(stack: contextlib.ExitStack, kind: str, root: Path) -> tuple[Any | 
     secret = root / f"{kind}-secret"
     secret.write_text(password + "\n", encoding="utf-8")
     secret.chmod(0o600)
+    if kind == "noark5":
+        from svarinn_daemon.archives.noark5 import LocalNoark5
+
+        n5 = stack.enter_context(LocalNoark5(token=password))
+        return (
+            n5,
+            f"""[archives.default]
+adapter = "noark5"
+url = "{n5.url}"
+token_file = "{secret}"
+arkivdel = "Sakarkiv"
+""",
+        )
     if kind == "p360":
         from svarinn_daemon.archives.p360 import LocalP360
 
@@ -189,6 +202,14 @@ arkivdel = "SAK"
 
 def _archive_summary(arkiv: Any) -> str:
     """What the local archive holds, in its own words."""
+    if hasattr(arkiv, "arkiv"):
+        posts = arkiv.all("journalpost")
+        cases = ", ".join(sorted({p.parent.fields["tittel"] for p in posts})) or "-"
+        files = sum(1 for o in arkiv.all("dokumentobjekt") if o.content is not None)
+        return (
+            f"local Noark 5 at {arkiv.url}: {len(posts)} journalposts, {files} files, in "
+            f"{cases} (it stopped with the demo)"
+        )
     if hasattr(arkiv, "journalposts"):
         cases = ", ".join(sorted({p.case.tittel for p in arkiv.journalposts})) or "-"
         documents = sum(len(p.documents) for p in arkiv.journalposts)

@@ -46,3 +46,13 @@ def test_demo_into_the_local_public_360(tmp_path: Path) -> None:
     assert "imported:  4 of 4 letters" in out
     assert "local Public 360 at http://127.0.0.1:" in out
     assert "4 documents, 6 files, in SvarInn " in out
+
+
+def test_demo_into_the_local_noark5(tmp_path: Path) -> None:
+    code, out, err = run_cli(
+        "demo", "--archive", "noark5", "--letters", "4", "--size", "8KiB", "--dir", str(tmp_path)
+    )
+    assert code == 0, err[-2000:]
+    assert "imported:  4 of 4 letters" in out
+    assert "local Noark 5 at http://127.0.0.1:" in out
+    assert "4 journalposts, 6 files, in SvarInn " in out
