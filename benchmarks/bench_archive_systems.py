@@ -1,4 +1,4 @@
-"""Letters per second and peak RSS of the archive-system adapters (``gi-arkiv``, ``p360``)
+"""Letters per second and peak RSS of the archive-system adapters (gi-arkiv, p360, noark5)
 against their local archives, beside a baseline from the same run: the same letters into
 the ``filesystem`` adapter.
 
@@ -32,12 +32,14 @@ ARCHIVE = """
 import sys
 from svarinn_daemon.archives.giarkiv import LocalGiArkiv
 from svarinn_daemon.archives.p360 import LocalP360
+from svarinn_daemon.archives.noark5 import LocalNoark5
 with LocalGiArkiv(username="bench", password="bench-pass") as arkiv, \\
-        LocalP360(authkey="bench-pass") as p360:
-    print(arkiv.url, arkiv.innsyn_url, p360.url, flush=True)
+        LocalP360(authkey="bench-pass") as p360, LocalNoark5(token="bench-pass") as n5:
+    print(arkiv.url, arkiv.innsyn_url, p360.url, n5.url, flush=True)
     sys.stdin.read()
     print(len(arkiv.journalposts), sum(len(p.documents) for p in arkiv.journalposts),
-          len(p360.documents), sum(len(d.files) for d in p360.documents), flush=True)
+          len(p360.documents), sum(len(d.files) for d in p360.documents),
+          len(n5.all("journalpost")), len(n5.all("dokumentobjekt")), flush=True)
 """
 
 
@@ -54,12 +56,16 @@ def sender(kind: str, work: Path, letters: int, size: int, urls: list[str]) -> N
     from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
     from svarinn_daemon.adapters.filesystem import create_adapter as filesystem
     from svarinn_daemon.adapters.giarkiv import create_adapter as gi_arkiv
+    from svarinn_daemon.adapters.noark5 import create_adapter as noark5
     from svarinn_daemon.adapters.p360 import create_adapter as p360
 
     context = AdapterContext("bench", work / "state", work)
     (work / "pw").write_text("bench-pass")
     if kind == "filesystem":
         adapter = filesystem({"root": str(work / "archive")}, context)
+    elif kind == "noark5":
+        options = {"url": urls[3], "token_file": str(work / "pw"), "arkivdel": "Sakarkiv"}
+        adapter = noark5(options, context)
     elif kind == "p360":
         options = {"url": urls[2], "authkey_file": str(work / "pw")}
         adapter = p360({**options, "external_key_field": "SvarUtForsendelseId"}, context)
@@ -116,7 +122,7 @@ def main() -> None:
     parser.add_argument("--large", default="64MiB")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--sender", default=None)
-    parser.add_argument("--urls", nargs=3, default=None)
+    parser.add_argument("--urls", nargs=4, default=None)
     args = parser.parse_args()
     if args.sender:
         sender(args.sender, args.dir, args.letters, _size(args.size), args.urls)
@@ -130,14 +136,14 @@ def main() -> None:
     urls = archive.stdout.readline().split()
     size = _size(args.size)
     print(f"{args.letters} letters of {args.size} (every fourth with 3 documents), same run:")
-    for kind in ("filesystem", "gi-arkiv", "p360"):
+    for kind in ("filesystem", "gi-arkiv", "p360", "noark5"):
         r = run(kind, root / kind, args.letters, size, urls)
         print(
             f"  {kind:10} {r['letters'] / r['seconds']:8.1f} letters/s  "
             f"{r['seconds']:6.1f} s  peak RSS {r['rss_mb']:.0f} MB"
         )
     large = _size(args.large)
-    for kind in ("filesystem", "gi-arkiv", "p360"):
+    for kind in ("filesystem", "gi-arkiv", "p360", "noark5"):
         r = run(f"{kind}", root / f"{kind}-large", 1, large, urls)
         print(
             f"  one letter of {args.large} into {kind:10}: {large / 1e6 / r['seconds']:7.1f} MB/s"
@@ -146,7 +152,8 @@ def main() -> None:
     archive.stdin.close()
     held = archive.stdout.read().split()
     print(f"  the local GI-Arkiv holds {held[0]} journalposts, {held[1]} documents;", end=" ")
-    print(f"the local 360 {held[2]} documents, {held[3]} files")
+    print(f"the local 360 {held[2]} documents, {held[3]} files;", end=" ")
+    print(f"the local Noark 5 {held[4]} journalposts, {held[5]} files")
     archive.wait()
 
 
