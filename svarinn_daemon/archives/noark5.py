@@ -126,8 +126,10 @@ class LocalNoark5:
         password: str | None = None,
         arkivdeler: tuple[str, ...] = ("Sakarkiv",),
         year: int = 2026,
+        bulkgrense: int = 157_286_400,
     ):
-        self.token, self.year = token, year
+        self.token, self.year, self.bulkgrense = token, year, bulkgrense
+        self._sessions: dict[str, tuple[Entity, int, str, bytearray, int]] = {}
         self._basic = (username, password) if username is not None else None
         self._ids = itertools.count(1)
         self.arkiv = Entity("arkiv", self._id(), None, {"tittel": "Arkiv"})
@@ -199,7 +201,18 @@ class LocalNoark5:
         segments = [unquote(s) for s in parts.path.split("/") if s]
         if segments == ["noark5v5"]:
             arkiv = {"href": self._href("arkivstruktur", "arkiv")}
-            return _json(200, {"_links": {REL + "arkivstruktur/arkiv/": arkiv}})
+            system = {"href": self._href("admin", "system")}
+            links = {REL + "arkivstruktur/arkiv/": arkiv, REL + "admin/system/": system}
+            return _json(200, {"_links": links})
+        if segments == ["noark5v5", "api", "admin", "system"]:
+            return _json(
+                200,
+                {
+                    "bulkgrense": self.bulkgrense,
+                    "produkt": "svarinn-daemon local Noark 5",
+                    "protokollversjon": "1.1",
+                },
+            )
         if segments == ["noark5v5", "api", "arkivstruktur", "arkiv"]:
             return _json(200, self._listing([self.arkiv], None))
         if len(segments) < 4 or segments[:2] != ["noark5v5", "api"]:
@@ -211,7 +224,7 @@ class LocalNoark5:
         if rel == "self/" and verb == "GET":
             return _json(200, self._view(entity))
         if rel == "arkivstruktur/fil/" and entity.kind == "dokumentobjekt":
-            return self._file(verb, entity, headers, body)
+            return self._file(verb, entity, headers, body, parse_qs(parts.query))
         if verb == "GET" and (entity.kind, rel) in LISTINGS:
             how, kind = LISTINGS[(entity.kind, rel)]
             items = (
@@ -286,19 +299,84 @@ class LocalNoark5:
         self._all[entity.id] = entity
         return _json(201, self._view(entity))
 
-    def _file(self, verb: str, obj: Entity, headers: dict[str, str], body: bytes) -> Reply:
+    def _file(
+        self,
+        verb: str,
+        obj: Entity,
+        headers: dict[str, str],
+        body: bytes,
+        query: dict[str, list[str]],
+    ) -> Reply:
+        """A small file in one POST; a large one in a session: POST with
+        X-Upload-Content-Length (200 + Location), then PUTs with Content-Range (200 +
+        Location + Range each, 201 at the last)."""
         if verb == "GET":
             if obj.content is None:
                 raise _Refused(404, "no file uploaded yet")
             return Reply(200, obj.content, obj.fields.get("mimeType") or "application/octet-stream")
-        if verb not in ("POST", "PUT"):
-            raise _Refused(405, "upload with POST")
         if obj.content is not None:
             raise _Refused(409, "the dokumentobjekt has its file already")
+        mime = headers.get("content-type", "")
+        if verb == "PUT":
+            return self._chunk(obj, query.get("ref", [""])[0], headers, body)
+        if verb != "POST":
+            raise _Refused(405, "upload with POST, or PUT in a session")
+        if "x-upload-content-length" in headers:
+            total = int(headers["x-upload-content-length"])
+            if total != obj.fields["filstoerrelse"]:
+                raise _Refused(400, "X-Upload-Content-Length is not the dokumentobjekt's size")
+            session = self._id()[:8]
+            self._sessions[session] = (
+                obj,
+                total,
+                headers.get("x-upload-content-type", ""),
+                bytearray(),
+                1,
+            )
+            return self._next_chunk(obj, session, 1, None)
+        if self.bulkgrense and len(body) > self.bulkgrense:
+            raise _Refused(403, f"larger than bulkgrense ({self.bulkgrense}): upload in parts")
+        self._check_mime(obj, mime)
+        return self._complete(obj, body)
+
+    def _chunk(self, obj: Entity, ref: str, headers: dict[str, str], body: bytes) -> Reply:
+        session, _, step = ref.rpartition("-")
+        held = self._sessions.get(session)
+        if held is None or held[0] is not obj or str(held[4]) != step:
+            raise _Refused(404, "no such upload session (or an old step of it)")
+        _, total, mime, received, number = held
+        match = re.fullmatch(r"(?:bytes )?(\d+)-(\d+)/(\d+)", headers.get("content-range", ""))
+        if match is None:
+            raise _Refused(400, "Content-Range must be <lower>-<upper>/<total>")
+        lower, upper, whole = map(int, match.groups())
+        if (lower, whole, upper - lower + 1) != (len(received), total, len(body)):
+            raise _Refused(400, f"Content-Range {lower}-{upper}/{whole} does not follow on")
+        self._check_mime(obj, mime or headers.get("content-type", ""))
+        received += body
+        if len(received) < total:
+            self._sessions[session] = (obj, total, mime, received, number + 1)
+            return self._next_chunk(obj, session, number + 1, len(received) - 1)
+        del self._sessions[session]
+        return self._complete(obj, bytes(received))
+
+    def _next_chunk(self, obj: Entity, session: str, number: int, upper: int | None) -> Reply:
+        location = self._href(obj.id, "arkivstruktur", "fil") + f"?ref={session}-{number}"
+        extra = (("Location", location),) + (
+            (("Range", f"0-{upper}"),) if upper is not None else ()
+        )
+        return Reply(200, b"", MEDIA, extra)
+
+    @staticmethod
+    def _check_mime(obj: Entity, mime: str) -> None:
+        declared = obj.fields.get("mimeType")
+        if declared and mime.split(";")[0].strip() != declared:
+            raise _Refused(400, f"Content-Type {mime!r} is not the dokumentobjekt's {declared!r}")
+
+    def _complete(self, obj: Entity, content: bytes) -> Reply:
         declared = (obj.fields["filstoerrelse"], obj.fields["sjekksum"])
-        if (len(body), hashlib.sha256(body).hexdigest()) != declared:
+        if (len(content), hashlib.sha256(content).hexdigest()) != declared:
             raise _Refused(400, "the file's size or SHA-256 is not what the dokumentobjekt says")
-        obj.content = body
+        obj.content = content
         return _json(201, self._view(obj))
 
     # -- views ---------------------------------------------------------------------------

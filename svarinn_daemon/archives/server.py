@@ -43,6 +43,7 @@ class Reply:
     status: int
     body: bytes
     content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -94,10 +95,12 @@ class ArchiveServer:
                 return
 
             def do_POST(self) -> None:
-                server._serve(self)
+                try:
+                    server._serve(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client went away (killed, timed out)
 
-            def do_GET(self) -> None:
-                server._serve(self)
+            do_GET = do_PUT = do_POST
 
         self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
@@ -168,6 +171,8 @@ class ArchiveServer:
         request.send_response(reply.status)
         request.send_header("Content-Type", reply.content_type)
         request.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            request.send_header(name, value)
         if basic:
             request.send_header("WWW-Authenticate", 'Basic realm="archive"')
         request.end_headers()

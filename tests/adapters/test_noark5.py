@@ -262,3 +262,32 @@ def test_options_are_checked(
     with pytest.raises(ConfigError) as refused:
         make(n5, tmp_path, **options)
     assert key in str(refused.value)
+
+
+def test_a_file_above_the_servers_bulkgrense_goes_in_parts(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1200 + b"tail"  # 307,204 bytes: five parts of 64 KiB
+    with LocalNoark5(token=TOKEN, bulkgrense=100_000) as n5:
+        adapter = make(n5, tmp_path, chunk_size="64KiB")
+        n5.inject(Injected("arkivstruktur/fil", skip=3, lose_answer=True))  # the 3rd part
+        docs = (("stor.pdf", data, "application/pdf"), ("liten.txt", b"liten", "text/plain"))
+        with pytest.raises(ArchiveError):
+            send(adapter, "big", docs=docs)
+        adapter.settling.forget()
+        send(adapter, "big", docs=docs)  # a new session for the file, from its start
+        (post,) = n5.all("journalpost")
+        assert [content for *_, content in files_of(n5, post)] == [data, b"liten"]
+        parts = [len(e.body) for e in n5.server.exchanges if e.operation == "arkivstruktur/fil"]
+        assert parts.count(65536) >= 2 + 4  # two parts, then four again after the cut
+        assert len(data) not in parts  # never in one piece
+
+
+def test_the_upload_session_stays_on_the_archives_origin() -> None:
+    from svarinn_daemon.adapters.archive_http import Answer
+    from svarinn_daemon.adapters.noark5.upload import session_url
+
+    target = "https://arkiv.example/noark5v5/api/x/arkivstruktur/fil"
+    here = Answer(200, b"", {"location": "?ref=abc-2"})
+    assert session_url(target, here) == target + "?ref=abc-2"
+    with pytest.raises(ArchiveError) as elsewhere:
+        session_url(target, Answer(200, b"", {"location": "https://evil.example/x"}))
+    assert elsewhere.value.retry is Retry.LOUDLY

@@ -12,7 +12,7 @@ from typing import Any
 from svarinn_daemon.adapters import http_options
 from svarinn_daemon.adapters.archive_http import ArchiveHttp
 from svarinn_daemon.adapters.base import AdapterContext
-from svarinn_daemon.adapters.noark5.adapter import DEFAULT_SAMLESAK, Noark5Archive
+from svarinn_daemon.adapters.noark5.adapter import DEFAULT_CHUNK, DEFAULT_SAMLESAK, Noark5Archive
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.registration import TEMPORARY
 from svarinn_daemon.common import untrusted_directory
@@ -25,7 +25,7 @@ DEFAULT_TIMEOUT = timedelta(minutes=2)
 def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> Noark5Archive:
     """Entry point ``noark5``: ``url`` (the API root), ``token_*`` or ``username`` +
     ``password_*``, ``arkivdel``, ``journalstatus``, ``samlesak``, ``title_limit``,
-    ``timeout``, ``ca_bundle``, ``client_certificate_file`` + ``client_key_file``,
+    ``chunk_size``, ``timeout``, ``ca_bundle``, ``client_certificate_file`` + ``client_key_file``,
     ``work_directory``."""
     reader = AdapterOptions(options, context)
     url = reader.string("url", "", blank=True)
@@ -58,6 +58,9 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> Noark
         raise context.option_error("samlesak", "may hold {year} and no other {...}") from None
     journalstatus = reader.string("journalstatus", TEMPORARY, blank=False)
     title_limit = reader.integer("title_limit", 255, minimum=20, maximum=4000)
+    chunk_size = reader.size("chunk_size", DEFAULT_CHUNK)
+    if chunk_size < 64 * 1024:
+        raise context.option_error("chunk_size", "must be at least 64KiB")
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
     tls = http_options.tls_context(reader)
     work = reader.path(
@@ -82,5 +85,6 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> Noark
         journalstatus=journalstatus,
         samlesak=samlesak,
         title_limit=title_limit,
+        chunk_size=chunk_size,
         owner=context.worker_id,
     )

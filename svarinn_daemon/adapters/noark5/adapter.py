@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from svarinn_daemon.adapters.archive_http import Answer, ArchiveHttp, Settling
 from svarinn_daemon.adapters.base import LetterOrigin
-from svarinn_daemon.adapters.noark5 import encode
+from svarinn_daemon.adapters.noark5 import encode, upload
 from svarinn_daemon.adapters.registration import (
     TEMPORARY,
     RegisteredDocument,
@@ -47,7 +47,8 @@ from svarinn_daemon.logs import get_logger
 __all__ = ["Noark5Archive"]
 
 DEFAULT_SAMLESAK = "SvarInn {year}"
-PIECE = 1024 * 1024
+DEFAULT_BULKGRENSE = 157_286_400  # the standard's default when admin/system names none
+DEFAULT_CHUNK = 8 * 1024 * 1024
 TEMPORARY_STATUS = frozenset({408, 409, 412, 425, 429})
 
 log = get_logger(__name__)
@@ -70,6 +71,7 @@ class Noark5Archive(StagedArchive):
         journalstatus: str = TEMPORARY,
         samlesak: str = DEFAULT_SAMLESAK,
         title_limit: int = 255,
+        chunk_size: int = DEFAULT_CHUNK,
         owner: str | None = None,
         now: Clock = utc_now,
     ):
@@ -79,6 +81,8 @@ class Noark5Archive(StagedArchive):
         self.journalstatus = journalstatus
         self.samlesak = samlesak
         self.title_limit = title_limit
+        self.chunk_size = chunk_size
+        self._bulkgrense: int | None = None
         self.http = http
         self.settling = Settling(http.deadline)
         self._authorization = authorization
@@ -329,14 +333,34 @@ class Noark5Archive(StagedArchive):
         return created
 
     def _upload(self, target: str, doc: RegisteredDocument, staged: StagedLetter) -> None:
-        def pieces() -> Iterator[bytes]:
-            with staged.open_file(doc.file) as content:
-                while piece := content.read(PIECE):
-                    yield piece
+        upload.send_file(
+            self.http,
+            target,
+            doc,
+            staged,
+            headers=self._headers,
+            limit=self._bulk_limit(),
+            chunk_size=self.chunk_size,
+            fail=self._raise,
+        )
 
-        answer = self.http.post(target, "the file", self._headers(doc.mimetype), (doc.size, pieces))
-        if answer.status_code not in (200, 201):
-            self._raise(answer, "the file")
+    def _bulk_limit(self) -> int:
+        """The server's ``bulkgrense`` (``admin/system``), 150 MiB when it names none, 0 for
+        no limit; asked once."""
+        with self._lock:
+            if self._bulkgrense is not None:
+                return self._bulkgrense
+        limit = DEFAULT_BULKGRENSE
+        root = self._get(self.url, "the root")
+        system = encode.link(root, encode.REL + "admin/system/")
+        if system is not None:
+            value = self._get(system, "admin/system")
+            named = value.get("bulkgrense") if isinstance(value, dict) else None
+            if isinstance(named, int) and not isinstance(named, bool) and named >= 0:
+                limit = named
+        with self._lock:
+            self._bulkgrense = limit
+        return limit
 
     def _raise(self, answer: Answer, what: str) -> None:
         status = answer.status_code
