@@ -49,8 +49,9 @@ FIELDS = {
     "journalpost": {"tittel", "offentligTittel", "journalposttype", "journalstatus",
                     "dokumentetsDato", "mottattDato", "virksomhetsspesifikkeMetadata",
                     "beskrivelse", "antallVedlegg"},
-    "korrespondansepart": {"korrespondanseparttype", "navn", "organisasjonsnummer",
-                           "postadresse", "kontaktinformasjon", "kontaktperson"},
+    "korrespondansepart": {"korrespondanseparttype", "navn", "enhetsidentifikator",
+                           "forretningsadresse", "postadresse", "kontaktinformasjon",
+                           "kontaktperson", "personidentifikator", "bostedsadresse"},
     "dokumentbeskrivelse": {"tittel", "dokumenttype", "dokumentstatus",
                             "tilknyttetRegistreringSom", "eksternReferanse", "beskrivelse"},
     "dokumentobjekt": {"versjonsnummer", "variantformat", "format", "mimeType", "filnavn",
@@ -277,9 +278,8 @@ class LocalNoark5:
                 code = data[name]
                 if not isinstance(code, dict) or code.get("kode") not in allowed:
                     raise _Refused(400, f"{name}: {code!r} is not one of {sorted(allowed)}")
-        enhet = kind == "korrespondansepart" and rel.endswith("enhet/")
-        if enhet and not isinstance(data.get("organisasjonsnummer"), dict):
-            raise _Refused(400, "a korrespondansepartenhet needs its organisasjonsnummer")
+        if kind == "korrespondansepart":
+            _check_party(data, enhet=rel.endswith("enhet/"))
         if kind == "dokumentobjekt" and (
             data["sjekksumAlgoritme"] != "SHA-256" or not isinstance(data["filstoerrelse"], int)
         ):
@@ -394,6 +394,31 @@ class LocalNoark5:
                 "href": self._href(entity.id, "arkivstruktur", "fil")
             }
         return {"systemID": entity.id, **entity.fields, "_links": links}
+
+
+ADDRESS = {"adresselinje1", "adresselinje2", "adresselinje3", "postnr", "poststed", "landkode"}
+
+
+def _check_party(data: dict[str, Any], *, enhet: bool) -> None:
+    """An enhet's ``enhetsidentifikator`` ({"organisasjonsnummer": ...}), a person has none;
+    addresses are EnkelAdresse (``postnr`` and ``landkode`` from code lists)."""
+    ident = data.get("enhetsidentifikator")
+    if enhet != (ident is not None) or (
+        enhet and not (isinstance(ident, dict) and set(ident) == {"organisasjonsnummer"})
+    ):
+        raise _Refused(400, "enhetsidentifikator belongs to a korrespondansepartenhet, as an "
+                            "object with organisasjonsnummer")  # fmt: skip
+    for name in ("postadresse", "forretningsadresse", "bostedsadresse"):
+        address = data.get(name)
+        if address is None:
+            continue
+        if not isinstance(address, dict) or set(address) - ADDRESS:
+            raise _Refused(400, f"{name} is not an EnkelAdresse")
+        for code in ("postnr", "landkode"):
+            if code in address and not (
+                isinstance(address[code], dict) and isinstance(address[code].get("kode"), str)
+            ):
+                raise _Refused(400, f'{name}.{code} is a code: {{"kode": ...}}')
 
 
 def _value(fields: dict[str, Any], path: list[str]) -> Any:

@@ -27,7 +27,14 @@ T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 VERIFICATION = VerificationRecord("9a" * 32, 6, True, "zip", True, T0, T0)
 TOKEN = "noark5-token-5c1a"
 PERSON = fnr("030390200")
-ORG = {"navn": "Byggmester AS", "organisasjonsnummer": "987654321", "adresselinjer": ["Gata 1"]}
+ORG = {
+    "navn": "Byggmester AS",
+    "organisasjonsnummer": "987654321",
+    "adresselinjer": ["Gata 1", "Bygg B"],
+    "postnummer": "0150",
+    "poststed": "Oslo",
+    "land": "NO",
+}
 DOCS = (
     ("vedtak.pdf", b"%PDF-1.7 vedtak", "application/pdf"),
     ("kart.png", b"\x89PNG", "image/png"),
@@ -121,6 +128,14 @@ def test_a_letter_becomes_one_journalpost_with_its_documents(
         ("EA", "Byggmester AS"),
         ("EM", "Kommunen"),
     ]
+    assert parties[0]["enhetsidentifikator"] == {"organisasjonsnummer": "987654321"}
+    assert parties[0]["postadresse"] == {
+        "adresselinje1": "Gata 1",
+        "adresselinje2": "Bygg B",
+        "postnr": {"kode": "0150"},
+        "poststed": "Oslo",
+        "landkode": {"kode": "NO"},
+    }
     assert adapter.has("f-1") == reference
     assert adapter.has("f-2") is None
 

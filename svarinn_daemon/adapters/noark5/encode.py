@@ -93,8 +93,9 @@ def journalpost(reg: Registration) -> dict[str, Any]:
 
 
 def korrespondansepart(party: Party, kind: str) -> tuple[str, dict[str, Any]]:
-    """The relation to create it with, and its body: an organisation (``enhet``) with its
-    number, or a person by name and address only (never the identity number)."""
+    """The relation to create it with, and its body (the standard's KorrespondansepartEnhet
+    with ``enhetsidentifikator``, or KorrespondansepartPerson by name and address only:
+    never the identity number); ``postadresse`` is an EnkelAdresse."""
     body: dict[str, Any] = {"korrespondanseparttype": _code(kind), "navn": party.name}
     address: dict[str, Any] = {}
     if party.address_lines:
@@ -102,15 +103,15 @@ def korrespondansepart(party: Party, kind: str) -> tuple[str, dict[str, Any]]:
         if len(party.address_lines) > 1:
             address["adresselinje2"] = ", ".join(party.address_lines[1:])
     if party.postal_code:
-        address["postnr"] = party.postal_code
+        address["postnr"] = _code(party.postal_code)  # the Postnummer code list
     if party.postal_place:
         address["poststed"] = party.postal_place
-    if party.country:
-        address["landkode"] = party.country
+    if party.country and len(party.country) == 2 and party.country.isalpha():
+        address["landkode"] = _code(party.country.upper())  # the Land code list
     if address:
         body["postadresse"] = address
     if party.orgnr is not None:
-        body["organisasjonsnummer"] = {"organisasjonsnummer": party.orgnr}
+        body["enhetsidentifikator"] = {"organisasjonsnummer": party.orgnr}
         return NY_KORRESPONDANSEPARTENHET, body
     return NY_KORRESPONDANSEPARTPERSON, body
 
