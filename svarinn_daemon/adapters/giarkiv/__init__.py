@@ -12,12 +12,12 @@ from svarinn_daemon.adapters import http_options
 from svarinn_daemon.adapters.base import AdapterContext
 from svarinn_daemon.adapters.giarkiv.adapter import (
     DEFAULT_FAGSYSTEM,
-    DEFAULT_SAMLESAK,
     GiArkivArchive,
 )
 from svarinn_daemon.adapters.giarkiv.soap import GiArkivSoap
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.registration import TEMPORARY
+from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK
 from svarinn_daemon.common import untrusted_directory
 
 __all__ = ["GiArkivArchive", "create_adapter"]

@@ -26,14 +26,12 @@ fixes them; never paper); only a fault whose ``feilKode`` the operator listed in
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from svarinn_daemon.adapters.archive_http import Settling
 from svarinn_daemon.adapters.base import LetterOrigin
 from svarinn_daemon.adapters.giarkiv import encode
 from svarinn_daemon.adapters.giarkiv.soap import INNSYN, OPPDATERING, GiArkivSoap, SoapFault
@@ -42,10 +40,9 @@ from svarinn_daemon.adapters.registration import (
     TEMPORARY,
     RegisteredDocument,
     Registration,
-    registration,
 )
-from svarinn_daemon.adapters.staged import StagedArchive
-from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter
+from svarinn_daemon.adapters.staging import StagedLetter
+from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK, RegisteringArchive, Rules
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
@@ -54,7 +51,6 @@ __all__ = ["GiArkivArchive"]
 
 # svarut-sak-mottak's fagsystem: letters it imported are found again after a switch.
 DEFAULT_FAGSYSTEM = "SvarUt.Korrespondansepart.ConversationId"
-DEFAULT_SAMLESAK = "SvarInn {year}"
 TEMPORARY_FAULTS = frozenset(
     {"SystemFault", "ImplementationFault", "OperationalFault", "FinderFault", "Fault"}
 )
@@ -63,7 +59,7 @@ CONTENT_OPERATIONS = frozenset({"NyJournalpost", "NyDokument"})
 log = get_logger(__name__)
 
 
-class GiArkivArchive(StagedArchive):
+class GiArkivArchive(RegisteringArchive):
     """Archive letters as journalposts over GI-Arkiv 1.1; see the module docstring."""
 
     lookup = "innsyn_url"
@@ -85,19 +81,23 @@ class GiArkivArchive(StagedArchive):
         owner: str | None = None,
         now: Clock = utc_now,
     ):
-        super().__init__(work_directory, timeout=timeout, owner=owner, now=now)
+        rules = Rules(journalstatus, samlesak, title_limit)
+        super().__init__(
+            work_directory,
+            timeout=timeout,
+            rules=rules,
+            deadline=soap.deadline,
+            owner=owner,
+            now=now,
+        )
         self.soap = soap
         self.arkivdel = arkivdel
         self.journalenhet = journalenhet
-        self.journalstatus = journalstatus
-        self.samlesak = samlesak
         self.fagsystem = fagsystem
-        self.title_limit = title_limit
         self.kontekst = {"klientnavn": klientnavn}
         self.permanent_fault_codes = frozenset(permanent_fault_codes)
         self._cases: dict[str, encode.CaseRef] = {}
         self._case_lock = threading.Lock()
-        self.settling = Settling(soap.deadline)
 
     def __repr__(self) -> str:
         return f"GiArkivArchive(url={self.soap.urls[OPPDATERING]!r})"
@@ -150,28 +150,7 @@ class GiArkivArchive(StagedArchive):
 
     # -- one letter --------------------------------------------------------------------
 
-    def deliver(self, origin: LetterOrigin | None, staged: StagedLetter) -> str:
-        staged.check_in_place()
-        with staged.open_file(METADATA_FILE) as stream:
-            record = json.load(stream)
-        key = staged.forsendelse_id
-        self.settling.check(key)
-        try:
-            return self._register(record, staged)
-        except ArchiveError as exc:
-            if exc.temporary:
-                self.settling.failed(key)
-            raise
-
-    def _register(self, record: dict[str, Any], staged: StagedLetter) -> str:
-        reg = registration(
-            record.get("forsendelse") or {},
-            record.get("documents") or [],
-            journalstatus=self.journalstatus,
-            title_limit=self.title_limit,
-            samlesak=self.samlesak,
-            today=self._now().date(),
-        )
+    def register(self, reg: Registration, staged: StagedLetter) -> str:
         post = self._journalpost(reg.external_key)
         if post is None:
             case = self._case(reg)

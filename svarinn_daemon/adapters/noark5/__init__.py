@@ -12,9 +12,10 @@ from typing import Any
 from svarinn_daemon.adapters import http_options
 from svarinn_daemon.adapters.archive_http import ArchiveHttp
 from svarinn_daemon.adapters.base import AdapterContext
-from svarinn_daemon.adapters.noark5.adapter import DEFAULT_CHUNK, DEFAULT_SAMLESAK, Noark5Archive
+from svarinn_daemon.adapters.noark5.adapter import DEFAULT_CHUNK, Noark5Archive
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.registration import TEMPORARY
+from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK
 from svarinn_daemon.common import untrusted_directory
 
 __all__ = ["Noark5Archive", "create_adapter"]

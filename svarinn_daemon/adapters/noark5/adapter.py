@@ -29,24 +29,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from svarinn_daemon.adapters.archive_http import Answer, ArchiveHttp, Settling
+from svarinn_daemon.adapters.archive_http import Answer, ArchiveHttp
 from svarinn_daemon.adapters.base import LetterOrigin
 from svarinn_daemon.adapters.noark5 import encode, upload
 from svarinn_daemon.adapters.registration import (
     TEMPORARY,
     RegisteredDocument,
     Registration,
-    registration,
 )
-from svarinn_daemon.adapters.staged import StagedArchive
-from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter
+from svarinn_daemon.adapters.staging import StagedLetter
+from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK, RegisteringArchive, Rules
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
 
 __all__ = ["Noark5Archive"]
 
-DEFAULT_SAMLESAK = "SvarInn {year}"
 DEFAULT_BULKGRENSE = 157_286_400  # the standard's default when admin/system names none
 DEFAULT_CHUNK = 8 * 1024 * 1024
 TEMPORARY_STATUS = frozenset({408, 409, 412, 425, 429})
@@ -54,7 +52,7 @@ TEMPORARY_STATUS = frozenset({408, 409, 412, 425, 429})
 log = get_logger(__name__)
 
 
-class Noark5Archive(StagedArchive):
+class Noark5Archive(RegisteringArchive):
     """Archive letters as Noark 5 journalposts; see the module docstring."""
 
     lookup = "the arkivdel's journalposts"
@@ -75,16 +73,20 @@ class Noark5Archive(StagedArchive):
         owner: str | None = None,
         now: Clock = utc_now,
     ):
-        super().__init__(work_directory, timeout=timeout, owner=owner, now=now)
+        rules = Rules(journalstatus, samlesak, title_limit)
+        super().__init__(
+            work_directory,
+            timeout=timeout,
+            rules=rules,
+            deadline=http.deadline,
+            owner=owner,
+            now=now,
+        )
         self.url = url
         self.arkivdel_name = arkivdel
-        self.journalstatus = journalstatus
-        self.samlesak = samlesak
-        self.title_limit = title_limit
         self.chunk_size = chunk_size
         self._bulkgrense: int | None = None
         self.http = http
-        self.settling = Settling(http.deadline)
         self._authorization = authorization
         self._arkivdel: Mapping[str, Any] | None = None
         self._cases: dict[str, Mapping[str, Any]] = {}
@@ -119,28 +121,7 @@ class Noark5Archive(StagedArchive):
 
     # -- one letter --------------------------------------------------------------------
 
-    def deliver(self, origin: LetterOrigin | None, staged: StagedLetter) -> str:
-        staged.check_in_place()
-        with staged.open_file(METADATA_FILE) as stream:
-            record = json.load(stream)
-        key = staged.forsendelse_id
-        self.settling.check(key)
-        try:
-            return self._register(record, staged)
-        except ArchiveError as exc:
-            if exc.temporary:
-                self.settling.failed(key)
-            raise
-
-    def _register(self, record: dict[str, Any], staged: StagedLetter) -> str:
-        reg = registration(
-            record.get("forsendelse") or {},
-            record.get("documents") or [],
-            journalstatus=self.journalstatus,
-            title_limit=self.title_limit,
-            samlesak=self.samlesak,
-            today=self._now().date(),
-        )
+    def register(self, reg: Registration, staged: StagedLetter) -> str:
         post = self._journalpost(reg.external_key)
         if post is None:
             case = self._case(reg)

@@ -13,11 +13,11 @@ from svarinn_daemon.adapters.base import AdapterContext
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.p360.adapter import (
     DEFAULT_CASE_NUMBER,
-    DEFAULT_SAMLESAK,
     P360Archive,
 )
 from svarinn_daemon.adapters.p360.encode import Settings
 from svarinn_daemon.adapters.registration import TEMPORARY
+from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK
 from svarinn_daemon.common import untrusted_directory
 
 __all__ = ["P360Archive", "create_adapter"]

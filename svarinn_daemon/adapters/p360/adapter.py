@@ -25,13 +25,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from svarinn_daemon.adapters.archive_http import ArchiveHttp, Settling
+from svarinn_daemon.adapters.archive_http import ArchiveHttp
 from svarinn_daemon.adapters.base import LetterOrigin
 from svarinn_daemon.adapters.inline import InlineFiles
 from svarinn_daemon.adapters.p360 import encode
-from svarinn_daemon.adapters.registration import TEMPORARY, Registration, registration
-from svarinn_daemon.adapters.staged import StagedArchive
-from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter
+from svarinn_daemon.adapters.registration import TEMPORARY, Registration
+from svarinn_daemon.adapters.staging import StagedLetter
+from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK, RegisteringArchive, Rules
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.config.secrets import Secret
 from svarinn_daemon.errors import ArchiveError
@@ -39,14 +39,13 @@ from svarinn_daemon.logs import get_logger
 
 __all__ = ["P360Archive"]
 
-DEFAULT_SAMLESAK = "SvarInn {year}"
 DEFAULT_CASE_NUMBER = "{saksaar}/{sakssekvensnummer}"
 JSON = "application/json; charset=utf-8"
 
 log = get_logger(__name__)
 
 
-class P360Archive(StagedArchive):
+class P360Archive(RegisteringArchive):
     """Archive letters as Public 360 documents over SIF; see the module docstring."""
 
     lookup = "DocumentService/GetDocuments"
@@ -69,18 +68,22 @@ class P360Archive(StagedArchive):
         owner: str | None = None,
         now: Clock = utc_now,
     ):
-        super().__init__(work_directory, timeout=timeout, owner=owner, now=now)
+        rules = Rules(journalstatus, samlesak, title_limit)
+        super().__init__(
+            work_directory,
+            timeout=timeout,
+            rules=rules,
+            deadline=http.deadline,
+            owner=owner,
+            now=now,
+        )
         self.url = url
         self.settings = settings
-        self.journalstatus = journalstatus
-        self.samlesak = samlesak
         self.case_number_format = case_number_format
-        self.title_limit = title_limit
         self._authkey = authkey
         self._authkey_in = authkey_in
         self._client_id = client_id
         self.http = http
-        self.settling = Settling(http.deadline)
         self._cases: dict[str, str] = {}
         self._case_lock = threading.Lock()
 
@@ -114,28 +117,7 @@ class P360Archive(StagedArchive):
 
     # -- one letter --------------------------------------------------------------------
 
-    def deliver(self, origin: LetterOrigin | None, staged: StagedLetter) -> str:
-        staged.check_in_place()
-        with staged.open_file(METADATA_FILE) as stream:
-            record = json.load(stream)
-        key = staged.forsendelse_id
-        self.settling.check(key)
-        try:
-            return self._register(record, staged)
-        except ArchiveError as exc:
-            if exc.temporary:
-                self.settling.failed(key)
-            raise
-
-    def _register(self, record: dict[str, Any], staged: StagedLetter) -> str:
-        reg = registration(
-            record.get("forsendelse") or {},
-            record.get("documents") or [],
-            journalstatus=self.journalstatus,
-            title_limit=self.title_limit,
-            samlesak=self.samlesak,
-            today=self._now().date(),
-        )
+    def register(self, reg: Registration, staged: StagedLetter) -> str:
         found = self._documents(reg.external_key)
         if found:  # registered by an attempt whose answer was lost
             return _reference(found[0])
