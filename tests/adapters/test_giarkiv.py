@@ -6,29 +6,25 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
+from svarinn_daemon.adapters import AdapterContext, DocumentMetadata
 from svarinn_daemon.adapters.giarkiv import GiArkivArchive, create_adapter
 from svarinn_daemon.archives.giarkiv import LocalGiArkiv
 from svarinn_daemon.archives.server import Injected
 from svarinn_daemon.errors import ArchiveError, ConfigError, Retry
 from svarinn_daemon.testing import check_adapter_contract
+from tests.support.archive_letters import DOCS, send
 from tests.support.persons import fnr
 
-T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
-VERIFICATION = VerificationRecord("9a" * 32, 6, True, "zip", True, T0, T0)
 PASSWORD = "arkiv-passord"
 PERSON = fnr("010190100")
-ORG = {"navn": "Byggmester AS", "organisasjonsnummer": "987654321", "adresselinjer": ["Gata 1"]}
 
 
 @pytest.fixture
@@ -67,29 +63,6 @@ def make(arkiv: LocalGiArkiv, tmp_path: Path, **options: object) -> GiArkivArchi
 
 def meta(data: bytes, mimetype: str = "application/pdf") -> DocumentMetadata:
     return DocumentMetadata(mimetype, hashlib.sha256(data).hexdigest(), len(data), True)
-
-
-DOCS = (
-    ("vedtak.pdf", b"%PDF-1.7 vedtak", "application/pdf"),
-    ("kart.png", b"\x89PNG", "image/png"),
-)
-
-
-def send(
-    adapter: GiArkivArchive,
-    fid: str,
-    forsendelse: dict[str, Any] | None = None,
-    docs: tuple[tuple[str, bytes, str], ...] = DOCS,
-) -> str:
-    record = {"id": fid, "tittel": "Søknad om løyve", "avsender": ORG, **(forsendelse or {})}
-    tx = adapter.begin(fid, record)
-    try:
-        for name, data, mimetype in docs:
-            tx.add_document(name, io.BytesIO(data), meta(data, mimetype))
-        return tx.commit(VERIFICATION)
-    except BaseException:
-        tx.abort()
-        raise
 
 
 def requests_of(arkiv: LocalGiArkiv, operation: str) -> list[bytes]:

@@ -6,25 +6,22 @@ SHA-256."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
+from svarinn_daemon.adapters import AdapterContext
 from svarinn_daemon.adapters.noark5 import Noark5Archive, create_adapter
 from svarinn_daemon.archives.noark5 import LocalNoark5, odata_filter
 from svarinn_daemon.archives.server import Injected
 from svarinn_daemon.errors import ArchiveError, ConfigError, Retry
 from svarinn_daemon.testing import check_adapter_contract
+from tests.support import archive_letters
+from tests.support.archive_letters import DOCS, Docs
 from tests.support.persons import fnr
 
-T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
-VERIFICATION = VerificationRecord("9a" * 32, 6, True, "zip", True, T0, T0)
 TOKEN = "noark5-token-5c1a"
 PERSON = fnr("030390200")
 ORG = {
@@ -35,10 +32,6 @@ ORG = {
     "poststed": "Oslo",
     "land": "NO",
 }
-DOCS = (
-    ("vedtak.pdf", b"%PDF-1.7 vedtak", "application/pdf"),
-    ("kart.png", b"\x89PNG", "image/png"),
-)
 
 
 @pytest.fixture
@@ -74,21 +67,10 @@ def make(n5: LocalNoark5, tmp_path: Path, **options: object) -> Noark5Archive:
 
 
 def send(
-    adapter: Noark5Archive,
-    fid: str,
-    forsendelse: dict[str, Any] | None = None,
-    docs: tuple[tuple[str, bytes, str], ...] = DOCS,
+    adapter: Noark5Archive, fid: str, forsendelse: dict[str, Any] | None = None, docs: Docs = DOCS
 ) -> str:
-    record = {"id": fid, "tittel": "Søknad om løyve", "avsender": ORG, **(forsendelse or {})}
-    tx = adapter.begin(fid, record)
-    try:
-        for name, data, mimetype in docs:
-            meta = DocumentMetadata(mimetype, hashlib.sha256(data).hexdigest(), len(data), True)
-            tx.add_document(name, io.BytesIO(data), meta)
-        return tx.commit(VERIFICATION)
-    except BaseException:
-        tx.abort()
-        raise
+    """A letter from an organisation with a full postal address."""
+    return archive_letters.send(adapter, fid, forsendelse, docs, sender=ORG)
 
 
 def files_of(n5: LocalNoark5, post: Any) -> list[tuple[str, str, bytes | None]]:

@@ -5,36 +5,26 @@ SIF request shapes: a field 360 does not have fails the test."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from svarinn_daemon.adapters import AdapterContext, DocumentMetadata, VerificationRecord
+from svarinn_daemon.adapters import AdapterContext
 from svarinn_daemon.adapters.p360 import P360Archive, create_adapter
 from svarinn_daemon.archives.p360 import LocalP360, shape_errors
 from svarinn_daemon.archives.server import Injected
 from svarinn_daemon.errors import ArchiveError, ConfigError, Retry
 from svarinn_daemon.testing import check_adapter_contract
 from tests.conftest import SHARED, need_shared
+from tests.support.archive_letters import DOCS, send
 from tests.support.persons import fnr
 
-T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
-VERIFICATION = VerificationRecord("9a" * 32, 6, True, "zip", True, T0, T0)
 AUTHKEY = "p360-authkey-7f3e"
 FIELD = "SvarUtForsendelseId"
 SHAPES = SHARED / "specs" / "p360-sif-fintlabs"
 PERSON = fnr("020285300")
-ORG = {"navn": "Byggmester AS", "organisasjonsnummer": "987654321", "adresselinjer": ["Gata 1"]}
-DOCS = (
-    ("vedtak.pdf", b"%PDF-1.7 vedtak", "application/pdf"),
-    ("kart.png", b"\x89PNG", "image/png"),
-)
 
 
 def _local() -> LocalP360:
@@ -72,24 +62,6 @@ def make(p360: LocalP360, tmp_path: Path, **options: object) -> P360Archive:
     adapter = create_adapter(values, AdapterContext("p360", tmp_path / "state", tmp_path))
     _made.append(adapter)
     return adapter
-
-
-def send(
-    adapter: P360Archive,
-    fid: str,
-    forsendelse: dict[str, Any] | None = None,
-    docs: tuple[tuple[str, bytes, str], ...] = DOCS,
-) -> str:
-    record = {"id": fid, "tittel": "Søknad om løyve", "avsender": ORG, **(forsendelse or {})}
-    tx = adapter.begin(fid, record)
-    try:
-        for name, data, mimetype in docs:
-            meta = DocumentMetadata(mimetype, hashlib.sha256(data).hexdigest(), len(data), True)
-            tx.add_document(name, io.BytesIO(data), meta)
-        return tx.commit(VERIFICATION)
-    except BaseException:
-        tx.abort()
-        raise
 
 
 def test_the_shipped_contract(tmp_path: Path) -> None:
