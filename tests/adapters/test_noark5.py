@@ -288,3 +288,14 @@ def test_the_upload_session_stays_on_the_archives_origin() -> None:
     with pytest.raises(ArchiveError) as elsewhere:
         session_url(target, Answer(200, b"", {"location": "https://evil.example/x"}))
     assert elsewhere.value.retry is Retry.LOUDLY
+
+
+def test_links_are_read_keyed_by_relation_or_as_a_list() -> None:
+    from svarinn_daemon.adapters.noark5.encode import FIL, link
+
+    keyed = {"_links": {FIL: {"href": "https://a/fil"}}}
+    listed = {"_links": [{"rel": "self", "href": "https://a"}, {"rel": FIL, "href": "https://a/f"}]}
+    assert link(keyed, FIL) == "https://a/fil"
+    assert link(listed, FIL) == "https://a/f"
+    assert link({"_links": "nonsense"}, FIL) is None
+    assert link({}, FIL) is None

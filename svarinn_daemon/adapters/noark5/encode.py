@@ -139,8 +139,11 @@ def dokumentobjekt(doc: RegisteredDocument) -> dict[str, Any]:
 
 
 def link(entity: Mapping[str, Any], rel: str) -> str | None:
-    """The href of ``rel`` in an object's ``_links``, or None."""
+    """The href of ``rel`` in an object's ``_links``, or None. The standard's JSON keys
+    ``_links`` by relation; chapter 7 also shows a list of ``{"rel", "href"}``: both are read."""
     links = entity.get("_links")
+    if isinstance(links, list):
+        links = {x.get("rel"): x for x in links if isinstance(x, dict)}
     if not isinstance(links, dict):
         return None
     found = links.get(rel)
