@@ -4,7 +4,8 @@ Noark 5): what their delivery has in common, written once.
 At commit the letter's ``forsendelse.json`` is read back from its work directory, the wait
 after an unanswered call is honoured (:class:`~archive_http.Settling`), the one registration
 is built (``registration.py``) and the subclass's :meth:`RegisteringArchive.register` spells
-it in its system's calls; any temporary failure starts the wait again for that letter.
+it in its system's calls; any temporary failure starts the wait again for that letter and
+makes the adapter look the archive's cases up again.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class RegisteringArchive(StagedArchive):
         archive's reference."""
         raise NotImplementedError
 
+    def forget(self) -> None:
+        """Drop what the adapter remembers of the archive (the arkivdel, collection cases):
+        after a failure it is looked up again, so a case closed or renamed in the archive
+        never needs a restart."""
+
     def deliver(self, origin: LetterOrigin | None, staged: StagedLetter) -> str:
         staged.check_in_place()
         with staged.open_file(METADATA_FILE) as stream:
@@ -79,4 +85,5 @@ class RegisteringArchive(StagedArchive):
         except ArchiveError as exc:
             if exc.temporary:
                 self.settling.failed(key)
+                self.forget()
             raise

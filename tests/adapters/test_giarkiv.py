@@ -319,3 +319,20 @@ def test_after_an_unanswered_request_the_letter_waits_for_the_archive_to_settle(
     send(adapter, "slow")
     (post,) = arkiv.journalposts
     assert [d.filnavn for d in post.documents] == ["vedtak.pdf", "kart.png"]
+
+
+def test_a_collection_case_gone_from_the_archive_is_looked_up_again(
+    arkiv: LocalGiArkiv, tmp_path: Path
+) -> None:
+    """The adapter remembers the year's collection case; an archivist deletes it. The next
+    letter fails once, then a new collection case is found or made: no restart needed."""
+    adapter = make(arkiv, tmp_path)
+    send(adapter, "a", {"dato": "2026-02-01T10:00:00"})
+    arkiv.cases.clear()
+    with pytest.raises(ArchiveError) as gone:
+        send(adapter, "b", {"dato": "2026-02-02T10:00:00"})
+    assert gone.value.temporary
+    adapter.settling.forget()
+    send(adapter, "b", {"dato": "2026-02-02T10:00:00"})
+    assert [c.tittel for c in arkiv.cases] == ["SvarInn 2026"]
+    assert arkiv.journalposts[-1].case is arkiv.cases[0]

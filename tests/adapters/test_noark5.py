@@ -299,3 +299,21 @@ def test_links_are_read_keyed_by_relation_or_as_a_list() -> None:
     assert link(listed, FIL) == "https://a/f"
     assert link({"_links": "nonsense"}, FIL) is None
     assert link({}, FIL) is None
+
+
+def test_a_collection_case_gone_from_the_archive_is_looked_up_again(
+    n5: LocalNoark5, tmp_path: Path
+) -> None:
+    adapter = make(n5, tmp_path)
+    send(adapter, "a")
+    arkivdel = n5.arkiv.children[0]
+    (case,) = [c for c in arkivdel.children if c.kind == "saksmappe"]
+    arkivdel.children.remove(case)
+    n5._all.pop(case.id)
+    with pytest.raises(ArchiveError):
+        send(adapter, "b")
+    adapter.settling.forget()
+    send(adapter, "b")
+    assert [c.fields["tittel"] for c in arkivdel.children if c.kind == "saksmappe"] == [
+        "SvarInn 2026"
+    ]

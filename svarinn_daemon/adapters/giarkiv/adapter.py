@@ -104,6 +104,10 @@ class GiArkivArchive(RegisteringArchive):
 
     # -- the daemon's questions ------------------------------------------------------
 
+    def forget(self) -> None:
+        with self._case_lock:
+            self._cases.clear()
+
     def has_from(self, origin: LetterOrigin | None, forsendelse_id: str) -> str | None:
         """The journalpost's reference when it holds all its documents, else None."""
         post = self._journalpost(forsendelse_id)

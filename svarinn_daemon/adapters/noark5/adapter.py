@@ -101,6 +101,13 @@ class Noark5Archive(RegisteringArchive):
 
     # -- the daemon's questions ------------------------------------------------------
 
+    def forget(self) -> None:
+        with self._case_lock:
+            self._cases.clear()
+        with self._lock:
+            self._arkivdel = None
+            self._bulkgrense = None
+
     def has_from(self, origin: LetterOrigin | None, forsendelse_id: str) -> str | None:
         post = self._journalpost(forsendelse_id)
         if post is None:

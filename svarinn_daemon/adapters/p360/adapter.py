@@ -95,6 +95,10 @@ class P360Archive(RegisteringArchive):
 
     # -- the daemon's questions ------------------------------------------------------
 
+    def forget(self) -> None:
+        with self._case_lock:
+            self._cases.clear()
+
     def has_from(self, origin: LetterOrigin | None, forsendelse_id: str) -> str | None:
         found = self._documents(forsendelse_id)
         if not found:
