@@ -23,7 +23,18 @@ MIGRATIONS = REPO / "migrations"
 TESTS = REPO / "tests"
 
 SHARED = frozenset(
-    {"", "common", "errors", "logs", "keys", "netstream", "plugins", "policies", "specs"}
+    {
+        "",
+        "common",
+        "errors",
+        "logs",
+        "keys",
+        "netstream",
+        "plugins",
+        "policies",
+        "replies",
+        "specs",
+    }
 )
 BELOW_LETTER = SHARED | {"config", "cms", "svarinn", "ledger", "adapters"}
 ALLOWED: dict[str, frozenset[str]] = {
@@ -34,6 +45,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "policies": frozenset(),
     "netstream": frozenset(),
     "specs": frozenset(),
+    "replies": frozenset(),
     "keys": frozenset({"errors"}),
     "plugins": frozenset({"errors"}),
     "config": SHARED,

@@ -23,7 +23,7 @@ NAMING_CONVENTION = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # The migration that builds exactly these tables (tests/ledger/test_schema.py checks that it
 # is the migrations' head): a ledger at it needs no alembic to be trusted.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -107,6 +107,8 @@ forsendelser = sa.Table(
     sa.Column("found_done_at", UtcDateTime, nullable=True),
     # Downloads that came back corrupt: at max_download_attempts the letter goes to paper.
     sa.Column("download_attempts", sa.Integer, nullable=False, server_default="0"),
+    # Last sent to an archive that answers later (state sent: waiting for its reply).
+    sa.Column("sent_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("account", "forsendelse_id"),
     sa.CheckConstraint(_in("state", STATE_VALUES), name="state"),
     sa.Index(None, "state", "seen_at", "id"),
@@ -129,6 +131,25 @@ forsendelse_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.CheckConstraint(_in("trigger", TRIGGER_VALUES), name="trigger"),
     sa.Index(None, "letter_id", "id"),
+)
+
+# Every message a letter was sent to an archive that answers later with (Fiks Arkiv over
+# Fiks IO), and the reply that decides it. A reply that comes before its send is recorded
+# gets its row first (``letter_id`` NULL) and is matched when the send is; so no reply is
+# ever dropped for coming early. ``reply`` is the most decisive kind seen (replies.ReplyKind).
+archive_messages = sa.Table(
+    "archive_messages",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("letter_id", sa.Integer, sa.ForeignKey("forsendelser.id"), nullable=True),
+    sa.Column("archive", sa.String(64), nullable=True),
+    sa.Column("sent_at", UtcDateTime, nullable=True),
+    sa.Column("reply", sa.String(16), nullable=True),
+    sa.Column("reply_id", sa.String(64), nullable=True),
+    sa.Column("reply_at", UtcDateTime, nullable=True),
+    sa.Column("reference", sa.Text, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index(None, "letter_id"),
 )
 
 # One row per (condition, subject): the alert engine's AlertState. A condition that clears

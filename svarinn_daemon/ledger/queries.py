@@ -86,6 +86,7 @@ def row_to_letter(row: sa.Row[Any]) -> Letter:
         found_done=m["found_done"],
         found_done_at=m["found_done_at"],
         due_at=m["due_at"],
+        sent_at=m["sent_at"],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -81,6 +82,7 @@ class Letter:
     found_done: str | None = None  # "archive" | "svarut": done elsewhere, not by this ledger
     found_done_at: datetime | None = None
     due_at: datetime | None = None  # when its work fell (or falls) due; claims go in this order
+    sent_at: datetime | None = None  # last sent to an archive that answers later
 
     @property
     def receipt_withheld(self) -> bool:
@@ -107,6 +109,21 @@ class Claim:
     @property
     def id(self) -> int:
         return self.letter.id
+
+
+class ReplyOutcome(enum.StrEnum):
+    """What a reply from an archive that answers later did (``Ledger.record_reply``)."""
+
+    APPLIED = "applied"  # it decided its letter
+    KEPT = "kept"  # written down; it decides when its send is recorded or the lease ends
+    DUPLICATE = "duplicate"  # recorded before, or the letter has moved on: nothing to do
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    outcome: ReplyOutcome
+    letter: Letter | None  # the letter after the reply, when its message is known
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,13 @@ worker what work the lease is for (:func:`work_for`):
     archived             ACKNOWLEDGE   kvitterMottak only -- never the adapter again
     failed_permanently   REPORT        mottakFeilet with permanent=true
 
+An archive that answers later (Fiks Arkiv over Fiks IO) gets the letter as a message: the
+letter is then *sent*, without a lease, until the archive's reply is matched to it
+(:mod:`.replies`): a kvittering makes it archived (its receipt is due), a refusal about its
+content failed_permanently, any other failure retry_scheduled. A sent letter whose reply has
+not come by its ``next_attempt_at`` (``kvittering_timeout``) is claimed and sent again, under
+the same message id for the archive to drop as a duplicate.
+
 So an archived letter is claimable, but only for its receipt: "receipt only" is not a flag
 that could be forgotten, it follows from the state. ``mark_archived`` and
 ``mark_failed_permanently`` keep the lease, so the worker that archived a letter goes straight
@@ -25,6 +32,14 @@ The transition table (``TRANSITIONS``), ``*`` = the lease after the transition:
     archived             CLAIM            archived             held * (receipt work)
     failed_permanently   CLAIM            failed_permanently   held * (report work)
     claimed              ARCHIVE          archived             kept *
+    claimed              SEND             sent                 cleared (waits for the reply)
+    sent                 CLAIM            claimed              held * (no reply in time: send again)
+    sent                 ARCHIVE_RECEIVED sent                 -  (the archive has the message)
+    sent                 ARCHIVE          archived             -  (kvittering)
+    sent                 FAIL             failed_permanently   -  (refused: this letter's content)
+    sent                 SCHEDULE_RETRY   retry_scheduled      -  (any other failure reply)
+    retry_scheduled      ARCHIVE          archived             -  (a late kvittering)
+    failed_permanently   ARCHIVE          archived             -  (a late kvittering, not reported)
     archived             ACKNOWLEDGE      acknowledged         cleared
     claimed              SCHEDULE_RETRY   retry_scheduled      cleared
     archived             SCHEDULE_RETRY   archived             cleared (receipt retried later)
@@ -39,10 +54,14 @@ The transition table (``TRANSITIONS``), ``*`` = the lease after the transition:
     retry_scheduled      OPERATOR_RETRY   seen                 -
     failed_permanently   OPERATOR_RETRY   seen                 -
     archived             OPERATOR_RETRY   archived             -  (receipt due now)
+    sent                 OPERATOR_RETRY   seen                 -  (send again now)
 
 Shadow mode (an account with ``receipts = false``, see :mod:`.shadow`) changes no state: an
 archived or failed letter's receipt is *withheld* (RELEASE, the lease given back, and a mark
 that keeps claims away), and made due again (RELEASE) when receipts are turned on.
+
+A reply changes a letter only while nobody holds a lease on it; a kvittering that comes while
+a worker sends the letter again is kept and applied when that worker records the send.
 
 Deliberately absent: archived -> failed_permanently (a letter in the archive must never be
 sent on to paper), and anything out of acknowledged or reported except SEEN_AGAIN.
@@ -65,6 +84,7 @@ class State(enum.StrEnum):
     RETRY_SCHEDULED = "retry_scheduled"
     FAILED_PERMANENTLY = "failed_permanently"
     REPORTED = "reported"
+    SENT = "sent"  # sent to an archive that answers later; waiting for its reply
 
 
 class Trigger(enum.StrEnum):
@@ -81,6 +101,8 @@ class Trigger(enum.StrEnum):
     EXPIRE = "expire"
     SEEN_AGAIN = "seen_again"
     OPERATOR_RETRY = "operator_retry"
+    SEND = "send"
+    ARCHIVE_RECEIVED = "archive_received"
 
 
 class Work(enum.StrEnum):
@@ -137,6 +159,15 @@ TRANSITIONS: Mapping[tuple[State | None, Trigger], tuple[State, Lease]] = Mappin
         (_S.RETRY_SCHEDULED, _T.OPERATOR_RETRY): (_S.SEEN, Lease.NONE),
         (_S.FAILED_PERMANENTLY, _T.OPERATOR_RETRY): (_S.SEEN, Lease.NONE),
         (_S.ARCHIVED, _T.OPERATOR_RETRY): (_S.ARCHIVED, Lease.NONE),
+        (_S.CLAIMED, _T.SEND): (_S.SENT, Lease.CLEARED),
+        (_S.SENT, _T.CLAIM): (_S.CLAIMED, Lease.HELD),
+        (_S.SENT, _T.ARCHIVE_RECEIVED): (_S.SENT, Lease.NONE),
+        (_S.SENT, _T.ARCHIVE): (_S.ARCHIVED, Lease.NONE),
+        (_S.SENT, _T.FAIL): (_S.FAILED_PERMANENTLY, Lease.NONE),
+        (_S.SENT, _T.SCHEDULE_RETRY): (_S.RETRY_SCHEDULED, Lease.NONE),
+        (_S.RETRY_SCHEDULED, _T.ARCHIVE): (_S.ARCHIVED, Lease.NONE),
+        (_S.FAILED_PERMANENTLY, _T.ARCHIVE): (_S.ARCHIVED, Lease.NONE),
+        (_S.SENT, _T.OPERATOR_RETRY): (_S.SEEN, Lease.NONE),
     }
 )
 
@@ -153,7 +184,7 @@ FINISHED: frozenset[State] = frozenset({State.ACKNOWLEDGED, State.REPORTED})
 CLAIM_ORDER: tuple[tuple[State, ...], ...] = (
     (State.ARCHIVED,),
     (State.FAILED_PERMANENTLY,),
-    (State.SEEN, State.RETRY_SCHEDULED, State.CLAIMED),
+    (State.SEEN, State.RETRY_SCHEDULED, State.CLAIMED, State.SENT),
 )
 CLAIM_PRIORITY: Mapping[State, int] = MappingProxyType(
     {state: rank for rank, group in enumerate(CLAIM_ORDER) for state in group}

@@ -48,6 +48,16 @@ EXPECTED: dict[tuple[State | None, Trigger], tuple[State, Lease]] = {
     (S.RETRY_SCHEDULED, T.OPERATOR_RETRY): (S.SEEN, Lease.NONE),
     (S.FAILED_PERMANENTLY, T.OPERATOR_RETRY): (S.SEEN, Lease.NONE),
     (S.ARCHIVED, T.OPERATOR_RETRY): (S.ARCHIVED, Lease.NONE),
+    # an archive that answers later (Fiks Arkiv): sent, then its reply decides
+    (S.CLAIMED, T.SEND): (S.SENT, Lease.CLEARED),
+    (S.SENT, T.CLAIM): (S.CLAIMED, Lease.HELD),
+    (S.SENT, T.ARCHIVE_RECEIVED): (S.SENT, Lease.NONE),
+    (S.SENT, T.ARCHIVE): (S.ARCHIVED, Lease.NONE),
+    (S.SENT, T.FAIL): (S.FAILED_PERMANENTLY, Lease.NONE),
+    (S.SENT, T.SCHEDULE_RETRY): (S.RETRY_SCHEDULED, Lease.NONE),
+    (S.RETRY_SCHEDULED, T.ARCHIVE): (S.ARCHIVED, Lease.NONE),
+    (S.FAILED_PERMANENTLY, T.ARCHIVE): (S.ARCHIVED, Lease.NONE),
+    (S.SENT, T.OPERATOR_RETRY): (S.SEEN, Lease.NONE),
 }
 ALL_PAIRS = list(itertools.product([None, *State], Trigger))
 
@@ -78,7 +88,7 @@ def test_work_follows_from_the_state() -> None:
     assert work_for(S.CLAIMED) is Work.IMPORT
     assert work_for(S.ARCHIVED) is Work.ACKNOWLEDGE
     assert work_for(S.FAILED_PERMANENTLY) is Work.REPORT
-    for state in (S.SEEN, S.RETRY_SCHEDULED, S.ACKNOWLEDGED, S.REPORTED):
+    for state in (S.SEEN, S.RETRY_SCHEDULED, S.ACKNOWLEDGED, S.REPORTED, S.SENT):
         with pytest.raises(IllegalTransitionError):
             work_for(state)
     assert set(LEASABLE) == {S.CLAIMED, S.ARCHIVED, S.FAILED_PERMANENTLY}
@@ -88,6 +98,7 @@ def test_work_follows_from_the_state() -> None:
         S.CLAIMED,
         S.ARCHIVED,
         S.FAILED_PERMANENTLY,
+        S.SENT,  # no reply by its kvittering timeout: claimed to be sent again
     }
 
 

@@ -131,6 +131,11 @@ def bring(ledger: Ledger, fid: str, state: State, account: str | None = None) ->
         if state is State.ACKNOWLEDGED:
             ledger.mark_acknowledged(letter_id, W)
         return letter_id
+    if state is State.SENT:
+        ledger.mark_sent(
+            letter_id, W, message_id=f"msg-{fid}", archive="fiks", resend_at=ledger.clock() + LEASE
+        )
+        return letter_id
     if state is State.RETRY_SCHEDULED:
         ledger.schedule_retry(
             letter_id, W, "ServiceUnavailableError", "503", ledger.clock() + LEASE
