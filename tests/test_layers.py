@@ -78,6 +78,7 @@ LETTER_SIBLINGS: dict[str, frozenset[str]] = {
     "pipeline": frozenset(
         {"account", "events", "inflight", "leases", "results", "retry", "spool", "stages"}
     ),
+    "replies": frozenset({"events", "retry"}),
     "stages": frozenset({"account", "decode", "events", "inflight", "spool", "unzip", "verify"}),
     "unzip": frozenset({"filmetadata", "spool", "ziputil", "zipstream"}),
     "verify": frozenset({"filmetadata", "ziputil"}),

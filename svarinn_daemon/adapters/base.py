@@ -26,13 +26,16 @@ runtime-checkable Protocol below that the daemon tests with ``isinstance`` and t
 contract checks (``svarinn_daemon.testing``) exercise: ``probe`` (:class:`ProbingAdapter`),
 ``has_from``/``begin_from`` (:class:`OriginLookup`, :class:`OriginBegin`), ``warnings``
 (:class:`AdvisingAdapter`), ``secret_values`` (:class:`SecretHolder`) and ``timeout``
-(:class:`TimedAdapter`). An adapter that hands a whole letter on at commit subclasses
+(:class:`TimedAdapter`), ``reply_timeout``/``listen`` (:class:`AnswersLater`: an archive
+that registers a letter after the call, Fiks Arkiv). An adapter that hands a whole letter on
+at commit subclasses
 :class:`~svarinn_daemon.adapters.staged.StagedArchive` and writes only its delivery step.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,11 +43,13 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from svarinn_daemon.errors import ArchiveError, ConfigError
+from svarinn_daemon.replies import ArchiveReply
 
 __all__ = [
     "AdapterContext",
     "AdapterFactory",
     "AdvisingAdapter",
+    "AnswersLater",
     "ArchiveAdapter",
     "ArchiveTransaction",
     "DocumentMetadata",
@@ -262,6 +267,25 @@ class TimedAdapter(Protocol):
     """An adapter whose calls have a ``timeout``: it must fit the daemon's lease."""
 
     timeout: timedelta
+
+
+@runtime_checkable
+class AnswersLater(Protocol):
+    """An archive that registers a letter after the call and says so in a reply of its own
+    (Fiks Arkiv over Fiks IO). Its ``commit`` returns the id of the message the letter went
+    out as: the letter is *sent*, not archived, and SvarInn hears nothing until the reply
+    that says the archive registered it. A letter with no reply within ``reply_timeout`` is
+    sent again; the adapter must make the archive drop the second copy (the same message
+    key for the same letter)."""
+
+    reply_timeout: timedelta
+
+    def listen(self, on_reply: Callable[[ArchiveReply], None], stopping: threading.Event) -> None:
+        """Receive replies until ``stopping`` is set, reconnecting after any failure. Each
+        reply is handed to ``on_reply`` and confirmed to its sender only after that returns;
+        when it raises, the reply is left to come again. Never raises for a broken
+        connection or a malformed reply (those are logged, and a malformed one confirmed)."""
+        ...
 
 
 def timeout_past_lease(adapter: ArchiveAdapter, lease: timedelta) -> str | None:

@@ -62,6 +62,7 @@ def record_send(
     message_id: str,
     archive: str,
     resend_at: datetime,
+    checked: dict[str, Any],
 ) -> Letter:
     """The letter went out as ``message_id``: sent, waiting for the reply until
     ``resend_at``; or, when the archive already registered it (a reply kept earlier),
@@ -95,7 +96,7 @@ def record_send(
             f"archived as {reference} in {archive} (its kvittering came before the send "
             "was recorded)",
             now,
-            values={"archive_ref": reference, "archived_at": now, "sent_at": now},
+            values={"archive_ref": reference, "archived_at": now, "sent_at": now, **checked},
         )
     return apply_transition(
         conn,
@@ -105,7 +106,7 @@ def record_send(
         f"sent to {archive} as message {message_id}; waiting for its reply until "
         f"{resend_at.isoformat(timespec='seconds')}",
         now,
-        values={"sent_at": now, "next_attempt_at": resend_at, "due_at": resend_at},
+        values={"sent_at": now, "next_attempt_at": resend_at, "due_at": resend_at, **checked},
     )
 
 

@@ -44,6 +44,18 @@ log = get_logger(__name__)
 _IMPORTING = frozenset({State.CLAIMED})
 
 
+def _checked(
+    sha256: str | Sequence[str] | None, size: int | None, verified: bool | None
+) -> dict[str, Any]:
+    """What the daemon measured of a letter's download, as the row stores it."""
+    hashes = [sha256] if isinstance(sha256, str) else list(sha256 or [])
+    return {
+        "actual_sha256": ",".join(h.lower() for h in hashes) or None,
+        "actual_size": size,
+        "verified": verified,
+    }
+
+
 def _check_worker(worker_id: str) -> str:
     if not worker_id or len(worker_id) > MAX_WORKER_ID:
         raise LedgerError(
@@ -156,7 +168,6 @@ class Ledger(LedgerQueries):
         event's reason (which archive, by which route)."""
         if not archive_ref:
             raise LedgerError("mark_archived needs the archive's reference for the letter")
-        hashes = [actual_sha256] if isinstance(actual_sha256, str) else list(actual_sha256 or [])
         found: dict[str, Any] = (
             {"found_done": "archive", "found_done_at": None} if found_in_archive else {}
         )
@@ -167,10 +178,8 @@ class Ledger(LedgerQueries):
             f"archived as {archive_ref}" + (f" in {note}" if note else ""),
             from_states=_IMPORTING,  # a failed letter is archived only by the archive's reply
             archive_ref=archive_ref,
-            actual_sha256=",".join(h.lower() for h in hashes) or None,
-            actual_size=actual_size,
-            verified=verified,
             archived_at=None,  # filled with now by _apply
+            **_checked(actual_sha256, actual_size, verified),
             **found,
         )
 
@@ -182,6 +191,9 @@ class Ledger(LedgerQueries):
         message_id: str,
         archive: str,
         resend_at: datetime,
+        actual_sha256: str | Sequence[str] | None = None,
+        actual_size: int | None = None,
+        verified: bool | None = None,
     ) -> Letter:
         """An archive that answers later was sent the letter as ``message_id``: it waits,
         without a lease, for the reply, and is sent again from ``resend_at`` if none came.
@@ -199,6 +211,7 @@ class Ledger(LedgerQueries):
                 message_id=message_id[:64],
                 archive=archive,
                 resend_at=self._now(resend_at),
+                checked=_checked(actual_sha256, actual_size, verified),
             )
 
     def record_reply(self, reply: ArchiveReply, *, retry_at: datetime | None = None) -> ReplyResult:

@@ -12,9 +12,10 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from svarinn_daemon.errors import ArchiveError, DaemonError
-from svarinn_daemon.ledger import Claim
+from svarinn_daemon.ledger import Claim, ReplyResult
 from svarinn_daemon.letter.results import Outcome, PollResult
 from svarinn_daemon.letter.retry import Decision
+from svarinn_daemon.replies import ArchiveReply
 from svarinn_daemon.svarinn.records import RejectedItem
 
 __all__ = ["PipelineEvents", "ReceiptKind"]
@@ -51,6 +52,14 @@ class PipelineEvents(Protocol):
         already: bool = False,
     ) -> None:
         """The archive has the letter (``already``: it had it before this claim)."""
+        ...
+
+    def sent(self, claim: Claim, archive: str, message_id: str) -> None:
+        """The letter went to an archive that answers later; it waits for the reply."""
+        ...
+
+    def replied(self, archive: str, reply: ArchiveReply, result: ReplyResult) -> None:
+        """An archive's reply is in the ledger; ``result`` says what it did."""
         ...
 
     def archive_refused(self, archive: str, error: ArchiveError) -> None:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from svarinn_daemon.adapters import has_letter
+from svarinn_daemon.adapters.base import AnswersLater
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import (
     ArchiveError,
@@ -33,7 +34,7 @@ from svarinn_daemon.errors import (
     LedgerUnavailableError,
     ShutdownRequested,
 )
-from svarinn_daemon.ledger import Claim, Ledger, Letter, SeenAction, Work
+from svarinn_daemon.ledger import Claim, Ledger, Letter, SeenAction, State, Work
 from svarinn_daemon.letter import leases
 from svarinn_daemon.letter.account import AccountRuntime
 from svarinn_daemon.letter.events import PipelineEvents
@@ -166,7 +167,8 @@ class Pipeline:
 
     def _work(self, claim: Claim) -> Outcome:
         if claim.work is Work.IMPORT:
-            self._import(claim)
+            if not self._import(claim):
+                return Outcome.SENT  # the archive's reply decides (letter/replies.py)
             return self._acknowledge(claim)
         if claim.work is Work.ACKNOWLEDGE:
             return self._acknowledge(claim)
@@ -206,7 +208,9 @@ class Pipeline:
                     raise ShutdownRequested from None
                 delay = min(delay * 2, LEDGER_RETRY_MAX)
 
-    def _import(self, claim: Claim) -> None:
+    def _import(self, claim: Claim) -> bool:
+        """Into the archive; False when the letter was only sent (an archive that answers
+        later) and waits for the reply."""
         letter = claim.letter
         account = self.accounts[letter.account]
         forsendelse = parse_stored(letter.raw)  # v1 or v2, as listed
@@ -234,11 +238,11 @@ class Pipeline:
             self.events.archived(
                 claim, account.archive, existing, size=None, verified=None, notes=(), already=True
             )
-            return
+            return True
         downloaded = self._stages.download(account, forsendelse, self._lease_renewer(claim))
         try:
             with self._lease_kept(claim):
-                self._archive(claim, account, forsendelse, downloaded)
+                return self._archive(claim, account, forsendelse, downloaded)
         finally:
             downloaded.discard()
 
@@ -265,22 +269,42 @@ class Pipeline:
         account: AccountRuntime,
         forsendelse: Forsendelse,
         downloaded: Downloaded,
-    ) -> None:
+    ) -> bool:
         ref, result = self._at_archive(
             account.archive, lambda: self._stages.archive(account, forsendelse, downloaded)
         )
         self.events.archive_answered(account.archive)
-        self._record(
-            lambda: self.ledger.mark_archived(
-                claim.id,
-                self.worker_id,
-                archive_ref=ref,
-                actual_sha256=downloaded.sha256,
-                actual_size=downloaded.size,
-                verified=result.verified,
-                note=account.destination or None,
+        adapter = account.adapter
+        if isinstance(adapter, AnswersLater):
+            resend_at = self.clock() + adapter.reply_timeout
+            sent = self._record(
+                lambda: self.ledger.mark_sent(
+                    claim.id,
+                    self.worker_id,
+                    message_id=ref,
+                    archive=account.archive,
+                    resend_at=resend_at,
+                    actual_sha256=downloaded.sha256,
+                    actual_size=downloaded.size,
+                    verified=result.verified,
+                )
             )
-        )
+            if sent.state is not State.ARCHIVED:  # else: its kvittering came first
+                self.events.sent(claim, account.archive, ref)
+                return False
+            ref = sent.archive_ref or ref
+        else:
+            self._record(
+                lambda: self.ledger.mark_archived(
+                    claim.id,
+                    self.worker_id,
+                    archive_ref=ref,
+                    note=account.destination or None,
+                    actual_sha256=downloaded.sha256,
+                    actual_size=downloaded.size,
+                    verified=result.verified,
+                )
+            )
         self.events.archived(
             claim,
             account.archive,
@@ -289,6 +313,7 @@ class Pipeline:
             verified=result.verified,
             notes=result.notes,
         )
+        return True
 
     def _acknowledge(self, claim: Claim) -> Outcome:
         letter = claim.letter

@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     """What became of one claim."""
 
     ACKNOWLEDGED = "acknowledged"
+    SENT = "sent"  # to an archive that answers later: its reply decides
     REPORTED = "reported"
     WITHHELD = "withheld"  # archived (or failed), receipt withheld: shadow mode
     RETRY_SCHEDULED = "retry_scheduled"

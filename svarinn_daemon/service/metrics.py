@@ -105,7 +105,8 @@ class Metrics:
         self.letters = Counter(
             "svarinn_letters_total",
             "Letters by final or intermediate outcome (acknowledged, retry_scheduled, "
-            "failed_permanently, reported, reacknowledged).",
+            "failed_permanently, reported, reacknowledged, sent: to an archive that answers "
+            "later, waiting for its reply).",
             ["account", "outcome"],
             registry=r,
         )
@@ -187,6 +188,21 @@ class Metrics:
             registry=r,
         )
 
+        self.archive_replies = Counter(
+            "svarinn_archive_replies_total",
+            "Replies from archives that answer later (Fiks Arkiv), by kind (received, "
+            "registered, refused, failed, malformed) and what they did (applied, kept, "
+            "duplicate, unknown).",
+            ["archive", "kind", "outcome"],
+            registry=r,
+        )
+        self.archive_listening = Gauge(
+            "svarinn_archive_replies_listening",
+            "1 while the daemon is connected to an archive's reply queue (Fiks IO), else 0.",
+            ["archive"],
+            registry=r,
+        )
+
     def watch_ledger(self, snapshot: Callable[[], LedgerSnapshot | None]) -> None:
         self.registry.register(_LedgerCollector(snapshot))
 
@@ -206,7 +222,13 @@ class Metrics:
         self.shadow_mode.labels(account).set(1 if shadow else 0)
         for outcome in ("ok", "auth_failed", "failed"):
             self.polls.labels(account, outcome)
-        for outcome in ("acknowledged", "retry_scheduled", "failed_permanently", "reported"):
+        for outcome in (
+            "acknowledged",
+            "retry_scheduled",
+            "failed_permanently",
+            "reported",
+            "sent",
+        ):
             self.letters.labels(account, outcome)
         for kind in ("kvitterMottak", "mottakFeilet"):
             for outcome in ("ok", "failed", "withheld"):

@@ -13,11 +13,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from svarinn_daemon.common import clip
 from svarinn_daemon.errors import ArchiveError, DaemonError, Retry
-from svarinn_daemon.ledger import Claim
+from svarinn_daemon.ledger import Claim, ReplyOutcome, ReplyResult
 from svarinn_daemon.letter.results import Outcome, PollResult
 from svarinn_daemon.letter.retry import Action, Decision
 from svarinn_daemon.logs import get_logger
+from svarinn_daemon.replies import ArchiveReply, ReplyKind
 from svarinn_daemon.service.breaker import Breaker
 from svarinn_daemon.service.metrics import Metrics
 from svarinn_daemon.svarinn.records import RejectedItem
@@ -125,6 +127,38 @@ class Observer:
             verified=verified,
             notes=list(notes),
         )
+
+    def sent(self, claim: Claim, archive: str, message_id: str) -> None:
+        fields = _fields(claim)
+        self.metrics.letters.labels(fields["account"], "sent").inc()
+        log.info(
+            "forsendelse.sent_to_archive",
+            account=fields["account"],
+            forsendelse_id=fields["forsendelse_id"],
+            archive=archive,
+            message_id=message_id,
+        )
+
+    def replied(self, archive: str, reply: ArchiveReply, result: ReplyResult) -> None:
+        self.metrics.archive_replies.labels(archive, reply.kind.value, result.outcome.value).inc()
+        letter = result.letter
+        fields = {
+            "archive": archive,
+            "in_reply_to": reply.in_reply_to,
+            "reply_id": reply.reply_id,
+            "kind": reply.kind.value,
+            "outcome": result.outcome.value,
+            "reason": result.reason,
+            "account": letter.account if letter else None,
+            "forsendelse_id": letter.forsendelse_id if letter else None,
+            "state": letter.state.value if letter else None,
+        }
+        if reply.kind in (ReplyKind.REFUSED, ReplyKind.FAILED):
+            log.warning("archive.reply", message=clip(reply.message, 300), **fields)
+        elif result.outcome is ReplyOutcome.KEPT and letter is None:
+            log.warning("archive.reply_unmatched", **fields)
+        else:
+            log.info("archive.reply", reference=reply.reference or None, **fields)
 
     def archive_answered(self, archive: str, *, probe: bool = False) -> None:
         breaker = self.breakers.get(archive)

@@ -86,6 +86,12 @@ class Recorder:
     def archived(self, claim: Claim, archive: str, ref: str, **facts: Any) -> None:
         self._add("archived", claim=claim, archive=archive, ref=ref, **facts)
 
+    def sent(self, claim: Claim, archive: str, message_id: str) -> None:
+        self._add("sent", claim=claim, archive=archive, message_id=message_id)
+
+    def replied(self, archive: str, reply: Any, result: Any) -> None:
+        self._add("replied", archive=archive, reply=reply, result=result)
+
     def archive_refused(self, archive: str, error: ArchiveError) -> None:
         self._add("archive_refused", archive=archive, error=error)
 
