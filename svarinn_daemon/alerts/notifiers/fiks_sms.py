@@ -19,7 +19,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from svarinn_daemon.alerts.maskinporten import ISSUERS, MaskinportenClient, TokenSource
+from svarinn_daemon.maskinporten import ISSUERS, MaskinportenClient, TokenSource
 from svarinn_daemon.alerts.message import AlertMessage
 from svarinn_daemon.alerts.notifiers.base import NotifierContext
 from svarinn_daemon.alerts.notifiers.options import NotifierOptions
@@ -87,7 +87,15 @@ class FiksSmsNotifier:
         self._http = http or httpx.Client(
             timeout=timeout.total_seconds(), follow_redirects=False, trust_env=False
         )
-        self.tokens = TokenSource(maskinporten, self._http, clock=clock, notifier=name)
+        self.tokens = TokenSource(
+            maskinporten,
+            self._http,
+            clock=clock,
+            who=name,
+            fail=lambda message, temporary, status: NotifierError(
+                message, temporary=temporary, notifier=name, status_code=status
+            ),
+        )
         self._log = get_logger("svarinn_daemon.alerts.fiks_sms")
         self.sent_ids: list[str] = []
 

@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from svarinn_daemon.errors import NotifierError
+from svarinn_daemon.errors import DaemonError
 from svarinn_daemon.logs import get_logger
 
 __all__ = [
@@ -33,6 +33,10 @@ __all__ = [
     "TokenSource",
     "build_grant",
 ]
+
+# Builds the caller's own error from (message, temporary, HTTP status): a notifier's
+# NotifierError, an adapter's ArchiveError.
+Failure = Callable[[str, bool, int | None], DaemonError]
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ISSUERS = {"production": "https://maskinporten.no/", "test": "https://test.maskinporten.no/"}
@@ -75,9 +79,7 @@ def build_grant(
     try:
         return jwt.encode(claims, key, algorithm="RS256", headers=headers)
     except jwt.PyJWTError as exc:  # the library's error becomes ours at the boundary
-        raise NotifierError(
-            f"maskinporten: cannot sign the JWT grant ({type(exc).__name__})", temporary=False
-        ) from None
+        raise ValueError(f"cannot sign the JWT grant ({type(exc).__name__})") from None
 
 
 @dataclass
@@ -97,7 +99,9 @@ class MaskinportenClient:
 
 
 class TokenSource:
-    """Fetches and caches one access token; thread-safe. The token never appears in repr."""
+    """Fetches and caches one access token; thread-safe. The token never appears in repr.
+    ``who`` names the user (a notifier, an archive) in errors and logs; ``fail`` builds the
+    user's own error."""
 
     def __init__(
         self,
@@ -105,16 +109,18 @@ class TokenSource:
         http: httpx.Client,
         *,
         clock: Callable[[], float],
-        notifier: str = "",
+        fail: Failure,
+        who: str = "",
     ):
         self.client = client
         self._http = http
         self._clock = clock
-        self._notifier = notifier
+        self._who = who
+        self._build_error = fail
         self._token: str | None = None
         self._valid_until = 0.0
         self._lock = threading.Lock()
-        self._log = get_logger("svarinn_daemon.alerts.maskinporten")
+        self._log = get_logger("svarinn_daemon.maskinporten")
         self.fetched = 0
 
     def __repr__(self) -> str:
@@ -131,26 +137,28 @@ class TokenSource:
         with self._lock:
             self._token = None
 
-    def _fail(self, message: str, *, temporary: bool, status: int | None = None) -> NotifierError:
-        return NotifierError(
-            f"{self._notifier or 'maskinporten'}: Maskinporten token request {message}",
-            temporary=temporary,
-            notifier=self._notifier,
-            status_code=status,
+    def _fail(self, message: str, *, temporary: bool, status: int | None = None) -> DaemonError:
+        return self._build_error(
+            f"{self._who or 'maskinporten'}: Maskinporten token request {message}",
+            temporary,
+            status,
         )
 
     def _fetch(self) -> tuple[str, float]:
         now = self._clock()
         c = self.client
-        grant = build_grant(
-            c.key,
-            issuer=c.issuer,
-            client_id=c.client_id,
-            scope=c.scope,
-            now=now,
-            chain=c.chain,
-            kid=c.kid,
-        )
+        try:
+            grant = build_grant(
+                c.key,
+                issuer=c.issuer,
+                client_id=c.client_id,
+                scope=c.scope,
+                now=now,
+                chain=c.chain,
+                kid=c.kid,
+            )
+        except ValueError as exc:
+            raise self._fail(str(exc), temporary=False) from None
         try:
             response = self._http.post(
                 c.token_url,
@@ -171,9 +179,7 @@ class TokenSource:
             described = body.get("error_description") if isinstance(body, dict) else None
             detail = f": {error}" if error else ""
             detail += f" ({str(described)[:200]})" if described else ""
-            self._log.warning(
-                "alert.maskinporten_refused", notifier=self._notifier, status=status, error=error
-            )
+            self._log.warning("maskinporten.refused", who=self._who, status=status, error=error)
             raise self._fail(
                 f"was refused with HTTP {status}{detail}",
                 temporary=status >= 500 or status == 429,
@@ -189,5 +195,5 @@ class TokenSource:
         ):
             raise self._fail("returned no access_token/expires_in", temporary=True, status=status)
         self.fetched += 1
-        self._log.info("alert.maskinporten_token", notifier=self._notifier, expires_in=expires_in)
+        self._log.info("maskinporten.token", who=self._who, expires_in=expires_in)
         return token, now + max(float(expires_in) - EXPIRY_MARGIN, 0.0)
