@@ -37,7 +37,7 @@ SHARED = frozenset(
         "specs",
     }
 )
-BELOW_LETTER = SHARED | {"config", "cms", "svarinn", "ledger", "adapters"}
+BELOW_LETTER = SHARED | {"config", "cms", "fiksio", "svarinn", "ledger", "adapters"}
 ALLOWED: dict[str, frozenset[str]] = {
     "": frozenset(),  # the package's own __init__: nothing
     "common": frozenset(),
@@ -54,12 +54,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "cms": SHARED,
     "svarinn": SHARED | {"config"},
     "ledger": SHARED | {"config"},
-    "adapters": SHARED | {"config"},
+    "fiksio": SHARED | {"cms"},
+    "adapters": SHARED | {"config", "fiksio"},
     "alerts": SHARED | {"config", "ledger"},
     "letter": BELOW_LETTER,
     "service": BELOW_LETTER | {"alerts", "letter"},
     "simulator": SHARED | {"config", "cms", "svarinn"},
-    "archives": SHARED,
+    "archives": SHARED | {"cms", "fiksio"},
     "testing": BELOW_LETTER | {"alerts", "letter", "service", "simulator", "archives"},
     "cli": BELOW_LETTER | {"alerts", "letter", "service", "simulator", "archives", "testing"},
     "__main__": frozenset({"cli"}),

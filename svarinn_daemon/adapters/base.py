@@ -280,11 +280,17 @@ class AnswersLater(Protocol):
 
     reply_timeout: timedelta
 
-    def listen(self, on_reply: Callable[[ArchiveReply], None], stopping: threading.Event) -> None:
+    def listen(
+        self,
+        on_reply: Callable[[ArchiveReply], None],
+        stopping: threading.Event,
+        on_state: Callable[[bool, str | None], None],
+    ) -> None:
         """Receive replies until ``stopping`` is set, reconnecting after any failure. Each
         reply is handed to ``on_reply`` and confirmed to its sender only after that returns;
         when it raises, the reply is left to come again. Never raises for a broken
-        connection or a malformed reply (those are logged, and a malformed one confirmed)."""
+        connection or a malformed reply (those are logged, and a malformed one confirmed).
+        ``on_state(connected, why)`` is told each connect and disconnect."""
         ...
 
 

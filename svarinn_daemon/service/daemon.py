@@ -194,11 +194,18 @@ class Daemon:
         Never hangs: a ledger that does not answer ends the cycle, a wedged letter is given
         up after ``stall_timeout`` without progress."""
         polls: tuple[PollResult, ...] = ()
-        if self.ledger_up():
-            accounts = self.config.accounts
-            polls = tuple(self.poll(a.name) for a in accounts if not self.stop.is_set())
-            self.drain()
-        wedged = not self.wait_idle()
+        listeners = self.runtime.listeners
+        if listeners is not None:  # replies that came since the last cycle decide first
+            listeners.start()
+        try:
+            if self.ledger_up():
+                accounts = self.config.accounts
+                polls = tuple(self.poll(a.name) for a in accounts if not self.stop.is_set())
+                self.drain()
+            wedged = not self.wait_idle()
+        finally:
+            if listeners is not None:
+                listeners.stop()
         if wedged:
             self.pipeline.stop()
         unfinished, withheld = -1, 0
@@ -232,6 +239,9 @@ class Daemon:
             worker_id=settings.worker_id,
             concurrency=settings.concurrency,
         )
+        listeners = self.runtime.listeners
+        if listeners is not None:
+            listeners.start()
         if on_ready:
             on_ready()
         try:
@@ -240,6 +250,8 @@ class Daemon:
             self.notifier.stopping()
             log.info("daemon.stopping")
             scheduler.shutdown(wait=False)
+            if listeners is not None:
+                listeners.stop()
             self.shutdown()
             outcomes = self.dispatch.outcome_counts()
             log.info("daemon.stopped", outcomes={k.value: v for k, v in outcomes.items()})

@@ -22,9 +22,11 @@ from svarinn_daemon.errors import ConfigError
 from svarinn_daemon.ledger import Ledger, open_ledger
 from svarinn_daemon.letter.account import AccountRuntime
 from svarinn_daemon.letter.pipeline import Pipeline
+from svarinn_daemon.letter.replies import ReplyHandler
 from svarinn_daemon.letter.spool import Spool
 from svarinn_daemon.logs import add_secrets, get_logger
 from svarinn_daemon.service.breaker import Breaker, BreakerPolicy
+from svarinn_daemon.service.listeners import ReplyListeners
 from svarinn_daemon.service.metrics import LedgerSnapshot, Metrics
 from svarinn_daemon.service.observe import Observer
 from svarinn_daemon.svarinn import SvarInnClient, SvarInnHttpClient
@@ -44,6 +46,7 @@ class Runtime:
     alerts: AlertService
     breakers: Mapping[str, Breaker]  # one per archive
     _stack: ExitStack
+    listeners: ReplyListeners | None = None  # archives that answer later (Fiks Arkiv)
 
     def close(self) -> None:
         self._stack.close()
@@ -173,7 +176,16 @@ def build_runtime(config: Config, *, metrics: Metrics | None = None) -> Runtime:
     except BaseException:
         stack.close()
         raise
-    runtime = Runtime(config, ledger, pipeline, adapters, metrics, alerts, breakers, stack)
+    handlers = {
+        name: ReplyHandler(
+            ledger, name, pipeline.events, retry_policy=config.retry, clock=pipeline.clock
+        )
+        for name in adapters
+    }
+    listeners = ReplyListeners(adapters, handlers, ledger, metrics)
+    runtime = Runtime(
+        config, ledger, pipeline, adapters, metrics, alerts, breakers, stack, listeners
+    )
     metrics.watch_ledger(runtime.ledger_snapshot)
     return runtime
 

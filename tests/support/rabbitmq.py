@@ -53,7 +53,7 @@ class RabbitBroker:
         return f"amqp://127.0.0.1:{self.port}/%2F"
 
     def _env(self) -> dict[str, str]:
-        env = {
+        return {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": str(self.root),
             "LANG": "C.UTF-8",
@@ -69,7 +69,6 @@ class RabbitBroker:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(self.root / "pid"),
         }
-        return env
 
     def _command(self, *argv: str) -> list[str]:
         return ["runuser", "-u", "rabbitmq", "--", *argv] if self.as_root else list(argv)

@@ -16,17 +16,15 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from svarinn_daemon.maskinporten import ISSUERS, MaskinportenClient, TokenSource
 from svarinn_daemon.alerts.message import AlertMessage
 from svarinn_daemon.alerts.notifiers.base import NotifierContext
 from svarinn_daemon.alerts.notifiers.options import NotifierOptions
+from svarinn_daemon.config.maskinporten import read_maskinporten
 from svarinn_daemon.config.secrets import Secret
-from svarinn_daemon.errors import ConfigError, NotifierError
-from svarinn_daemon.keys import load_key_pair
+from svarinn_daemon.errors import NotifierError
 from svarinn_daemon.logs import get_logger
+from svarinn_daemon.maskinporten import MaskinportenClient, TokenSource
 
 __all__ = ["BASE_URLS", "MAX_BATCH", "FiksSmsNotifier", "SmsAccount", "create_notifier"]
 
@@ -215,64 +213,17 @@ class FiksSmsNotifier:
         self._http.close()
 
 
-def _chain(
-    read: NotifierOptions, pem: bytes, key: rsa.RSAPrivateKey
-) -> tuple[x509.Certificate, ...]:
-    try:
-        chain = tuple(x509.load_pem_x509_certificates(pem))
-    except ValueError:
-        raise read.error("certificate", "is not a PEM certificate chain") from None
-    leaf_key = chain[0].public_key()
-    if (
-        not isinstance(leaf_key, rsa.RSAPublicKey)
-        or leaf_key.public_numbers() != key.public_key().public_numbers()
-    ):
-        raise read.error(
-            "certificate", "the first certificate is not the private key's (leaf first)"
-        )
-    return chain
-
-
 def create_notifier(options: Mapping[str, Any], context: NotifierContext) -> FiksSmsNotifier:
     read = NotifierOptions(options, context)
     environment = read.choice("environment", "production", tuple(BASE_URLS))
     base_url = read.url("base_url", BASE_URLS[environment], path=False)
-    issuer = read.url("maskinporten_issuer", ISSUERS[environment]) + "/"
     passord = read.secret("integrasjon_passord", required=True)
-    key_secret = read.secret("private_key", required=True)
     assert passord is not None
-    assert key_secret is not None
-    passphrase = read.secret("passphrase", required=False)
-    cert_secret = read.secret("certificate", required=False)
-    kid = read.string("kid", "") or None
-    if (cert_secret is None) == (kid is None):
-        raise read.error(
-            "certificate",
-            "set exactly one of certificate_file (the business certificate chain, sent as "
-            "x5c) and kid (a key id registered with Maskinporten)",
-        )
-    try:
-        pair = load_key_pair(
-            key_secret.source,
-            key_secret.reveal_bytes(),
-            passphrase=passphrase.reveal_bytes() if passphrase else None,
-            key_name="",
-        )
-    except ConfigError as exc:
-        raise read.error(read.secret_key("private_key"), str(exc)) from None
-    chain = _chain(read, cert_secret.reveal_bytes(), pair.private_key) if cert_secret else ()
+    maskinporten = read_maskinporten(read, environment)
     recipients = read.string_list("recipients", required=True)
     for i, number in enumerate(recipients):
         if not PHONE.fullmatch(number):
             raise read.error(f"recipients[{i}]", "must be a phone number: 8-15 digits, + allowed")
-    maskinporten = MaskinportenClient(
-        issuer=issuer,
-        client_id=read.string("client_id"),
-        scope=read.string("scope", "ks:fiks"),
-        key=pair.private_key,
-        chain=chain,
-        kid=kid,
-    )
     account = SmsAccount(base_url, read.string("konto_id"), read.string("integrasjon_id"), passord)
     mode = read.choice("mode", "auto", ("auto", "single", "batch"))
     sending = read.sending(retries=2)
