@@ -5,7 +5,10 @@ Every condition is per account (the subject is the account name; the details are
     condition           holds while                                         resolves when
     pending_too_long    letters waiting for import or receipt were first    none is that old
                         seen at least ``pending_after`` ago (a receipt      any more
-                        withheld by shadow mode is not waiting)
+                        withheld by shadow mode is not waiting); those
+                        sent to an archive that answers later and still
+                        waiting for its kvittering are counted apart
+                        (``awaiting_archive``)
     permanent_failure   letters are failed_permanently (report pending) or  the window passes
                         were reported within the failure window             with no new one
     no_matching_key     unfinished letters failed last with                 they are imported
@@ -113,7 +116,14 @@ def holding(
             continue
         if fact.pending and fact.oldest_pending_seen_at is not None:
             oldest = _minutes(now - fact.oldest_pending_seen_at)
-            hold(Condition.PENDING_TOO_LONG, account, letters=fact.pending, oldest_minutes=oldest)
+            waiting = {"awaiting_archive": fact.awaiting_archive} if fact.awaiting_archive else {}
+            hold(
+                Condition.PENDING_TOO_LONG,
+                account,
+                letters=fact.pending,
+                oldest_minutes=oldest,
+                **waiting,
+            )
         failed, reported = fact.failed_permanently, fact.reported_recently
         if failed or reported:
             hold(Condition.PERMANENT_FAILURE, account, letters=failed + reported, reported=reported)

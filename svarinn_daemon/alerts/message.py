@@ -39,7 +39,8 @@ _SUMMARY = {
 
 _ADVICE = {
     Condition.PENDING_TOO_LONG: "SvarUt sends unacknowledged letters on paper: check the "
-    "daemon's log and the archive.",
+    "daemon's log and the archive (awaiting_archive: sent to the archive over Fiks Arkiv, "
+    "its kvittering has not come).",
     Condition.PERMANENT_FAILURE: "These letters were reported to SvarUt as failed and go by "
     "post; see the daemon's log for the reason.",
     Condition.AUTH_FAILING: "Check the account's username and password (SvarUt "

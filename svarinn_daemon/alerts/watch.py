@@ -38,7 +38,9 @@ class AccountAlertFacts:
     ``oldest_pending_seen_at`` is the first of them.
     ``reported_recently`` counts letters reported since the failure window's start;
     ``key_errors`` unfinished letters whose last error says no configured key fits;
-    ``storage_errors`` those whose last error was our own disk (StorageError).
+    ``storage_errors`` those whose last error was our own disk (StorageError);
+    ``awaiting_archive`` of the pending ones, those sent to an archive that answers later
+    and still waiting for its reply (kvittering).
     """
 
     account: str
@@ -48,6 +50,7 @@ class AccountAlertFacts:
     reported_recently: int = 0
     key_errors: int = 0
     storage_errors: int = 0
+    awaiting_archive: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class LedgerWatch:
                 count(recent),
                 count(key_error),
                 count(storage_error),
+                count(sa.and_(pending, c.state == State.SENT.value)),
             )
             .where(sa.or_(c.state.in_(_UNFINISHED), recent))
             .group_by(c.account)
@@ -139,8 +143,9 @@ class LedgerWatch:
                 reported_recently=int(n_reported or 0),
                 key_errors=int(n_key or 0),
                 storage_errors=int(n_storage or 0),
+                awaiting_archive=int(n_sent or 0),
             )
-            for account, n_pending, oldest, n_failed, n_reported, n_key, n_storage in rows
+            for account, n_pending, oldest, n_failed, n_reported, n_key, n_storage, n_sent in rows
         )
         return tuple(
             f

@@ -8,10 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from svarinn_daemon.alerts import AlertState, AlertStore, Condition, evaluate
+from svarinn_daemon.alerts import conditions
 from svarinn_daemon.alerts.conditions import KEY_ERROR_KINDS
 from svarinn_daemon.alerts.store import LedgerAlertStore
 from svarinn_daemon.alerts.watch import AccountAlertFacts, LedgerWatch
 from svarinn_daemon.config import LedgerConfig
+from svarinn_daemon.config.model import AlertsConfig
 from svarinn_daemon.errors import LedgerError, SchemaMismatchError
 from svarinn_daemon.ledger import Ledger, build_engine, migrate
 from svarinn_daemon.ledger.models import alert_states
@@ -209,3 +211,25 @@ def test_downgrade_to_0001_keeps_the_letters(ledger_url: str) -> None:
         assert LedgerAlertStore(engine).load() == []
     finally:
         engine.dispose()
+
+
+def test_a_letter_waiting_for_the_archives_kvittering_is_pending_and_counted_apart(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    watch = LedgerWatch(ledger.engine, clock=clock)
+    sent = _letter(ledger, "kommune", "sent")
+    [claim] = ledger.claim(W, LEASE, account="kommune")
+    assert claim.id == sent
+    ledger.mark_sent(sent, W, message_id="m-1", archive="fiks", resend_at=clock.now + 240 * MINUTE)
+    clock.advance(120 * MINUTE)
+    [fact] = watch.account_facts(
+        pending_before=clock.now - 90 * MINUTE,
+        reported_since=clock.now,
+        key_error_kinds=KEY_ERROR_KINDS,
+    )
+    assert (fact.pending, fact.awaiting_archive) == (1, 1)
+    holding = conditions.holding(
+        [fact], [], accounts={"kommune"}, now=clock.now, config=AlertsConfig()
+    )
+    [details] = holding.values()
+    assert details.counts["awaiting_archive"] == 1
