@@ -113,6 +113,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    conn = op.get_bind()
+    used = conn.execute(
+        sa.text(
+            "SELECT (SELECT COUNT(*) FROM forsendelser WHERE state = 'sent')"
+            " + (SELECT COUNT(*) FROM forsendelse_events"
+            " WHERE trigger IN ('send', 'archive_received') OR to_state = 'sent')"
+        )
+    ).scalar_one()
+    if used:
+        raise RuntimeError(
+            "the ledger has letters sent to an archive that answers later (state sent, or in "
+            "the append-only audit trail): revision 0006 cannot hold them"
+        )
     op.drop_index("ix_archive_messages_letter_id", table_name="archive_messages")
     op.drop_table("archive_messages")
     op.execute("ALTER TABLE forsendelser DROP COLUMN sent_at")

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from svarinn_daemon.config.units import format_duration
 from svarinn_daemon.errors import LedgerUnavailableError, SchemaMismatchError
-from svarinn_daemon.ledger import Ledger, Letter, LetterEvent, open_ledger
+from svarinn_daemon.ledger import Ledger, Letter, LetterEvent, State, open_ledger
+from svarinn_daemon.ledger.records import ArchiveMessage
 
 if TYPE_CHECKING:
     from svarinn_daemon.cli import Context
@@ -53,6 +54,11 @@ def state_text(letter: Letter) -> str:
     its receipt is withheld (SvarUt still lists it for the other importer)."""
     if letter.receipt_withheld:
         return f"{letter.state.value}, {WITHHELD}"
+    if letter.state is State.SENT and letter.next_attempt_at is not None:
+        return (
+            f"sent, waiting for the archive's kvittering (sent again from "
+            f"{human_time(letter.next_attempt_at)} if none comes)"
+        )
     return letter.state.value
 
 
@@ -87,12 +93,25 @@ def letter_json(letter: Letter, *, raw: bool) -> dict[str, Any]:
         "acknowledged_at": iso(letter.acknowledged_at),
         "failed_at": iso(letter.failed_at),
         "reported_at": iso(letter.reported_at),
+        "sent_at": iso(letter.sent_at),  # last sent to an archive that answers later
         "updated_at": iso(letter.updated_at),
         "receipt_withheld_at": iso(letter.receipt_withheld_at),
     }
     if raw:
         out["raw"] = dict(letter.raw)
     return out
+
+
+def message_json(message: ArchiveMessage) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "archive": message.archive,
+        "sent_at": iso(message.sent_at),
+        "reply": message.reply,
+        "reply_at": iso(message.reply_at),
+        "reference": message.reference,
+        "detail": message.detail,
+    }
 
 
 def event_json(event: LetterEvent) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def run(ctx: Context) -> int:
         event_json,
         human_time,
         letter_json,
+        message_json,
         safe_text,
         state_text,
         with_ledger,
@@ -59,12 +60,14 @@ def run(ctx: Context) -> int:
     def body(ledger: Ledger) -> int:
         letter = resolve(ledger, args.id, args.account)
         events = ledger.events(letter.id)
+        messages = ledger.archive_messages(letter.id)
         if args.json:
             ctx.stdout.write(
                 dump_json(
                     {
                         "letter": letter_json(letter, raw=True),
                         "events": [event_json(e) for e in events],
+                        "archive_messages": [message_json(m) for m in messages],
                     }
                 )
             )
@@ -76,6 +79,14 @@ def run(ctx: Context) -> int:
             if isinstance(value, list):
                 value = ", ".join(value) or None
             print(f"{key + ':':20} {'-' if value is None else safe_text(value)}", file=out)
+        if messages:
+            print("\nsent to the archive as (replies come later):", file=out)
+        for m in messages:
+            said = (
+                f": {safe_text(m.reference or m.detail or '')}" if m.reference or m.detail else ""
+            )
+            reply = f"{m.reply} {human_time(m.reply_at)}" if m.reply else "no reply yet"
+            print(f"  {human_time(m.sent_at)}  {m.message_id}  {reply}{said}", file=out)
         print("\nhistory:", file=out)
         for e in events:
             frm = e.from_state.value if e.from_state else "(new)"

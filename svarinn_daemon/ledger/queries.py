@@ -21,9 +21,16 @@ from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import LedgerError, LedgerUnavailableError, SchemaMismatchError
 from svarinn_daemon.ledger.availability import Availability
 from svarinn_daemon.ledger.database import reading, writing
+from svarinn_daemon.ledger.models import archive_messages as archive_messages_t
 from svarinn_daemon.ledger.models import forsendelse_events as events_t
 from svarinn_daemon.ledger.models import forsendelser as letters_t
-from svarinn_daemon.ledger.records import Backlog, Letter, LetterEvent, StateCount
+from svarinn_daemon.ledger.records import (
+    ArchiveMessage,
+    Backlog,
+    Letter,
+    LetterEvent,
+    StateCount,
+)
 from svarinn_daemon.ledger.states import FINISHED, State, Trigger
 
 E = TypeVar("E", bound=enum.Enum)
@@ -201,6 +208,26 @@ class LedgerQueries:
         with self._read("reading events") as conn:
             rows = conn.execute(query).all()
         return tuple(_event(r) for r in rows)
+
+    def archive_messages(self, letter_id: int) -> tuple[ArchiveMessage, ...]:
+        """The messages a letter was sent to an archive that answers later with, and the
+        reply each got, oldest first."""
+        m = archive_messages_t.c
+        query = sa.select(archive_messages_t).where(m.letter_id == letter_id).order_by(m.sent_at)
+        with self._read("reading a letter's messages") as conn:
+            rows = conn.execute(query).all()
+        return tuple(
+            ArchiveMessage(
+                message_id=r.message_id,
+                archive=r.archive,
+                sent_at=r.sent_at,
+                reply=r.reply,
+                reply_at=r.reply_at,
+                reference=r.reference,
+                detail=r.detail,
+            )
+            for r in rows
+        )
 
     def found_done(self) -> dict[str, dict[str, int]]:
         """Per account, letters found done elsewhere ("archive", "svarut"), not by the ledger:

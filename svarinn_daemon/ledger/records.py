@@ -120,6 +120,19 @@ class ReplyOutcome(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class ArchiveMessage:
+    """One message a letter went to an archive that answers later as, and its reply."""
+
+    message_id: str
+    archive: str | None
+    sent_at: datetime | None
+    reply: str | None  # replies.ReplyKind's value, the most decisive one seen
+    reply_at: datetime | None
+    reference: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
 class ReplyResult:
     outcome: ReplyOutcome
     letter: Letter | None  # the letter after the reply, when its message is known

@@ -54,7 +54,7 @@ def test_migrate_status_list_show_retry(
     assert code == 2
     assert "svarinn-daemon migrate" in err
     code, out, _ = cli(config, "migrate")
-    assert (code, "migrated from empty to 0006" in out) == (0, True)
+    assert (code, "migrated from empty to 0007" in out) == (0, True)
     code, out, _ = cli(config, "migrate")
     assert (code, "nothing to do" in out) == (0, True)
 

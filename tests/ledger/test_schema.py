@@ -166,3 +166,39 @@ def test_0006_counts_earlier_corrupt_downloads_and_sets_due_times(ledger_url: st
         assert got == {"a": (2, None, retry), "b": (0, None, listed)}
     finally:
         engine.dispose()
+
+
+def test_0007_keeps_the_letters_and_lets_them_be_sent(ledger_url: str) -> None:
+    """The state ``sent`` and its triggers join the check constraints (on SQLite by editing
+    the table's SQL, which changes nothing stored); a downgrade refuses once one was used."""
+    engine = build_engine(LedgerConfig(url=ledger_url))
+    try:
+        migrate(engine)
+        downgrade(engine, "0006")
+        insert = sa.text(
+            "INSERT INTO forsendelser (account, forsendelse_id, state, file_count, attempts,"
+            " seen_at, updated_at, raw, due_at) VALUES ('k', :f, :state, 1, 0,"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '{}', CURRENT_TIMESTAMP)"
+        )
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(insert, {"f": "early", "state": "sent"})
+        with engine.begin() as conn:
+            conn.execute(insert, {"f": "kept", "state": "seen"})
+        migrate(engine)
+        assert _diff(engine) == []
+        with engine.begin() as conn:
+            conn.execute(insert, {"f": "sent", "state": "sent"})
+            rows = conn.execute(sa.text("SELECT forsendelse_id, state FROM forsendelser"))
+            states = {r[0]: r[1] for r in rows}
+        assert states == {"kept": "seen", "sent": "sent"}
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(insert, {"f": "lost", "state": "lost"})  # still checked
+        with pytest.raises(RuntimeError, match="cannot hold them"):
+            downgrade(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM forsendelser WHERE state = 'sent'"))
+        downgrade(engine, "0006")
+        migrate(engine)
+        assert _diff(engine) == []
+    finally:
+        engine.dispose()
