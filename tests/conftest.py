@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,8 @@ from svarinn_daemon.ledger import Ledger, open_ledger
 from svarinn_daemon.testing import FakeClock
 from tests.support import deploy_tools, image_tools
 from tests.support.pg_server import PostgresServer, throwaway_server
+from tests.support.rabbitmq import HOW_TO_ENABLE as RABBITMQ_HOW_TO
+from tests.support.rabbitmq import find_server
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -59,6 +62,24 @@ def postgres_server() -> Iterator[PostgresServer]:
     finally:
         _server_stats["databases"] = server.databases_created
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def fiksio() -> Iterator[Any]:
+    """A local Fiks IO with a real RabbitMQ broker, for the whole session: each test adds
+    accounts and integrations of its own (fresh UUIDs), so tests never see each other's
+    messages. Skipped (failed under CI=true) without RabbitMQ."""
+    if find_server() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(RABBITMQ_HOW_TO + " -- and CI=true forbids skipping them")
+        pytest.skip(RABBITMQ_HOW_TO)
+    from tests.support.fakes.fiksio import LocalFiksIo
+
+    local = LocalFiksIo().start()
+    try:
+        yield local
+    finally:
+        local.stop()
 
 
 @pytest.fixture
