@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from svarinn_daemon.alerts import AlertState, AlertStore, Condition, evaluate
-from svarinn_daemon.alerts import conditions
+from svarinn_daemon.alerts import AlertState, AlertStore, Condition, conditions, evaluate
 from svarinn_daemon.alerts.conditions import KEY_ERROR_KINDS
 from svarinn_daemon.alerts.store import LedgerAlertStore
 from svarinn_daemon.alerts.watch import AccountAlertFacts, LedgerWatch
