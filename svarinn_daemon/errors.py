@@ -39,6 +39,8 @@ reads both and nothing overrides them. ``temporary`` follows from ``retry``.
     │   └── LeaseLostError            abandon         no   another worker owns the letter now
     ├── ArchiveError                  per instance    yes  the adapter decides: backoff, loudly
     │                                                      (its credentials, configuration) or never
+    ├── FiksIoError                   per instance    -    Fiks IO (send, catalogue, AMQP, payload);
+    │                                                      the fiks-arkiv adapter converts it
     ├── StorageError                  backoff         yes  our own spool: ENOSPC, EDQUOT, EROFS,
     │                                                      permissions (never the archive's)
     ├── InternalError                 loudly          yes  a bug: an exception nobody converted
@@ -66,6 +68,7 @@ __all__ = [
     "ConfigError",
     "DaemonError",
     "DownloadTooLargeError",
+    "FiksIoError",
     "ForsendelseGoneError",
     "IllegalTransitionError",
     "InternalError",
@@ -382,6 +385,19 @@ class ArchiveError(DaemonError):
             raise ValueError("a loud archive error is an operator's to fix: never permanent")
         self.retry = Retry.LOUDLY if loud else Retry.BACKOFF if temporary else Retry.NEVER
         self.retry_after = retry_after
+        super().__init__(message)
+
+
+class FiksIoError(DaemonError):
+    """Fiks IO failed or refused: sending, the catalogue, the AMQP queue, a payload that
+    cannot be opened. ``temporary`` when trying again can help; ``loud`` when our
+    credentials or accounts are refused (an operator fixes them)."""
+
+    def __init__(self, message: str, *, temporary: bool, loud: bool = False):
+        if loud and not temporary:
+            raise ValueError("a loud Fiks IO error is an operator's to fix: never permanent")
+        self.loud = loud
+        self.retry = Retry.LOUDLY if loud else Retry.BACKOFF if temporary else Retry.NEVER
         super().__init__(message)
 
 
