@@ -38,6 +38,8 @@ from svarinn_daemon.service.runtime import Runtime
 from svarinn_daemon.service.sdnotify import Notifier
 
 log = get_logger(__name__)
+# poll-once waits at most this long for the replies waiting in archives' queues.
+REPLIES_SETTLE = 10.0
 TICK = 5.0  # seconds between watchdog pings and status lines
 
 
@@ -197,6 +199,7 @@ class Daemon:
         listeners = self.runtime.listeners
         if listeners is not None:  # replies that came since the last cycle decide first
             listeners.start()
+            listeners.settle(REPLIES_SETTLE)
         try:
             if self.ledger_up():
                 accounts = self.config.accounts

@@ -9,6 +9,7 @@ and when the daemon stops first it is left unconfirmed, to come again after the 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 
 from svarinn_daemon.adapters.base import AnswersLater, ArchiveAdapter
@@ -25,6 +26,7 @@ log = get_logger(__name__)
 LEDGER_RETRY_FIRST = 0.5
 LEDGER_RETRY_MAX = 10.0
 JOIN_TIMEOUT = 15.0
+QUIET = 0.5  # no reply for this long: the queue is read (poll-once)
 
 
 class ReplyListeners:
@@ -43,6 +45,9 @@ class ReplyListeners:
         self._metrics = metrics
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._connected: set[str] = set()
+        self._last_reply = 0.0
+        self._lock = threading.Lock()
 
     @property
     def archives(self) -> tuple[str, ...]:
@@ -58,6 +63,22 @@ class ReplyListeners:
             thread.start()
             self._threads.append(thread)
 
+    def settle(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) until every listener is connected and no reply
+        came for a moment: what waited in the queues is in the ledger. For ``poll-once``,
+        whose cycle is short; True when settled."""
+        if not self._listening:
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            with self._lock:
+                up = self._connected >= set(self._listening)
+                quiet = time.monotonic() - self._last_reply >= QUIET
+            if up and quiet:
+                return True
+            time.sleep(0.05)
+        return False
+
     def stop(self) -> None:
         self.stopping.set()
         for thread in self._threads:
@@ -69,9 +90,14 @@ class ReplyListeners:
     def _listen(self, name: str, adapter: AnswersLater) -> None:
         def on_state(up: bool, why: str | None) -> None:
             self._metrics.archive_listening.labels(name).set(1 if up else 0)
+            with self._lock:
+                (self._connected.add if up else self._connected.discard)(name)
+                self._last_reply = time.monotonic()
 
         def on_reply(reply: ArchiveReply) -> None:
             self._record(name, reply)
+            with self._lock:
+                self._last_reply = time.monotonic()
 
         while not self.stopping.is_set():
             try:
