@@ -46,7 +46,9 @@ def safe_name(name: str) -> str:
 
 
 class AsiceWriter:
-    """Writes one container to ``stream``; ``add`` each file, then ``close``."""
+    """Writes one container to ``stream``; ``add`` each file, then ``close`` (or use it as a
+    context manager: a container left by an exception is closed, for its caller to throw
+    away)."""
 
     def __init__(self, stream: BinaryIO):
         self._zip = zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED)
@@ -66,6 +68,15 @@ class AsiceWriter:
             else:
                 shutil.copyfileobj(source, out, CHUNK)
         self._files.append((name, mimetype))
+
+    def __enter__(self) -> AsiceWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self._zip.close()
 
     def close(self) -> None:
         entries = "".join(

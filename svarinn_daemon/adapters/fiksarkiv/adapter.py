@@ -145,13 +145,11 @@ class FiksArkivArchive(RegisteringArchive):
         asice = staged.home / "fiksio.asice"  # the letter's private directory
         sealed = staged.home / "fiksio.cms"
         try:
-            with open(asice, "wb") as out:
-                writer = AsiceWriter(out)
+            with open(asice, "wb") as out, AsiceWriter(out) as writer:
                 writer.add(PAYLOAD, io.BytesIO(xml), "application/xml")
                 for doc in reg.documents:
                     with staged.open_file(doc.file) as stream:
                         writer.add(doc.file, stream, doc.mimetype)
-                writer.close()
             certificate = self._fiks(lambda: self.client.public_key(s.mottaker_konto_id))
             with open(sealed, "wb") as out:
                 encrypt_file(asice, out, certificate)
