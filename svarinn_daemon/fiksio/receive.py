@@ -2,9 +2,9 @@
 
 Fiks IO delivers an account's messages on ``fiksio.konto.<kontoId>`` (AMQP 0-9-1, TLS in
 production). The user name is the integration id, the password the integration password and a
-Maskinporten token joined by a space; the token lives a couple of minutes, so the
-connection's secret is renewed well before it expires (AMQP ``update-secret``, as KS's own
-clients do) and every reconnect asks for a fresh one.
+Maskinporten token joined by a space; the token lives a couple of minutes: when the broker
+closes the connection (the token expired, the broker restarted), the receiver connects again
+with a token that is valid now.
 
 A message is acknowledged only after ``handle`` returned: a message whose handling failed is
 left unacknowledged (the broker gives it again after the reconnect that follows). A message
@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +48,6 @@ class ReceiverSettings:
     integration_id: str
     prefetch: int = 10
     heartbeat: int = 30
-    secret_refresh: float = 60.0  # renew the token inside the password this often
     reconnect_first: float = 1.0
     reconnect_max: float = 30.0
     tls: ssl.SSLContext | None = None
@@ -64,12 +62,9 @@ class Receiver:
         self,
         settings: ReceiverSettings,
         password: Callable[[], str],
-        *,
-        clock: Callable[[], float] = time.monotonic,
     ):
         self.settings = settings
         self._password = password
-        self._clock = clock
         self.connections = 0
 
     def run(
@@ -121,15 +116,11 @@ class Receiver:
             queue = queue_name(s.konto_id)
             on_state(True, None)
             log.info("fiksio.connected", konto_id=str(s.konto_id), queue=queue)
-            renew_at = self._clock() + s.secret_refresh
             for method, properties, body in channel.consume(
                 queue, auto_ack=False, inactivity_timeout=s.poll
             ):
                 if stopping.is_set():
                     break
-                if self._clock() >= renew_at:
-                    connection.update_secret(self._password(), "Maskinporten token renewed")
-                    renew_at = self._clock() + s.secret_refresh
                 if method is None:
                     continue
                 if self._deliver(handle, properties, body):

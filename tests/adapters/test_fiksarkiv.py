@@ -231,3 +231,32 @@ def test_options_are_checked(
 ) -> None:
     with pytest.raises(ConfigError, match=says):
         make(side, tmp_path, **{option: value})
+
+
+def test_a_connection_closed_as_at_token_expiry_is_opened_with_a_fresh_token(
+    side: FiksSide, tmp_path: Path
+) -> None:
+    fiksio = side.fiksio
+    lifetime, fiksio.token_lifetime = fiksio.token_lifetime, 31  # valid for us 1 s (30 s margin)
+    try:
+        adapter = make(side, tmp_path)
+        settings = adapter.receiver.settings
+        adapter.receiver.settings = type(settings)(**{**settings.__dict__, "reconnect_first": 0.2})
+        with Replies(adapter) as replies:
+            deadline = time.monotonic() + 20
+            while adapter.receiver.connections < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(1.2)  # our token has expired for us
+            assert fiksio.broker is not None
+            fiksio.broker.close_connections("token expired")
+            while adapter.receiver.connections < 2:
+                assert time.monotonic() < deadline, fiksio.refused
+                time.sleep(0.05)
+            message = archive_letters.send(adapter, "f-10")
+            replies.wait(message, ReplyKind.REGISTERED)
+        with fiksio.lock:
+            ours = [c for c, _ in fiksio.tokens.values() if c == side.client_id]
+        assert len(ours) >= 2  # the reconnect asked Maskinporten for a new token
+    finally:
+        fiksio.token_lifetime = lifetime
