@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,4 +111,29 @@ def test_sigkill_with_the_fiks_arkiv_adapter(
         print(f"{killed} of {KILLS} runs killed mid-way")
         assert killed > 0
         h.finish(20)
+        _check(h, archive, good)
+
+
+def test_run_replies_as_they_come_and_stops_cleanly_on_sigterm(
+    fiksio: LocalFiksIo, archive: LocalFiksArkiv, tmp_path: Path
+) -> None:
+    with harness(tmp_path / "h") as h:
+        _setup(h, fiksio, archive, tmp_path)
+        good = h.sim.generate(2, 30_000)
+        log = tmp_path / "run.log"
+        process = h.spawn("--log-format", "json", "run", output=log)
+        try:
+            deadline = time.monotonic() + 60
+            while set(h.sim.state().acknowledged) != {x.id for x in good}:
+                assert process.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+        events = [json.loads(line)["event"] for line in log.read_text().splitlines() if line]
+        assert "fiksio.connected" in events
+        assert events[-1] == "daemon.stopped"
         _check(h, archive, good)
