@@ -37,7 +37,7 @@ from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.process import OUTPUT_CAP, RunResult, run_program
 from svarinn_daemon.adapters.staged import StagedArchive
 from svarinn_daemon.adapters.staging import METADATA_FILE, StagedLetter
-from svarinn_daemon.common import Clock, untrusted_directory, utc_now
+from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import ArchiveError
 from svarinn_daemon.logs import get_logger
 
@@ -233,10 +233,7 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> Comma
     check = reader.argv("check_command", required=False)
     check_command = resolve_argv(check, context, "check_command") if check else None
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
-    default_work = context.state_directory / "adapters" / context.archive_name
-    work = reader.path("work_directory", default_work)
-    if why := untrusted_directory(work):
-        raise context.option_error("work_directory", f"is not private: {why}")
+    work = reader.work_directory()
     environment = _environment(reader, context)
     reader.finish()
     return CommandArchive(

@@ -40,7 +40,6 @@ from svarinn_daemon.common import (
     OCTET_STREAM,
     Clock,
     media_type,
-    untrusted_directory,
     utc_now,
 )
 from svarinn_daemon.config.secrets import Secret
@@ -323,10 +322,7 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> HttpA
     )
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
     tls = http_options.tls_context(reader)
-    default_work = context.state_directory / "adapters" / context.archive_name
-    work = reader.path("work_directory", default_work)
-    if why := untrusted_directory(work):
-        raise context.option_error("work_directory", f"is not private: {why}")
+    work = reader.work_directory()
     reader.finish()
     return HttpArchive(
         url,

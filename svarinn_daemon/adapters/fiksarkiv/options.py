@@ -18,7 +18,6 @@ from svarinn_daemon.adapters.fiksarkiv.adapter import FiksArkivArchive, FiksArki
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.registration import TEMPORARY
 from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK, Rules
-from svarinn_daemon.common import untrusted_directory
 from svarinn_daemon.config.maskinporten import read_maskinporten
 from svarinn_daemon.errors import ConfigError, FiksIoError
 from svarinn_daemon.fiksio.client import FiksIoClient, Integration
@@ -118,11 +117,7 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> FiksA
     )
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
     tls = http_options.tls_context(reader)
-    work = reader.path(
-        "work_directory", context.state_directory / "adapters" / context.archive_name
-    )
-    if why := untrusted_directory(work):
-        raise context.option_error("work_directory", f"is not private: {why}")
+    work = reader.work_directory()
     reader.finish()
     return _build(
         settings,

@@ -18,7 +18,6 @@ from svarinn_daemon.adapters.giarkiv.soap import GiArkivSoap
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.registration import TEMPORARY
 from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK
-from svarinn_daemon.common import untrusted_directory
 
 __all__ = ["GiArkivArchive", "create_adapter"]
 
@@ -61,11 +60,7 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> GiArk
     permanent = reader.string_list("permanent_fault_codes", blank=False)
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
     tls = http_options.tls_context(reader)
-    work = reader.path(
-        "work_directory", context.state_directory / "adapters" / context.archive_name
-    )
-    if why := untrusted_directory(work):
-        raise context.option_error("work_directory", f"is not private: {why}")
+    work = reader.work_directory()
     reader.finish()
     soap = GiArkivSoap(
         oppdatering_url=url.rstrip("/"),

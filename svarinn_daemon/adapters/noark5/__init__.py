@@ -16,7 +16,6 @@ from svarinn_daemon.adapters.noark5.adapter import DEFAULT_CHUNK, Noark5Archive
 from svarinn_daemon.adapters.options import AdapterOptions
 from svarinn_daemon.adapters.registration import TEMPORARY
 from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK
-from svarinn_daemon.common import untrusted_directory
 
 __all__ = ["Noark5Archive", "create_adapter"]
 
@@ -64,11 +63,7 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> Noark
         raise context.option_error("chunk_size", "must be at least 64KiB")
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
     tls = http_options.tls_context(reader)
-    work = reader.path(
-        "work_directory", context.state_directory / "adapters" / context.archive_name
-    )
-    if why := untrusted_directory(work):
-        raise context.option_error("work_directory", f"is not private: {why}")
+    work = reader.work_directory()
     reader.finish()
     http = ArchiveHttp(
         timeout=timeout,

@@ -18,7 +18,6 @@ from svarinn_daemon.adapters.p360.adapter import (
 from svarinn_daemon.adapters.p360.encode import Settings
 from svarinn_daemon.adapters.registration import TEMPORARY
 from svarinn_daemon.adapters.systems import DEFAULT_SAMLESAK
-from svarinn_daemon.common import untrusted_directory
 
 __all__ = ["P360Archive", "create_adapter"]
 
@@ -80,11 +79,7 @@ def create_adapter(options: Mapping[str, Any], context: AdapterContext) -> P360A
     title_limit = reader.integer("title_limit", 254, minimum=20, maximum=4000)
     timeout = reader.duration("timeout", DEFAULT_TIMEOUT)
     tls = http_options.tls_context(reader)
-    work = reader.path(
-        "work_directory", context.state_directory / "adapters" / context.archive_name
-    )
-    if why := untrusted_directory(work):
-        raise context.option_error("work_directory", f"is not private: {why}")
+    work = reader.work_directory()
     reader.finish()
     http = ArchiveHttp(
         timeout=timeout,
