@@ -13,28 +13,30 @@ was received, so none is ever dropped:
   matched by :func:`record_send`;
 - the letter has moved on (archived, acknowledged): a duplicate, noted.
 
-Each function works in the caller's transaction.
+Each function works in the caller's transaction; :class:`ArchiveReplies` gives the
+:class:`~svarinn_daemon.ledger.repository.Ledger` its verbs over them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from svarinn_daemon.common import clip
-from svarinn_daemon.errors import ArchiveError
+from svarinn_daemon.errors import ArchiveError, LedgerError
 from svarinn_daemon.ledger.events import NewEvent, insert_events
 from svarinn_daemon.ledger.models import archive_messages as messages_t
 from svarinn_daemon.ledger.models import forsendelser as letters_t
-from svarinn_daemon.ledger.queries import row_to_letter
+from svarinn_daemon.ledger.queries import LedgerQueries, row_to_letter
 from svarinn_daemon.ledger.records import Letter, ReplyOutcome, ReplyResult
 from svarinn_daemon.ledger.states import Lease, State, Trigger, transition
-from svarinn_daemon.ledger.transitions import apply_transition, clip_message, load
+from svarinn_daemon.ledger.transitions import apply_transition, clip_message, load, measured
 from svarinn_daemon.replies import ArchiveReply, ReplyKind
 
-__all__ = ["letter_for_message", "record_reply", "record_send"]
+__all__ = ["ArchiveReplies", "letter_for_message", "record_reply", "record_send"]
 
 m = messages_t.c
 c = letters_t.c
@@ -212,3 +214,50 @@ def _apply_unleased(
     event = NewEvent(letter.id, letter.state, to, clip_message(reason))
     insert_events(conn, [event], trigger, None, now)
     return row_to_letter(row)
+
+
+class ArchiveReplies(LedgerQueries):
+    """The ledger's verbs for letters sent to an archive that answers later."""
+
+    def mark_sent(
+        self,
+        letter_id: int,
+        worker_id: str,
+        *,
+        message_id: str,
+        archive: str,
+        resend_at: datetime,
+        actual_sha256: str | Sequence[str] | None = None,
+        actual_size: int | None = None,
+        verified: bool | None = None,
+    ) -> Letter:
+        """An archive that answers later was sent the letter as ``message_id``: it waits,
+        without a lease, for the reply, and is sent again from ``resend_at`` if none came.
+        When a kvittering was already recorded for it, it is archived instead, the lease
+        kept: acknowledge it next."""
+        if not message_id:
+            raise LedgerError("mark_sent needs the message id the letter was sent with")
+        now = self._now(None)
+        with self._write("recording a letter sent") as conn:
+            return record_send(
+                conn,
+                letter_id,
+                worker_id,
+                now,
+                message_id=message_id[:64],
+                archive=archive,
+                resend_at=self._now(resend_at),
+                checked=measured(actual_sha256, actual_size, verified),
+            )
+
+    def record_reply(self, reply: ArchiveReply, *, retry_at: datetime | None = None) -> ReplyResult:
+        """A reply from an archive that answers later, written down and matched to its
+        letter (see :mod:`.replies`). ``retry_at``: when a failure makes the letter due."""
+        now = self._now(None)
+        with self._write("recording an archive's reply") as conn:
+            return record_reply(conn, reply, now, retry_at)
+
+    def letter_for_message(self, message_id: str) -> Letter | None:
+        """The letter sent as ``message_id`` (None: no such message recorded)."""
+        with self._read("finding a sent message") as conn:
+            return letter_for_message(conn, message_id)

@@ -21,9 +21,9 @@ from svarinn_daemon.errors import (
 from svarinn_daemon.ledger.claims import ClaimFilter, claim_letters
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.operator import operator_retry
-from svarinn_daemon.ledger.queries import LedgerQueries, row_to_letter
-from svarinn_daemon.ledger.records import Claim, Letter, ReplyResult, SeenResult, Sighting
-from svarinn_daemon.ledger.replies import letter_for_message, record_reply, record_send
+from svarinn_daemon.ledger.queries import row_to_letter
+from svarinn_daemon.ledger.records import Claim, Letter, SeenResult, Sighting
+from svarinn_daemon.ledger.replies import ArchiveReplies
 from svarinn_daemon.ledger.routes import imports_waiting, store_routes, wake_archive
 from svarinn_daemon.ledger.seen import record_sightings
 from svarinn_daemon.ledger.shadow import RECEIPT_STATES, apply_receipts
@@ -34,26 +34,14 @@ from svarinn_daemon.ledger.transitions import (
     free_leases,
     lease_lost,
     load,
+    measured,
 )
 from svarinn_daemon.logs import get_logger
-from svarinn_daemon.replies import ArchiveReply
 
 log = get_logger(__name__)
 
 
 _IMPORTING = frozenset({State.CLAIMED})
-
-
-def _checked(
-    sha256: str | Sequence[str] | None, size: int | None, verified: bool | None
-) -> dict[str, Any]:
-    """What the daemon measured of a letter's download, as the row stores it."""
-    hashes = [sha256] if isinstance(sha256, str) else list(sha256 or [])
-    return {
-        "actual_sha256": ",".join(h.lower() for h in hashes) or None,
-        "actual_size": size,
-        "verified": verified,
-    }
 
 
 def _check_worker(worker_id: str) -> str:
@@ -71,7 +59,7 @@ def _gone(gone: bool) -> dict[str, Any]:
     return {"found_done": sa.func.coalesce(letters_t.c.found_done, "svarut"), "found_done_at": None}
 
 
-class Ledger(LedgerQueries):
+class Ledger(ArchiveReplies):
     """The durable per-forsendelse state. Thread-safe: each verb is its own transaction."""
 
     # --- polling --------------------------------------------------------------------------
@@ -179,52 +167,9 @@ class Ledger(LedgerQueries):
             from_states=_IMPORTING,  # a failed letter is archived only by the archive's reply
             archive_ref=archive_ref,
             archived_at=None,  # filled with now by _apply
-            **_checked(actual_sha256, actual_size, verified),
+            **measured(actual_sha256, actual_size, verified),
             **found,
         )
-
-    def mark_sent(
-        self,
-        letter_id: int,
-        worker_id: str,
-        *,
-        message_id: str,
-        archive: str,
-        resend_at: datetime,
-        actual_sha256: str | Sequence[str] | None = None,
-        actual_size: int | None = None,
-        verified: bool | None = None,
-    ) -> Letter:
-        """An archive that answers later was sent the letter as ``message_id``: it waits,
-        without a lease, for the reply, and is sent again from ``resend_at`` if none came.
-        When a kvittering was already recorded for it, it is archived instead, the lease
-        kept: acknowledge it next."""
-        if not message_id:
-            raise LedgerError("mark_sent needs the message id the letter was sent with")
-        now = self._now(None)
-        with self._write("recording a letter sent") as conn:
-            return record_send(
-                conn,
-                letter_id,
-                worker_id,
-                now,
-                message_id=message_id[:64],
-                archive=archive,
-                resend_at=self._now(resend_at),
-                checked=_checked(actual_sha256, actual_size, verified),
-            )
-
-    def record_reply(self, reply: ArchiveReply, *, retry_at: datetime | None = None) -> ReplyResult:
-        """A reply from an archive that answers later, written down and matched to its
-        letter (see :mod:`.replies`). ``retry_at``: when a failure makes the letter due."""
-        now = self._now(None)
-        with self._write("recording an archive's reply") as conn:
-            return record_reply(conn, reply, now, retry_at)
-
-    def letter_for_message(self, message_id: str) -> Letter | None:
-        """The letter sent as ``message_id`` (None: no such message recorded)."""
-        with self._read("finding a sent message") as conn:
-            return letter_for_message(conn, message_id)
 
     def mark_acknowledged(
         self, letter_id: int, worker_id: str, reason: str = "kvitterMottak", *, gone: bool = False

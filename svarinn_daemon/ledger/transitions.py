@@ -8,6 +8,7 @@ state machine in :mod:`~svarinn_daemon.ledger.states` decides every new state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,15 @@ from svarinn_daemon.ledger.queries import row_to_letter
 from svarinn_daemon.ledger.records import Letter
 from svarinn_daemon.ledger.states import Lease, State, Trigger, transition
 
-__all__ = ["MAX_MESSAGE", "apply_transition", "clip_message", "free_leases", "lease_lost", "load"]
+__all__ = [
+    "MAX_MESSAGE",
+    "apply_transition",
+    "clip_message",
+    "free_leases",
+    "lease_lost",
+    "load",
+    "measured",
+]
 
 MAX_MESSAGE = 2000
 # Triggers after which a letter is no longer in a run of failures.
@@ -30,6 +39,18 @@ _ENDS_FAILURES = frozenset({Trigger.ARCHIVE, Trigger.ACKNOWLEDGE, Trigger.REPORT
 
 def clip_message(text: str | None) -> str | None:
     return None if text is None else clip(text, MAX_MESSAGE)
+
+
+def measured(
+    sha256: str | Sequence[str] | None, size: int | None, verified: bool | None
+) -> dict[str, Any]:
+    """What the daemon measured of a letter's download, as the row stores it."""
+    hashes = [sha256] if isinstance(sha256, str) else list(sha256 or [])
+    return {
+        "actual_sha256": ",".join(h.lower() for h in hashes) or None,
+        "actual_size": size,
+        "verified": verified,
+    }
 
 
 def load(conn: sa.Connection, letter_id: int) -> Letter:
