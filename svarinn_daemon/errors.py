@@ -393,7 +393,7 @@ class FiksIoError(DaemonError):
     cannot be opened. ``temporary`` when trying again can help; ``loud`` when our
     credentials or accounts are refused (an operator fixes them)."""
 
-    def __init__(self, message: str, *, temporary: bool, loud: bool = False):
+    def __init__(self, message: str, *, temporary: bool = True, loud: bool = False):
         if loud and not temporary:
             raise ValueError("a loud Fiks IO error is an operator's to fix: never permanent")
         self.loud = loud

@@ -79,7 +79,17 @@ def _migration_may_use(module: str) -> bool:
 # where they are needed. Anything else would be a stage calling another sideways.
 LETTER_SIBLINGS: dict[str, frozenset[str]] = {
     "pipeline": frozenset(
-        {"account", "events", "inflight", "leases", "results", "retry", "spool", "stages"}
+        {
+            "account",
+            "durable",
+            "events",
+            "inflight",
+            "leases",
+            "results",
+            "retry",
+            "spool",
+            "stages",
+        }
     ),
     "replies": frozenset({"events", "retry"}),
     "stages": frozenset({"account", "decode", "events", "inflight", "spool", "unzip", "verify"}),

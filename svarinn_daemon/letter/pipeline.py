@@ -31,12 +31,12 @@ from svarinn_daemon.errors import (
     InternalError,
     LeaseLostError,
     LedgerError,
-    LedgerUnavailableError,
     ShutdownRequested,
 )
 from svarinn_daemon.ledger import Claim, Ledger, Letter, SeenAction, State, Work
 from svarinn_daemon.letter import leases
 from svarinn_daemon.letter.account import AccountRuntime
+from svarinn_daemon.letter.durable import when_ledger_answers
 from svarinn_daemon.letter.events import PipelineEvents
 from svarinn_daemon.letter.inflight import InFlight
 from svarinn_daemon.letter.results import Outcome, PollResult, sighting
@@ -48,9 +48,6 @@ from svarinn_daemon.svarinn import Forsendelse
 from svarinn_daemon.svarinn.stored import parse_stored
 
 T = TypeVar("T")
-# How long a worker waits before writing a decision again while the ledger is down.
-LEDGER_RETRY_FIRST = 0.5
-LEDGER_RETRY_MAX = 5.0
 # A receipt answered 404: SvarUt no longer lists the letter.
 GONE = "answered 404: no longer listed (acknowledged elsewhere, or an earlier answer was lost)"
 
@@ -198,15 +195,7 @@ class Pipeline:
         """Write a decision to the ledger as soon as it answers: while the database is
         down the worker waits (beating, so it is not taken for wedged), retrying with a
         growing delay, until it answers, the lease is lost, or the daemon stops."""
-        delay = LEDGER_RETRY_FIRST
-        while True:
-            try:
-                return write()
-            except LedgerUnavailableError:
-                self.in_flight.beat()
-                if self.in_flight.stopping.wait(delay):
-                    raise ShutdownRequested from None
-                delay = min(delay * 2, LEDGER_RETRY_MAX)
+        return when_ledger_answers(write, self.in_flight.stopping, beat=self.in_flight.beat)
 
     def _import(self, claim: Claim) -> bool:
         """Into the archive; False when the letter was only sent (an archive that answers

@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 
 from svarinn_daemon.adapters.base import AnswersLater, ArchiveAdapter
-from svarinn_daemon.errors import LedgerUnavailableError, ShutdownRequested
 from svarinn_daemon.ledger import Ledger
+from svarinn_daemon.letter.durable import when_ledger_answers
 from svarinn_daemon.letter.replies import ReplyHandler
 from svarinn_daemon.logs import get_logger
 from svarinn_daemon.replies import ArchiveReply
@@ -23,8 +23,7 @@ from svarinn_daemon.service.metrics import Metrics
 __all__ = ["ReplyListeners"]
 
 log = get_logger(__name__)
-LEDGER_RETRY_FIRST = 0.5
-LEDGER_RETRY_MAX = 10.0
+RETRY_MOST = 10.0  # the longest pause between a listener's tries at the ledger
 JOIN_TIMEOUT = 15.0
 QUIET = 0.5  # no reply for this long: the queue is read (poll-once)
 
@@ -106,16 +105,9 @@ class ReplyListeners:
                 self._metrics.internal_errors.labels("worker").inc()
                 log.exception("archive.replies_failed", archive=name, error=type(exc).__name__)
                 on_state(False, type(exc).__name__)
-                self.stopping.wait(LEDGER_RETRY_MAX)
+                self.stopping.wait(RETRY_MOST)
 
     def _record(self, name: str, reply: ArchiveReply) -> None:
         """The reply into the ledger, waiting while the ledger does not answer."""
-        delay = LEDGER_RETRY_FIRST
-        while True:
-            try:
-                self._handlers[name](reply)
-                return
-            except LedgerUnavailableError:
-                if self.stopping.wait(delay):
-                    raise ShutdownRequested from None  # left unconfirmed: it comes again
-                delay = min(delay * 2, LEDGER_RETRY_MAX)
+        # Stopping first leaves the reply unconfirmed: it comes again after the restart.
+        when_ledger_answers(lambda: self._handlers[name](reply), self.stopping, most=RETRY_MOST)
