@@ -260,3 +260,24 @@ def test_a_connection_closed_as_at_token_expiry_is_opened_with_a_fresh_token(
         assert len(ours) >= 2  # the reconnect asked Maskinporten for a new token
     finally:
         fiksio.token_lifetime = lifetime
+
+
+def test_replies_over_tls_verified_against_the_ca_bundle(
+    side: FiksSide, archive: LocalFiksArkiv, tmp_path: Path
+) -> None:
+    broker = side.fiksio.broker
+    assert broker is not None
+    assert broker.tls is not None
+    adapter = make(
+        side, tmp_path, amqp_url=side.fiksio.amqps_url, ca_bundle=str(broker.tls.ca_certificate)
+    )
+    with Replies(adapter) as replies:
+        message = archive_letters.send(adapter, "f-11")
+        replies.wait(message, ReplyKind.REGISTERED)
+    # without the CA the broker's certificate is refused: no reply is ever read
+    untrusting = make(side, tmp_path / "other", amqp_url=side.fiksio.amqps_url)
+    with Replies(untrusting) as refused:
+        message = archive_letters.send(untrusting, "f-12")
+        time.sleep(2.0)
+        assert refused.got == []
+        assert True not in refused.states

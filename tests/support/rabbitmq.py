@@ -18,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+from svarinn_daemon.simulator.tls import ServerTls, make_server_tls
 from tests.support.loopback import free_port
 
 SBIN = Path("/usr/lib/rabbitmq/bin")
@@ -39,6 +40,8 @@ class RabbitBroker:
     def __init__(self, auth_url: str):
         self.root = Path(tempfile.mkdtemp(prefix="svarinn-rabbitmq-"))
         self.port = free_port()
+        self.tls_port = free_port()
+        self.tls: ServerTls | None = None
         self.dist_port = free_port()
         self.epmd_port = free_port()
         self.node = f"svarinn{uuid.uuid4().hex[:8]}@localhost"
@@ -51,6 +54,11 @@ class RabbitBroker:
     def url(self) -> str:
         """The AMQP URL without credentials (the client adds its own)."""
         return f"amqp://127.0.0.1:{self.port}/%2F"
+
+    @property
+    def tls_url(self) -> str:
+        """The same broker over TLS (its certificate from a throwaway CA: ``tls``)."""
+        return f"amqps://127.0.0.1:{self.tls_port}/%2F"
 
     def _env(self) -> dict[str, str]:
         return {
@@ -75,10 +83,17 @@ class RabbitBroker:
 
     def start(self, timeout: float = 60.0) -> None:
         base = self.auth_url
+        self.tls = make_server_tls(self.root / "tls", prefix="rabbitmq")
         (self.root / "rabbitmq.conf").write_text(
             "\n".join(
                 [
                     f"listeners.tcp.default = 127.0.0.1:{self.port}",
+                    f"listeners.ssl.default = 127.0.0.1:{self.tls_port}",
+                    f"ssl_options.cacertfile = {self.tls.ca_certificate}",
+                    f"ssl_options.certfile = {self.tls.server_certificate}",
+                    f"ssl_options.keyfile = {self.tls.server_key}",
+                    "ssl_options.verify = verify_none",
+                    "ssl_options.fail_if_no_peer_cert = false",
                     "auth_backends.1 = http",
                     "auth_http.http_method = post",
                     f"auth_http.user_path = {base}/user",

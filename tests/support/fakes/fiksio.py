@@ -122,6 +122,12 @@ class LocalFiksIo:
         assert self.broker is not None
         return self.broker.url
 
+    @property
+    def amqps_url(self) -> str:
+        """Fiks IO's AMQP as production speaks it: TLS (the broker's throwaway CA)."""
+        assert self.broker is not None
+        return self.broker.tls_url
+
     def start(self) -> LocalFiksIo:
         self.server.__enter__()
         self.broker = RabbitBroker(f"{self.base_url}/auth")
