@@ -196,6 +196,11 @@ def test_refusals_and_server_failures_become_facts(
         failed = replies.wait(archive_letters.send(adapter, "f-8"), ReplyKind.FAILED)
         assert not failed.permanent
         assert "databasen" in failed.message
+        archive.registrering_feilet = 1  # a kvittering, but one that says it failed
+        feilet = replies.wait(archive_letters.send(adapter, "f-13"), ReplyKind.FAILED)
+        assert (feilet.permanent, feilet.loud) == (False, True)
+        assert "arkivdelen er lukket" in feilet.message
+        assert [r for r in replies.got if r.kind is ReplyKind.REGISTERED] == []
 
 
 def test_refused_credentials_are_loud_and_name_no_secret(side: FiksSide, tmp_path: Path) -> None:

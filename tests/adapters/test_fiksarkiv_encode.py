@@ -152,3 +152,15 @@ def test_a_feilmelding_is_read_or_left_empty() -> None:
     assert encode.parse_feilmelding(xml) == encode.Feilmelding("X1", "tittel mangler")
     assert encode.parse_feilmelding(None) == encode.Feilmelding(None, None)
     assert encode.parse_feilmelding(b"<<<") == encode.Feilmelding(None, None)
+
+
+def test_a_kvittering_saying_the_registrering_failed_is_never_registered() -> None:
+    kv, feil = encode.KVITTERING_NS, encode.FEIL_NS
+    xml = (
+        f'<arkivmeldingKvittering xmlns="{kv}" xmlns:f="{feil}"><registreringFeilet>'
+        "<f:feilId>ARKIVDEL</f:feilId><f:feilmelding>arkivdelen er lukket</f:feilmelding>"
+        "</registreringFeilet></arkivmeldingKvittering>"
+    ).encode()
+    with pytest.raises(ArchiveError, match="arkivdelen er lukket") as caught:
+        encode.parse_kvittering(xml)
+    assert caught.value.retry.value == "loudly"

@@ -211,9 +211,10 @@ class FiksArkivArchive(RegisteringArchive):
             try:
                 kvittering = encode.parse_kvittering(self._payload(body, KVITTERING_PAYLOAD))
             except (ArchiveError, FiksIoError) as exc:
-                # A kvittering says the archive has it; only its ids could not be read.
-                log.warning("archive.fiks_arkiv.kvittering_unreadable", error=str(exc))
-                return ArchiveReply(to, ReplyKind.REGISTERED, reply_id)
+                # Only a readable registreringKvittering says the archive has the letter: a
+                # failed or unreadable one is retried (the archive answers Eksisterende if it
+                # had it after all), loudly.
+                return ArchiveReply(to, ReplyKind.FAILED, reply_id, message=str(exc), loud=True)
             return ArchiveReply(to, ReplyKind.REGISTERED, reply_id, kvittering.reference)
         if kind in (UGYLDIG, SERVERFEIL, IKKEFUNNET):
             try:

@@ -207,11 +207,23 @@ def _find(node: Any, *path: tuple[str, str]) -> str | None:
 
 
 def parse_kvittering(xml: bytes) -> Kvittering:
-    """``arkivmelding-kvittering.xml``: the registered journalpost's ids."""
+    """``arkivmelding-kvittering.xml``: the registered journalpost's ids. A kvittering that
+    says the registrering failed (``registreringFeilet``), or that cannot be read, is a loud
+    temporary ArchiveError: only a readable registreringKvittering says the archive has it."""
     root = _parse(xml, "kvittering")
     if root.tag != f"{{{KVITTERING_NS}}}arkivmeldingKvittering":
         raise ArchiveError("fiks-arkiv: the kvittering's root is wrong", temporary=True, loud=True)
     post = root.find(f"{{{KVITTERING_NS}}}registreringKvittering")
+    failed = root.find(f"{{{KVITTERING_NS}}}registreringFeilet")
+    if post is None and failed is not None:
+        said = _find(failed, (FEIL_NS, "feilmelding")) or "(no text)"
+        feil_id = _find(failed, (FEIL_NS, "feilId"))
+        raise ArchiveError(  # the archive did not register it: never acknowledged
+            f"fiks-arkiv: the archive's kvittering says the registrering failed: {said}"
+            + (f" (feilId {feil_id})" if feil_id else ""),
+            temporary=True,
+            loud=True,
+        )
     if post is None:
         raise ArchiveError(
             "fiks-arkiv: the kvittering names no registrering", temporary=True, loud=True

@@ -99,6 +99,7 @@ class LocalFiksArkiv:
         self.serverfeil = 0
         self.refuse: list[str] = []
         self.delay = 0.0
+        self.registrering_feilet = 0  # kvitteringer that say the registrering failed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="local-fiks-arkiv")
         self._timers: list[threading.Timer] = []
@@ -187,6 +188,19 @@ class LocalFiksArkiv:
         if refused is not None:
             record["outcome"] = "refused"
             self._feil(sender, melding_id, "ugyldigforespoersel", refused, "avvist av arkivet")
+            return
+        with self.lock:
+            feilet = self.registrering_feilet > 0
+            self.registrering_feilet = max(self.registrering_feilet - 1, 0)
+        if feilet:
+            record["outcome"] = "registreringFeilet"
+            answer = self._feilet_kvittering()
+            self._reply(
+                sender,
+                f"{OPPRETT}.kvittering",
+                melding_id,
+                self._container({"arkivmelding-kvittering.xml": answer}, sender),
+            )
             return
         post, existing = self._register(files, xml, melding_id)
         record["outcome"] = "existing" if existing else "registered"
@@ -317,6 +331,15 @@ class LocalFiksArkiv:
         schema = self.schemas["kvittering"]
         if not schema.validate(root):  # the fake's own answer must be what the schema says
             raise AssertionError(f"the local archive's kvittering: {schema.error_log.last_error}")
+        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+    def _feilet_kvittering(self) -> bytes:
+        root = etree.Element(_q(KV, "arkivmeldingKvittering"), nsmap={None: KV, "feil": FEIL})
+        failed = etree.SubElement(root, _q(KV, "registreringFeilet"))
+        etree.SubElement(failed, _q(FEIL, "feilId")).text = "ARKIVDEL_LUKKET"
+        etree.SubElement(failed, _q(FEIL, "feilmelding")).text = "arkivdelen er lukket"
+        schema = self.schemas["kvittering"]
+        assert schema.validate(root), schema.error_log.last_error
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
     def _feil(self, sender: uuid.UUID, melding_id: str, kind: str, feil_id: str, text: str) -> None:
