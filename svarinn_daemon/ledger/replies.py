@@ -10,7 +10,8 @@ was received, so none is ever dropped:
 - the letter is being sent again right now (leased): the reply is kept on its message, and a
   kvittering among them archives the letter when the send is recorded (:func:`record_send`);
 - its message is not known yet (the reply overtook the send's own commit): kept the same way,
-  matched by :func:`record_send`;
+  matched by :func:`record_send` (a kvittering archives the letter there; a failure kept so
+  leaves it waiting, and its ``kvittering_timeout`` sends it again);
 - the letter has moved on (archived, acknowledged): a duplicate, noted.
 
 Each function works in the caller's transaction; :class:`ArchiveReplies` gives the
