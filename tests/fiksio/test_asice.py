@@ -3,6 +3,8 @@ rule (a bad one ends in a FiksIoError, never in a file outside the directory).""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
 import shutil
@@ -14,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from svarinn_daemon.errors import FiksIoError
-from svarinn_daemon.fiksio.asice import MANIFEST, MIMETYPE, AsiceWriter, read_asice
+from svarinn_daemon.fiksio.asice import (
+    CADES_MANIFEST,
+    MIMETYPE,
+    ODF_MANIFEST,
+    AsiceWriter,
+    read_asice,
+)
+
+MANIFEST = ODF_MANIFEST  # the hostile containers below carry the OpenDocument one
 
 
 def _write(path: Path, files: dict[str, bytes]) -> None:
@@ -43,8 +53,11 @@ def test_round_trip_in_ks_layout(tmp_path: Path) -> None:
     assert raw[38 : 38 + len(MIMETYPE)] == MIMETYPE.encode()
     with zipfile.ZipFile(path) as z:
         assert z.infolist()[0].compress_type == zipfile.ZIP_STORED
-        assert z.namelist()[-1] == MANIFEST
-        assert b"brev.pdf" in z.read(MANIFEST)
+        assert z.namelist()[-1] == CADES_MANIFEST  # KS's: ETSI ASiCManifest with SHA-256
+        manifest = z.read(CADES_MANIFEST)
+        assert b'URI="brev.pdf"' in manifest
+        digest = base64.b64encode(hashlib.sha256(files["brev.pdf"]).digest())
+        assert b"<sig:DigestValue>" + digest + b"</sig:DigestValue>" in manifest
     assert _read(path, tmp_path) == files
     if shutil.which("unzip"):
         assert subprocess.run(["unzip", "-tq", str(path)], capture_output=True).returncode == 0
@@ -141,3 +154,34 @@ def test_not_a_zip_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 this is no zip")
     with pytest.raises(FiksIoError, match="cannot be read"):
         read_asice(path, tmp_path, max_entries=10, max_size=10)
+
+
+def _cades(name: str, data: bytes) -> str:
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    return (
+        '<ASiCManifest xmlns="http://uri.etsi.org/02918/v1.2.1#" '
+        'xmlns:ds="http://www.w3.org/2000/09/xmldsig#">'
+        '<SigReference URI="META-INF/signature.p7s" MimeType="application/x-pkcs7-signature"/>'
+        f'<DataObjectReference URI="{name}" MimeType="application/xml">'
+        '<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>'
+        f"<ds:DigestValue>{digest}</ds:DigestValue></DataObjectReference></ASiCManifest>"
+    )
+
+
+def test_a_signed_container_from_ks_library_reads_and_its_digests_count(tmp_path: Path) -> None:
+    path = tmp_path / "k.asice"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, zipfile.ZIP_STORED)
+        z.writestr("kvittering.xml", b"<k/>")
+        z.writestr(CADES_MANIFEST, _cades("kvittering.xml", b"<k/>"))
+        z.writestr("META-INF/signature.p7s", b"\x30\x80")  # not a file of the letter
+    assert _read(path, tmp_path) == {"kvittering.xml": b"<k/>"}
+    wrong = tmp_path / "w.asice"
+    with zipfile.ZipFile(wrong, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, zipfile.ZIP_STORED)
+        z.writestr("kvittering.xml", b"<k/>")
+        z.writestr(CADES_MANIFEST, _cades("kvittering.xml", b"<other/>"))
+    into = tmp_path / "w"
+    into.mkdir()
+    with pytest.raises(FiksIoError, match="digest"):
+        read_asice(wrong, into, max_entries=5, max_size=1000)

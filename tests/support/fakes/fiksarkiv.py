@@ -2,13 +2,14 @@
 queue as a real archive does, strict about what it gets.
 
 Each ``arkivmelding.opprett`` is decrypted with the archive's key, its container read with
-``zipfile`` (mimetype first and stored, the manifest naming exactly its files),
-``arkivmelding.xml`` validated against KS's published V1 XSD (``../shared/specs/fiks-arkiv``),
-every document's SHA-256 and size checked against its ``dokumentobjekt``. It answers as the
-protocol says: ``mottatt``, then ``kvittering`` (an ASiC-E with ``arkivmelding-kvittering.xml``,
-itself valid against the XSD, encrypted to the sender's certificate from the catalogue) or a
-feilmelding. A letter it has (by its external key) is not registered again: the kvittering
-says ``Eksisterende``.
+``zipfile`` (mimetype first and stored, KS's ``META-INF/asicmanifest.xml`` naming exactly its
+files with their SHA-256), ``arkivmelding.xml`` validated against KS's published V1 XSD
+(``../shared/specs/fiks-arkiv``), every document's SHA-256 and size checked against its
+``dokumentobjekt``. It answers as the protocol says: ``mottatt``, then ``kvittering`` (an
+ASiC-E as KS's library writes it, manifest and a detached CAdES signature, holding
+``arkivmelding-kvittering.xml``, itself valid against the XSD, encrypted to the sender's
+certificate from the catalogue) or a feilmelding. A letter it has (by its external key) is not
+registered again: the kvittering says ``Eksisterende``.
 
 Faults: ``lose`` (take a message and never answer), ``serverfeil``, ``refuse`` (feilIds to
 answer ugyldigforespoersel with), ``delay`` (seconds between mottatt and kvittering).
@@ -16,6 +17,7 @@ answer ugyldigforespoersel with), ``delay`` (seconds between mottatt and kvitter
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import threading
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pika
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
 from lxml import etree
 
 from svarinn_daemon.cms import Decryptor, encrypt_bytes
@@ -43,7 +47,9 @@ KV = f"{BASE}/arkivmelding/opprett/kvittering/v1"
 FEIL = f"{BASE}/feil/feilmelding/v1"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 ASICE = "application/vnd.etsi.asic-e+zip"
-MANIFEST_NS = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
+CADES = "http://uri.etsi.org/02918/v1.2.1#"
+DSIG = "http://www.w3.org/2000/09/xmldsig#"
+SHA256_URI = "http://www.w3.org/2001/04/xmlenc#sha256"
 SCHEMAS = {
     "opprett": "no.ks.fiks.arkiv.v1.arkivering.arkivmelding.opprett.xsd",
     "kvittering": "no.ks.fiks.arkiv.v1.arkivering.arkivmelding.opprett.kvittering.xsd",
@@ -237,15 +243,20 @@ class LocalFiksArkiv:
                 for i in infos[1:]
                 if not i.filename.startswith("META-INF/")
             }
-            manifest = etree.fromstring(container.read("META-INF/manifest.xml"))
-        listed = {
-            e.get(_q(MANIFEST_NS, "full-path"))
-            for e in manifest.iter(_q(MANIFEST_NS, "file-entry"))
-        } - {"/"}
-        if listed != set(files):
+            manifest = etree.fromstring(container.read("META-INF/asicmanifest.xml"))
+        listed = {}
+        for ref in manifest.iter(_q(CADES, "DataObjectReference")):
+            method = ref.find(_q(DSIG, "DigestMethod"))
+            if method is None or method.get("Algorithm") != SHA256_URI:
+                raise ValueError("a DataObjectReference without SHA-256")
+            listed[ref.get("URI")] = ref.findtext(_q(DSIG, "DigestValue"))
+        if set(listed) != set(files):
             raise ValueError(
                 f"the manifest lists {sorted(listed)}, the container has {sorted(files)}"
             )
+        for name, data in files.items():
+            if listed[name] != base64.b64encode(hashlib.sha256(data).digest()).decode():
+                raise ValueError(f"{name}: its digest in the manifest differs")
         xml_bytes = files.pop("arkivmelding.xml", None)
         if xml_bytes is None:
             raise ValueError("no arkivmelding.xml")
@@ -353,20 +364,35 @@ class LocalFiksArkiv:
         self._reply(sender, f"no.ks.fiks.arkiv.v1.feilmelding.{kind}", melding_id, payload)
 
     def _container(self, files: dict[str, bytes], to: uuid.UUID) -> bytes:
+        """As KS's ASiC-E library writes one: mimetype, the files, META-INF/asicmanifest.xml
+        (ETSI ASiCManifest with SHA-256) and its CAdES signature (detached, by our key)."""
+        references = "".join(
+            f'<cades:DataObjectReference URI="{name}" MimeType="application/xml">'
+            f'<sig:DigestMethod Algorithm="{SHA256_URI}"/><sig:DigestValue>'
+            f"{base64.b64encode(hashlib.sha256(data).digest()).decode()}</sig:DigestValue>"
+            "</cades:DataObjectReference>"
+            for name, data in files.items()
+        )
+        manifest = (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<cades:ASiCManifest xmlns:cades="{CADES}" xmlns:sig="{DSIG}">'
+            '<cades:SigReference URI="META-INF/signature.p7s" '
+            'MimeType="application/x-pkcs7-signature"/>'
+            f"{references}</cades:ASiCManifest>"
+        ).encode()
+        signature = (
+            pkcs7.PKCS7SignatureBuilder()
+            .set_data(manifest)
+            .add_signer(self.certificate, self.keys[0].private_key, hashes.SHA256())
+            .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature])
+        )
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as container:
             container.writestr(zipfile.ZipInfo("mimetype"), ASICE, zipfile.ZIP_STORED)
-            entries = "".join(
-                f'<manifest:file-entry manifest:full-path="{n}" '
-                'manifest:media-type="application/xml"/>'
-                for n in files
-            )
             for name, data in files.items():
                 container.writestr(name, data)
-            container.writestr(
-                "META-INF/manifest.xml",
-                f'<manifest:manifest xmlns:manifest="{MANIFEST_NS}">{entries}</manifest:manifest>',
-            )
+            container.writestr("META-INF/asicmanifest.xml", manifest)
+            container.writestr("META-INF/signature.p7s", signature)
         certificate = self.fiksio.kontoer[to].certificate
         return encrypt_bytes(out.getvalue(), certificate)
 
