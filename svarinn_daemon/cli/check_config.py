@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also call the listing once per account to prove its credentials (reads the "
         "list only; nothing is downloaded or acknowledged), probe every archive that can "
         "be probed (filesystem: write and remove a file; command: check_command, http: "
-        "status_url, each about a made-up id that must be 'not archived'), and connect to the "
+        "status_url, each about a made-up id that must be 'not archived'; gi-arkiv, p360, "
+        "noark5: a look-up in the archive and its arkivdel or field; fiks-arkiv: the archive "
+        "account's certificate from Fiks IO's catalogue), and connect to the "
         "ledger: which PostgreSQL host answered (of a multi-host URL) and whether it takes "
         "writes (not a standby in recovery, not read-only); a SQLite file is only looked at",
     )
