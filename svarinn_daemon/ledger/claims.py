@@ -1,7 +1,7 @@
 """Claiming: pick the letters with work due, in priority order, and lease them atomically.
 
 Candidates are read per state in due order (``ORDER BY due_at, id LIMIT n`` on the index
-``(state, receipt_withheld_at, due_at, id)``), so a claim costs a few index probes however
+``(state, receipt_withheld_at, due_at, id)``; on SQLite all states in one ``UNION ALL``), so a claim costs a few index probes however
 long the backlog is, instead of sorting every claimable row. ``due_at`` is when the letter
 was listed or its latest retry time: every due letter gets its turn, and a letter that fails
 again and again (each time with a longer backoff) waits behind the others, on one account
@@ -16,12 +16,17 @@ pass each other instead of waiting. On SQLite the transaction holds the write lo
 start (``BEGIN IMMEDIATE``). Either way the UPDATE repeats the "lease is free" condition, so
 a letter can never be leased twice.
 
+The statements are built once per shape (state, filter, dialect) with the times, the limit
+and the ids as bound parameters: a claim runs for every letter, and building and keying
+SQLAlchemy expressions afresh each time cost more CPU than the database did.
+
 A letter whose receipt is withheld (shadow mode, ``receipt_withheld_at`` set) is never a
 candidate: no claim, no attempt counted, nothing to loop on until receipts are turned on.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,12 +47,16 @@ def work_for_claim(state: State) -> Work:
     return work_for(transition(state, Trigger.CLAIM)[0])
 
 
-def _free(now: datetime) -> sa.ColumnElement[bool]:
+def _free(now: Any) -> sa.ColumnElement[bool]:
     """No live lease, and no receipt withheld by shadow mode."""
     return sa.and_(
         sa.or_(c.claimed_by.is_(None), c.lease_expires_at <= now),
         c.receipt_withheld_at.is_(None),
     )
+
+
+_NOW = sa.bindparam("claim_now", type_=c.lease_expires_at.type)
+_DUE_BY = sa.bindparam("claim_due_by", type_=c.next_attempt_at.type)
 
 
 @dataclass(frozen=True)
@@ -80,32 +89,84 @@ class ClaimFilter:
         return self.archive is None
 
 
+@functools.lru_cache(maxsize=256)
+def _candidate_query(state: State, which: ClaimFilter, postgresql: bool) -> sa.Select[Any]:
+    """The due, free letters in ``state`` that ``which`` allows, in due order (parameters
+    ``claim_now``, ``claim_due_by``, ``claim_limit``)."""
+    due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= _DUE_BY)
+    work = work_for_claim(state)
+    query = (
+        sa.select(c.id, c.state, c.claimed_by, c.due_at)
+        .where(c.state == state.value, _free(_NOW), due, *which.where(work is Work.IMPORT))
+        .order_by(c.due_at, c.id)
+        .limit(sa.bindparam("claim_limit", type_=sa.Integer))
+    )
+    return query.with_for_update(skip_locked=True) if postgresql else query
+
+
+@functools.lru_cache(maxsize=64)
+def _lease_update(state: State) -> sa.Update:
+    """Lease the listed letters still in ``state`` and still free (parameters ``claim_ids``,
+    ``claim_now``, ``claim_worker``, ``claim_expires``)."""
+    to, _ = transition(state, Trigger.CLAIM)
+    return (
+        sa.update(letters_t)
+        .where(
+            c.id.in_(sa.bindparam("claim_ids", expanding=True)),
+            c.state == state.value,
+            _free(_NOW),
+        )
+        .values(
+            state=to.value,
+            claimed_by=sa.bindparam("claim_worker", type_=c.claimed_by.type),
+            lease_expires_at=sa.bindparam("claim_expires", type_=c.lease_expires_at.type),
+            claimed_at=_NOW,
+            attempts=c.attempts + 1,
+            next_attempt_at=None,
+            updated_at=_NOW,
+        )
+        .returning(*letters_t.c)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _all_candidates(which: ClaimFilter) -> sa.CompoundSelect[Any]:
+    """SQLite: every claimable state's candidates in one statement, each state's still read
+    through the index in due order with its own LIMIT (PostgreSQL cannot lock rows of a
+    UNION, so it reads state by state)."""
+    parts = [
+        sa.select(_candidate_query(state, which, False).subquery())
+        for group in CLAIM_ORDER
+        for state in group
+        if which.takes(work_for_claim(state))
+    ]
+    return sa.union_all(*parts)
+
+
 def _candidates(
     conn: sa.Connection, now: datetime, limit: int, due_by: datetime, which: ClaimFilter
 ) -> list[tuple[int, State, str | None]]:
-    due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= due_by)
+    params = {"claim_now": now, "claim_due_by": due_by, "claim_limit": limit}
+    found: dict[State, list[Any]] = {}
+    if conn.dialect.name == "postgresql":
+        wanted = limit  # each group asks for what the groups before it left: fewer locks
+        for group in CLAIM_ORDER:
+            for state in group:
+                if wanted > 0 and which.takes(work_for_claim(state)):
+                    query = _candidate_query(state, which, True)
+                    found[state] = list(conn.execute(query, {**params, "claim_limit": wanted}))
+            wanted -= sum(len(found.get(state, ())) for state in group)
+    elif any(which.takes(work_for_claim(s)) for group in CLAIM_ORDER for s in group):
+        for row in conn.execute(_all_candidates(which), params):
+            found.setdefault(State(row.state), []).append(row)
     picked: list[tuple[int, State, str | None]] = []
     for group in CLAIM_ORDER:
-        wanted = limit - len(picked)
-        if wanted <= 0:
-            break
-        found: list[Any] = []
-        for state in group:
-            work = work_for_claim(state)
-            if not which.takes(work):
-                continue
-            query = (
-                sa.select(c.id, c.state, c.claimed_by, c.due_at)
-                .where(c.state == state.value, _free(now), due, *which.where(work is Work.IMPORT))
-                .order_by(c.due_at, c.id)
-                .limit(wanted)
-            )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            found += conn.execute(query).all()
-        found.sort(key=lambda row: (row.due_at, row.id))
-        picked += [(row.id, State(row.state), row.claimed_by) for row in found[:wanted]]
-    return picked
+        rows = sorted(
+            (row for state in group for row in found.get(state, ())),
+            key=lambda row: (row.due_at, row.id),
+        )
+        picked += [(row.id, State(row.state), row.claimed_by) for row in rows]
+    return picked[:limit]
 
 
 def claim_letters(
@@ -131,21 +192,13 @@ def claim_letters(
     events: list[NewEvent] = []
     for state, ids in by_state.items():
         to, _ = transition(state, Trigger.CLAIM)
-        rows = conn.execute(
-            sa.update(letters_t)
-            .where(c.id.in_(ids), c.state == state.value, _free(now))
-            .values(
-                state=to.value,
-                claimed_by=worker_id,
-                lease_expires_at=expires,
-                claimed_at=now,
-                attempts=c.attempts + 1,
-                next_attempt_at=None,
-                updated_at=now,
-            )
-            .returning(*letters_t.c)
-        ).all()
-        for row in rows:
+        params = {
+            "claim_ids": ids,
+            "claim_now": now,
+            "claim_worker": worker_id,
+            "claim_expires": expires,
+        }
+        for row in conn.execute(_lease_update(state), params).all():
             won.append(row_to_letter(row))
             events.append(NewEvent(row.id, state, to, took_over.get(row.id)))
     insert_events(conn, events, Trigger.CLAIM, worker_id, now)

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from svarinn_daemon.ledger.models import forsendelse_events as events_t
 from svarinn_daemon.ledger.states import State, Trigger
 
+_INSERT = sa.insert(events_t)
+
 
 @dataclass(frozen=True)
 class NewEvent:
@@ -46,4 +48,4 @@ def insert_events(
         }
         for e in events
     ]
-    conn.execute(sa.insert(events_t), rows)
+    conn.execute(_INSERT, rows)

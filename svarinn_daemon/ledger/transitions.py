@@ -53,8 +53,23 @@ def measured(
     }
 
 
+# Built once: these run for every letter, and building SQLAlchemy expressions costs more CPU
+# than SQLite takes to run them.
+_LOAD = sa.select(letters_t).where(letters_t.c.id == sa.bindparam("t_id"))
+_MOVE = (
+    sa.update(letters_t)
+    .where(
+        letters_t.c.id == sa.bindparam("t_id"),
+        letters_t.c.state == sa.bindparam("t_from"),
+        letters_t.c.claimed_by == sa.bindparam("t_worker"),
+        letters_t.c.lease_expires_at > sa.bindparam("t_now", type_=letters_t.c.updated_at.type),
+    )
+    .returning(*letters_t.c)
+)  # SET: the columns named in the parameters
+
+
 def load(conn: sa.Connection, letter_id: int) -> Letter:
-    row = conn.execute(sa.select(letters_t).where(letters_t.c.id == letter_id)).first()
+    row = conn.execute(_LOAD, {"t_id": letter_id}).first()
     if row is None:
         raise LetterNotFoundError(f"the ledger has no letter {letter_id}")
     return row_to_letter(row)
@@ -83,7 +98,6 @@ def apply_transition(
 ) -> Letter:
     """One transition under the worker's lease. ``None`` for a ``*_at`` value means now;
     ``from_states`` narrows the states the trigger is allowed from."""
-    c = letters_t.c
     letter = load(conn, letter_id)
     if letter.claimed_by != worker_id or not letter.leased(now):
         lease_lost(conn, letter_id, worker_id, now)
@@ -101,17 +115,13 @@ def apply_transition(
         values.update(failing_since=None)
     if lease is Lease.CLEARED:
         values.update(claimed_by=None, lease_expires_at=None)
-    row = conn.execute(
-        sa.update(letters_t)
-        .where(
-            c.id == letter_id,
-            c.state == letter.state.value,
-            c.claimed_by == worker_id,
-            c.lease_expires_at > now,
-        )
-        .values(**values)
-        .returning(*letters_t.c)
-    ).first()
+    if any(isinstance(v, sa.ClauseElement) for v in values.values()):
+        statement = _MOVE.values(**values)  # computed in SQL (a counter, a coalesce)
+        values = {}
+    else:
+        statement = _MOVE
+    where = {"t_id": letter_id, "t_from": letter.state.value, "t_worker": worker_id, "t_now": now}
+    row = conn.execute(statement, {**where, **values}).first()
     if row is None:
         lease_lost(conn, letter_id, worker_id, now)
     assert row is not None
