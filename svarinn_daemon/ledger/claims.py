@@ -1,8 +1,9 @@
 """Claiming: pick the letters with work due, in priority order, and lease them atomically.
 
 Candidates are read per state in due order (``ORDER BY due_at, id LIMIT n`` on the index
-``(state, receipt_withheld_at, due_at, id)``; on SQLite all states in one ``UNION ALL``), so a claim costs a few index probes however
-long the backlog is, instead of sorting every claimable row. ``due_at`` is when the letter
+``(state, receipt_withheld_at, due_at, id)``; on SQLite all states in one ``UNION ALL``), so
+a claim costs a few index probes however long the backlog is, instead of sorting every
+claimable row. ``due_at`` is when the letter
 was listed or its latest retry time: every due letter gets its turn, and a letter that fails
 again and again (each time with a longer backoff) waits behind the others, on one account
 and across accounts.
