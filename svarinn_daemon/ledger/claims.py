@@ -3,10 +3,9 @@
 Candidates are read per state in due order (``ORDER BY due_at, id LIMIT n`` on the index
 ``(state, receipt_withheld_at, due_at, id)``; on SQLite all states in one ``UNION ALL``), so
 a claim costs a few index probes however long the backlog is, instead of sorting every
-claimable row. ``due_at`` is when the letter
-was listed or its latest retry time: every due letter gets its turn, and a letter that fails
-again and again (each time with a longer backoff) waits behind the others, on one account
-and across accounts.
+claimable row. ``due_at`` is when the letter was listed or its latest retry time: every due
+letter gets its turn, and a letter that fails again and again (each time with a longer
+backoff) waits behind the others, on one account and across accounts.
 
 Imports can be narrowed by archive (the one ``[[routes]]`` chose, stored at the poll): an
 archive whose circuit breaker is open is passed over (``paused``), and its probe claims only
