@@ -104,9 +104,11 @@ class LetterOrigin:
 
 @dataclass(frozen=True)
 class VerificationRecord:
-    """The daemon's account of a letter's download and checks, stored with the letter."""
+    """The daemon's account of a letter's download and checks, stored with the letter.
+    ``sha256`` is the decrypted download's, or None for a SvarInn V2 ZIP unpacked as it
+    streamed: filer[] describes only its files, and each document carries its own."""
 
-    sha256: str
+    sha256: str | None
     size: int
     verified: bool
     file_type: str

@@ -54,6 +54,8 @@ class Decryptor:
     ``sha256`` and ``size`` describe the whole plaintext once ``close()`` has succeeded.
     ``hash_in_thread`` lets SHA-256 of large outputs run beside the parsing (hashlib
     releases the GIL), which is what lets the daemon outrun a serial decrypt-then-hash.
+    ``hash_plaintext`` false skips the SHA-256 (a caller that hashes the pieces it cares
+    about itself, as a V2 ZIP's entries are); ``sha256`` then raises.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class Decryptor:
         *,
         limits: CmsLimits | None = None,
         hash_in_thread: bool = True,
+        hash_plaintext: bool = True,
     ) -> None:
         if not keys:
             raise ConfigError("no private key to decrypt with")
@@ -77,7 +80,7 @@ class Decryptor:
         self._steps = self._structure()
         self._content: ContentReader | None = None
         self._content_key = b""
-        self._sink = PlaintextSink(threaded=hash_in_thread)
+        self._sink = PlaintextSink(threaded=hash_in_thread, hashing=hash_plaintext)
         self._failed: CmsError | None = None
         self._closed = False
         self._sha256: str | None = None
@@ -97,7 +100,9 @@ class Decryptor:
     def sha256(self) -> str:
         """Hex SHA-256 of the whole plaintext; only known after a successful ``close()``."""
         if self._sha256 is None:
-            raise RuntimeError("sha256 is known only after close() succeeded")
+            raise RuntimeError(
+                "sha256 is known only after close() succeeded, and with hash_plaintext"
+            )
         return self._sha256
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> bytes:

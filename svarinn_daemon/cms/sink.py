@@ -30,9 +30,10 @@ _FEED_SLACK = 1 << 18  # what one feed usually adds past _HANDOFF (a 256 KiB net
 class PlaintextSink:
     """Collects one feed's plaintext, hashes it in order, and hands it out as bytes."""
 
-    def __init__(self, *, threaded: bool) -> None:
+    def __init__(self, *, threaded: bool, hashing: bool = True) -> None:
         self._sha = hashlib.sha256()
-        self._threaded = threaded
+        self._hashing = hashing
+        self._threaded = threaded and hashing
         self._buffer = bytearray(1 << 16)
         self._used = 0
         self._work: queue.Queue[tuple[bytearray, int] | None] | None = None
@@ -55,7 +56,7 @@ class PlaintextSink:
 
     def commit(self, count: int) -> None:
         """``count`` bytes were written into the last reserved view."""
-        if self._work is None:
+        if self._work is None and self._hashing:
             with memoryview(self._buffer) as view:
                 self._sha.update(view[self._used : self._used + count])
         self._used += count
@@ -79,9 +80,10 @@ class PlaintextSink:
             self._buffer = self._free.get()
         return out
 
-    def hexdigest(self) -> str:
+    def hexdigest(self) -> str | None:
+        """The SHA-256 of everything committed; None when this sink does not hash."""
         self._stop()
-        return self._sha.hexdigest()
+        return self._sha.hexdigest() if self._hashing else None
 
     def abandon(self) -> None:
         """Stop the worker (the stream failed; the digest will not be used)."""

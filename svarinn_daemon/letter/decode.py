@@ -22,7 +22,7 @@ HEAD = 64  # bytes that decide whether a body is CMS
 
 @dataclass(frozen=True)
 class Decoded:
-    sha256: str
+    sha256: str | None  # None when not asked for (``hash_plaintext``)
     size: int
     encrypted: bool
     decrypt_seconds: float
@@ -35,15 +35,22 @@ def decode(
     plain_allowed: bool,
     write: Callable[[bytes], None],
     between_chunks: Callable[[], None] = lambda: None,
+    hash_plaintext: bool = True,
 ) -> Decoded:
-    """Decrypt (or pass through) every chunk into ``write``; typed CmsError on bad input."""
+    """Decrypt (or pass through) every chunk into ``write``; typed CmsError on bad input.
+    ``hash_plaintext`` false: the caller hashes what it needs (a V2 ZIP's entries) itself,
+    and the whole plaintext's sha256 is not computed."""
     head, rest = read_head(chunks, HEAD)
     encrypted = looks_like_enveloped_data(head)
     if not encrypted and not plain_allowed:
         raise NotEnvelopedDataError(
             'the download is not CMS EnvelopedData, and the letter does not say "kryptert": false'
         )
-    decoder: Decryptor | PlainBody = Decryptor(keys) if encrypted else PlainBody()
+    decoder: Decryptor | PlainBody = (
+        Decryptor(keys, hash_plaintext=hash_plaintext)
+        if encrypted
+        else PlainBody(hashing=hash_plaintext)
+    )
     seconds = 0.0
     for chunk in _chain(head, rest):
         between_chunks()
@@ -52,7 +59,8 @@ def decode(
         seconds += time.perf_counter() - started
         write(plain)
     write(decoder.close())
-    return Decoded(decoder.sha256, decoder.size, encrypted, seconds)
+    sha256 = decoder.sha256 if hash_plaintext else None
+    return Decoded(sha256, decoder.size, encrypted, seconds)
 
 
 def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -76,22 +84,23 @@ def read_head(chunks: Iterator[bytes], size: int) -> tuple[bytes, Iterator[bytes
 class PlainBody:
     """Feeds bytes through unchanged, hashing them as the Decryptor would."""
 
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
+    def __init__(self, *, hashing: bool = True) -> None:
+        self._sha = hashlib.sha256() if hashing else None
         self.size = 0
         self._sha256: str | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        self._sha.update(chunk)
+        if self._sha is not None:
+            self._sha.update(chunk)
         self.size += len(chunk)
         return chunk
 
     def close(self) -> bytes:
-        self._sha256 = self._sha.hexdigest()
+        self._sha256 = self._sha.hexdigest() if self._sha is not None else None
         return b""
 
     @property
     def sha256(self) -> str:
         if self._sha256 is None:
-            raise RuntimeError("sha256 is known only after close()")
+            raise RuntimeError("sha256 is known only after close(), and when hashing")
         return self._sha256

@@ -76,7 +76,7 @@ class PlannedDocument:
 @dataclass(frozen=True)
 class VerificationResult:
     file_type: FileType
-    sha256: str
+    sha256: str | None  # None: a V2 ZIP unpacked as it streamed; its documents are hashed
     size: int
     unpacked: bool
     documents: tuple[PlannedDocument, ...]

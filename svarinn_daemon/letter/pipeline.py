@@ -273,7 +273,7 @@ class Pipeline:
                     message_id=ref,
                     archive=account.archive,
                     resend_at=resend_at,
-                    actual_sha256=downloaded.sha256,
+                    actual_sha256=downloaded.hashes,
                     actual_size=downloaded.size,
                     verified=result.verified,
                 )
@@ -289,7 +289,7 @@ class Pipeline:
                     self.worker_id,
                     archive_ref=ref,
                     note=account.destination or None,
-                    actual_sha256=downloaded.sha256,
+                    actual_sha256=downloaded.hashes,
                     actual_size=downloaded.size,
                     verified=result.verified,
                 )

@@ -52,12 +52,21 @@ class Downloaded:
     checked (``unpacked``), with what decoding it measured."""
 
     path: Path | None
-    sha256: str
+    sha256: str | None  # the plaintext's; None for a V2 ZIP unpacked as it came (see hashes)
     size: int
     encrypted: bool
     filename: str | None
     started: datetime
     unpacked: StreamedLetter | None = None
+
+    @property
+    def hashes(self) -> tuple[str, ...]:
+        """What was measured, as the ledger keeps it: the plaintext's sha256, or a streamed
+        V2 ZIP's documents' (the container itself is not hashed: filer[] describes only its
+        files)."""
+        if self.sha256 is not None:
+            return (self.sha256,)
+        return self.unpacked.hashes if self.unpacked is not None else ()
 
     def discard(self) -> None:
         """Remove what the download left on our disk."""
@@ -123,7 +132,8 @@ class Stages:
                 forsendelse,
                 between_chunks,
                 unzip.write,
-                lambda decoded: (None, unzip.finish(sha256=decoded.sha256, size=decoded.size)),
+                lambda decoded: (None, unzip.finish(size=decoded.size)),
+                hash_plaintext=False,  # each entry is hashed as it is written
             )
         except BaseException:
             unzip.discard()
@@ -136,6 +146,8 @@ class Stages:
         between_chunks: Callable[[], None],
         write: Callable[[bytes], None],
         finish: Callable[[Decoded], tuple[Path | None, StreamedLetter | None]],
+        *,
+        hash_plaintext: bool = True,
     ) -> Downloaded:
         def tick() -> None:
             self.in_flight.check()
@@ -153,6 +165,7 @@ class Stages:
                 plain_allowed=forsendelse.kryptert is False,
                 write=write,
                 between_chunks=tick,
+                hash_plaintext=hash_plaintext,
             )
             path, unpacked = finish(decoded)
             self.events.downloaded(account.name, body.bytes_received)
@@ -205,7 +218,8 @@ class Stages:
     ) -> AbstractContextManager[LetterContents | StreamedLetter]:
         if downloaded.unpacked is not None:
             return downloaded.unpacked
-        assert downloaded.path is not None
+        assert downloaded.path is not None  # spooled, so hashed whole
+        assert downloaded.sha256 is not None
         return open_letter(
             downloaded.path,
             sha256=downloaded.sha256,

@@ -293,9 +293,10 @@ class StreamingUnzip:
 
     # --- at the end --------------------------------------------------------------------
 
-    def finish(self, *, sha256: str, size: int) -> StreamedLetter:
-        """The body ended (``sha256`` and ``size`` as decoded): check what only the end can
-        show and plan the documents, as ``verify.py`` does for a ZIP in a file."""
+    def finish(self, *, size: int) -> StreamedLetter:
+        """The body ended (``size`` bytes decoded): check what only the end can show and plan
+        the documents, as ``verify.py`` does for a ZIP in a file. The ZIP itself is not
+        hashed (its entries are): the result's ``sha256`` is None."""
         if not self._zip:
             raise NotAZipError(
                 f"a SvarInn V2 download is always a ZIP of the letter's files, but this one "
@@ -330,7 +331,7 @@ class StreamingUnzip:
             raise VerificationError("the zip holds no document: a letter has at least one")
         result = VerificationResult(
             FileType.ZIP,
-            sha256.lower(),
+            None,
             size,
             True,
             tuple(p for _, p in planned),
@@ -377,6 +378,11 @@ class StreamedLetter:
 
     def __exit__(self, *exc: object) -> None:
         """Nothing to close: the files go with the work directory."""
+
+    @property
+    def hashes(self) -> tuple[str, ...]:
+        """Each document's sha256, in order."""
+        return tuple(entry.sha256 for entry, _ in self._planned)
 
     def documents(self) -> Iterator[Document]:
         for entry, planned in self._planned:

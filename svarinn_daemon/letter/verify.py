@@ -91,7 +91,7 @@ class LetterContents:
         self._pairs: list[tuple[ZipEntry, ExpectedFile | None]] = []
         self._current: Path | None = None
         self._single: tuple[PlannedDocument, FileType] | None = None
-        sha256 = sha256.lower()
+        sha256 = self._sha256 = sha256.lower()
         try:
             with open(plaintext, "rb") as stream:
                 head = stream.read(1024)
@@ -241,7 +241,7 @@ class LetterContents:
             mimetype = doc.expected.mimetype if doc.expected else None
             meta = DocumentMetadata(
                 mimetype=mimetype or guess_mimetype(file_type),
-                sha256=self.result.sha256,
+                sha256=self._sha256,
                 size=self.result.size,
                 verified=doc.verified,
                 filmetadata_name=doc.expected.filnavn if doc.expected else None,

@@ -43,6 +43,9 @@ def test_letters_are_imported_over_v2_and_acknowledged_with_a_patch(
             meta = json.loads((h.archive / letter.id / "forsendelse.json").read_text())
             assert meta["verification"]["verified"] is True
             assert meta["verification"]["file_type"] == "zip"  # V2 always sends a ZIP
+            # Unpacked as it streamed: the ZIP itself is not hashed, each document is.
+            assert meta["verification"]["sha256"] is None
+            assert [d["sha256"] for d in meta["documents"]] == [f.sha256 for f in letter.files]
             forsendelse = meta["forsendelse"]  # the normalised shape, the item in raw
             assert (forsendelse["api"], forsendelse["id"]) == ("v2", letter.id)
             assert [f["hash"] for f in forsendelse["filer"]] == [f.sha256 for f in letter.files]
@@ -53,6 +56,7 @@ def test_letters_are_imported_over_v2_and_acknowledged_with_a_patch(
         letter_json = json.loads(shown.stdout)["letter"]
         assert letter_json["api"] == "v2"
         assert letter_json["state"] == "acknowledged"
+        assert letter_json["actual_sha256"] == [f.sha256 for f in singles[0].files]
 
 
 def test_temporary_faults_on_v2_endpoints_are_retried(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ the same documents, checks and notes, or the same error."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import random
@@ -247,7 +248,9 @@ def from_file(case: Case, work: Path) -> object:
     )
     with letter:
         docs = [(d.name, d.metadata, d.path.read_bytes()) for d in letter.documents()]
-    return letter.result, docs
+    # The only difference: a streamed ZIP is not hashed whole (its documents are).
+    assert letter.result.sha256 == sha(data)
+    return dataclasses.replace(letter.result, sha256=None), docs
 
 
 def streamed(case: Case, work: Path, chunks: Sequence[int]) -> object:
@@ -260,7 +263,7 @@ def streamed(case: Case, work: Path, chunks: Sequence[int]) -> object:
             step = next(sizes, 65536)
             unzip.write(memoryview(data)[at : at + step])
             at += step
-        letter = unzip.finish(sha256=sha(data), size=len(data))
+        letter = unzip.finish(size=len(data))
         docs = [(d.name, d.metadata, d.path.read_bytes()) for d in letter.documents()]
     finally:
         unzip.discard()
@@ -271,7 +274,7 @@ def streamed(case: Case, work: Path, chunks: Sequence[int]) -> object:
 def unpack(unzip: StreamingUnzip, data: bytes) -> None:
     """All of ``data``, then the end: wherever the stream finds what is wrong."""
     unzip.write(data)
-    unzip.finish(sha256=sha(data), size=len(data))
+    unzip.finish(size=len(data))
 
 
 def outcome(run: Callable[[], object]) -> object:
@@ -303,7 +306,7 @@ def test_a_good_letter_never_lands_in_a_zip_file(tmp_path: Path) -> None:
     data, expected, policy = CASES["deflated"]()
     unzip = StreamingUnzip(expected, policy, tmp_path)
     unzip.write(data)
-    letter = unzip.finish(sha256=sha(data), size=len(data))
+    letter = unzip.finish(size=len(data))
     files = sorted(p.read_bytes() for p in tmp_path.iterdir())
     assert files == sorted([PDF, TEXT])  # the documents, and no copy of the container
     assert letter.result.verified
