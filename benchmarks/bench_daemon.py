@@ -18,7 +18,9 @@ ledger migration check, recovery: about half a second here), which a daemon pays
 per letter. The letter's own time -- "listed to acknowledged", from the daemon's JSON log:
 the end of hentNyeForsendelser to the last kvitterMottak, so download, decryption, sha256,
 spool and fsync, verification, the archive commit and the receipts -- is what the 1 GiB
-target is judged on. The small-letter target is judged on the process's wall time.
+target is judged on. The small-letter target is judged on the process's wall time, or on
+the daemon's CPU per letter beyond start-up (what a run with no letter costs, measured just
+before it).
 
 The large letter runs ``--repeat`` times (3), each with a fresh simulator, ledger and
 archive, and the ceiling is measured once over each run's ciphertext; the best run is
@@ -62,9 +64,14 @@ from typing import Any
 from ceiling import decrypt_and_hash
 
 CHUNK = 1 << 20
-TARGET_LARGE_RATIO = 0.60
+# Issue #27's targets: of the in-run ceiling, per API; HTTPS against plain HTTP; small letters
+# by rate or by the daemon's CPU per letter (start-up, measured in the same run, left out).
+TARGET_LARGE_RATIO = {"v1": 0.80, "v2": 0.70}
 TARGET_LARGE_RSS_MB = 80.0
-TARGET_SMALL_SECONDS = 60.0
+TARGET_TLS_OF_PLAIN = 0.70
+TARGET_SMALL_RATE = 150.0
+TARGET_SMALL_CPU_MS = 6.0
+TARGET_SMALL_RSS_MB = 90.0
 _UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "kb": 1000, "mb": 10**6}
 
 
@@ -152,7 +159,7 @@ class Run:
     daemon_cpu_seconds: float
     simulator_cpu_seconds: float
     generated_seconds: float
-    blob: Path  # the first letter's ciphertext, for the ceiling
+    blob: Path | None  # the first letter's ciphertext, for the ceiling
 
 
 def run_workload(
@@ -214,7 +221,8 @@ def run_workload(
             sim.stdin.close()
         sim.wait(timeout=60)
     letters: list[dict[str, Any]] = ready["letters"]
-    check(directory / "daemon" / "archive", letters, state)
+    if letters:
+        check(directory / "daemon" / "archive", letters, state)
     return Run(
         letters=len(letters),
         ciphertext_bytes=sum(x["blob_size"] for x in letters),
@@ -225,7 +233,7 @@ def run_workload(
         daemon_cpu_seconds=usage.ru_utime + usage.ru_stime,
         simulator_cpu_seconds=state["cpu_after_serving"] - ready["cpu_before_serving"],
         generated_seconds=ready["generated_seconds"],
-        blob=Path(letters[0]["blob"]),
+        blob=Path(letters[0]["blob"]) if letters else None,
     )
 
 
@@ -288,6 +296,7 @@ def large_letter(root: Path, args: argparse.Namespace, api: str = "v1") -> tuple
             )
             (tls_runs if tls else runs).append(run)
             if not tls:
+                assert run.blob is not None
                 ceilings.append(decrypt_and_hash(run.blob)[0])
             if args.keep is None:
                 shutil.rmtree(directory)  # two copies of the letter: keep the disk free
@@ -297,7 +306,8 @@ def large_letter(root: Path, args: argparse.Namespace, api: str = "v1") -> tuple
     rate = mb / best.pipeline_seconds
     median = statistics.median(r.pipeline_seconds for r in runs)
     rss = max(r.rss_mb for r in runs)
-    ok_rate = rate >= TARGET_LARGE_RATIO * ceiling_rate
+    target = TARGET_LARGE_RATIO[api]
+    ok_rate = rate >= target * ceiling_rate
     ok_rss = rss < TARGET_LARGE_RSS_MB
     times = " / ".join(f"{r.pipeline_seconds:.2f}" for r in runs)
     walls = " / ".join(f"{r.wall_seconds:.2f}" for r in runs)
@@ -320,16 +330,17 @@ def large_letter(root: Path, args: argparse.Namespace, api: str = "v1") -> tuple
         f"{rate / ceiling_rate:.0%} of it (best run), {mb / median / ceiling_rate:.0%} (median)"
     )
     print(
-        f"  target >= {TARGET_LARGE_RATIO:.0%} of ceiling: "
+        f"  target >= {target:.0%} of ceiling: "
         f"{'MET' if ok_rate else 'NOT MET'}; peak RSS < {TARGET_LARGE_RSS_MB:.0f} MB: "
         f"{'MET' if ok_rss else 'NOT MET'}"
     )
+    verdicts = [ok_rate, ok_rss]
     if tls_runs:
-        _tls_row(best, tls_runs, mb)
+        verdicts.append(_tls_row(best, tls_runs, mb))
     row = Row(
         api, large_mb_per_second=rate, large_median_mb_per_second=mb / median, large_rss_mb=rss
     )
-    return [ok_rate, ok_rss], row
+    return verdicts, row
 
 
 def _side_by_side(rows: list[Row]) -> None:
@@ -347,8 +358,9 @@ def _side_by_side(rows: list[Row]) -> None:
         )
 
 
-def _tls_row(plain: Run, runs: list[Run], mb: float) -> None:
-    """The same letter over HTTPS (verification on) beside the best plain run, per GiB."""
+def _tls_row(plain: Run, runs: list[Run], mb: float) -> bool:
+    """The same letter over HTTPS (verification on) beside the best plain run, per GiB;
+    whether the best HTTPS run reached TARGET_TLS_OF_PLAIN of the best plain one."""
     best = min(runs, key=lambda r: r.pipeline_seconds)
     gib = plain.ciphertext_bytes / (1 << 30)
     median = statistics.median(r.pipeline_seconds for r in runs)
@@ -370,6 +382,13 @@ def _tls_row(plain: Run, runs: list[Run], mb: float) -> None:
         f"{(best.daemon_cpu_seconds - plain.daemon_cpu_seconds) / gib:+.2f} CPU s/GiB and "
         f"the simulator {(best.simulator_cpu_seconds - plain.simulator_cpu_seconds) / gib:+.2f}"
     )
+    share = plain.pipeline_seconds / best.pipeline_seconds
+    ok = share >= TARGET_TLS_OF_PLAIN
+    print(
+        f"  HTTPS at {share:.0%} of plain HTTP (best runs); target >= "
+        f"{TARGET_TLS_OF_PLAIN:.0%}: {'MET' if ok else 'NOT MET'}"
+    )
+    return ok
 
 
 def main() -> int:
@@ -441,27 +460,39 @@ def main() -> int:
 
 
 def _small(root: Path, args: argparse.Namespace, api: str) -> tuple[bool, Row]:
-    """The many-small-letters workload once, over ``api``."""
+    """The many-small-letters workload once, over ``api``, after a run with no letter that
+    measures what start-up costs the daemon (interpreter, imports, a new ledger, one empty
+    poll): a daemon pays that once, not per letter."""
+    empty = run_workload(root / f"empty-{api}", 0, args.small, args.concurrency, api=api)
     directory = root / f"small-{api}"
     small = run_workload(
         directory, args.letters, args.small, args.concurrency, args.profile, api=api
     )
-    ok = small.wall_seconds < TARGET_SMALL_SECONDS
+    rate = small.letters / small.wall_seconds
+    in_pipeline = small.letters / small.pipeline_seconds
+    cpu_ms = (small.daemon_cpu_seconds - empty.daemon_cpu_seconds) * 1000 / small.letters
     print(
         f"[{api}] {small.letters} letters of {args.small / 1024:.0f} KiB "
         f"(generated in {small.generated_seconds:.1f} s): "
-        f"{small.wall_seconds:.1f} s, {small.letters / small.wall_seconds:.0f} letters/s "
-        f"({small.letters / small.pipeline_seconds:.0f}/s in pipeline), "
+        f"{small.wall_seconds:.1f} s, {rate:.0f} letters/s "
+        f"({in_pipeline:.0f}/s in pipeline), "
         f"{small.ciphertext_bytes / 1e6 / small.wall_seconds:.1f} MB/s, "
         f"peak RSS {small.rss_mb:.0f} MB"
     )
     print(
-        f"  CPU: daemon {small.daemon_cpu_seconds:.1f} s, simulator "
+        f"  CPU: daemon {small.daemon_cpu_seconds:.1f} s, of which start-up "
+        f"{empty.daemon_cpu_seconds:.1f} s (a run with no letter: {empty.wall_seconds:.1f} s); "
+        f"{cpu_ms:.1f} ms per letter beyond start-up; simulator "
         f"{small.simulator_cpu_seconds:.1f} s (serving only)"
     )
-    print(f"  target < {TARGET_SMALL_SECONDS:.0f} s: {'MET' if ok else 'NOT MET'}")
-    rate = small.letters / small.wall_seconds
-    return ok, Row(api, small_letters_per_second=rate, small_rss_mb=small.rss_mb)
+    ok_speed = rate >= TARGET_SMALL_RATE or cpu_ms <= TARGET_SMALL_CPU_MS
+    ok_rss = small.rss_mb < TARGET_SMALL_RSS_MB
+    print(
+        f"  target >= {TARGET_SMALL_RATE:.0f} letters/s (whole process) or <= "
+        f"{TARGET_SMALL_CPU_MS:.0f} ms daemon CPU per letter: {'MET' if ok_speed else 'NOT MET'}; "
+        f"peak RSS < {TARGET_SMALL_RSS_MB:.0f} MB: {'MET' if ok_rss else 'NOT MET'}"
+    )
+    return ok_speed and ok_rss, Row(api, small_letters_per_second=rate, small_rss_mb=small.rss_mb)
 
 
 if __name__ == "__main__":
