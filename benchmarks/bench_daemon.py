@@ -481,7 +481,8 @@ def _small(root: Path, args: argparse.Namespace, api: str) -> tuple[bool, Row]:
     )
     print(
         f"  CPU: daemon {small.daemon_cpu_seconds:.1f} s, of which start-up "
-        f"{empty.daemon_cpu_seconds:.1f} s (a run with no letter: {empty.wall_seconds:.1f} s); "
+        f"{empty.daemon_cpu_seconds:.1f} s (a run with no letter: {empty.wall_seconds:.1f} s, "
+        f"peak RSS {empty.rss_mb:.0f} MB); "
         f"{cpu_ms:.1f} ms per letter beyond start-up; simulator "
         f"{small.simulator_cpu_seconds:.1f} s (serving only)"
     )

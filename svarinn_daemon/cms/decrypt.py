@@ -14,7 +14,7 @@ complete one. The plaintext's last block is only released by :meth:`Decryptor.cl
 from __future__ import annotations
 
 import enum
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -110,20 +110,36 @@ class Decryptor:
 
         Some certain plaintext may be held back to be hashed in bulk; ``close()`` returns it.
         """
+        out: list[bytes] = []
+        self.feed_to(chunk, lambda view: out.append(bytes(view)))
+        return out[0] if out else b""
+
+    def feed_to(
+        self, chunk: bytes | bytearray | memoryview, write: Callable[[memoryview], object]
+    ) -> None:
+        """``feed``, but the plaintext goes to ``write`` as a view of the decryptor's own
+        buffer, valid only during that call: one copy fewer for a caller that writes it
+        somewhere at once. An error ``write`` raises is its own, passed through as it is."""
         self._check_usable()
         try:
             with memoryview(chunk) as view:
                 self.input_size += len(view)
                 self._advance(view.cast("B"))
-            return self._sink.take()
         except CmsError as exc:
             self._fail(exc)
             raise
         except (ValueError, IndexError, KeyError, OverflowError, TypeError) as exc:
             raise self._fail(MalformedCmsError(f"unparsable input ({type(exc).__name__})")) from exc
+        self._sink.give(write)
 
     def close(self) -> bytes:
         """End of input: check that the structure is complete; returns the last plaintext."""
+        out: list[bytes] = []
+        self.close_to(lambda view: out.append(bytes(view)))
+        return out[0] if out else b""
+
+    def close_to(self, write: Callable[[memoryview], object]) -> None:
+        """``close``, the last plaintext given to ``write`` as ``feed_to`` gives it."""
         self._check_usable()
         self._eof = True
         try:
@@ -133,15 +149,18 @@ class Decryptor:
                     f"the input ends at offset {self.input_size} inside {self._where}"
                 )
             self._content.finish()
-            last = self._sink.take(final=True)
-            self._sha256 = self._sink.hexdigest()
         except CmsError as exc:
             self._fail(exc)
             raise
         except (ValueError, IndexError, KeyError, OverflowError, TypeError) as exc:
             raise self._fail(MalformedCmsError(f"unparsable input ({type(exc).__name__})")) from exc
+        try:
+            self._sink.give(write, final=True)
+        except BaseException:
+            self._sink.abandon()
+            raise
+        self._sha256 = self._sink.hexdigest()  # also stops the hashing thread
         self._closed = True
-        return last
 
     # -- driving ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 import weakref
+from collections.abc import Callable
 
 _THREAD_AFTER = 1 << 20  # plaintext bytes before hashing moves to a worker thread
 _RING = 2  # plaintext buffers: one being filled, one being hashed
@@ -51,7 +52,12 @@ class PlaintextSink:
             # Doubling, but not far past what a hand-over holds (_HANDOFF and one feed): each
             # of the ring's buffers would otherwise end at 2 MiB.
             size = max(needed, min(2 * len(self._buffer), _HANDOFF + _FEED_SLACK))
-            self._buffer.extend(bytes(size - len(self._buffer)))
+            try:
+                self._buffer.extend(bytes(size - len(self._buffer)))
+            except BufferError:  # a writer kept a view of what it was given: leave it that
+                grown = bytearray(size)
+                grown[: self._used] = memoryview(self._buffer)[: self._used]
+                self._buffer = grown
         return memoryview(self._buffer)[self._used :]
 
     def commit(self, count: int) -> None:
@@ -61,24 +67,35 @@ class PlaintextSink:
                 self._sha.update(view[self._used : self._used + count])
         self._used += count
 
-    def take(self, *, final: bool = False) -> bytes:
-        """What was committed since the last call, as one new bytes object. While the worker
+    def give(self, write: Callable[[memoryview], object], *, final: bool = False) -> None:
+        """Hand what was committed since the last call to ``write``, as a view of this
+        sink's own buffer that is valid only during the call: no copy. While the worker
         hashes, less than ``_HANDOFF`` bytes are held back unless ``final``."""
         used = self._used
         if not used or (self._work is not None and used < _HANDOFF and not final):
-            return b""
-        out = bytes(memoryview(self._buffer)[:used])
+            return
+        buffer = self._buffer
         self.size += used
         self._used = 0
-        if self._work is None and self._threaded and self.size >= _THREAD_AFTER:
-            self._start()  # from now on, commit() leaves hashing to the worker
-        elif self._work is not None and self._free is not None:
-            self._work.put((self._buffer, used))
+        if self._work is not None and self._free is not None:
+            self._work.put((buffer, used))  # hashed by the worker while write() reads it
             # Let the worker take the GIL now: otherwise it may wait a whole switch
             # interval (5 ms) to return from its last update() while we keep parsing.
             time.sleep(0)
-            self._buffer = self._free.get()
-        return out
+            try:
+                _lend(buffer, used, write)
+            finally:
+                self._buffer = self._free.get()
+            return
+        _lend(buffer, used, write)
+        if self._threaded and self.size >= _THREAD_AFTER:
+            self._start()  # from now on, commit() leaves hashing to the worker
+
+    def take(self, *, final: bool = False) -> bytes:
+        """What ``give`` would hand over, as one new bytes object."""
+        out: list[bytes] = []
+        self.give(lambda view: out.append(bytes(view)), final=final)
+        return out[0] if out else b""
 
     def hexdigest(self) -> str | None:
         """The SHA-256 of everything committed; None when this sink does not hash."""
@@ -106,6 +123,11 @@ class PlaintextSink:
             self._work.put(None)
             self._thread.join()
             self._work = self._free = self._thread = None
+
+
+def _lend(buffer: bytearray, used: int, write: Callable[[memoryview], object]) -> None:
+    with memoryview(buffer) as whole, whole[:used] as view:
+        write(view)
 
 
 def _hash_worker(

@@ -33,11 +33,12 @@ def decode(
     *,
     keys: Sequence[KeyPair],
     plain_allowed: bool,
-    write: Callable[[bytes], None],
+    write: Callable[[memoryview], None],
     between_chunks: Callable[[], None] = lambda: None,
     hash_plaintext: bool = True,
 ) -> Decoded:
     """Decrypt (or pass through) every chunk into ``write``; typed CmsError on bad input.
+    ``write`` gets views of the decoder's own buffers, each valid only during the call.
     ``hash_plaintext`` false: the caller hashes what it needs (a V2 ZIP's entries) itself,
     and the whole plaintext's sha256 is not computed."""
     head, rest = read_head(chunks, HEAD)
@@ -51,14 +52,22 @@ def decode(
         if encrypted
         else PlainBody(hashing=hash_plaintext)
     )
+    writing = 0.0
+
+    def timed_write(plain: memoryview) -> None:
+        nonlocal writing
+        started = time.perf_counter()
+        write(plain)
+        writing += time.perf_counter() - started
+
     seconds = 0.0
     for chunk in _chain(head, rest):
         between_chunks()
         started = time.perf_counter()
-        plain = decoder.feed(chunk)
+        decoder.feed_to(chunk, timed_write)  # no copy: the plaintext is written from its buffer
         seconds += time.perf_counter() - started
-        write(plain)
-    write(decoder.close())
+    decoder.close_to(timed_write)
+    seconds -= writing
     sha256 = decoder.sha256 if hash_plaintext else None
     return Decoded(sha256, decoder.size, encrypted, seconds)
 
@@ -89,15 +98,15 @@ class PlainBody:
         self.size = 0
         self._sha256: str | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed_to(self, chunk: bytes, write: Callable[[memoryview], object]) -> None:
         if self._sha is not None:
             self._sha.update(chunk)
         self.size += len(chunk)
-        return chunk
+        with memoryview(chunk) as view:
+            write(view)
 
-    def close(self) -> bytes:
+    def close_to(self, write: Callable[[memoryview], object]) -> None:
         self._sha256 = self._sha.hexdigest() if self._sha is not None else None
-        return b""
 
     @property
     def sha256(self) -> str:

@@ -144,7 +144,7 @@ class Stages:
         account: AccountRuntime,
         forsendelse: Forsendelse,
         between_chunks: Callable[[], None],
-        write: Callable[[bytes], None],
+        write: Callable[[memoryview], None],
         finish: Callable[[Decoded], tuple[Path | None, StreamedLetter | None]],
         *,
         hash_plaintext: bool = True,

@@ -129,3 +129,42 @@ def test_plaintext_held_back_for_the_hash_thread_stays_bounded(alice: Identity) 
     assert out == plaintext
     assert decryptor.sha256 == hashlib.sha256(plaintext).hexdigest()
     assert (1 << 20) - 65536 < lag < (1 << 20) + 2 * 65536 + 4096  # headers count as input
+
+
+@pytest.mark.parametrize("size", [3000, (3 << 20) + 77], ids=["small", "threaded"])
+def test_feed_to_gives_the_same_plaintext_as_views_valid_only_during_the_call(
+    alice: Identity, size: int
+) -> None:
+    """feed_to/close_to hand out views of the decryptor's own buffers (no copy): written
+    out at once they make the same plaintext and hash; a view kept is released, never
+    silently overwritten; and a writer that keeps a slice does not break the decryptor."""
+    plaintext = os.urandom(size)
+    data = encrypt_bytes(plaintext, alice.cert)
+    decryptor = Decryptor([alice.pair], hash_in_thread=True)
+    out = bytearray()
+    kept: list[memoryview] = []
+
+    def write(view: memoryview) -> None:
+        out.extend(view)
+        kept.append(view)
+        kept.append(view[:1])  # a slice outliving the call: the buffer must grow anyway
+
+    for start in range(0, len(data), 1000):
+        decryptor.feed_to(data[start : start + 1000], write)
+    decryptor.close_to(write)
+    assert bytes(out) == plaintext
+    assert decryptor.sha256 == hashlib.sha256(plaintext).hexdigest()
+    assert decryptor.size == size
+    with pytest.raises(ValueError, match="released"):
+        bytes(kept[0])
+
+
+def test_feed_to_passes_the_writers_own_error_through(alice: Identity) -> None:
+    data = encrypt_bytes(os.urandom(5000), alice.cert)
+    decryptor = Decryptor([alice.pair])
+
+    def write(view: memoryview) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):  # not taken for a CMS error
+        decryptor.feed_to(data, write)
