@@ -160,7 +160,7 @@ def test_feed_to_gives_the_same_plaintext_as_views_valid_only_during_the_call(
 
 
 def test_feed_to_passes_the_writers_own_error_through(alice: Identity) -> None:
-    data = encrypt_bytes(os.urandom(5000), alice.cert)
+    data = encrypt_bytes(os.urandom(200_000), alice.cert)  # plaintext before the end
     decryptor = Decryptor([alice.pair])
 
     def write(view: memoryview) -> None:
