@@ -96,6 +96,9 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
         url,
         connect_args={"timeout": busy_timeout.total_seconds(), "check_same_thread": False},
         hide_parameters=True,
+        # The connection used last is the one whose page cache is still valid (SQLite drops a
+        # connection's whole cache when another connection wrote): reuse it first.
+        pool_use_lifo=True,
     )
 
     @event.listens_for(engine, "connect")

@@ -38,6 +38,7 @@ from svarinn_daemon.errors import (
     ServiceUnavailableError,
 )
 from svarinn_daemon.logs import Redactor, get_logger
+from svarinn_daemon.svarinn.deadlines import Deadlines
 from svarinn_daemon.svarinn.download import Download
 from svarinn_daemon.svarinn.failures import (
     BODY_START_BYTES,
@@ -118,6 +119,7 @@ class SvarInnHttpClient:
         self._http = http_client(
             http, account=account, transport=transport, max_connections=max_connections
         )
+        self._deadlines = Deadlines()  # every download's time budget, on one thread
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(account={self.name!r}, origin={str(self.origin)!r})"
@@ -183,6 +185,7 @@ class SvarInnHttpClient:
                 http=self.http,
                 forsendelse_id=forsendelse.id,
                 action=action,
+                deadlines=self._deadlines,
             )
         finally:
             response.close()

@@ -7,7 +7,8 @@ A read timeout bounds each wait for bytes, not the whole body: a server sending 
 and then would hold a worker (and the letter's lease) forever. So a download also has a
 time budget from its size: ``download_deadline_base`` plus the size at
 ``download_min_rate``, enforced by a timer that interrupts a blocked read, and after the
-base period its average rate may not fall below the minimum.
+base period its average rate may not fall below the minimum. The timers of all a client's
+downloads share one thread (:class:`~svarinn_daemon.svarinn.deadlines.Deadlines`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httpx
 
 from svarinn_daemon.config.model import HttpConfig
 from svarinn_daemon.errors import DownloadTooLargeError, ProtocolError, ServiceUnavailableError
+from svarinn_daemon.svarinn.deadlines import Deadlines
 from svarinn_daemon.svarinn.disposition import filename_from_header
 from svarinn_daemon.svarinn.failures import error_for_transport
 from svarinn_daemon.svarinn.origins import display_url
@@ -40,8 +42,10 @@ class Download:
         http: HttpConfig,
         forsendelse_id: str,
         action: str,
+        deadlines: Deadlines,
     ):
         self._account = account
+        self._deadlines = deadlines
         self._http = http
         self._response = response
         self._action = action
@@ -90,9 +94,7 @@ class Download:
         rate = max(http.download_min_rate, 1)
         budget = base + (self.content_length or self.max_size) / rate
         started = time.monotonic()
-        timer = threading.Timer(budget, self._expire)
-        timer.daemon = True
-        timer.start()
+        cancel = self._deadlines.at(started + budget, self._expire)
         try:
             for chunk in chunks:
                 self.bytes_received += len(chunk)
@@ -107,7 +109,7 @@ class Download:
                 raise self._too_slow(time.monotonic() - started) from None
             raise error_for_transport(exc, account=account, action=self._action) from None
         finally:
-            timer.cancel()
+            cancel()
         received = self._response.num_bytes_downloaded
         if self.content_length is not None and received < self.content_length:
             raise ServiceUnavailableError(
