@@ -30,8 +30,9 @@ def http_client(
     max_connections: int = 16,
 ) -> httpx.Client:
     """The account's HTTP client: no redirects followed (the SvarInn client checks each hop's
-    origin), the environment's proxy and CA settings only with ``trust_env``."""
-    client = httpx.Client(
+    origin), no cookies kept, the environment's proxy and CA settings only with
+    ``trust_env``."""
+    client = _CookielessClient(
         timeout=httpx.Timeout(
             connect=http.connect_timeout.total_seconds(),
             read=http.read_timeout.total_seconds(),
@@ -51,6 +52,34 @@ def http_client(
     if transport is None:
         _read_large(client)
     return client
+
+
+class _NoCookies(httpx.Cookies):
+    """A jar that keeps nothing. SvarInn's API needs no cookie, and one kept would go with
+    the next request, perhaps to another origin after a redirect; reading each response's
+    into a jar also cost every request a urllib round trip (a fifth of httpx's time per
+    small letter, measured by benchmarks/bench_daemon.py under py-spy)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+class _CookielessClient(httpx.Client):
+    """An httpx.Client whose ``cookies`` is always an empty :class:`_NoCookies`."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        jar = self.__dict__.get("_no_cookies")
+        if jar is None:
+            jar = self.__dict__["_no_cookies"] = _NoCookies()
+        return jar
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        """httpx sets the jar at construction; nothing is kept."""
 
 
 def _read_large(client: httpx.Client) -> None:

@@ -98,3 +98,38 @@ def test_plain_reads_are_large_too(tmp_path: Path) -> None:
     assert sum(chunks) == len(BODY)
     assert max(chunks) > 64 * 1024  # httpcore's own 64 KiB reads, made larger
     assert isinstance(ssl.OPENSSL_VERSION, str)
+
+
+def test_no_cookie_is_kept_nor_sent_back() -> None:
+    """A server's Set-Cookie is neither kept nor sent with the next request (to this origin
+    or any other): SvarInn needs none, and a kept one could follow a redirect elsewhere."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for _ in range(2):
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                requests.append(request)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                    b"Set-Cookie: session=planted; Path=/\r\n\r\nok"
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with http_client(HttpConfig(), account="kommune") as client:
+            for _ in range(2):
+                response = client.get(f"http://127.0.0.1:{port}/svarinn", cookies=None)
+                assert response.headers["set-cookie"].startswith("session=")
+            assert not client.cookies
+    finally:
+        listener.close()
+        thread.join(timeout=10)
+    assert len(requests) == 2
+    assert all(b"cookie:" not in r.lower() for r in requests)
