@@ -26,6 +26,7 @@ __all__ = [
     "Metadata",
     "Mottaker",
     "RejectedItem",
+    "compact_json",
 ]
 
 
@@ -106,8 +107,9 @@ class Lenke:
 
 @dataclass(frozen=True)
 class Forsendelse:
-    """One letter from either API version. ``raw`` is the JSON object as received, ``api``
-    the version that delivered it ("v1" or "v2"); the fields mean the same for both."""
+    """One letter from either API version. ``raw`` is the JSON object as received (kept as
+    compact JSON text, ``raw_text``), ``api`` the version that delivered it ("v1" or "v2");
+    the fields mean the same for both."""
 
     id: str
     download_url: str
@@ -129,13 +131,24 @@ class Forsendelse:
     lenker: tuple[Lenke, ...] = ()  # v2 only
     avgivende_system: str | None = None  # v2 only
     taushetsbelagt_post: bool | None = None  # v2 only
-    raw: Mapping[str, Any] = field(
-        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
-    )
+    raw_text: str = field(default="{}", repr=False, compare=False)
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The item as received, read again from ``raw_text`` at each use (once a letter):
+        held as parsed objects, a listing of thousands of letters took five times the
+        memory, all of it at once during the poll."""
+        parsed: dict[str, Any] = json.loads(self.raw_text)
+        return MappingProxyType(parsed)
 
     def raw_json(self) -> str:
         """``raw`` serialised, for the ledger."""
-        return json.dumps(dict(self.raw), ensure_ascii=False, separators=(",", ":"))
+        return self.raw_text
+
+
+def compact_json(item: Mapping[str, Any]) -> str:
+    """A listed item as ``Forsendelse.raw_text`` keeps it (and the ledger stores it)."""
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

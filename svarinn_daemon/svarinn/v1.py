@@ -4,8 +4,6 @@ and ``client.py`` (HTTP); the records are ``records.py``'s."""
 
 from __future__ import annotations
 
-import copy
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from svarinn_daemon.svarinn.client import SvarInnHttpClient, path_id
@@ -26,6 +24,7 @@ from svarinn_daemon.svarinn.records import (
     Listing,
     Mottaker,
     RejectedItem,
+    compact_json,
 )
 
 __all__ = [
@@ -121,7 +120,7 @@ def parse_forsendelse(item: Any, *, index: int = 0) -> Forsendelse:
         filmetadata=parse_files(
             item.get("filmetadata"), V1_FILE_KEYS, where=f"{where}.filmetadata"
         ),
-        raw=MappingProxyType(copy.deepcopy(item)),
+        raw_text=compact_json(item),
     )
 
 

@@ -14,8 +14,6 @@ one ``PATCH {base}/svarinn/v2/forsendelser/{id}/status`` with ``MOTTATT`` or ``F
 
 from __future__ import annotations
 
-import copy
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from svarinn_daemon.errors import ProtocolError
@@ -40,6 +38,7 @@ from svarinn_daemon.svarinn.records import (
     Metadata,
     Mottaker,
     RejectedItem,
+    compact_json,
 )
 
 __all__ = [
@@ -102,7 +101,7 @@ def parse_forsendelse_v2(item: Any, *, index: int = 0) -> Forsendelse:
         lenker=_lenker(item.get("lenker")),
         avgivende_system=as_text(item.get("avgivendeSystem")),
         taushetsbelagt_post=taushet if isinstance(taushet, bool) else None,
-        raw=MappingProxyType(copy.deepcopy(item)),
+        raw_text=compact_json(item),
     )
 
 
