@@ -21,13 +21,17 @@ def test_due_actions_run_in_deadline_order_and_a_cancelled_one_never() -> None:
     deadlines = Deadlines()
     ran: list[str] = []
     done = threading.Event()
+    gate = threading.Event()
     now = time.monotonic()
+    # The thread starts with the first deadline: hold it in a first action until all are set.
+    deadlines.at(now - 10, lambda: gate.wait(WAIT))
     deadlines.at(now - 1, lambda: ran.append("second"))
     deadlines.at(now - 2, lambda: ran.append("first"))
     cancel = deadlines.at(now - 0.5, lambda: ran.append("cancelled"))
     cancel()
     cancel()  # twice: harmless
     deadlines.at(now, done.set)
+    gate.set()
     assert done.wait(WAIT)
     assert ran == ["first", "second"]
     assert deadlines.pending() == 0
@@ -53,9 +57,12 @@ def test_a_failing_action_does_not_stop_the_next() -> None:
     def broken() -> None:
         raise RuntimeError("a bug in one download's interrupt")
 
+    gate = threading.Event()
     now = time.monotonic()
+    deadlines.at(now - 10, lambda: gate.wait(WAIT))  # both set before either runs
     deadlines.at(now - 1, broken)
     deadlines.at(now, done.set)
+    gate.set()
     assert done.wait(WAIT)
 
 
