@@ -12,6 +12,10 @@ offset), and leaves every rule about names, limits and filer[] to its caller
 An entry whose end cannot be found from the stream alone (stored, with its sizes only in a
 data descriptor, and no size known from elsewhere; or compressed with a method other than
 deflate) raises :class:`NotStreamable`: the caller then reads the ZIP from a file instead.
+
+CRC-32 comes from zlib-ng (the same as ``zlib.crc32``: the tests' ZIPs, written by zipfile, check):
+Debian's zlib computes it at ~4 GiB/s, a fifth of a 1 GiB letter's time on its thread;
+zlib-ng's folding code is an order of magnitude faster.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Literal
+
+from zlib_ng.zlib_ng import crc32
 
 from svarinn_daemon.errors import VerificationError
 
@@ -196,7 +202,7 @@ class ZipStream:
         if self._inflate is None:
             take = min(self._left, len(view))
             piece = view[:take]
-            self._crc = zlib.crc32(piece, self._crc)
+            self._crc = crc32(piece, self._crc)
             self._size += take
             self._consumed += take
             self._left -= take
@@ -217,7 +223,7 @@ class ZipStream:
                 self._consumed = base + used
                 self._view_used = used
                 if out:
-                    self._crc = zlib.crc32(out, self._crc)
+                    self._crc = crc32(out, self._crc)
                     self._size += len(out)
                     yield EntryData(out)
                 if inflate.eof or (not inflate.unconsumed_tail and len(out) < OUTPUT):

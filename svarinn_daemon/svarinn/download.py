@@ -27,6 +27,7 @@ from svarinn_daemon.svarinn.deadlines import Deadlines
 from svarinn_daemon.svarinn.disposition import filename_from_header
 from svarinn_daemon.svarinn.failures import error_for_transport
 from svarinn_daemon.svarinn.origins import display_url
+from svarinn_daemon.svarinn.rawbody import body_chunks
 
 __all__ = ["Download"]
 
@@ -75,20 +76,22 @@ class Download:
     def iter_chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
         """The body in chunks; raises the daemon's errors, never httpx's. Once only.
 
-        By default each chunk is what one socket read returned (up to 64 KiB): re-chunking
-        into larger pieces costs httpx two extra copies of every byte, and the decryptor
-        batches small feeds itself."""
+        By default each chunk is what one socket read returned: re-chunking into larger
+        pieces costs httpx two extra copies of every byte, and the decryptor batches small
+        feeds itself. A large body is read past h11 (:mod:`.rawbody`)."""
         if self._started:
             raise ProtocolError(f"{self._action}: the download was already read")
         self._started = True
         account = self._account
         encoding = self._response.headers.get("Content-Encoding", "identity").strip().lower()
+        identity = encoding in ("", "identity")
         # We ask for identity; the raw stream skips httpx's decoder pass when we get it.
-        chunks = (
-            self._response.iter_raw(chunk_size)
-            if encoding in ("", "identity")
-            else self._response.iter_bytes(chunk_size)
-        )
+        if identity and chunk_size is None:
+            chunks = body_chunks(self._response)
+        elif identity:
+            chunks = self._response.iter_raw(chunk_size)
+        else:
+            chunks = self._response.iter_bytes(chunk_size)
         http = self._http
         base = http.download_deadline_base.total_seconds()
         rate = max(http.download_min_rate, 1)
@@ -110,7 +113,7 @@ class Download:
             raise error_for_transport(exc, account=account, action=self._action) from None
         finally:
             cancel()
-        received = self._response.num_bytes_downloaded
+        received = self.bytes_received if identity else self._response.num_bytes_downloaded
         if self.content_length is not None and received < self.content_length:
             raise ServiceUnavailableError(
                 f"account {account}: {self._action}: the body ended after {received} of "

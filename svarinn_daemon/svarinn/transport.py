@@ -99,14 +99,15 @@ class _LargeReadStream(netstream.PassStream):
         return _LargeReadStream(inner, tls=True)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data = self._inner.read(max(max_bytes, READ_SIZE), timeout)
+        limit = max(max_bytes, READ_SIZE)
+        data = self._inner.read(limit, timeout)
         if self._tls and data:
-            return self._gather(data)
+            return self._gather(data, limit)
         return data
 
-    def _gather(self, first: bytes) -> bytes:
+    def _gather(self, first: bytes, limit: int) -> bytes:
         """Over TLS each recv() returns one record (16 KiB at most), so HTTP parsing would
-        run per 16 KiB: take the records already here as well, up to READ_SIZE, without
+        run per 16 KiB: take the records already here as well, up to ``limit``, without
         waiting for more. A failure is left to the next read, which httpcore maps."""
         sock = self._inner.get_extra_info("socket")
         if not isinstance(sock, ssl.SSLSocket):
@@ -115,8 +116,8 @@ class _LargeReadStream(netstream.PassStream):
         previous = sock.gettimeout()
         sock.settimeout(0.0)
         try:
-            while have < READ_SIZE:
-                more = sock.recv(READ_SIZE - have)
+            while have < limit:
+                more = sock.recv(limit - have)
                 if not more:
                     break
                 parts.append(more)
