@@ -18,7 +18,7 @@ from svarinn_daemon.alerts.engine import AlertState
 from svarinn_daemon.alerts.message import Condition
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import LedgerError
-from svarinn_daemon.ledger.database import database_errors, reading, upsert
+from svarinn_daemon.ledger.database import reading, upsert, writing
 from svarinn_daemon.ledger.models import alert_states as alerts_t
 from svarinn_daemon.ledger.queries import known
 
@@ -90,5 +90,5 @@ class LedgerAlertStore:
             "details": json.dumps(dict(state.last_details), sort_keys=True),
             "updated_at": self.clock(),
         }
-        with database_errors(self.engine, "saving an alert state"), self.engine.begin() as conn:
+        with writing(self.engine, "saving an alert state") as conn:
             upsert(conn, alerts_t, values)

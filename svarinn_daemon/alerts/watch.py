@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import LedgerError
-from svarinn_daemon.ledger.database import database_errors, reading, upsert
+from svarinn_daemon.ledger.database import reading, upsert, writing
 from svarinn_daemon.ledger.models import account_polls as polls_t
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.states import FINISHED, State
@@ -165,7 +165,7 @@ class LedgerWatch:
         """Write down one poll's outcome; ``failing_since`` keeps the first failure's time."""
         now = _aware(now or self.clock(), "now")
         c = polls_t.c
-        with database_errors(self.engine, "recording a poll"), self.engine.begin() as conn:
+        with writing(self.engine, "recording a poll") as conn:
             previous = conn.execute(
                 sa.select(c.last_ok_at, c.failing_since).where(c.account == account)
             ).first()

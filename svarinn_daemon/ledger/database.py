@@ -2,7 +2,10 @@
 
 SQLite: WAL, a busy timeout, ``synchronous=FULL`` (a committed "archived" must survive a
 power cut, or the letter would be imported twice) and ``BEGIN IMMEDIATE`` for writes, so a
-claim takes the write lock before it reads. One daemon per SQLite file.
+claim takes the write lock before it reads. One daemon per SQLite file; its own writers take
+turns on a lock of the engine's before SQLite's, so a writer waiting wakes as the one before
+it commits instead of polling in SQLite's busy handler (sleeps of up to 100 ms: a third of
+the small-letter run's wall time went to them with four workers).
 PostgreSQL: the password comes from the config's Secret and is given to the driver
 directly, never put into a URL string that could be logged.
 """
@@ -12,8 +15,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.errors import ConfigError, LedgerError, LedgerUnavailableError
 
 READ_ONLY = "svarinn_read_only"
+WRITE_LOCK = "svarinn_write_lock"  # execution option: the engine's writers' lock (SQLite)
 DEFAULT_BUSY_TIMEOUT = timedelta(seconds=30)
 DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
 
@@ -99,6 +105,7 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
         # The connection used last is the one whose page cache is still valid (SQLite drops a
         # connection's whole cache when another connection wrote): reuse it first.
         pool_use_lifo=True,
+        execution_options={WRITE_LOCK: _Turns(threading.RLock(), busy_timeout)},
     )
 
     @event.listens_for(engine, "connect")
@@ -204,9 +211,35 @@ def reading(engine: Engine, doing: str) -> Iterator[sa.Connection]:
 
 @contextmanager
 def writing(engine: Engine, doing: str) -> Iterator[sa.Connection]:
-    """A write transaction; database errors become typed ledger errors."""
-    with database_errors(engine, doing), engine.begin() as conn:
+    """A write transaction; database errors become typed ledger errors. On SQLite the
+    engine's writers take turns (the lock is reentrant: a writer opening a second write
+    transaction meets SQLite's own lock and busy timeout, as before)."""
+    turns = engine.get_execution_options().get(WRITE_LOCK)
+    with _turn(turns, engine, doing), database_errors(engine, doing), engine.begin() as conn:
         yield conn
+
+
+@dataclass(frozen=True)
+class _Turns:
+    lock: threading.RLock
+    timeout: timedelta  # as SQLite's busy timeout
+
+
+@contextmanager
+def _turn(turns: _Turns | None, engine: Engine, doing: str) -> Iterator[None]:
+    if turns is None:
+        yield
+        return
+    seconds = turns.timeout.total_seconds()
+    if not turns.lock.acquire(timeout=seconds):
+        raise LedgerUnavailableError(
+            f"ledger database {describe_url(engine.url)} failed while {doing}: another "
+            f"of its writers held it for more than {seconds:g}s"
+        )
+    try:
+        yield
+    finally:
+        turns.lock.release()
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:

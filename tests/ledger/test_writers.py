@@ -1,0 +1,91 @@
+"""A SQLite ledger's own writers take turns on the engine's lock before SQLite's: a writer
+waits for the one before it to commit, not in SQLite's busy handler (which sleeps and, with
+no busy timeout left, fails). Another process still meets SQLite's lock and busy timeout
+(tests/e2e/test_own_faults.py)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from svarinn_daemon.config import LedgerConfig
+from svarinn_daemon.errors import LedgerUnavailableError
+from svarinn_daemon.ledger.database import build_engine, reading, writing
+
+THREADS = 4
+WRITES = 40
+
+
+def _engine(tmp_path: Path, busy: timedelta, *, sqlite_busy_ms: int | None = None) -> sa.Engine:
+    url = f"sqlite:///{tmp_path / 'l.sqlite3'}"
+    engine = build_engine(LedgerConfig(url=url), busy_timeout=busy)
+    if sqlite_busy_ms is not None:  # SQLite's own wait only, after the daemon's PRAGMAs
+
+        @sa.event.listens_for(engine, "connect")
+        def _busy(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={sqlite_busy_ms}")
+
+    with writing(engine, "creating") as conn:
+        conn.exec_driver_sql("CREATE TABLE counts (thread INTEGER, n INTEGER)")
+    return engine
+
+
+def test_writers_in_one_process_never_meet_sqlite_s_lock(tmp_path: Path) -> None:
+    """With SQLite's own busy wait at zero, SQLite refuses any writer that finds another in
+    its transaction; each writer here holds its transaction across a thread switch."""
+    engine = _engine(tmp_path, timedelta(seconds=30), sqlite_busy_ms=0)
+    failures: list[BaseException] = []
+    start = threading.Barrier(THREADS)
+
+    def work(thread: int) -> None:
+        start.wait()
+        try:
+            for n in range(WRITES):
+                with writing(engine, "counting") as conn:
+                    conn.exec_driver_sql("INSERT INTO counts VALUES (?, ?)", (thread, n))
+                    threading.Event().wait(0.0005)  # let the other writers run meanwhile
+        except BaseException as exc:
+            failures.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert failures == []
+    with reading(engine, "counting") as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM counts").scalar() == THREADS * WRITES
+    engine.dispose()
+
+
+def test_a_writer_held_past_the_busy_timeout_is_a_temporary_error(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, timedelta(milliseconds=200))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with writing(engine, "holding") as conn:
+            conn.exec_driver_sql("INSERT INTO counts VALUES (0, 0)")
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        with (
+            pytest.raises(LedgerUnavailableError, match=r"more than 0\.2s") as caught,
+            writing(engine, "counting"),
+        ):
+            pass
+        assert caught.value.temporary
+    finally:
+        release.set()
+        holder.join(30)
+    with writing(engine, "counting") as conn:  # the turn came back
+        conn.exec_driver_sql("INSERT INTO counts VALUES (1, 1)")
+    engine.dispose()
