@@ -22,7 +22,7 @@ import httpx
 __all__ = ["DIRECT_MIN", "body_chunks"]
 
 DIRECT_MIN = 8 << 20  # bytes announced from which the body is read past h11
-READ_SIZE = 512 << 10  # bytes asked of each direct socket read
+READ_SIZE = 384 << 10  # bytes asked of each direct socket read
 
 
 def body_chunks(response: httpx.Response, *, direct_min: int = DIRECT_MIN) -> Iterator[bytes]:
