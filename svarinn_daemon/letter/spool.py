@@ -10,7 +10,8 @@ where the filesystem allows it: the plaintext is read once more at most (a zip's
 so caching it only costs fresh page allocations and a long ``fsync`` at the end. Where
 ``O_DIRECT`` is refused (tmpfs, some network filesystems) the writes fall back to the
 page cache. Write errors found by the thread surface at the next ``write()`` or at
-``finish()``.
+``finish()``. A file asked to hash what it holds (``digest``) gets a second thread for that,
+beside the writer, so the hashing never waits for the disk.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ _O_DIRECT = getattr(os, "O_DIRECT", 0)
 class SpoolFile:
     """One plaintext being written; ``finish()`` makes it durable, ``remove()`` deletes it.
 
-    ``digest``, when given, is updated with every byte in order: by the writer thread for
-    the blocks it writes (hashing beside the letter's own thread, not on it), and with the
-    rest at ``finish()``."""
+    ``digest``, when given, is updated with every byte in order: by a hashing thread for
+    the blocks the writer thread writes (beside the letter's own thread and the writes, not
+    on either), and with the rest at ``finish()``."""
 
     def __init__(self, path: Path, *, direct: bool = True, digest: Hash | None = None):
         self.path = path
@@ -140,7 +141,10 @@ class SpoolFile:
 
 
 class _Writer:
-    """Writes full buffers in order on its own thread; hands back empty ones."""
+    """Writes full buffers in order on its own thread; hands back empty ones. With a
+    ``digest``, a second thread hashes each buffer while the first writes it (an O_DIRECT
+    write waits for the disk: hashing behind it on one thread made that thread the letter's
+    bottleneck); a buffer is handed back once both are done with it."""
 
     def __init__(
         self, fd: int, empty: list[mmap.mmap], *, direct: bool, digest: Hash | None = None
@@ -154,13 +158,27 @@ class _Writer:
         for buffer in empty:
             self._free.put(buffer)
         self._failure: OSError | None = None
-        self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
-        self._thread.start()
+        self._users: dict[int, int] = {}  # id(buffer) -> threads still reading it
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, name="spool-writer", daemon=True)]
+        self._hash: queue.Queue[mmap.mmap | None] | None = None
+        if digest is not None:
+            self._hash = queue.Queue()
+            self._threads.append(
+                threading.Thread(target=self._hashing, args=(digest,), name="spool-hash")
+            )
+            self._threads[-1].daemon = True
+        for thread in self._threads:
+            thread.start()
 
     def swap(self, full: mmap.mmap) -> mmap.mmap:
         """Queue ``full`` for writing; returns an empty buffer (waits while the disk lags)."""
         self._raise_failure()
+        with self._lock:
+            self._users[id(full)] = len(self._threads)
         self._full.put(full)
+        if self._hash is not None:
+            self._hash.put(full)
         return self._free.get()
 
     def finish(self, tail: memoryview) -> None:
@@ -174,25 +192,42 @@ class _Writer:
         _write_all(self._fd, tail, self._offset)
 
     def stop(self) -> None:
-        if self._thread.is_alive():
+        if self._threads[0].is_alive():
             self._full.put(None)
-            self._thread.join()
+        if self._hash is not None and self._threads[1].is_alive():
+            self._hash.put(None)
+        for thread in self._threads:
+            thread.join()
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
             raise self._failure
+
+    def _done_with(self, buffer: mmap.mmap) -> None:
+        with self._lock:
+            left = self._users[id(buffer)] - 1
+            if left:
+                self._users[id(buffer)] = left
+                return
+            del self._users[id(buffer)]
+        self._free.put(buffer)
 
     def _run(self) -> None:
         while (buffer := self._full.get()) is not None:
             if self._failure is None:
                 try:
                     with memoryview(buffer) as view:
-                        if self._digest is not None:
-                            self._digest.update(view)
                         self._write(view)
                 except OSError as exc:
                     self._failure = exc.with_traceback(None)  # no frames holding views
-            self._free.put(buffer)
+            self._done_with(buffer)
+
+    def _hashing(self, digest: Hash) -> None:
+        assert self._hash is not None
+        while (buffer := self._hash.get()) is not None:
+            with memoryview(buffer) as view:
+                digest.update(view)
+            self._done_with(buffer)
 
     def _write(self, view: memoryview) -> None:
         try:

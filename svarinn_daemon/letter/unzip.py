@@ -60,8 +60,8 @@ from svarinn_daemon.policies import VerifyPolicy
 __all__ = ["NotStreamable", "StreamedLetter", "StreamingUnzip"]
 
 HEAD = 1024  # bytes kept of each entry (and of the whole body) to tell its file type
-# An entry larger than this (or of unknown size) is hashed by its file's writer thread, beside
-# the decryption; a smaller one here, where it costs less than waiting for that thread.
+# An entry larger than this (or of unknown size) is hashed by its spool file's own thread,
+# beside the decryption and the writes; a smaller one here, where that costs less.
 HASH_ON_WRITER = 8 << 20
 # While an entry streams its ratio so far is judged only past this many bytes: a document may
 # well begin with megabytes that compress far better than the whole (the whole is judged at

@@ -88,13 +88,18 @@ def test_notifier_survives_a_missing_socket(tmp_path: Path) -> None:
 LARGE_SIZES = [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 12_345]
 
 
+@pytest.mark.parametrize("hashed", [True, False], ids=["hashed", "unhashed"])
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "buffered"])
 @pytest.mark.parametrize("size", LARGE_SIZES)
-def test_spool_round_trip_across_block_boundaries(tmp_path: Path, size: int, direct: bool) -> None:
-    """Past the first block the writer thread takes over (O_DIRECT where allowed); the file
-    must hold exactly what was written, whatever the write sizes."""
+def test_spool_round_trip_across_block_boundaries(
+    tmp_path: Path, size: int, direct: bool, hashed: bool
+) -> None:
+    """Past the first block the writer thread takes over (O_DIRECT where allowed), and a
+    second one hashes beside it; the file must hold exactly what was written, whatever the
+    write sizes, and the digest be the file's."""
     data = os.urandom(size)
-    f = SpoolFile(tmp_path / "letter.part", direct=direct)
+    digest = hashlib.sha256() if hashed else None
+    f = SpoolFile(tmp_path / "letter.part", direct=direct, digest=digest)
     for start, step in zip(range(0, size, 7919 * 9), itertools.cycle([7919, 65536, BLOCK])):
         f.write(data[start : start + 7919 * 9][:step])
         f.write(data[start + step : start + 7919 * 9])
@@ -103,7 +108,9 @@ def test_spool_round_trip_across_block_boundaries(tmp_path: Path, size: int, dir
     assert path.stat().st_size == size
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert not [t for t in threading.enumerate() if t.name == "spool-writer"]
+    if digest is not None:
+        assert digest.digest() == hashlib.sha256(data).digest()
+    assert not [t for t in threading.enumerate() if t.name.startswith("spool-")]
 
 
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no tmpfs at /dev/shm")
@@ -117,22 +124,24 @@ def test_spool_on_tmpfs_falls_back_to_the_page_cache() -> None:
 
 
 def test_remove_stops_the_writer_and_deletes_the_file(tmp_path: Path) -> None:
-    f = SpoolFile(tmp_path / "letter.part")
+    f = SpoolFile(tmp_path / "letter.part", digest=hashlib.sha256())
     f.write(os.urandom(3 * BLOCK))
-    assert [t for t in threading.enumerate() if t.name == "spool-writer"]
+    names = {t.name for t in threading.enumerate()}
+    assert {"spool-writer", "spool-hash"} <= names
     f.remove()
     assert not (tmp_path / "letter.part").exists()
-    assert not [t for t in threading.enumerate() if t.name == "spool-writer"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("spool-")]
 
 
 _FULL_DISK = """
-import json, resource, signal, sys
+import hashlib, json, resource, signal, sys
 from pathlib import Path
 from svarinn_daemon.errors import StorageError
 from svarinn_daemon.letter.spool import BLOCK, SpoolFile
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (2 * BLOCK + 4096, 2 * BLOCK + 4096))
-f = SpoolFile(Path(sys.argv[1]), direct=sys.argv[2] == "direct")
+digest = hashlib.sha256() if sys.argv[3] == "hashed" else None
+f = SpoolFile(Path(sys.argv[1]), direct=sys.argv[2] == "direct", digest=digest)
 try:
     for _ in range(6):
         f.write(bytes(BLOCK))
@@ -144,13 +153,16 @@ except StorageError as exc:
 """
 
 
+@pytest.mark.parametrize("hashed", ["hashed", "unhashed"])
 @pytest.mark.parametrize("direct", ["direct", "buffered"])
-def test_a_write_error_in_the_writer_thread_is_a_storage_error(tmp_path: Path, direct: str) -> None:
+def test_a_write_error_in_the_writer_thread_is_a_storage_error(
+    tmp_path: Path, direct: str, hashed: str
+) -> None:
     """A real write failure (the file size limit: EFBIG) found by the writer thread comes
     out of the next write() or finish() as a temporary StorageError naming the file."""
     path = tmp_path / "letter.part"
     run = subprocess.run(
-        [sys.executable, "-c", _FULL_DISK, str(path), direct],
+        [sys.executable, "-c", _FULL_DISK, str(path), direct, hashed],
         capture_output=True,
         text=True,
         timeout=60,
