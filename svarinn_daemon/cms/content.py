@@ -31,7 +31,7 @@ from svarinn_daemon.errors import (
 BLOCK = 16
 _MIN_RUN_PAYLOAD = 64  # shorter segments are not worth the batch machinery
 _MIN_BATCH = 8
-_MAX_BATCH = 64  # records per batch: 64 KB joins stay in cache and below malloc's mmap size
+_MAX_BATCH = 128  # records per batch: 128 KB joins stay in L2 and below malloc's mmap size
 _GROUP_BYTES = 1 << 16  # ciphertext gathered before AES runs
 _INDEFINITE = -1
 
