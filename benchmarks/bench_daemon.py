@@ -8,7 +8,8 @@ Two workloads, each through a fresh simulator, ledger and archive:
   hashlib.sha256 over 1 MiB chunks, no parsing, no I/O but reading the (cached) file.
 
 The simulator runs in its own process (``--serve``), so it shares neither the daemon's GIL
-nor its RSS; the daemon is ``svarinn-daemon poll-once`` as a child process with
+nor its RSS, and sends a plain-HTTP download with ``sendfile()``, so it takes little of the
+CPU the daemon needs; the daemon is ``svarinn-daemon poll-once`` as a child process with
 ``[daemon] concurrency`` from ``--concurrency``. Its peak RSS comes from ``os.wait4`` (the
 child's own ``ru_maxrss``). Every letter is checked (acknowledged once, archived with the
 right sha256).
