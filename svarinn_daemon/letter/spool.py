@@ -214,20 +214,33 @@ class _Writer:
 
     def _run(self) -> None:
         while (buffer := self._full.get()) is not None:
-            if self._failure is None:
-                try:
+            try:
+                if self._failure is None:
                     with memoryview(buffer) as view:
                         self._write(view)
-                except OSError as exc:
-                    self._failure = exc.with_traceback(None)  # no frames holding views
-            self._done_with(buffer)
+            except Exception as exc:
+                self._fail(exc)
+            finally:
+                self._done_with(buffer)
 
     def _hashing(self, digest: Hash) -> None:
         assert self._hash is not None
         while (buffer := self._hash.get()) is not None:
-            with memoryview(buffer) as view:
-                digest.update(view)
-            self._done_with(buffer)
+            try:
+                with memoryview(buffer) as view:
+                    digest.update(view)
+            except Exception as exc:
+                self._fail(exc)
+            finally:
+                self._done_with(buffer)
+
+    def _fail(self, exc: Exception) -> None:
+        """Keep the first failure for the letter's thread; either thread goes on taking
+        buffers, so the letter's thread never waits for one that will not come back."""
+        if self._failure is None:
+            if not isinstance(exc, OSError):  # a bug here is still this letter's failure
+                exc = OSError(errno.EIO, f"{type(exc).__name__}: {exc}")
+            self._failure = exc.with_traceback(None)  # no frames holding views
 
     def _write(self, view: memoryview) -> None:
         try:

@@ -6,6 +6,7 @@ what it says to SvarInn: one ``httpx.Client`` per account, built from its ``Http
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 
 import httpcore
@@ -110,12 +111,16 @@ class _LargeReadStream(netstream.PassStream):
         run per 16 KiB: take the records already here as well, up to ``limit``, without
         waiting for more. A failure is left to the next read, which httpcore maps."""
         sock = self._inner.get_extra_info("socket")
-        if not isinstance(sock, ssl.SSLSocket):
-            return first  # TLS in TLS (an https proxy): httpcore's own stream
+        if not isinstance(sock, ssl.SSLSocket) or isinstance(
+            self._inner.get_extra_info("ssl_object"), ssl.SSLObject
+        ):
+            # TLS in TLS (an https proxy): the socket carries the proxy's outer layer, whose
+            # bytes are the inner records, not the body; httpcore's own stream reads them.
+            return first
         parts, have = [first], len(first)
         previous = sock.gettimeout()
-        sock.settimeout(0.0)
         try:
+            sock.settimeout(0.0)
             while have < limit:
                 more = sock.recv(limit - have)
                 if not more:
@@ -127,7 +132,8 @@ class _LargeReadStream(netstream.PassStream):
         except OSError:
             pass  # said by the next read, through httpcore's error mapping
         finally:
-            sock.settimeout(previous)
+            with contextlib.suppress(OSError):  # a socket closed meanwhile: the next read says
+                sock.settimeout(previous)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 

@@ -198,3 +198,32 @@ def test_a_write_the_disk_refuses_under_o_direct_is_done_through_the_page_cache(
     finally:
         os.close(fd)
     assert path.read_bytes() == data[1:]
+
+
+class _FailingDigest:
+    """A digest that breaks on its second block: neither spool thread may hang for it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def update(self, data: object) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            raise ValueError("digest broke")
+
+
+@pytest.mark.timeout(60)
+def test_a_hashing_thread_that_fails_is_a_storage_error_not_a_hang(tmp_path: Path) -> None:
+    from svarinn_daemon.errors import StorageError
+
+    f = SpoolFile(tmp_path / "letter.part", digest=_FailingDigest())  # type: ignore[arg-type]
+
+    def fill() -> None:
+        for _ in range(8):
+            f.write(bytes(BLOCK))
+        f.finish()
+
+    with pytest.raises(StorageError, match="digest broke"):
+        fill()
+    f.remove()
+    assert not [t for t in threading.enumerate() if t.name.startswith("spool-")]

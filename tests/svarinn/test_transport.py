@@ -4,6 +4,7 @@ connection that breaks while they are gathered still ends in httpx's own error."
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import struct
@@ -12,12 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpcore
 import httpx
 import pytest
 
 from svarinn_daemon.config.model import HttpConfig
+from svarinn_daemon.netstream import WrappingBackend
 from svarinn_daemon.simulator.tls import make_server_tls
-from svarinn_daemon.svarinn.transport import READ_SIZE, http_client
+from svarinn_daemon.svarinn.transport import READ_SIZE, _LargeReadStream, http_client
 
 BODY = bytes(range(256)) * 8192  # 2 MiB
 TLS_RECORD = 16 * 1024
@@ -133,3 +136,56 @@ def test_no_cookie_is_kept_nor_sent_back() -> None:
         thread.join(timeout=10)
     assert len(requests) == 2
     assert all(b"cookie:" not in r.lower() for r in requests)
+
+
+def _relay(listener: socket.socket, context: ssl.SSLContext, inner_port: int) -> None:
+    """A TLS-terminating hop (what an https proxy is once its tunnel is up): the outer TLS
+    ends here, its plaintext -- the inner TLS records -- goes on to ``inner_port``."""
+    raw, _ = listener.accept()
+    outer = context.wrap_socket(raw, server_side=True)
+    inner = socket.create_connection(("127.0.0.1", inner_port))
+    with outer, inner:
+        ends = [outer, inner]
+        while True:
+            ready, _, _ = select.select(ends, [], [], 10)
+            if not ready:
+                return
+            for end in ready:
+                data = end.recv(65536)
+                if not data:
+                    return
+                (inner if end is outer else outer).sendall(data)
+
+
+def test_tls_in_tls_gathers_nothing_from_the_outer_socket(tmp_path: Path) -> None:
+    """Through an https proxy httpcore runs TLS inside TLS: the socket underneath carries
+    the outer layer, so gathering from it would splice the inner TLS records into the body.
+    Real sockets, real TLS both ways, httpcore's own TLS-in-TLS stream under ours."""
+    with tls_server(tmp_path / "inner") as (url, inner_ca):
+        inner_port = int(url.rsplit(":", 1)[1].split("/")[0])
+        outer_pki = make_server_tls(tmp_path / "outer")
+        listener = socket.create_server(("127.0.0.1", 0))
+        relay = threading.Thread(
+            target=_relay,
+            args=(listener, outer_pki.server_context(), inner_port),
+            daemon=True,
+        )
+        relay.start()
+        backend = WrappingBackend(httpcore.SyncBackend(), _LargeReadStream)
+        stream = backend.connect_tcp("127.0.0.1", listener.getsockname()[1], timeout=10)
+        outer = ssl.create_default_context(cafile=str(outer_pki.ca_certificate))
+        inner = ssl.create_default_context(cafile=str(inner_ca))
+        stream = stream.start_tls(outer, "127.0.0.1", timeout=10)
+        stream = stream.start_tls(inner, "127.0.0.1", timeout=10)
+        stream.write(b"GET /forsendelse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", timeout=10)
+        received = b""
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode()
+        while len(received) < len(head) + len(BODY):
+            data = stream.read(READ_SIZE, timeout=10)
+            if not data:
+                break
+            received += data
+        stream.close()
+        listener.close()
+        relay.join(timeout=10)
+    assert received == head + BODY
