@@ -233,8 +233,9 @@ def _turn(turns: _Turns | None, engine: Engine, doing: str) -> Iterator[None]:
     seconds = turns.timeout.total_seconds()
     if not turns.lock.acquire(timeout=seconds):
         raise LedgerUnavailableError(
-            f"ledger database {describe_url(engine.url)} failed while {doing}: another "
-            f"of its writers held it for more than {seconds:g}s"
+            f"ledger database {describe_url(engine.url)} failed while {doing}: waited more "
+            f"than {seconds:g}s for the daemon's other writer (which may itself be waiting "
+            "for another connection's lock)"
         )
     try:
         yield
