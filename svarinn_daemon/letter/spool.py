@@ -25,6 +25,7 @@ import queue
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -160,14 +161,25 @@ class _Writer:
         self._failure: OSError | None = None
         self._users: dict[int, int] = {}  # id(buffer) -> threads still reading it
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, name="spool-writer", daemon=True)]
+        self._threads = [
+            threading.Thread(
+                target=self._consume,
+                args=(self._full, self._write_unless_failed),
+                name="spool-writer",
+                daemon=True,
+            )
+        ]
         self._hash: queue.Queue[mmap.mmap | None] | None = None
         if digest is not None:
             self._hash = queue.Queue()
             self._threads.append(
-                threading.Thread(target=self._hashing, args=(digest,), name="spool-hash")
+                threading.Thread(
+                    target=self._consume,
+                    args=(self._hash, digest.update),
+                    name="spool-hash",
+                    daemon=True,
+                )
             )
-            self._threads[-1].daemon = True
         for thread in self._threads:
             thread.start()
 
@@ -212,27 +224,22 @@ class _Writer:
             del self._users[id(buffer)]
         self._free.put(buffer)
 
-    def _run(self) -> None:
-        while (buffer := self._full.get()) is not None:
+    def _consume(
+        self, work: queue.Queue[mmap.mmap | None], each: Callable[[memoryview], object]
+    ) -> None:
+        """One thread's loop: ``each`` buffer in order until ``None``."""
+        while (buffer := work.get()) is not None:
             try:
-                if self._failure is None:
-                    with memoryview(buffer) as view:
-                        self._write(view)
+                with memoryview(buffer) as view:
+                    each(view)
             except Exception as exc:
                 self._fail(exc)
             finally:
                 self._done_with(buffer)
 
-    def _hashing(self, digest: Hash) -> None:
-        assert self._hash is not None
-        while (buffer := self._hash.get()) is not None:
-            try:
-                with memoryview(buffer) as view:
-                    digest.update(view)
-            except Exception as exc:
-                self._fail(exc)
-            finally:
-                self._done_with(buffer)
+    def _write_unless_failed(self, view: memoryview) -> None:
+        if self._failure is None:
+            self._write(view)
 
     def _fail(self, exc: Exception) -> None:
         """Keep the first failure for the letter's thread; either thread goes on taking
