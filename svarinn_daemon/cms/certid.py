@@ -6,6 +6,7 @@ re-encoding), because ``issuerAndSerialNumber`` matching compares encodings.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -39,6 +40,7 @@ class CertificateIds:
         return f"issuer={describe_name(self.issuer_der)} serial={self.serial:X}"
 
 
+@functools.lru_cache(maxsize=64)  # per letter, for the same few certificates: parsed once
 def certificate_ids(certificate: x509.Certificate) -> CertificateIds:
     try:
         tbs = der.parse(certificate.tbs_certificate_bytes, what="certificate")

@@ -2,7 +2,7 @@
 
     poll ─▶ ledger.record_seen ─▶ ledger.claim
                                       │
-    stages.download:  client.download (stream) ─▶ decode (cms + sha256) ─▶ spool (0600, fsync)
+    stages.download:  client.download (stream) ─▶ decode (cms + sha256) ─▶ spool (0600)
                                       │
     stages.archive:   verify (filmetadata, zip entries) ─▶ adapter transaction ─▶ commit
                                       │

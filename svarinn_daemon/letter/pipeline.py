@@ -1,7 +1,7 @@
 """The pipeline: the one place that puts the steps in order.
 
     poll -> ledger.record_seen -> ledger.claim -> client.download -> cms decrypt + sha256
-         -> spool (0600, fsync) -> verify against filmetadata -> archive adapter
+         -> spool (0600) -> verify against filmetadata -> archive adapter
          -> ledger.mark_archived -> client.acknowledge (kvitterMottak) -> ledger.mark_acknowledged
 
 Every step's result is in the ledger before the next step starts, so a crash at any instant

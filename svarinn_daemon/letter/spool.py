@@ -1,13 +1,16 @@
-"""Temporary files for letters in flight: mode 0600, fsynced, removed when done.
+"""Temporary files for letters in flight: mode 0600, removed when done.
 
 They live in ``<state_directory>/spool`` so that leftovers from a crash can be found and
-removed at the next start (the ledger, not the spool, says what is done).
+removed at the next start (the ledger, not the spool, says what is done). They are not
+fsynced: after a crash nothing reads them again, and what keeps one (the ``filesystem``
+archive's hard link) fsyncs it itself before its commit, as it does a copy. An fsync here
+was a second journal commit for every letter.
 
-A small letter is gathered in one buffer and written and fsynced at ``finish()``. Once a
+A small letter is gathered in one buffer and written at ``finish()``. Once a
 letter outgrows that buffer, a writer thread takes over, so the disk works while the next
 megabytes are downloaded and decrypted, and the writes bypass the page cache (``O_DIRECT``)
 where the filesystem allows it: the plaintext is read once more at most (a zip's entries),
-so caching it only costs fresh page allocations and a long ``fsync`` at the end. Where
+so caching it only costs fresh page allocations and a long ``fsync`` at the archive. Where
 ``O_DIRECT`` is refused (tmpfs, some network filesystems) the writes fall back to the
 page cache. Write errors found by the thread surface at the next ``write()`` or at
 ``finish()``. A file asked to hash what it holds (``digest``) gets a second thread for that,
@@ -42,7 +45,7 @@ _O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class SpoolFile:
-    """One plaintext being written; ``finish()`` makes it durable, ``remove()`` deletes it.
+    """One plaintext being written; ``finish()`` completes it, ``remove()`` deletes it.
 
     ``digest``, when given, is updated with every byte in order: by a hashing thread for
     the blocks the writer thread writes (beside the letter's own thread and the writes, not
@@ -93,7 +96,8 @@ class SpoolFile:
         self._used = 0
 
     def finish(self) -> Path:
-        """Write what is left, fsync, close; the file is complete and durable on return."""
+        """Write what is left and close; the file is complete on return (not fsynced: see
+        the module's docstring)."""
         if self._fd is None:
             return self.path
         try:
@@ -104,7 +108,6 @@ class SpoolFile:
                     if self.digest is not None:
                         self.digest.update(view[: self._used])
                     _write_all(self._fd, view[: self._used], 0)
-            os.fsync(self._fd)
         except OSError as exc:
             raise storage_error("write spool file", self.path, exc) from None
         finally:

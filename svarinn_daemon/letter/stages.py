@@ -1,6 +1,6 @@
 """The two heavy stages of one letter, which the pipeline calls in order:
 
-    download: client.download (stream) -> decode (CMS decrypt + sha256) -> spool (0600, fsync)
+    download: client.download (stream) -> decode (CMS decrypt + sha256) -> spool (0600)
     archive:  verify (magic bytes, sha256, size, zip entries) -> adapter transaction -> commit
 
 A SvarInn V2 letter, always a ZIP, is unpacked while it downloads instead (``unzip.py``): its
