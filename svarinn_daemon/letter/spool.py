@@ -84,12 +84,13 @@ class SpoolFile:
 
     def _hand_over(self) -> None:
         assert self._fd is not None
-        if self._writer is None:
+        if len(self._buffers) == 1:
             self._buffers += [mmap.mmap(-1, BLOCK) for _ in range(_BUFFERS - 1)]
-            self._writer = _Writer(
-                self._fd, self._buffers[1:], direct=self._direct, digest=self.digest
-            )
         try:
+            if self._writer is None:
+                self._writer = _Writer(
+                    self._fd, self._buffers[1:], direct=self._direct, digest=self.digest
+                )
             self._buffer = self._writer.swap(self._buffer)
         except OSError as exc:
             raise storage_error("write spool file", self.path, exc) from None
@@ -183,8 +184,14 @@ class _Writer:
                     daemon=True,
                 )
             )
-        for thread in self._threads:
-            thread.start()
+        for started, thread in enumerate(self._threads):
+            try:
+                thread.start()
+            except RuntimeError as exc:  # no thread to be had: end the ones started
+                for queue_ in (self._full, self._hash)[:started]:
+                    assert queue_ is not None
+                    queue_.put(None)
+                raise OSError(errno.EAGAIN, f"cannot start a spool thread: {exc}") from None
 
     def swap(self, full: mmap.mmap) -> mmap.mmap:
         """Queue ``full`` for writing; returns an empty buffer (waits while the disk lags)."""

@@ -124,6 +124,40 @@ def test_modes_and_hardlinks(tmp_path: Path, hardlink: bool) -> None:
     assert source.read_bytes() == b"%PDF-"
 
 
+@pytest.mark.parametrize("hardlink", [True, False])
+def test_what_the_archive_keeps_is_fsynced_before_the_commit(
+    tmp_path: Path, hardlink: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spool does not fsync its files: the archive must, for a hard link as for a copy,
+    with the letter's directory, before the rename that commits it, then the root."""
+    arch = archive(tmp_path, root=str(tmp_path / "a"), hardlink=hardlink)
+    source = tmp_path / "spool"
+    source.write_bytes(b"%PDF-")
+    steps: list[tuple[str, int]] = []  # ("fsync", inode) and ("rename", 0), in order
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        steps.append(("fsync", os.fstat(fd).st_ino))
+
+    def rename(*args: object, **kwargs: object) -> None:
+        real_rename(*args, **kwargs)  # type: ignore[arg-type]
+        steps.append(("rename", 0))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    tx = arch.begin(FID, {})
+    tx.add_document("a.pdf", source, meta(b"%PDF-"))
+    tx.commit(VERIFICATION)
+    letter = tmp_path / "a" / FID
+    assert ("rename", 0) in steps
+    before = {ino for what, ino in steps[: steps.index(("rename", 0))] if what == "fsync"}
+    kept = {p.stat().st_ino for p in letter.iterdir()} | {letter.stat().st_ino}
+    assert kept <= before
+    assert (letter / "a.pdf").stat().st_ino == source.stat().st_ino or not hardlink
+    assert steps[-1] == ("fsync", (tmp_path / "a").stat().st_ino)
+
+
 def test_default_modes_and_root(tmp_path: Path) -> None:
     arch = archive(tmp_path)
     assert arch.root == tmp_path / "state" / "archive"

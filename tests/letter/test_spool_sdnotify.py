@@ -21,7 +21,7 @@ from svarinn_daemon.letter.spool import BLOCK, Spool, SpoolFile, _Writer
 from svarinn_daemon.service.sdnotify import Notifier
 
 
-def test_spool_file_is_private_durable_and_removable(tmp_path: Path) -> None:
+def test_spool_file_is_private_and_removable(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
     spool.prepare()
     assert stat.S_IMODE((tmp_path / "spool").stat().st_mode) == 0o700
@@ -227,3 +227,30 @@ def test_a_hashing_thread_that_fails_is_a_storage_error_not_a_hang(tmp_path: Pat
         fill()
     f.remove()
     assert not [t for t in threading.enumerate() if t.name.startswith("spool-")]
+
+
+@pytest.mark.timeout(60)
+def test_a_spool_thread_that_cannot_start_is_a_storage_error_and_leaves_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads exhausted (what start() raises then) when the hashing thread starts: the
+    writer thread already started ends too, and the letter gets a StorageError."""
+    from svarinn_daemon.errors import StorageError
+
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "spool-hash":
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    f = SpoolFile(tmp_path / "letter.part", digest=hashlib.sha256())
+    with pytest.raises(StorageError, match="cannot start a spool thread"):
+        f.write(bytes(BLOCK + 1))
+    f.remove()
+    for thread in threading.enumerate():
+        if thread.name.startswith("spool-"):
+            thread.join(30)  # told to end: it does not wait for anything else
+    assert not [t for t in threading.enumerate() if t.name.startswith("spool-")]
+    assert not (tmp_path / "letter.part").exists()
