@@ -12,8 +12,10 @@ never archived, nothing temporary left behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -220,7 +222,15 @@ def _spooled_bytes(h: Harness) -> int:
     if not h.spool.is_dir():
         return 0
     # A spooled plaintext, or a V2 letter's entries unpacked as it downloads (*.part.d/).
-    return sum(p.stat().st_size for p in h.spool.rglob("*.part") if p.is_file())
+    # The daemon removes other letters' files meanwhile: one gone since the listing is 0.
+    # (os.walk passes over a directory removed under it; Path.rglob raises.)
+    total = 0
+    for directory, _dirs, files in os.walk(h.spool):
+        for name in files:
+            if name.endswith(".part"):
+                with contextlib.suppress(FileNotFoundError):
+                    total += os.stat(os.path.join(directory, name)).st_size
+    return total
 
 
 def _log_events(log: Path, event: str) -> list[dict[str, Any]]:
