@@ -2,10 +2,19 @@
 
 SQLite: WAL, a busy timeout, ``synchronous=FULL`` (a committed "archived" must survive a
 power cut, or the letter would be imported twice) and ``BEGIN IMMEDIATE`` for writes, so a
-claim takes the write lock before it reads. One daemon per SQLite file; its own writers take
-turns on a lock of the engine's before SQLite's, so a writer waiting wakes as the one before
-it commits instead of polling in SQLite's busy handler (sleeps of 1 to 100 ms; strace counted
-five a letter with four workers).
+claim takes the write lock before it reads. A write that only takes a lease (a claim) is
+committed with ``synchronous=NORMAL`` (``writing(durable=False)``): it survives the process
+being killed, and a power cut can only undo it whole (WAL keeps the file consistent), leaving
+the letter claimable as before. The next durable commit, the letter's own next step among
+them, syncs it with everything before it. That saves one fsync in three per letter.
+PostgreSQL commits every write synchronously: there another daemon could claim a letter
+whose claim a crashed server forgot.
+
+One daemon per SQLite file; its own writers take turns on a lock of the engine's before
+SQLite's, so a writer waiting wakes as the one before it commits instead of polling in
+SQLite's busy handler (sleeps of 1 to 100 ms; strace counted five a letter with four
+workers).
+
 PostgreSQL: the password comes from the config's Secret and is given to the driver
 directly, never put into a URL string that could be logged.
 """
@@ -32,6 +41,8 @@ from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.errors import ConfigError, LedgerError, LedgerUnavailableError
 
 READ_ONLY = "svarinn_read_only"
+DURABLE = "svarinn_durable"  # execution option: False for a write only a power cut may undo
+_SYNCHRONOUS = "svarinn_synchronous"  # a SQLite connection's level (connection info)
 WRITE_LOCK = "svarinn_write_lock"  # execution option: the engine's writers' lock (SQLite)
 DEFAULT_BUSY_TIMEOUT = timedelta(seconds=30)
 DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
@@ -109,7 +120,7 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Take over transaction control from the sqlite3 module (it would defer BEGIN).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -120,11 +131,22 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
+        record.info[_SYNCHRONOUS] = "FULL"
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        # Every write sets the level it needs (SQLite refuses a change inside a transaction),
+        # so a connection a claim used never commits a durable write with less.
+        level = "FULL" if options.get(DURABLE, True) else "NORMAL"
+        info = conn.connection.info
+        if info.get(_SYNCHRONOUS) != level:
+            conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+            info[_SYNCHRONOUS] = level
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -210,12 +232,18 @@ def reading(engine: Engine, doing: str) -> Iterator[sa.Connection]:
 
 
 @contextmanager
-def writing(engine: Engine, doing: str) -> Iterator[sa.Connection]:
+def writing(engine: Engine, doing: str, *, durable: bool = True) -> Iterator[sa.Connection]:
     """A write transaction; database errors become typed ledger errors. On SQLite the
     engine's writers take turns (the lock is reentrant: a writer opening a second write
-    transaction meets SQLite's own lock and busy timeout, as before)."""
+    transaction meets SQLite's own lock and busy timeout, as before). ``durable`` False: a
+    write a power cut may undo whole (a lease taken; see the module's docstring)."""
     turns = engine.get_execution_options().get(WRITE_LOCK)
-    with _turn(turns, engine, doing), database_errors(engine, doing), engine.begin() as conn:
+    with (
+        _turn(turns, engine, doing),
+        database_errors(engine, doing),
+        engine.connect().execution_options(**{DURABLE: durable}) as conn,
+        conn.begin(),
+    ):
         yield conn
 
 

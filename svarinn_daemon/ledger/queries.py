@@ -143,8 +143,8 @@ class LedgerQueries:
     def _read(self, doing: str) -> AbstractContextManager[sa.Connection]:
         return self._observed(reading(self.engine, doing), write=False)
 
-    def _write(self, doing: str) -> AbstractContextManager[sa.Connection]:
-        return self._observed(writing(self.engine, doing), write=True)
+    def _write(self, doing: str, *, durable: bool = True) -> AbstractContextManager[sa.Connection]:
+        return self._observed(writing(self.engine, doing, durable=durable), write=True)
 
     @contextmanager
     def _observed(

@@ -114,7 +114,8 @@ class Ledger(ArchiveReplies):
             paused=paused,
             archive=archive,
         )
-        with self._write("claiming letters") as conn:
+        # A lease only: a power cut may undo it whole, and the letter is claimable again.
+        with self._write("claiming letters", durable=False) as conn:
             won = claim_letters(conn, worker_id, now, expires, limit, which, due_by)
         won.sort(key=lambda letter: (CLAIM_PRIORITY[letter.state], letter.due_at, letter.id))
         return tuple(Claim(w, work_for(w.state), worker_id, expires) for w in won)

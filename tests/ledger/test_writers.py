@@ -89,3 +89,46 @@ def test_a_writer_held_past_the_busy_timeout_is_a_temporary_error(tmp_path: Path
     with writing(engine, "counting") as conn:  # the turn came back
         conn.exec_driver_sql("INSERT INTO counts VALUES (1, 1)")
     engine.dispose()
+
+
+def _level(conn: sa.Connection) -> int:
+    """SQLite's own answer: 1 NORMAL, 2 FULL (what the commit will sync)."""
+    return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+
+def test_only_a_write_marked_not_durable_commits_without_a_sync(tmp_path: Path) -> None:
+    """The connection a claim used (the pool hands the last one out again) commits the next
+    durable write with FULL again, and a read changes nothing."""
+    engine = _engine(tmp_path, timedelta(seconds=30))
+    levels = []
+    for durable in (True, False, False, True, False, True, True):
+        with writing(engine, "writing", durable=durable) as conn:
+            levels.append(_level(conn))
+            conn.exec_driver_sql("INSERT INTO counts VALUES (0, 0)")
+        with reading(engine, "reading") as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM counts").scalar_one()
+    assert levels == [2, 1, 1, 2, 1, 2, 2]
+    assert engine.pool.checkedout() == 0
+
+
+def test_a_claim_is_the_not_durable_write(tmp_path: Path) -> None:
+    """The ledger's claim commits with NORMAL; the letter's next step with FULL (which syncs
+    the claim with it)."""
+    from svarinn_daemon.ledger import open_ledger
+    from svarinn_daemon.ledger.repository import Sighting
+
+    ledger = open_ledger(
+        LedgerConfig(url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}"), migrate_schema=True
+    )
+    ledger.record_seen_many("acc", [Sighting("f-1", sender="A", title="T")])
+    seen: list[int] = []
+
+    @sa.event.listens_for(ledger.engine, "commit")
+    def _commit(conn: sa.Connection) -> None:
+        seen.append(_level(conn))
+
+    (claim,) = ledger.claim("w", timedelta(minutes=5))
+    ledger.mark_archived(
+        claim.letter.id, "w", archive_ref="x", actual_sha256="ab" * 32, actual_size=1, verified=True
+    )
+    assert seen == [1, 2]
