@@ -61,6 +61,7 @@ def certificate_ids(certificate: x509.Certificate) -> CertificateIds:
     )
 
 
+@functools.lru_cache(maxsize=64)  # every letter names the same few issuers
 def describe_name(name_der: bytes) -> str:
     """An RFC 4514-style rendering of a DER Name, for messages; never raises."""
     try:
