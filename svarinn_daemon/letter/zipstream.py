@@ -23,12 +23,20 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
 from typing import Literal
 
 from zlib_ng.zlib_ng import crc32
 
 from svarinn_daemon.errors import VerificationError
+from svarinn_daemon.letter.zipevents import (
+    CentralRecord,
+    EndOfZip,
+    EntryData,
+    EntryEnd,
+    Event,
+    LocalHeader,
+    NotStreamable,
+)
 
 __all__ = [
     "CentralRecord",
@@ -54,63 +62,8 @@ OUTPUT = 1 << 20  # the most one inflate call may produce: bombs stay bounded
 HEADER_PIECE = 64 * 1024  # bytes moved into the header buffer at a time
 
 
-class NotStreamable(Exception):
-    """This entry's end cannot be found in the stream: read the ZIP from a file instead.
-    Control flow inside ``letter/``; it never leaves the download stage."""
-
-
 def _corrupt(what: str) -> VerificationError:
     return VerificationError(f"the zip file is corrupt: {what}")
-
-
-@dataclass(frozen=True)
-class LocalHeader:
-    offset: int  # of the header in the stream
-    raw_name: bytes
-    flags: int
-    method: int
-    crc: int
-    compressed_size: int | None  # None: in the data descriptor
-    size: int | None
-    zip64: bool  # a zip64 extra field: the descriptor's sizes are 8 bytes
-
-
-@dataclass(frozen=True)
-class EntryData:
-    data: bytes | memoryview  # valid only until the next event is asked for
-
-
-@dataclass(frozen=True)
-class EntryEnd:
-    header: LocalHeader
-    crc: int
-    compressed_size: int
-    size: int
-
-
-@dataclass(frozen=True)
-class CentralRecord:
-    offset: int  # of the record in the stream
-    record_size: int
-    raw_name: bytes
-    made_by_system: int
-    flags: int
-    method: int
-    crc: int
-    compressed_size: int
-    size: int
-    local_offset: int
-    external_attr: int
-
-
-@dataclass(frozen=True)
-class EndOfZip:
-    entries: int
-    directory_size: int
-    directory_offset: int
-
-
-Event = LocalHeader | EntryData | EntryEnd | CentralRecord | EndOfZip
 
 
 def _zip64_values(extra: bytes, wanted: int) -> list[int]:
