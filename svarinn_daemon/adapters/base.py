@@ -140,7 +140,9 @@ class ArchiveTransaction(Protocol):
         ``name`` is the name inside the letter (a zip entry path or a filnavn), unsanitised.
         ``content`` is a file path or a readable binary stream; read it in chunks, never
         whole. A path is only valid during the call: copy or hard-link it, never move or
-        change it.
+        change it. Its data is not fsynced (the daemon's spool is temporary): an adapter
+        that keeps the file itself (a hard link) fsyncs it before its commit returns, as
+        it fsyncs a copy.
         """
         ...
 

@@ -4,7 +4,8 @@ Like Postfix's ``pipe`` transport: the letter is gathered in a directory of the 
 adapter's shape (documents under their sanitised names and ``forsendelse.json``), named in
 ``SVARINN_LETTER_DIR``, and the program ``command`` (an argv, never a shell) runs with
 ``SVARINN_FORSENDELSE_ID`` (the idempotency key), ``SVARINN_ACCOUNT`` and ``SVARINN_API``,
-and ``forsendelse.json`` on standard input.
+and ``forsendelse.json`` on standard input. Every file is fsynced before the program runs,
+so one that links or moves them into its own store keeps durable data.
 
 The document names are the sender's words, so none of them is where the program might take
 it for its own: the program starts in the letter directory's private parent, which holds
@@ -159,6 +160,7 @@ class CommandArchive(StagedArchive):
             existing = self.has_from(origin, staged.forsendelse_id)
             if existing is not None:
                 return existing
+        staged.sync()  # the program may keep the very files: durable before it runs
         # Started in the pinned home, which holds only letter/: no name the sender chose.
         with staged.pinned() as home, staged.open_file(METADATA_FILE) as record:
             result = run_program(

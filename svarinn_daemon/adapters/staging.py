@@ -150,6 +150,21 @@ class StagedLetter:
         """One of the letter's files, opened in the directory held, never through a link."""
         return self.store.open_file(stored)
 
+    def sync(self) -> None:
+        """fsync every document and the record, for a receiver that may keep the files
+        themselves (a program that links or moves them into its store): the spool's files,
+        which the documents are hard links to, are not synced."""
+        for stored in [name for name, _mimetype in self.files] + [METADATA_FILE]:
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                fd = os.open(stored, flags, dir_fd=self._letter_fd)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise disk_error(exc, f"cannot sync {self.path / stored}") from exc
+
     def check_in_place(self) -> None:
         """Before the letter leaves: the work area is still private, and its names still
         lead to the very directories held, ours and 0700 (StorageError otherwise)."""

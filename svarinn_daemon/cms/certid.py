@@ -61,9 +61,22 @@ def certificate_ids(certificate: x509.Certificate) -> CertificateIds:
     )
 
 
-@functools.lru_cache(maxsize=64)  # every letter names the same few issuers
 def describe_name(name_der: bytes) -> str:
     """An RFC 4514-style rendering of a DER Name, for messages; never raises."""
+    if len(name_der) <= _CACHED_NAME:
+        return _described(name_der)
+    return _describe(name_der)  # a sender's outsized name is not kept
+
+
+_CACHED_NAME = 1024  # bytes: real issuer names are a few hundred
+
+
+@functools.lru_cache(maxsize=64)  # every letter names the same few issuers
+def _described(name_der: bytes) -> str:
+    return _describe(name_der)
+
+
+def _describe(name_der: bytes) -> str:
     try:
         name = der.parse(name_der, what="name")
         parts = []

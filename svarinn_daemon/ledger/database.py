@@ -43,6 +43,7 @@ from svarinn_daemon.errors import ConfigError, LedgerError, LedgerUnavailableErr
 READ_ONLY = "svarinn_read_only"
 DURABLE = "svarinn_durable"  # execution option: False for a write only a power cut may undo
 _SYNCHRONOUS = "svarinn_synchronous"  # a SQLite connection's level (connection info)
+_WAL = "svarinn_wal"  # whether SQLite took WAL mode (connection info)
 WRITE_LOCK = "svarinn_write_lock"  # execution option: the engine's writers' lock (SQLite)
 DEFAULT_BUSY_TIMEOUT = timedelta(seconds=30)
 DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
@@ -125,13 +126,16 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            (mode,) = cursor.execute("PRAGMA journal_mode=WAL").fetchone()
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout.total_seconds() * 1000)}")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
         record.info[_SYNCHRONOUS] = "FULL"
+        # Outside WAL (a filesystem without shared memory) NORMAL could corrupt the file in
+        # a power cut: every write is then durable.
+        record.info[_WAL] = str(mode).lower() == "wal"
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
@@ -141,8 +145,8 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
             return
         # Every write sets the level it needs (SQLite refuses a change inside a transaction),
         # so a connection a claim used never commits a durable write with less.
-        level = "FULL" if options.get(DURABLE, True) else "NORMAL"
         info = conn.connection.info
+        level = "FULL" if options.get(DURABLE, True) or not info.get(_WAL) else "NORMAL"
         if info.get(_SYNCHRONOUS) != level:
             conn.exec_driver_sql(f"PRAGMA synchronous={level}")
             info[_SYNCHRONOUS] = level

@@ -183,12 +183,17 @@ class LedgerQueries:
         return tuple(row_to_letter(r) for r in rows)
 
     def newest_event(self) -> tuple[int, int, datetime] | None:
-        """The newest row of the audit trail (id, letter, time): a mark of how far the ledger
-        has come, which a ledger restored from an older backup no longer holds."""
+        """The newest row of the audit trail (id, letter, time) that only a lost commit could
+        take back: a mark of how far the ledger has come, which a ledger restored from an older
+        backup no longer holds. Claims do not count: on SQLite a power cut may undo a claim
+        (committed without a sync), and that loses nothing."""
         t = events_t.c
         with self._read("reading the newest event") as conn:
             row = conn.execute(
-                sa.select(t.id, t.letter_id, t.at).order_by(t.id.desc()).limit(1)
+                sa.select(t.id, t.letter_id, t.at)
+                .where(t.trigger != Trigger.CLAIM.value)
+                .order_by(t.id.desc())
+                .limit(1)
             ).first()
         return None if row is None else (row.id, row.letter_id, row.at)
 

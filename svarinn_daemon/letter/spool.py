@@ -3,8 +3,10 @@
 They live in ``<state_directory>/spool`` so that leftovers from a crash can be found and
 removed at the next start (the ledger, not the spool, says what is done). They are not
 fsynced: after a crash nothing reads them again, and what keeps one (the ``filesystem``
-archive's hard link) fsyncs it itself before its commit, as it does a copy. An fsync here
-was a second journal commit for every letter.
+archive's hard link, a ``command`` program's files) is fsynced by its keeper before the
+commit, as a copy is. An fsync here was a second journal commit for every letter. A write
+the disk fails later still surfaces where it matters: at the keeper's fsync of the same
+file; a copy or an upload reads the pages just written from the page cache.
 
 A small letter is gathered in one buffer and written at ``finish()``. Once a
 letter outgrows that buffer, a writer thread takes over, so the disk works while the next
@@ -109,10 +111,12 @@ class SpoolFile:
                     if self.digest is not None:
                         self.digest.update(view[: self._used])
                     _write_all(self._fd, view[: self._used], 0)
+            self._close()  # a network filesystem may report a failed write only here
         except OSError as exc:
             raise storage_error("write spool file", self.path, exc) from None
         finally:
-            self._close()
+            with contextlib.suppress(OSError):  # closed once, even when close() failed
+                self._close()
         return self.path
 
     def remove(self) -> None:
@@ -124,8 +128,8 @@ class SpoolFile:
             self._writer.stop()
             self._writer = None
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None  # never closed twice: the number may be reused
+            os.close(fd)
         for buffer in self._buffers:
             # A view still held by an exception's traceback keeps a buffer open until the
             # exception is gone; the mapping is freed with that last view.

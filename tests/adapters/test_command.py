@@ -339,3 +339,35 @@ def test_only_a_process_holding_the_pipes_write_end_is_taken_for_an_escapee() ->
         for process in (reader, writer):
             process.kill()
             process.wait()
+
+
+def test_every_file_is_fsynced_before_the_program_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documents are hard links to the spool's files, which the spool does not sync; a
+    program may keep those very inodes (ln, mv), so the adapter syncs them first."""
+    seen = tmp_path / "inodes"
+    script = 'stat -c %i "$SVARINN_LETTER_DIR"/* > "$1"; echo stored'
+    archive = CommandArchive(
+        ["/bin/sh", "-c", script, "sh", str(seen)],
+        work_directory=tmp_path / "work",
+        environ=ENVIRON,
+        now=lambda: T0,
+    )
+    synced: set[int] = set()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced.add(os.fstat(fd).st_ino)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    spooled = tmp_path / "letter.part"  # as the spool leaves it: written, not synced
+    spooled.write_bytes(b"%PDF-1")
+    tx = begin_letter(archive, FID, {"id": FID}, LetterOrigin("kommune", "v1"))
+    tx.add_document("brev.pdf", spooled, meta(b"%PDF-1"))
+    assert tx.commit(VERIFICATION) == "stored"
+    inodes = {int(x) for x in seen.read_text().split()}
+    assert spooled.stat().st_ino in inodes  # the program was given the spool's own file
+    assert len(inodes) == 2  # and forsendelse.json
+    assert inodes <= synced

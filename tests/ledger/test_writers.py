@@ -132,3 +132,13 @@ def test_a_claim_is_the_not_durable_write(tmp_path: Path) -> None:
         claim.letter.id, "w", archive_ref="x", actual_sha256="ab" * 32, actual_size=1, verified=True
     )
     assert seen == [1, 2]
+
+
+def test_outside_wal_every_write_is_durable(tmp_path: Path) -> None:
+    """NORMAL is safe in WAL mode only. SQLite with dot-file locking (as for a filesystem
+    without POSIX locks) cannot run in WAL: there every write commits with FULL."""
+    url = f"sqlite:///file:{tmp_path / 'l.sqlite3'}?vfs=unix-dotfile&uri=true"
+    engine = build_engine(LedgerConfig(url=url))
+    with writing(engine, "writing", durable=False) as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "delete"
+        assert _level(conn) == 2

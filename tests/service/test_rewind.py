@@ -120,3 +120,32 @@ def test_an_unreadable_mark_is_said_and_replaced(ledger: Ledger, tmp_path: Path)
         assert RewindWatch(ledger, tmp_path, "the ledger", Metrics()).check() is False
     assert _events(logs, "ledger.mark_unreadable")
     assert json.loads((tmp_path / MARK_FILE).read_text())["event_id"] > 0
+
+
+def test_a_claim_a_power_cut_undid_is_no_rewind(tmp_path: Path) -> None:
+    """A claim commits without a sync on SQLite, so the mark never names one: a ledger that
+    lost only claims newer than its last durable commit (put back here from a copy taken
+    before the claim) is no rewind."""
+    database = tmp_path / "state" / "ledger.sqlite3"
+    config = LedgerConfig(url=f"sqlite:///{database}")
+    synced = tmp_path / "synced.sqlite3"
+    ledger = open_ledger(config, migrate_schema=True)
+    try:
+        record_seen(ledger, "k", "one")
+        record_seen(ledger, "k", "two")
+        with sqlite3.connect(database) as source, sqlite3.connect(synced) as target:
+            source.backup(target)  # what the disk holds when the power goes
+        ledger.claim("w", timedelta(minutes=5))
+        assert RewindWatch(ledger, tmp_path / "state", "the ledger", Metrics()).check() is False
+    finally:
+        ledger.close()
+    with sqlite3.connect(synced) as source, sqlite3.connect(database) as target:
+        source.backup(target)  # the claim is gone
+    ledger = open_ledger(config, migrate_schema=True)
+    try:
+        with capture_logs() as logs:
+            watch = RewindWatch(ledger, tmp_path / "state", "the ledger", Metrics())
+            assert watch.check() is False
+        assert not _events(logs, "ledger.rewound")
+    finally:
+        ledger.close()
