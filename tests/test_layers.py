@@ -93,7 +93,7 @@ LETTER_SIBLINGS: dict[str, frozenset[str]] = {
     ),
     "replies": frozenset({"events", "retry"}),
     "stages": frozenset({"account", "decode", "events", "inflight", "spool", "unzip", "verify"}),
-    "unzip": frozenset({"filmetadata", "spool", "ziputil", "zipstream"}),
+    "unzip": frozenset({"filmetadata", "spool", "ziputil", "zipevents", "zipstream"}),
     "zipstream": frozenset({"zipevents"}),
     "verify": frozenset({"filmetadata", "ziputil"}),
     "filmetadata": frozenset({"ziputil"}),

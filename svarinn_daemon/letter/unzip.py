@@ -40,15 +40,15 @@ from svarinn_daemon.letter.filmetadata import (
     nfc,
 )
 from svarinn_daemon.letter.spool import SpoolFile
-from svarinn_daemon.letter.zipstream import (
+from svarinn_daemon.letter.zipevents import (
     CentralRecord,
     EndOfZip,
     EntryData,
     EntryEnd,
     LocalHeader,
     NotStreamable,
-    ZipStream,
 )
+from svarinn_daemon.letter.zipstream import ZipStream
 from svarinn_daemon.letter.ziputil import (
     ZIP_MAGIC,
     check_entry_kind,

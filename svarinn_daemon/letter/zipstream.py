@@ -38,16 +38,7 @@ from svarinn_daemon.letter.zipevents import (
     NotStreamable,
 )
 
-__all__ = [
-    "CentralRecord",
-    "EndOfZip",
-    "EntryData",
-    "EntryEnd",
-    "Event",
-    "LocalHeader",
-    "NotStreamable",
-    "ZipStream",
-]
+__all__ = ["OUTPUT", "ZipStream"]  # its events: zipevents.py
 
 _LOCAL = struct.Struct("<4s5H3L2H")  # local file header
 _CENTRAL = struct.Struct("<4s2B5H3L5H2L")  # central directory file header

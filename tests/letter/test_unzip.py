@@ -23,7 +23,8 @@ from svarinn_daemon.errors import DaemonError, UnsafeArchiveError, VerificationE
 from svarinn_daemon.letter.filmetadata import ExpectedFile
 from svarinn_daemon.letter.unzip import NotStreamable, StreamingUnzip
 from svarinn_daemon.letter.verify import open_letter
-from svarinn_daemon.letter.zipstream import OUTPUT, EntryData, LocalHeader, ZipStream
+from svarinn_daemon.letter.zipevents import EntryData, LocalHeader
+from svarinn_daemon.letter.zipstream import OUTPUT, ZipStream
 from svarinn_daemon.policies import VerifyPolicy, ZipLimits
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
