@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from svarinn_daemon.adapters.base import DocumentMetadata, VerificationRecord
-from svarinn_daemon.adapters.dirfd import METADATA_FILE, NOFOLLOW_DIR
+from svarinn_daemon.adapters.dirfd import METADATA_FILE, NOFOLLOW_DIR, finish_file
 from svarinn_daemon.adapters.store import DocumentStore, TempDirectories, disk_error
 from svarinn_daemon.common import untrusted_directory
 from svarinn_daemon.errors import StorageError
@@ -155,13 +155,8 @@ class StagedLetter:
         themselves (a program that links or moves them into its store): the spool's files,
         which the documents are hard links to, are not synced."""
         for stored in [name for name, _mimetype in self.files] + [METADATA_FILE]:
-            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
             try:
-                fd = os.open(stored, flags, dir_fd=self._letter_fd)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                finish_file(stored, self._letter_fd, self.store.file_mode)
             except OSError as exc:
                 raise disk_error(exc, f"cannot sync {self.path / stored}") from exc
 
