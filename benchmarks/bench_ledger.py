@@ -81,6 +81,7 @@ def baseline_insert(url: str, n: int) -> float:
             "expected_sha256": "ab" * 32,
             "attempts": 0,
             "seen_at": now,
+            "due_at": now,
             "updated_at": now,
             "raw": "{}",
         }

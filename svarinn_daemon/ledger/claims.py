@@ -27,12 +27,14 @@ candidate: no claim, no attempt counted, nothing to loop on until receipts are t
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from svarinn_daemon.ledger import direct
 from svarinn_daemon.ledger.events import NewEvent, insert_events
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.queries import row_to_letter
@@ -106,13 +108,15 @@ def _candidate_query(state: State, which: ClaimFilter, postgresql: bool) -> sa.S
 
 @functools.lru_cache(maxsize=64)
 def _lease_update(state: State) -> sa.Update:
-    """Lease the listed letters still in ``state`` and still free (parameters ``claim_ids``,
-    ``claim_now``, ``claim_worker``, ``claim_expires``)."""
+    """Lease the letter if still in ``state`` and still free (parameters ``claim_id``,
+    ``claim_now``, ``claim_worker``, ``claim_expires``). One letter per statement: its SQL
+    does not change with the number of letters (see :mod:`.direct`), and a daemon claims
+    one at a time."""
     to, _ = transition(state, Trigger.CLAIM)
     return (
         sa.update(letters_t)
         .where(
-            c.id.in_(sa.bindparam("claim_ids", expanding=True)),
+            c.id == sa.bindparam("claim_id", type_=c.id.type),
             c.state == state.value,
             _free(_NOW),
         )
@@ -147,25 +151,25 @@ def _candidates(
     conn: sa.Connection, now: datetime, limit: int, due_by: datetime, which: ClaimFilter
 ) -> list[tuple[int, State, str | None]]:
     params = {"claim_now": now, "claim_due_by": due_by, "claim_limit": limit}
-    found: dict[State, list[Any]] = {}
+    found: dict[State, list[Mapping[str, Any]]] = {}
     if conn.dialect.name == "postgresql":
         wanted = limit  # each group asks for what the groups before it left: fewer locks
         for group in CLAIM_ORDER:
             for state in group:
                 if wanted > 0 and which.takes(work_for_claim(state)):
                     query = _candidate_query(state, which, True)
-                    found[state] = list(conn.execute(query, {**params, "claim_limit": wanted}))
+                    found[state] = direct.rows(conn, query, {**params, "claim_limit": wanted})
             wanted -= sum(len(found.get(state, ())) for state in group)
     elif any(which.takes(work_for_claim(s)) for group in CLAIM_ORDER for s in group):
-        for row in conn.execute(_all_candidates(which), params):
-            found.setdefault(State(row.state), []).append(row)
+        for row in direct.rows(conn, _all_candidates(which), params):
+            found.setdefault(State(row["state"]), []).append(row)
     picked: list[tuple[int, State, str | None]] = []
     for group in CLAIM_ORDER:
         rows = sorted(
             (row for state in group for row in found.get(state, ())),
-            key=lambda row: (row.due_at, row.id),
+            key=lambda row: (row["due_at"], row["id"]),
         )
-        picked += [(row.id, State(row.state), row.claimed_by) for row in rows]
+        picked += [(row["id"], State(row["state"]), row["claimed_by"]) for row in rows]
     return picked[:limit]
 
 
@@ -192,14 +196,15 @@ def claim_letters(
     events: list[NewEvent] = []
     for state, ids in by_state.items():
         to, _ = transition(state, Trigger.CLAIM)
-        params = {
-            "claim_ids": ids,
-            "claim_now": now,
-            "claim_worker": worker_id,
-            "claim_expires": expires,
-        }
-        for row in conn.execute(_lease_update(state), params).all():
-            won.append(row_to_letter(row))
-            events.append(NewEvent(row.id, state, to, took_over.get(row.id)))
+        for letter_id in ids:
+            params = {
+                "claim_id": letter_id,
+                "claim_now": now,
+                "claim_worker": worker_id,
+                "claim_expires": expires,
+            }
+            for row in direct.rows(conn, _lease_update(state), params):
+                won.append(row_to_letter(row))
+                events.append(NewEvent(letter_id, state, to, took_over.get(letter_id)))
     insert_events(conn, events, Trigger.CLAIM, worker_id, now)
     return won

@@ -39,6 +39,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from svarinn_daemon.common import untrusted_directory
 from svarinn_daemon.config import LedgerConfig
 from svarinn_daemon.errors import ConfigError, LedgerError, LedgerUnavailableError
+from svarinn_daemon.ledger.direct import execute_sql
 
 READ_ONLY = "svarinn_read_only"
 DURABLE = "svarinn_durable"  # execution option: False for a write only a power cut may undo
@@ -141,16 +142,16 @@ def _sqlite_engine(url: URL, busy_timeout: timedelta) -> Engine:
     def _on_begin(conn: sa.Connection) -> None:
         options = conn.get_execution_options()
         if options.get(READ_ONLY, False):
-            conn.exec_driver_sql("BEGIN")
+            execute_sql(conn, "BEGIN")
             return
         # Every write sets the level it needs (SQLite refuses a change inside a transaction),
         # so a connection a claim used never commits a durable write with less.
         info = conn.connection.info
         level = "FULL" if options.get(DURABLE, True) or not info.get(_WAL) else "NORMAL"
         if info.get(_SYNCHRONOUS) != level:
-            conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+            execute_sql(conn, f"PRAGMA synchronous={level}")
             info[_SYNCHRONOUS] = level
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        execute_sql(conn, "BEGIN IMMEDIATE")
 
     return engine
 

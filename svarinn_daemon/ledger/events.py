@@ -9,6 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from svarinn_daemon.ledger import direct
 from svarinn_daemon.ledger.models import forsendelse_events as events_t
 from svarinn_daemon.ledger.states import State, Trigger
 
@@ -48,4 +49,4 @@ def insert_events(
         }
         for e in events
     ]
-    conn.execute(_INSERT, rows)
+    direct.run(conn, _INSERT, rows)

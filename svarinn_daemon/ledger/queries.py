@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -54,8 +54,10 @@ def split_hashes(text: str | None) -> tuple[str, ...]:
     return tuple(text.split(",")) if text else ()
 
 
-def row_to_letter(row: sa.Row[Any]) -> Letter:
-    m = row._mapping
+def row_to_letter(row: sa.Row[Any] | Mapping[str, Any]) -> Letter:
+    """A letter from its row: a SQLAlchemy row, or a mapping of column names (see
+    :mod:`.direct`)."""
+    m = row._mapping if isinstance(row, sa.Row) else row
     return Letter(
         id=m["id"],
         account=m["account"],

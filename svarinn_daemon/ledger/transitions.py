@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from svarinn_daemon.common import clip
 from svarinn_daemon.errors import IllegalTransitionError, LeaseLostError, LetterNotFoundError
+from svarinn_daemon.ledger import direct
 from svarinn_daemon.ledger.events import NewEvent, insert_events
 from svarinn_daemon.ledger.models import forsendelser as letters_t
 from svarinn_daemon.ledger.queries import row_to_letter
@@ -69,10 +70,10 @@ _MOVE = (
 
 
 def load(conn: sa.Connection, letter_id: int) -> Letter:
-    row = conn.execute(_LOAD, {"t_id": letter_id}).first()
-    if row is None:
+    found = direct.rows(conn, _LOAD, {"t_id": letter_id})
+    if not found:
         raise LetterNotFoundError(f"the ledger has no letter {letter_id}")
-    return row_to_letter(row)
+    return row_to_letter(found[0])
 
 
 def lease_lost(conn: sa.Connection, letter_id: int, worker_id: str, now: datetime) -> None:
@@ -115,21 +116,20 @@ def apply_transition(
         values.update(failing_since=None)
     if lease is Lease.CLEARED:
         values.update(claimed_by=None, lease_expires_at=None)
-    if any(isinstance(v, sa.ClauseElement) for v in values.values()):
-        statement = _MOVE.values(**values)  # computed in SQL (a counter, a coalesce)
-        values = {}
-    else:
-        statement = _MOVE
     where = {"t_id": letter_id, "t_from": letter.state.value, "t_worker": worker_id, "t_now": now}
-    row = conn.execute(statement, {**where, **values}).first()
-    if row is None:
+    if any(isinstance(v, sa.ClauseElement) for v in values.values()):
+        # Computed in SQL (a counter, a coalesce): a statement of its own, rare enough for
+        # SQLAlchemy's execution (the direct path caches statements by identity).
+        moved = direct.sqlalchemy_rows(conn, _MOVE.values(**values), where)
+    else:
+        moved = direct.rows(conn, _MOVE, {**where, **values})
+    if not moved:
         lease_lost(conn, letter_id, worker_id, now)
-    assert row is not None
     event = NewEvent(
         letter_id=letter_id, from_state=letter.state, to_state=to, reason=clip_message(reason)
     )
     insert_events(conn, [event], trigger, worker_id, now)
-    return row_to_letter(row)
+    return row_to_letter(moved[0])
 
 
 def free_leases(
