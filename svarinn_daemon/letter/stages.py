@@ -183,7 +183,14 @@ class Stages:
         archive's reference and the verification."""
         name = account.name
         self.in_flight.check()
-        work_dir = self.spool.workdir(forsendelse.id)
+        made: list[Path] = []
+
+        def work_dir() -> Path:
+            """Made when a zip entry is first unpacked: most letters never need one."""
+            if not made:
+                made.append(self.spool.workdir(forsendelse.id))
+            return made[0]
+
         try:
             with (
                 self.events.stage(name, "verify"),
@@ -210,11 +217,12 @@ class Stages:
                     transaction.abort()
                     raise
         finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            for path in made:
+                shutil.rmtree(path, ignore_errors=True)
         return ref, result
 
     def _contents(
-        self, forsendelse: Forsendelse, downloaded: Downloaded, work_dir: Path
+        self, forsendelse: Forsendelse, downloaded: Downloaded, work_dir: Callable[[], Path]
     ) -> AbstractContextManager[LetterContents | StreamedLetter]:
         if downloaded.unpacked is not None:
             return downloaded.unpacked

@@ -29,7 +29,7 @@ combined PDF, and filmetadata then describes the documents, not the download):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from svarinn_daemon.adapters.base import DocumentMetadata
@@ -78,14 +78,15 @@ class LetterContents:
         sha256: str,
         size: int,
         expected: Sequence[ExpectedFile],
-        work_dir: Path,
+        work_dir: Path | Callable[[], Path],
         policy: VerifyPolicy,
         fallback_name: str,
         container_zip: bool = False,
     ):
         self.plaintext = plaintext
         self.container_zip = container_zip
-        self.work_dir = work_dir
+        # A directory, or what makes one when a zip entry is first unpacked.
+        self._work_dir = work_dir
         self.policy = policy
         self._zip: ZipReader | None = None
         self._pairs: list[tuple[ZipEntry, ExpectedFile | None]] = []
@@ -254,7 +255,9 @@ class LetterContents:
         for (entry, exp), planned in zip(self._pairs, self.result.documents, strict=True):
             self._drop_current()
             limit = exp.known_size if exp and exp.known_size is not None else entry.size
-            out = self._zip.extract(entry, self.work_dir, limit)
+            if not isinstance(self._work_dir, Path):
+                self._work_dir = self._work_dir()  # made once, at the first entry
+            out = self._zip.extract(entry, self._work_dir, limit)
             self._current = out.path
             verified = check_document(entry.name, exp, out.sha256, out.size) if exp else False
             mimetype = exp.mimetype if exp else None
@@ -276,7 +279,7 @@ def open_letter(
     sha256: str,
     size: int,
     expected: Sequence[ExpectedFile],
-    work_dir: Path,
+    work_dir: Path | Callable[[], Path],
     policy: VerifyPolicy | None = None,
     fallback_name: str = "dokument",
     container_zip: bool = False,

@@ -197,6 +197,30 @@ def test_documents_arrive_one_at_a_time_as_private_files(tmp_path: Path, work: P
     assert list(work.iterdir()) == []
 
 
+def test_a_work_directory_is_made_only_for_a_zip_that_is_unpacked(
+    tmp_path: Path, work: Path
+) -> None:
+    """Most letters are one document: no directory is made (and removed) for them."""
+    made: list[Path] = []
+
+    def make() -> Path:
+        made.append(work / f"d{len(made)}")
+        made[-1].mkdir()
+        return made[-1]
+
+    pdf = tmp_path / "brev.pdf"
+    pdf.write_bytes(b"%PDF-1.4 brev")
+    digest, size = sha256_file(pdf)
+    with open_letter(pdf, sha256=digest, size=size, expected=[], work_dir=make) as letter:
+        assert [d.path for d in letter.documents()] == [pdf]
+    assert made == []
+    zpath = make_zip(tmp_path / "l.zip", [("a.pdf", b"%PDF-a"), ("b.pdf", b"%PDF-b")])
+    digest, size = sha256_file(zpath)
+    with open_letter(zpath, sha256=digest, size=size, expected=[], work_dir=make) as letter:
+        assert [d.path.parent for d in letter.documents()] == [work / "d0"] * 2
+    assert made == [work / "d0"]  # once, for both entries
+
+
 def test_entries_match_by_base_name_and_extra_entries_are_unverified(
     tmp_path: Path, work: Path
 ) -> None:
