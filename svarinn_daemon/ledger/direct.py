@@ -64,7 +64,7 @@ def rows(
         cursor.close()
     return [
         {
-            n: v if p is None or v is None else p(v)
+            n: v if p is None else p(v)
             for n, p, v in zip(names, processors, row, strict=True)
         }
         for row in fetched
@@ -156,15 +156,13 @@ def _plan(statement: sa.Executable, keys: tuple[str, ...], dialect: Dialect) -> 
 
 
 def _bound(plan: _Plan, params: Mapping[str, Any]) -> tuple[Any, ...]:
-    out = []
-    for name in plan.names:
-        if name in plan.fixed:
-            out.append(plan.fixed[name])
-            continue
-        value = params[name]
+    """The positional values; each parameter converted once, however often the SQL uses it
+    (a claim's time appears twice in every state's part of the UNION)."""
+    values = dict(plan.fixed)
+    for name, value in params.items():
         process = plan.binds.get(name)
-        out.append(process(value) if process is not None else value)
-    return tuple(out)
+        values[name] = process(value) if process is not None else value
+    return tuple(values[name] for name in plan.names)
 
 
 def _execute(conn: sa.Connection, plan: _Plan, call: Callable[..., Any], args: Any) -> None:

@@ -7,11 +7,9 @@ it also owns the engine, the clock and the row -> record conversion both halves 
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
@@ -85,7 +83,7 @@ def row_to_letter(row: sa.Row[Any] | Mapping[str, Any]) -> Letter:
         failed_at=m["failed_at"],
         reported_at=m["reported_at"],
         updated_at=m["updated_at"],
-        raw=MappingProxyType(json.loads(m["raw"])),
+        raw_text=m["raw"],
         api=m["api"],
         failing_since=m["failing_since"],
         temporary_reported_at=m["temporary_reported_at"],

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import enum
+import functools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from svarinn_daemon.ledger.states import SeenAction, State, Trigger, Work
@@ -72,7 +75,7 @@ class Letter:
     failed_at: datetime | None
     reported_at: datetime | None
     updated_at: datetime
-    raw: Mapping[str, Any] = field(repr=False)
+    raw_text: str = field(repr=False)  # the item as listed, JSON (see ``raw``)
     failing_since: datetime | None = None  # the current run of failures began
     temporary_reported_at: datetime | None = None  # last mottakFeilet(permanent=false)
     receipt_withheld_at: datetime | None = None  # shadow mode: receipt held back since
@@ -83,6 +86,12 @@ class Letter:
     found_done_at: datetime | None = None
     due_at: datetime | None = None  # when its work fell (or falls) due; claims go in this order
     sent_at: datetime | None = None  # last sent to an archive that answers later
+
+    @functools.cached_property
+    def raw(self) -> Mapping[str, Any]:
+        """The item as listed, read from ``raw_text`` when first asked for: a letter's
+        record is handed out by every verb, and only the import reads its item."""
+        return MappingProxyType(json.loads(self.raw_text))
 
     @property
     def receipt_withheld(self) -> bool:
