@@ -37,6 +37,11 @@ Each workload runs once per SvarInn API (``--api both``, the default: MottakServ
 SvarInn V2, where every download is a ZIP of the letter's files and receipts are a status
 PATCH), and a last table puts the two side by side.
 
+To compare two commits, give the other tree first on ``PYTHONPATH`` (``git worktree add
+/tmp/before <commit>``, then ``PYTHONPATH=/tmp/before``): the daemon runs from the tree whose
+package this script imports, which the first line printed names, and runs of the two trees
+should alternate (A B B A), because this machine drifts within the hour.
+
     .venv/bin/python benchmarks/bench_daemon.py [--letters 1000] [--small 50KiB]
         [--large 1GiB] [--repeat 3] [--concurrency 4] [--tls on|off] [--api v1|v2|both]
         [--skip-small] [--skip-large]
@@ -163,6 +168,20 @@ class Run:
     blob: Path | None  # the first letter's ciphertext, for the ceiling
 
 
+def package_root() -> Path:
+    """The tree whose ``svarinn_daemon`` this benchmark imports (``PYTHONPATH`` first).
+
+    The daemon starts in it: ``python -m`` puts the working directory first on ``sys.path``,
+    so a daemon started elsewhere, in a checkout, would run that checkout's code instead, and
+    a before/after comparison (``PYTHONPATH=/tmp/before``) would measure one tree twice."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("svarinn_daemon")
+    assert spec is not None
+    assert spec.origin is not None
+    return Path(spec.origin).resolve().parent.parent
+
+
 def _env() -> dict[str, str]:
     """The daemon's environment, bytecode caching on: an installed daemon starts from
     compiled modules, so start-up here must not count compiling them (a shell or CI with
@@ -217,7 +236,9 @@ def run_workload(
         command += ["--log-format", "json", "poll-once"]
         started = time.perf_counter()
         with log.open("w") as out:
-            daemon = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=_env())
+            daemon = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=_env(), cwd=package_root()
+            )
             _pid, status, usage = os.wait4(daemon.pid, 0)
         wall = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
@@ -434,7 +455,7 @@ def main() -> int:
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, concurrency "
-        f"{args.concurrency}"
+        f"{args.concurrency}; the daemon from {package_root()}"
     )
     verdicts = []
     if args.keep is not None:
