@@ -63,10 +63,7 @@ def rows(
     finally:
         cursor.close()
     return [
-        {
-            n: v if p is None else p(v)
-            for n, p, v in zip(names, processors, row, strict=True)
-        }
+        {n: v if p is None else p(v) for n, p, v in zip(names, processors, row, strict=True)}
         for row in fetched
     ]
 
