@@ -95,7 +95,7 @@ timeout = "1s"
         faults = ["503", "429:1", "reset", "slow:1.5", "slow:0.5"]
         for letter in good:
             server.state.faults_by_key[letter.id] = rng.sample(faults, k=rng.randint(0, 3))
-        server.state.faults_by_key[refused.id] = ["422"]
+        server.state.refused.add(refused.id)
         killed = 0
         for n in range(KILLS):
             command = rng.choice(["run", "poll-once"])

@@ -95,7 +95,7 @@ timeout = "1s"
         faults = ["503", "429:0", "reset", "slow:2"]
         for letter, fault in zip(letters, faults, strict=True):
             server.state.faults_by_key[letter.id] = [fault]
-        server.state.faults_by_key[refused.id] = ["422"]
+        server.state.refused.add(refused.id)
         logged = until_done(h)
         state = h.sim.state()
         good = [*letters, zipped]

@@ -42,6 +42,9 @@ class SakState:
     faults: list[str] = field(default_factory=list)
     status_faults: list[str] = field(default_factory=list)
     faults_by_key: dict[str, list[str]] = field(default_factory=dict)  # after ``faults``
+    # Keys answered 422 on every POST: a real sakssystem's validation refuses the same letter
+    # again when a killed daemon retries it, where a one-shot fault would let it through.
+    refused: set[str] = field(default_factory=set)
     posts: int = 0
     posts_by_key: dict[str, int] = field(default_factory=dict)
     big: dict[str, tuple[int, str]] = field(default_factory=dict)  # key: size, sha256
@@ -122,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
             fault = state.faults.pop(0) if state.faults else ""
             if not fault and state.faults_by_key.get(key):
                 fault = state.faults_by_key[key].pop(0)
+            if not fault and key in state.refused:
+                fault = "422"
         length = int(self.headers.get("Content-Length") or 0)
         with tempfile.TemporaryFile() as body:
             digest = hashlib.sha256()
