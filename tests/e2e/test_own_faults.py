@@ -37,7 +37,7 @@ from tests.support.pg_server import throwaway_server
 
 POLL_INTERVAL = 1.0
 BOTH_APIS = pytest.mark.parametrize("api", ["v1", "v2"])
-ARCHIVE_OUTAGE = 60.0
+ARCHIVE_OUTAGE = 20.0  # long enough for the probe delay to double to its cap and stay there
 _CLI = (sys.executable, "-m", "svarinn_daemon", "--config")
 
 
@@ -198,7 +198,7 @@ def test_a_full_spool_disk_is_a_storage_error_not_the_archives(tmp_path: Path, a
 def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
     tmp_path: Path, api: str
 ) -> None:
-    """The archive's disk full for a minute. The circuit breaker: after three temporary
+    """The archive's disk full for a while. The circuit breaker: after three temporary
     failures the archive gets only probes; SvarUt hears nothing (temporary_report_after is
     at its default of 1h)."""
     port = free_port()
@@ -228,14 +228,25 @@ def test_an_archive_disk_full_for_a_while_pauses_imports_and_reports_nothing(
             if "ArchiveError" in (event.reason or "")
         )
         ledger.close()
-        # 3 to open, one per probe (0.5 s doubling to 5 s: about 15 in a minute), and the
-        # letters in flight when it opened.
+        # 3 to open, one per probe (0.5 s doubling to 5 s), and the letters in flight when it
+        # opened.
         print(f"archive failures while full for {ARCHIVE_OUTAGE:g} s: {failures}")
-        assert failures <= 3 + 16 + 3
+        assert failures <= 3 + _probes(0.5, 5.0, within=ARCHIVE_OUTAGE + 5) + 3
         assert _events(log, "archive.available")
         assert any(
             e.get("condition") == "archive_unavailable" for e in _events(log, "alert.firing")
         )
+
+
+def _probes(delay: float, cap: float, *, within: float) -> int:
+    """How many probes an open breaker sends in ``within`` seconds, the first after ``delay``
+    and each next delay doubled up to ``cap``: 0.5 s to 5 s sends 7 in 25 s."""
+    count, elapsed = 0, delay
+    while elapsed <= within:
+        count += 1
+        delay = min(delay * 2, cap)
+        elapsed += delay
+    return count
 
 
 def _scrape(port: int) -> str:
