@@ -4,6 +4,9 @@
 # for servers and the container image. `make lock` updates them after pyproject.toml
 # changes; `make lock-check` (CI) fails when they no longer match pyproject.toml.
 PYTHON ?= python3
+# pytest-xdist workers for `make unit`: the suite waits on daemons, servers and timeouts more
+# than it computes, so two workers halve it on a 2-CPU machine. JOBS=0 runs it in one process.
+JOBS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -33,7 +36,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict svarinn_daemon
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(JOBS) --dist loadfile
 
 # Resolve pyproject.toml's ranges again (newest versions that fit) and export the lock.
 lock: $(STAMP)

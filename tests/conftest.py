@@ -27,7 +27,9 @@ CONFORMANCE = SHARED / "conformance" / "ks-svarut-sak-mottak"
 DOCS = SHARED / "docs"
 SHARED_MISSING = "not found at {path} (../shared beside the repository"
 
-_server_stats: dict[str, object] = {}
+# What this process's session fixtures did, for the terminal summary; under pytest-xdist
+# (`make test` runs two workers) each worker sends its own to the controller at its end.
+_server_stats: list[dict[str, object]] = []
 
 
 def need_shared(path: Path, what: str) -> Path:
@@ -55,12 +57,12 @@ def shared_docs() -> Path:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     server = throwaway_server()
-    _server_stats["bindir"] = str(server.bindir)
-    _server_stats["port"] = server.port
+    stats: dict[str, object] = {"bindir": str(server.bindir), "port": server.port}
+    _server_stats.append(stats)
     try:
         yield server
     finally:
-        _server_stats["databases"] = server.databases_created
+        stats["databases"] = server.databases_created
         server.stop()
 
 
@@ -119,6 +121,21 @@ def podman() -> Path:
     return _tool(image_tools.check_tools)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    output = getattr(session.config, "workeroutput", None)  # set on an xdist worker only
+    if output is not None:
+        output["svarinn_stats"] = {"servers": _server_stats, "image": image_tools.STATS}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the xdist controller: a worker's stats join this process's."""
+    stats = getattr(node, "workeroutput", {}).get("svarinn_stats")
+    if stats:
+        _server_stats.extend(stats["servers"])
+        image_tools.STATS.update(stats["image"])
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     skipped = terminalreporter.stats.get("skipped", [])
     missing = [r for r in skipped if str(SHARED) in str(getattr(r, "longrepr", ""))]
@@ -127,12 +144,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"../shared: {len(missing)} test(s) skipped because {SHARED} is missing "
             "(conformance data and KS's docs; CI=true makes them fail)"
         )
-    if _server_stats:
+    for server in _server_stats:
         terminalreporter.write_line(
-            f"PostgreSQL: throwaway server from {_server_stats['bindir']} on 127.0.0.1:"
-            f"{_server_stats['port']}, {_server_stats.get('databases', 0)} test database(s) used"
+            f"PostgreSQL: throwaway server from {server['bindir']} on 127.0.0.1:"
+            f"{server['port']}, {server.get('databases', 0)} test database(s) used"
         )
-    else:
+    if not _server_stats:
         terminalreporter.write_line("PostgreSQL: no test used the throwaway server")
     stats = image_tools.STATS
     if "build_seconds" in stats:

@@ -23,8 +23,10 @@ def eventually(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.02)
 
 
-def keepers() -> int:
-    return sum(1 for thread in threading.enumerate() if thread.name == "leases")
+def keepers() -> set[threading.Thread]:
+    """The keeper threads alive now. Tests compare sets, not counts: an idle keeper another
+    test left behind may end at any moment (after its ``IDLE``), which would upset a count."""
+    return {thread for thread in threading.enumerate() if thread.name == "leases"}
 
 
 def test_one_thread_keeps_every_claims_lease(ledger: Ledger, clock: FakeClock) -> None:
@@ -42,12 +44,12 @@ def test_one_thread_keeps_every_claims_lease(ledger: Ledger, clock: FakeClock) -
                 return all(x is not None and x.lease_expires_at == clock() + LEASE for x in letters)
 
             eventually(renewed, "both leases renewed")
-        assert keepers() == before + 1
+        assert len(keepers() - before) == 1
     clock.advance(timedelta(seconds=10))
     time.sleep(0.3)  # a renewal would be due twice over: none comes after the block
     assert not any((x := ledger.get(c.id)) is not None and x.leased(clock()) for c in claims)
     keeper.close()
-    assert keepers() == before
+    assert not keepers() - before
 
 
 def test_a_lease_another_worker_took_is_not_renewed(ledger: Ledger, clock: FakeClock) -> None:
@@ -73,8 +75,10 @@ def test_the_thread_ends_when_nothing_is_held(ledger: Ledger, clock: FakeClock) 
     keeper.IDLE = 0.1
     before = keepers()
     with keeper.kept(claim):
-        assert keepers() == before + 1
-    eventually(lambda: keepers() == before, "the idle keeper to end")
+        (first,) = keepers() - before
+    eventually(lambda: not first.is_alive(), "the idle keeper to end")
     with keeper.kept(claim):  # and a new one starts when needed
-        assert keepers() == before + 1
+        (second,) = keepers() - before
+        assert second is not first
     keeper.close()
+    assert not second.is_alive()

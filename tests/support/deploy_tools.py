@@ -9,6 +9,7 @@ with the way to get it; the fixtures in conftest.py skip on it, or fail under CI
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -42,6 +43,15 @@ def promtool(cache: Path = TOOLS) -> Path:
             " install Prometheus' promtool and put it on PATH to run the alert-rule tests"
         )
     cache.mkdir(parents=True, exist_ok=True)
+    # One fetch at a time: the suite's parallel workers (pytest-xdist) all need it at once.
+    with (cache / "promtool.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _executable(cached):  # another worker fetched it while this one waited
+            return cached
+        return _fetch_promtool(cache, cached)
+
+
+def _fetch_promtool(cache: Path, cached: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="promtool-", dir=cache) as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # lets apt's _apt user write the download when we are root

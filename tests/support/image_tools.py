@@ -17,10 +17,12 @@ daemon's 0.0.0.0:9464 is its own. Podman keeps its store in the work directory, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,9 +97,15 @@ def _run(argv: Sequence[str], *, timeout: float, cwd: Path | None = None) -> str
 
 @dataclass
 class Podman:
-    """podman with its own store under ``work``."""
+    """podman with its own store under ``work``, and its run root in a short path of its
+    own (podman refuses one over 50 characters, which a pytest-xdist worker's temp path is)."""
 
     work: Path
+
+    @property
+    def runroot(self) -> Path:
+        digest = hashlib.sha256(str(self.work.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"podman-run-{digest}"
 
     def args(self) -> list[str]:
         return [
@@ -105,7 +113,7 @@ class Podman:
             "--root",
             str(self.work / "storage"),
             "--runroot",
-            str(self.work / "runroot"),
+            str(self.runroot),
             "--tmpdir",
             str(self.work / "tmp"),
             "--storage-driver",
@@ -274,6 +282,7 @@ def remove_store(work: Path) -> None:
     for argv in (["rm", "--all", "--force"], ["rmi", "--all", "--force"]):
         subprocess.run([*podman.args(), *argv], capture_output=True, timeout=300, check=False)
     shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(podman.runroot, ignore_errors=True)
 
 
 class NetworkNamespace:
