@@ -2,11 +2,13 @@
 
 SQLite: WAL, a busy timeout, ``synchronous=FULL`` (a committed "archived" must survive a
 power cut, or the letter would be imported twice) and ``BEGIN IMMEDIATE`` for writes, so a
-claim takes the write lock before it reads. A write that only takes a lease (a claim) is
-committed with ``synchronous=NORMAL`` (``writing(durable=False)``): it survives the process
-being killed, and a power cut can only undo it whole (WAL keeps the file consistent), leaving
-the letter claimable as before. The next durable commit, the letter's own next step among
-them, syncs it with everything before it. That saves one fsync in three per letter.
+claim takes the write lock before it reads. A write whose loss loses nothing
+(``states.NOT_DURABLE``: a claim, which only takes a lease; a receipt's record, which only
+spares sending the receipt again) is committed with ``synchronous=NORMAL``
+(``writing(durable=False)``): it survives the process being killed, and a power cut can only
+undo it whole (WAL keeps the file consistent), leaving the letter claimable, or archived and
+due for its receipt, as before. The next durable commit syncs it with everything before it.
+That leaves one WAL sync per letter: "archived".
 PostgreSQL commits every write synchronously: there another daemon could claim a letter
 whose claim a crashed server forgot.
 

@@ -29,7 +29,7 @@ from svarinn_daemon.ledger.records import (
     LetterEvent,
     StateCount,
 )
-from svarinn_daemon.ledger.states import FINISHED, State, Trigger
+from svarinn_daemon.ledger.states import FINISHED, NOT_DURABLE, State, Trigger
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -185,13 +185,13 @@ class LedgerQueries:
     def newest_event(self) -> tuple[int, int, datetime] | None:
         """The newest row of the audit trail (id, letter, time) that only a lost commit could
         take back: a mark of how far the ledger has come, which a ledger restored from an older
-        backup no longer holds. Claims do not count: on SQLite a power cut may undo a claim
-        (committed without a sync), and that loses nothing."""
+        backup no longer holds. Claims and receipts do not count (``NOT_DURABLE``): on SQLite
+        a power cut may undo either (committed without a sync), and that loses nothing."""
         t = events_t.c
         with self._read("reading the newest event") as conn:
             row = conn.execute(
                 sa.select(t.id, t.letter_id, t.at)
-                .where(t.trigger != Trigger.CLAIM.value)
+                .where(t.trigger.not_in(sorted(x.value for x in NOT_DURABLE)))
                 .order_by(t.id.desc())
                 .limit(1)
             ).first()

@@ -27,7 +27,7 @@ from svarinn_daemon.ledger.replies import ArchiveReplies
 from svarinn_daemon.ledger.routes import imports_waiting, store_routes, wake_archive
 from svarinn_daemon.ledger.seen import record_sightings
 from svarinn_daemon.ledger.shadow import RECEIPT_STATES, apply_receipts
-from svarinn_daemon.ledger.states import CLAIM_PRIORITY, State, Trigger, work_for
+from svarinn_daemon.ledger.states import CLAIM_PRIORITY, NOT_DURABLE, State, Trigger, work_for
 from svarinn_daemon.ledger.transitions import (
     apply_transition,
     clip_message,
@@ -115,7 +115,7 @@ class Ledger(ArchiveReplies):
             archive=archive,
         )
         # A lease only: a power cut may undo it whole, and the letter is claimable again.
-        with self._write("claiming letters", durable=False) as conn:
+        with self._write("claiming letters", durable=Trigger.CLAIM not in NOT_DURABLE) as conn:
             won = claim_letters(conn, worker_id, now, expires, limit, which, due_by)
         won.sort(key=lambda letter: (CLAIM_PRIORITY[letter.state], letter.due_at, letter.id))
         return tuple(Claim(w, work_for(w.state), worker_id, expires) for w in won)
@@ -176,9 +176,16 @@ class Ledger(ArchiveReplies):
         self, letter_id: int, worker_id: str, reason: str = "kvitterMottak", *, gone: bool = False
     ) -> Letter:
         """kvitterMottak succeeded (or SvarUt no longer lists it, ``gone``: recorded as found
-        done at SvarUt): the letter is finished."""
+        done at SvarUt): the letter is finished. Not durable on SQLite (``NOT_DURABLE``): a
+        power cut may undo it whole, and the receipt is sent again, as after a kill before
+        this commit (a 404 counts as sent)."""
         return self._apply(
-            letter_id, worker_id, Trigger.ACKNOWLEDGE, reason, acknowledged_at=None, **_gone(gone)
+            letter_id,
+            worker_id,
+            Trigger.ACKNOWLEDGE,
+            reason,
+            acknowledged_at=None,
+            **_gone(gone),
         )
 
     def schedule_retry(
@@ -356,7 +363,8 @@ class Ledger(ArchiveReplies):
         **values: Any,
     ) -> Letter:
         now = self._now(None)
-        with self._write(f"recording {trigger.value}") as conn:
+        durable = trigger not in NOT_DURABLE
+        with self._write(f"recording {trigger.value}", durable=durable) as conn:
             return apply_transition(
                 conn,
                 letter_id,

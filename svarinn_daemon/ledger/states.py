@@ -179,6 +179,10 @@ LEASABLE: frozenset[State] = frozenset(
     to for (to, lease) in TRANSITIONS.values() if lease in (Lease.HELD, Lease.KEPT)
 )
 FINISHED: frozenset[State] = frozenset({State.ACKNOWLEDGED, State.REPORTED})
+# Writes SQLite commits without a sync (``synchronous=NORMAL``): a power cut may undo them
+# whole, which loses nothing. A claim only takes a lease; a receipt's record only spares
+# sending the receipt again. The next durable commit syncs them with it.
+NOT_DURABLE: frozenset[Trigger] = frozenset({Trigger.CLAIM, Trigger.ACKNOWLEDGE})
 # The order a claim prefers: receipts first (cheap, and SvarUt's clock is running), then
 # reports, then imports oldest first -- whether new, due for a retry or taken over.
 CLAIM_ORDER: tuple[tuple[State, ...], ...] = (

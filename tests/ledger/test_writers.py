@@ -111,9 +111,9 @@ def test_only_a_write_marked_not_durable_commits_without_a_sync(tmp_path: Path) 
     assert engine.pool.checkedout() == 0
 
 
-def test_a_claim_is_the_not_durable_write(tmp_path: Path) -> None:
+def test_a_claim_and_a_receipt_are_the_not_durable_writes(tmp_path: Path) -> None:
     """The ledger's claim commits with NORMAL; the letter's next step with FULL (which syncs
-    the claim with it)."""
+    the claim with it); the receipt's record with NORMAL again."""
     from svarinn_daemon.ledger import open_ledger
     from svarinn_daemon.ledger.repository import Sighting
 
@@ -132,6 +132,8 @@ def test_a_claim_is_the_not_durable_write(tmp_path: Path) -> None:
         claim.letter.id, "w", archive_ref="x", actual_sha256="ab" * 32, actual_size=1, verified=True
     )
     assert seen == [1, 2]
+    ledger.mark_acknowledged(claim.letter.id, "w")
+    assert seen == [1, 2, 1]  # the receipt's record only spares sending it again
 
 
 def test_outside_wal_every_write_is_durable(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from svarinn_daemon.config import LedgerConfig
-from svarinn_daemon.ledger import Ledger, open_ledger
+from svarinn_daemon.ledger import Ledger, State, open_ledger
 from svarinn_daemon.service.metrics import Metrics
 from svarinn_daemon.service.rewind import MARK_FILE, RewindWatch
 from tests.support.ledger_support import record_seen
@@ -147,5 +147,40 @@ def test_a_claim_a_power_cut_undid_is_no_rewind(tmp_path: Path) -> None:
             watch = RewindWatch(ledger, tmp_path / "state", "the ledger", Metrics())
             assert watch.check() is False
         assert not _events(logs, "ledger.rewound")
+    finally:
+        ledger.close()
+
+
+def test_a_receipt_a_power_cut_undid_is_no_rewind(tmp_path: Path) -> None:
+    """A receipt's record commits without a sync on SQLite too: a ledger that lost it (put
+    back from a copy taken when the letter was archived) is no rewind, and the letter is
+    archived again, so its receipt is sent again."""
+    database = tmp_path / "state" / "ledger.sqlite3"
+    config = LedgerConfig(url=f"sqlite:///{database}")
+    synced = tmp_path / "synced.sqlite3"
+    ledger = open_ledger(config, migrate_schema=True)
+    try:
+        record_seen(ledger, "k", "one")
+        (claim,) = ledger.claim("w", timedelta(minutes=5))
+        ledger.mark_archived(
+            claim.id, "w", archive_ref="x", actual_sha256="ab" * 32, actual_size=1, verified=True
+        )
+        with sqlite3.connect(database) as source, sqlite3.connect(synced) as target:
+            source.backup(target)  # what the disk holds when the power goes
+        ledger.mark_acknowledged(claim.id, "w")
+        assert RewindWatch(ledger, tmp_path / "state", "the ledger", Metrics()).check() is False
+    finally:
+        ledger.close()
+    with sqlite3.connect(synced) as source, sqlite3.connect(database) as target:
+        source.backup(target)  # the receipt's record is gone
+    ledger = open_ledger(config, migrate_schema=True)
+    try:
+        with capture_logs() as logs:
+            watch = RewindWatch(ledger, tmp_path / "state", "the ledger", Metrics())
+            assert watch.check() is False
+        assert not _events(logs, "ledger.rewound")
+        letter = ledger.get(claim.id)
+        assert letter is not None
+        assert letter.state is State.ARCHIVED
     finally:
         ledger.close()
