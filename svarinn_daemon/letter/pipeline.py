@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from svarinn_daemon.adapters import has_letter
-from svarinn_daemon.adapters.base import AnswersLater
+from svarinn_daemon.adapters.base import answers_later
 from svarinn_daemon.common import Clock, utc_now
 from svarinn_daemon.errors import (
     ArchiveError,
@@ -264,7 +264,7 @@ class Pipeline:
         )
         self.events.archive_answered(account.archive)
         adapter = account.adapter
-        if isinstance(adapter, AnswersLater):
+        if answers_later(adapter):
             resend_at = self.clock() + adapter.reply_timeout
             sent = self._record(
                 lambda: self.ledger.mark_sent(
