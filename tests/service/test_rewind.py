@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from svarinn_daemon.config import LedgerConfig
@@ -122,65 +124,57 @@ def test_an_unreadable_mark_is_said_and_replaced(ledger: Ledger, tmp_path: Path)
     assert json.loads((tmp_path / MARK_FILE).read_text())["event_id"] > 0
 
 
-def test_a_claim_a_power_cut_undid_is_no_rewind(tmp_path: Path) -> None:
-    """A claim commits without a sync on SQLite, so the mark never names one: a ledger that
-    lost only claims newer than its last durable commit (put back here from a copy taken
-    before the claim) is no rewind."""
+Undone = tuple[Callable[[], object], int | None, State | None]
+
+
+def _claim_undone(ledger: Ledger) -> Undone:
+    """Two letters seen (durable), then a claim: the claim is what the power cut undoes."""
+    record_seen(ledger, "k", "one")
+    record_seen(ledger, "k", "two")
+    return lambda: ledger.claim("w", timedelta(minutes=5)), None, None
+
+
+def _receipt_undone(ledger: Ledger) -> Undone:
+    """A letter archived (durable), then its receipt's record: the letter is archived again
+    after the power cut, so its receipt is sent again."""
+    record_seen(ledger, "k", "one")
+    (claim,) = ledger.claim("w", timedelta(minutes=5))
+    ledger.mark_archived(
+        claim.id, "w", archive_ref="x", actual_sha256="ab" * 32, actual_size=1, verified=True
+    )
+    return lambda: ledger.mark_acknowledged(claim.id, "w"), claim.id, State.ARCHIVED
+
+
+@pytest.mark.parametrize("setup", [_claim_undone, _receipt_undone], ids=["claim", "receipt"])
+def test_a_write_a_power_cut_may_undo_is_no_rewind(
+    tmp_path: Path, setup: Callable[[Ledger], Undone]
+) -> None:
+    """Claims and receipts' records commit without a sync on SQLite, so the mark never names
+    one: a ledger that lost only such writes newer than its last durable commit (put back
+    here from a copy taken before them) is no rewind."""
     database = tmp_path / "state" / "ledger.sqlite3"
     config = LedgerConfig(url=f"sqlite:///{database}")
     synced = tmp_path / "synced.sqlite3"
     ledger = open_ledger(config, migrate_schema=True)
     try:
-        record_seen(ledger, "k", "one")
-        record_seen(ledger, "k", "two")
+        write, letter_id, state_after = setup(ledger)
         with sqlite3.connect(database) as source, sqlite3.connect(synced) as target:
             source.backup(target)  # what the disk holds when the power goes
-        ledger.claim("w", timedelta(minutes=5))
+        write()
         assert RewindWatch(ledger, tmp_path / "state", "the ledger", Metrics()).check() is False
     finally:
         ledger.close()
     with sqlite3.connect(synced) as source, sqlite3.connect(database) as target:
-        source.backup(target)  # the claim is gone
+        source.backup(target)  # the write is gone
     ledger = open_ledger(config, migrate_schema=True)
     try:
         with capture_logs() as logs:
             watch = RewindWatch(ledger, tmp_path / "state", "the ledger", Metrics())
             assert watch.check() is False
         assert not _events(logs, "ledger.rewound")
-    finally:
-        ledger.close()
-
-
-def test_a_receipt_a_power_cut_undid_is_no_rewind(tmp_path: Path) -> None:
-    """A receipt's record commits without a sync on SQLite too: a ledger that lost it (put
-    back from a copy taken when the letter was archived) is no rewind, and the letter is
-    archived again, so its receipt is sent again."""
-    database = tmp_path / "state" / "ledger.sqlite3"
-    config = LedgerConfig(url=f"sqlite:///{database}")
-    synced = tmp_path / "synced.sqlite3"
-    ledger = open_ledger(config, migrate_schema=True)
-    try:
-        record_seen(ledger, "k", "one")
-        (claim,) = ledger.claim("w", timedelta(minutes=5))
-        ledger.mark_archived(
-            claim.id, "w", archive_ref="x", actual_sha256="ab" * 32, actual_size=1, verified=True
-        )
-        with sqlite3.connect(database) as source, sqlite3.connect(synced) as target:
-            source.backup(target)  # what the disk holds when the power goes
-        ledger.mark_acknowledged(claim.id, "w")
-        assert RewindWatch(ledger, tmp_path / "state", "the ledger", Metrics()).check() is False
-    finally:
-        ledger.close()
-    with sqlite3.connect(synced) as source, sqlite3.connect(database) as target:
-        source.backup(target)  # the receipt's record is gone
-    ledger = open_ledger(config, migrate_schema=True)
-    try:
-        with capture_logs() as logs:
-            watch = RewindWatch(ledger, tmp_path / "state", "the ledger", Metrics())
-            assert watch.check() is False
-        assert not _events(logs, "ledger.rewound")
-        letter = ledger.get(claim.id)
-        assert letter is not None
-        assert letter.state is State.ARCHIVED
+        if letter_id is not None:
+            letter = ledger.get(letter_id)
+            assert letter is not None
+            assert letter.state is state_after
     finally:
         ledger.close()
