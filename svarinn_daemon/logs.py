@@ -9,6 +9,7 @@ here: ``status``, ``list`` and ``show`` usually log nothing and start faster wit
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -41,6 +42,18 @@ def _clipped(text: str) -> str:
     return f"{text[:MAX_FIELD]}… ({len(text) - MAX_FIELD} more characters)"
 
 
+def _sensitive(key: str) -> bool:
+    """Whether a key names a secret; our own keys, few and short, are remembered."""
+    if len(key) > 64:
+        return _SENSITIVE_KEY.search(key) is not None
+    return _sensitive_short(key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sensitive_short(key: str) -> bool:
+    return _SENSITIVE_KEY.search(key) is not None
+
+
 class Redactor:
     """A structlog processor that removes secrets from every value, however nested."""
 
@@ -60,12 +73,17 @@ class Redactor:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+        # Each pattern only where its literal part is (a substring test costs far less than
+        # a regex pass, and most values hold none): every line logged goes through here.
+        if "://" in text:
+            text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
         text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-        return _PEM_BLOCK.sub(f"[private key {REDACTED}]", text)
+        if "-----BEGIN " in text:
+            text = _PEM_BLOCK.sub(f"[private key {REDACTED}]", text)
+        return text
 
     def _clean(self, key: str | None, value: Any) -> Any:
-        if key is not None and key != "event" and _SENSITIVE_KEY.search(key) and value:
+        if key is not None and key != "event" and _sensitive(key) and value:
             return REDACTED
         if isinstance(value, str):
             return _clipped(self.scrub(value))

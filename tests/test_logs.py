@@ -51,6 +51,7 @@ def test_level_filters(json_log: io.StringIO) -> None:
     [
         {"password": "anything-at-all"},
         {"IntegrasjonPassord": "anything-at-all"},
+        {"nested": {"x" * 70 + "_password": "anything-at-all"}},  # past the remembered keys
         {"nested": {"api_token": "anything-at-all"}},
         {"headers": {"Authorization": "Basic dXNlcjpodW50ZXIy"}},
         {"message": f"login failed with {SECRET}"},

@@ -165,15 +165,17 @@ def short_repr(value: Any) -> str:
 
 def check_depth(item: Any, *, where: str) -> None:
     """Refuse nesting deeper than MAX_ITEM_DEPTH, without recursion (it is what we fear)."""
-    stack: list[tuple[Any, int]] = [(item, 1)]
+    if not isinstance(item, dict | list):
+        return
+    # Only containers go on the stack (an item's values are mostly not): a value sits one
+    # level below its container, so a non-empty container on the last level is too deep.
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(item, 1)]
     while stack:
         value, depth = stack.pop()
-        if depth > MAX_ITEM_DEPTH:
+        children = value.values() if isinstance(value, dict) else value
+        if depth >= MAX_ITEM_DEPTH and children:
             raise ProtocolError(f"{where}: nested more than {MAX_ITEM_DEPTH} levels deep")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
+        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
 
 
 def as_number(value: Any) -> int | None:

@@ -263,6 +263,37 @@ def test_metadata_that_is_not_json_is_permanent_and_cleaned_up(tmp_path: Path) -
     assert list(arch.root.iterdir()) == []
 
 
+def test_the_record_has_one_top_level_key_per_line(tmp_path: Path) -> None:
+    """Written by json's C encoder, a key and its compact value per line; UTF-8 kept."""
+    arch = FilesystemArchive(tmp_path / "archive")
+    metadata = {"id": FID, "tittel": "Søknad\nom løyve", "lister": [1, {"a": None}]}
+    arch.begin(FID, metadata).commit(VERIFICATION)
+    text = (arch.root / FID / "forsendelse.json").read_text("utf-8")
+    lines = text.splitlines()
+    assert (lines[0], lines[-1]) == ("{", "}")
+    keys = [next(iter(json.loads("{" + line.rstrip(",") + "}"))) for line in lines[1:-1]]
+    assert keys == [
+        "format",
+        "forsendelse_id",
+        "archived_at",
+        "daemon_version",
+        "verification",
+        "documents",
+        "forsendelse",
+    ]
+    assert "Søknad\\nom løyve" in text
+    assert json.loads(text)["forsendelse"] == metadata
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_metadata_json_cannot_carry_is_permanent(tmp_path: Path, value: float) -> None:
+    arch = FilesystemArchive(tmp_path / "archive")
+    tx = arch.begin(FID, {"size": value})
+    with pytest.raises(ArchiveError, match=r"cannot be written as JSON") as info:
+        tx.commit(VERIFICATION)
+    assert info.value.permanent
+
+
 def test_missing_source_file_is_temporary(tmp_path: Path) -> None:
     arch = FilesystemArchive(tmp_path / "archive")
     tx = arch.begin(FID, {})

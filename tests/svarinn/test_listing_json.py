@@ -89,6 +89,27 @@ def test_odd_values_in_lenient_fields_are_tolerated(fields: dict[str, object]) -
     assert letter.date is None or letter.date.year < 3000
 
 
+def _nested(levels: int, leaf: object) -> object:
+    """``leaf`` as the only value on level ``levels`` (the item itself is level 1)."""
+    value = leaf
+    for level in range(levels - 1):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("leaf", [1, "x", None, [], {}])
+@pytest.mark.parametrize(("levels", "refused"), [(31, False), (32, False), (33, True)])
+def test_the_depth_limit_counts_every_value(leaf: object, levels: int, refused: bool) -> None:
+    """Level 32 is the last a value may sit on, whatever it is: a scalar, or a container
+    that is empty (a container with a value in it puts that value on the next level)."""
+    item = {"id": "a", "downloadUrl": URL, "x": _nested(levels - 1, leaf)}
+    if refused:
+        with pytest.raises(ProtocolError, match="nested more than 32 levels"):
+            parse_forsendelse(item)
+    else:
+        assert parse_forsendelse(item).id == "a"
+
+
 def test_nesting_and_sizes_reject_the_item_only() -> None:
     nested: object = []
     for _ in range(5000):
