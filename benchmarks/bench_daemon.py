@@ -189,6 +189,15 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def pyspy_prefix(profile: Path, directory: Path) -> list[str]:
+    """py-spy before the daemon's command: raw stacks into ``profile``, one file a run."""
+    profile.mkdir(parents=True, exist_ok=True)
+    graph = profile / f"{directory.name}.txt"
+    extra = os.environ.get("BENCH_PYSPY_EXTRA", "").split()
+    options = ["--threads", *extra, "--subprocesses", "--format", "raw", "-o", str(graph)]
+    return ["py-spy", "record", *options, "--"]
+
+
 def run_workload(
     directory: Path,
     count: int,
@@ -198,7 +207,10 @@ def run_workload(
     *,
     tls: bool = False,
     api: str = "v1",
+    prefix: list[str] | None = None,
 ) -> Run:
+    """One workload through a fresh simulator; ``prefix`` goes before the daemon's command
+    (a profiler's; ``profile`` is py-spy's)."""
     mode = "tls" if tls else "plain"
     sim = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(directory), str(count), str(size), mode, api],
@@ -216,23 +228,9 @@ def run_workload(
         )
         os.sync()  # the generated files' writeback must not land in the measurement
         log = directory / "daemon.log"
-        command = [sys.executable, "-m", "svarinn_daemon", "--config", str(config)]
-        if profile is not None:
-            profile.mkdir(parents=True, exist_ok=True)
-            graph = profile / f"{directory.name}.txt"
-            command = [
-                "py-spy",
-                "record",
-                "--threads",
-                *os.environ.get("BENCH_PYSPY_EXTRA", "").split(),
-                "--subprocesses",
-                "--format",
-                "raw",
-                "-o",
-                str(graph),
-                "--",
-            ]
-            command += [sys.executable, "-m", "svarinn_daemon", "--config", str(config)]
+        if prefix is None:
+            prefix = pyspy_prefix(profile, directory) if profile is not None else []
+        command = [*prefix, sys.executable, "-m", "svarinn_daemon", "--config", str(config)]
         command += ["--log-format", "json", "poll-once"]
         started = time.perf_counter()
         with log.open("w") as out:

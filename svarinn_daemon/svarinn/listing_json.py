@@ -125,8 +125,10 @@ def iter_items(text: str, *, max_items: int) -> Iterator[DecodedItem]:
 
 def _decode_item(text: str, pos: int, index: int) -> tuple[DecodedItem, int]:
     """The item starting at ``pos`` and where it ends; objects and arrays are measured
-    before they are decoded."""
-    if text.startswith(("{", "["), pos):
+    before they are decoded, unless what is left of the text is too short to hold one
+    that is too long (every page of real letters: measuring scanned each string in Python,
+    the listing's largest cost per letter)."""
+    if len(text) - pos > MAX_ITEM_CHARS and text.startswith(("{", "["), pos):
         end = _skip_value(text, pos)
         if end - pos > MAX_ITEM_CHARS:
             problem = f"{end - pos} characters long, more than {MAX_ITEM_CHARS}"

@@ -39,6 +39,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_EPOCH_MS = 10**16
 # SvarInn items nest about four levels deep; far deeper is hostile and would exhaust the stack.
 MAX_ITEM_DEPTH = 32
+_CONTAINERS = (dict, list)  # a tuple: ``dict | list`` would build a union at every test
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 # A file size the ledger's BIGINT columns can add up for every file of a letter.
@@ -165,7 +166,7 @@ def short_repr(value: Any) -> str:
 
 def check_depth(item: Any, *, where: str) -> None:
     """Refuse nesting deeper than MAX_ITEM_DEPTH, without recursion (it is what we fear)."""
-    if not isinstance(item, dict | list):
+    if not isinstance(item, _CONTAINERS):
         return
     # Only containers go on the stack (an item's values are mostly not): a value sits one
     # level below its container, so a non-empty container on the last level is too deep.
@@ -175,7 +176,7 @@ def check_depth(item: Any, *, where: str) -> None:
         children = value.values() if isinstance(value, dict) else value
         if depth >= MAX_ITEM_DEPTH and children:
             raise ProtocolError(f"{where}: nested more than {MAX_ITEM_DEPTH} levels deep")
-        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
+        stack.extend((v, depth + 1) for v in children if isinstance(v, _CONTAINERS))
 
 
 def as_number(value: Any) -> int | None:

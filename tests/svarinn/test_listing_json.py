@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from svarinn_daemon.errors import ProtocolError
-from svarinn_daemon.svarinn.listing_json import NotAList, TooManyItems, iter_items
+from svarinn_daemon.svarinn.listing_json import (
+    MAX_ITEM_CHARS,
+    NotAList,
+    TooManyItems,
+    iter_items,
+)
 from svarinn_daemon.svarinn.parsing import parse_date
 from svarinn_daemon.svarinn.records import Forsendelse, RejectedItem
 from svarinn_daemon.svarinn.v1 import parse_forsendelse, parse_item, parse_listing
@@ -46,6 +51,23 @@ def test_an_oversized_item_is_measured_not_decoded() -> None:
     assert "characters long, more than 1048576" in first.problem
     assert first.value == {"id": "wide"}
     assert second.value == {"id": "next"}
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_the_size_limit_holds_for_the_last_item_too(extra: int) -> None:
+    """Only text too short to hold an oversized item goes unmeasured: the last item, whose
+    text ends the page, is measured or not by its own length, never let through longer."""
+    padding = MAX_ITEM_CHARS + extra - len('{"id":"last","p":""}')
+    text = f'[{{"id":"first"}},{{"id":"last","p":"{"x" * padding}"}}]'
+    first, last = iter_items(text, max_items=10)
+    assert first.value == {"id": "first"}
+    if extra > 0:
+        assert last.problem is not None
+        assert last.problem.startswith(f"{MAX_ITEM_CHARS + extra} characters long")
+        assert last.value == {"id": "last"}
+    else:
+        assert last.problem is None
+        assert len(last.value["p"]) == padding
 
 
 def test_limits_and_shapes() -> None:
