@@ -8,6 +8,7 @@ Every problem raises :class:`MalformedCmsError` (or :class:`CmsLimitExceededErro
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from svarinn_daemon.errors import CmsLimitExceededError, MalformedCmsError
@@ -173,18 +174,25 @@ def octets(element: Element, what: str) -> bytes:
 def decode_oid(element: Element, what: str) -> str:
     if element.tag != OBJECT_IDENTIFIER or not element.content:
         raise MalformedCmsError(f"{what}: expected an OBJECT IDENTIFIER")
-    arcs: list[int] = []
-    value = 0
     content = element.content
     if len(content) > 64:
         raise CmsLimitExceededError(f"{what}: OBJECT IDENTIFIER longer than 64 octets")
+    if content[-1] & 0x80:
+        raise MalformedCmsError(f"{what}: OBJECT IDENTIFIER cut short")
+    return _dotted(content)
+
+
+@functools.lru_cache(maxsize=64)
+def _dotted(content: bytes) -> str:
+    """Complete base-128 arcs as dotted text. Remembered: a letter names the same half a
+    dozen algorithms as every other (at most 64 entries of at most 64 octets)."""
+    arcs: list[int] = []
+    value = 0
     for byte in content:
         value = (value << 7) | (byte & 0x7F)
         if not byte & 0x80:
             arcs.append(value)
             value = 0
-    if content[-1] & 0x80:
-        raise MalformedCmsError(f"{what}: OBJECT IDENTIFIER cut short")
     first = arcs[0]
     head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
     return ".".join(str(a) for a in head + arcs[1:])

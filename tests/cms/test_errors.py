@@ -243,3 +243,24 @@ def test_all_errors_are_cms_errors() -> None:
     assert TruncatedCmsError.retry is Retry.DOWNLOAD_AGAIN
     assert PaddingError.retry is Retry.DOWNLOAD_AGAIN
     assert CmsLimitExceededError.retry is Retry.NEVER
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (bytes.fromhex("2a864886f70d010703"), "1.2.840.113549.1.7.3"),
+        (bytes.fromhex("608648016503040102"), "2.16.840.1.101.3.4.1.2"),
+        (bytes.fromhex("2a864886f70d0107"), "1.2.840.113549.1.7"),
+        (bytes.fromhex("2a864886f70d0187"), MalformedCmsError),  # last arc cut short
+        (bytes.fromhex("2a") * 65, CmsLimitExceededError),
+    ],
+)
+def test_object_identifiers(content: bytes, expected: str | type[Exception]) -> None:
+    """Dotted text, remembered per content: asked twice, the same answer or error."""
+    element = der.Element(der.OBJECT_IDENTIFIER, False, b"", content, ())
+    for _ in range(2):
+        if isinstance(expected, str):
+            assert der.decode_oid(element, "oid") == expected
+        else:
+            with pytest.raises(expected):
+                der.decode_oid(element, "oid")
