@@ -3,10 +3,11 @@
 CPU times on this shared two-core machine drift by several percent within the hour, more
 than most changes to the small-letter path save. Instructions counted do not: two runs of
 the same tree agree within a tenth of a percent. Each API's small workload (the simulator,
-``poll-once`` and the filesystem archive of ``bench_daemon.py``) runs under ``valgrind
---tool=callgrind`` twice, with one letter and with ``--letters``; the difference, over the
-letters between the two, is what one letter costs the daemon beyond start-up: its share of
-the listing, the claim, download, decryption, the archive, the receipt and the ledger.
+``poll-once`` with one worker, and the filesystem archive of ``bench_daemon.py``) runs
+under ``valgrind --tool=callgrind`` twice, with one letter and with ``--letters``; the
+difference, over the letters between the two, is what one letter costs the daemon beyond
+start-up: its share of the listing, the claim, download, decryption, the archive, the
+receipt and the ledger.
 
 What this does not count: the kernel's work (the filesystem's above all) and time spent
 waiting. Under valgrind there is no AVX-512, so RSA runs OpenSSL's AVX2 code (about 6.5
@@ -87,7 +88,10 @@ def measure(root: Path, letters: int, size: int, api: str) -> Measured:
     for count in (1, letters):
         directory = root / f"{api}-{count}"
         directory.mkdir()
-        run_workload(directory, count, size, 4, api=api, prefix=callgrind(directory))
+        # One worker: valgrind runs one thread at a time, fifty times slower, so workers that
+        # wait for each other (the ledger's writer) wait that much longer; a run with four,
+        # on a loaded machine, ended with a letter scheduled for a retry.
+        run_workload(directory, count, size, 1, api=api, prefix=callgrind(directory))
         runs[count] = profile_of(directory)
     between = letters - 1
     one, many = (functions(runs[1]), functions(runs[letters]))
