@@ -364,7 +364,9 @@ def large_letter(root: Path, args: argparse.Namespace, api: str = "v1") -> tuple
     )
     verdicts = [ok_rate, ok_rss]
     if tls_runs:
-        empty = run_workload(root / f"empty-large-{api}", 0, args.large, args.concurrency, api=api)
+        empty = run_workload(
+            root / f"empty-large-{api}", 0, args.large, args.concurrency, tls=True, api=api
+        )
         verdicts.append(_tls_row(best, tls_runs, mb, empty.daemon_cpu_seconds))
     row = Row(
         api, large_mb_per_second=rate, large_median_mb_per_second=mb / median, large_rss_mb=rss
@@ -417,11 +419,11 @@ def _tls_row(plain: Run, runs: list[Run], mb: float, startup_cpu: float) -> bool
     )
     share = plain.pipeline_seconds / best.pipeline_seconds
     letter_cpu = max(best.daemon_cpu_seconds - startup_cpu, 0.0)
-    needed = letter_cpu + best.simulator_cpu_seconds
-    cpus = os.cpu_count() or 1
+    needed = max(letter_cpu + best.simulator_cpu_seconds, 1e-9)
+    cpus = len(os.sched_getaffinity(0))
     print(
         f"  this machine's bound: the best HTTPS run used {letter_cpu:.2f} CPU s in the daemon "
-        f"beyond start-up ({startup_cpu:.2f} s, a run with no letter) and "
+        f"beyond start-up ({startup_cpu:.2f} s, an HTTPS run with no letter) and "
         f"{best.simulator_cpu_seconds:.2f} s in the simulator; on {cpus} CPU(s) that takes "
         f"at least {needed / cpus:.2f} s: at most {plain.pipeline_seconds * cpus / needed:.0%} "
         "of plain HTTP, however well the work overlapped"
